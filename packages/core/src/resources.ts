@@ -1,0 +1,64 @@
+/**
+ * What the handlers need to know about the world: names and addresses of the table, bucket,
+ * queues and state machine. On AWS these come from SST links (`SST_RESOURCE_<Name>` JSON
+ * environment variables, the same thing `Resource.<Name>` reads); locally the runtime builds
+ * the same object and adds the stand-ins' endpoints.
+ */
+export interface Resources {
+  region: string;
+  tableName: string;
+  bucketName: string;
+  intakeQueueUrl: string;
+  /** Resource class name → the SQS queue its builders long-poll. */
+  jobQueueUrls: Record<string, string>;
+  stateMachineArn: string;
+  /** KMS key for envelope encryption (AWS); absent locally, where a data key file is used. */
+  kmsKeyId?: string;
+  /** Seconds a builder may go silent before its allocation fails over. */
+  heartbeatSeconds: number;
+  /** Endpoints of local stand-ins; absent on AWS. */
+  endpoints?: { dynamodb?: string; sqs?: string; s3?: string; sfn?: string };
+  /** Public base URL of the API (output URLs, agent callbacks). */
+  apiUrl?: string;
+}
+
+/** The SST link names, shared with infra/. */
+export const LinkNames = {
+  table: "Table",
+  bucket: "Bucket",
+  intakeQueue: "IntakeQueue",
+  jobQueues: "JobQueues",
+  stateMachine: "JobStateMachine",
+  dataKey: "DataKey",
+  settings: "Settings",
+} as const;
+
+function link<T>(env: NodeJS.ProcessEnv, name: string): T {
+  const raw = env[`SST_RESOURCE_${name}`];
+  if (!raw) throw new Error(`SST_RESOURCE_${name} is not set: is "${name}" linked to this function?`);
+  return JSON.parse(raw) as T;
+}
+
+/** Reads the linked resources of a deployed function. */
+export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resources {
+  const settings = link<{ heartbeatSeconds?: number; apiUrl?: string }>(env, LinkNames.settings);
+  return {
+    region: env.AWS_REGION ?? "us-east-1",
+    tableName: link<{ name: string }>(env, LinkNames.table).name,
+    bucketName: link<{ name: string }>(env, LinkNames.bucket).name,
+    intakeQueueUrl: link<{ url: string }>(env, LinkNames.intakeQueue).url,
+    jobQueueUrls: link<{ urls: Record<string, string> }>(env, LinkNames.jobQueues).urls,
+    stateMachineArn: link<{ arn: string }>(env, LinkNames.stateMachine).arn,
+    kmsKeyId: link<{ id: string }>(env, LinkNames.dataKey).id,
+    heartbeatSeconds: settings.heartbeatSeconds ?? 60,
+    apiUrl: settings.apiUrl,
+  };
+}
+
+/** The resource classes CircleCI Server offers by default, smallest first. */
+export const DEFAULT_RESOURCE_CLASSES = ["small", "medium", "medium+", "large", "xlarge", "2xlarge"] as const;
+
+/** Queue key for a resource class (queue names cannot hold `+` or `.`). */
+export function queueKey(resourceClass: string): string {
+  return resourceClass.replace(/\+/g, "-plus").replace(/[^A-Za-z0-9_-]/g, "-");
+}
