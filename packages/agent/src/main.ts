@@ -1,0 +1,163 @@
+/**
+ * The builder agent: long-polls its resource class's queue, claims an allocation through the
+ * API (one winner), runs it while heartbeating, and reports the outcome. It holds no
+ * credentials beyond its queue and its builder token.
+ *
+ * Environment: GYRE_URL, GYRE_AGENT_TOKEN, GYRE_QUEUE_URL (comma-separated for several
+ * classes), GYRE_WORK_DIR, GYRE_NODE_ID, and GYRE_SQS_ENDPOINT for a local SQS stand-in.
+ */
+import { hostname } from "node:os";
+import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import type { AllocationRef } from "@gyre/core/dispatch/index";
+import type { Job } from "@gyre/core/job/index";
+import { AllocationLost, GyreApi } from "./api.ts";
+import { defaultWorkDir, runAllocation } from "./job.ts";
+import { OutputStream } from "./output.ts";
+
+interface AgentConfig {
+  url: string;
+  token: string;
+  queueUrls: string[];
+  workDir: string;
+  nodeId: string;
+  sqsEndpoint?: string;
+}
+
+function configFromEnv(env = process.env): AgentConfig {
+  const need = (name: string) => {
+    const v = env[name];
+    if (!v) throw new Error(`${name} is not set.`);
+    return v;
+  };
+  return {
+    url: need("GYRE_URL"),
+    token: need("GYRE_AGENT_TOKEN"),
+    queueUrls: need("GYRE_QUEUE_URL").split(",").filter(Boolean),
+    workDir: env.GYRE_WORK_DIR ?? defaultWorkDir(),
+    nodeId: env.GYRE_NODE_ID ?? `${hostname()}-${process.pid}`,
+    sqsEndpoint: env.GYRE_SQS_ENDPOINT,
+  };
+}
+
+interface QueueMessage {
+  taskToken: string;
+  allocation: AllocationRef;
+}
+
+export class Agent {
+  private readonly api: GyreApi;
+  private readonly sqs: SQSClient;
+  private readonly stopping = new AbortController();
+  private current?: AbortController;
+
+  constructor(private readonly config: AgentConfig) {
+    this.api = new GyreApi(config.url, config.token);
+    this.sqs = new SQSClient(config.sqsEndpoint ? { endpoint: config.sqsEndpoint } : {});
+  }
+
+  async run(): Promise<void> {
+    let next = 0;
+    while (!this.stopping.signal.aborted) {
+      const queueUrl = this.config.queueUrls[next++ % this.config.queueUrls.length]!;
+      let messages: Message[] = [];
+      try {
+        const out = await this.sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 20 }),
+          { abortSignal: this.stopping.signal },
+        );
+        messages = out.Messages ?? [];
+      } catch (error) {
+        if (this.stopping.signal.aborted) break;
+        console.error(`agent ${this.config.nodeId}: receive failed: ${(error as Error).message}`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      for (const message of messages) await this.handle(queueUrl, message);
+    }
+  }
+
+  private async handle(queueUrl: string, message: Message): Promise<void> {
+    const remove = () =>
+      this.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
+    let body: QueueMessage;
+    try {
+      body = JSON.parse(message.Body ?? "");
+    } catch {
+      await remove();
+      return;
+    }
+    let job: Job;
+    try {
+      ({ job } = await this.api.post<{ job: Job }>("/claim", {
+        allocation: body.allocation,
+        node_id: this.config.nodeId,
+      }));
+    } catch (error) {
+      // Lost the claim (someone else has it, or the attempt moved on): the message is spent.
+      if (error instanceof AllocationLost) await remove();
+      else console.error(`agent ${this.config.nodeId}: claim failed: ${(error as Error).message}`);
+      return;
+    }
+    await remove();
+    await this.execute(job, body);
+  }
+
+  private async execute(job: Job, message: QueueMessage): Promise<void> {
+    const { allocation, taskToken } = message;
+    const cancel = new AbortController();
+    this.current = cancel;
+    const output = new OutputStream(this.api, allocation, []);
+    const heartbeatMs = Math.max(1000, (Number(process.env.GYRE_HEARTBEAT_SECONDS) || 30) * 1000) / 3;
+    const heartbeat = setInterval(() => {
+      this.api.post("/heartbeat", { task_token: taskToken }, 2).catch((error) => {
+        if (error instanceof AllocationLost) cancel.abort();
+      });
+    }, heartbeatMs);
+    let outcome: "success" | "failed" | "canceled" = "failed";
+    try {
+      outcome = await runAllocation({
+        job,
+        allocation,
+        workDir: this.config.workDir,
+        output,
+        signal: cancel.signal,
+      });
+    } catch (error) {
+      const step = output.steps.at(-1);
+      if (step) output.write(step.index, `\nGyre agent error: ${(error as Error).message}\n`);
+    } finally {
+      clearInterval(heartbeat);
+      this.current = undefined;
+    }
+    try {
+      const rest = await output.drain();
+      await this.api.post("/finish", {
+        allocation,
+        node_id: this.config.nodeId,
+        task_token: taskToken,
+        status: outcome,
+        parallelism: Object.keys(job.allocations).length,
+        ...rest,
+      });
+    } catch (error) {
+      if (!(error instanceof AllocationLost))
+        console.error(`agent ${this.config.nodeId}: finish failed: ${(error as Error).message}`);
+    }
+  }
+
+  stop(): void {
+    this.stopping.abort();
+    this.current?.abort();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const agent = new Agent(configFromEnv());
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => agent.stop());
+  agent.run().then(
+    () => process.exit(0),
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,79 @@
+/**
+ * The CLI's API client: GYRE_URL and GYRE_TOKEN, defaulting to the local runtime's address
+ * and the admin token it wrote into its data directory.
+ */
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const DEFAULT_URL = "http://127.0.0.1:8080";
+export const DEFAULT_DATA_DIR = ".gyre";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class Client {
+  constructor(
+    readonly url: string,
+    private readonly token: string | undefined,
+  ) {}
+
+  static fromEnv(env = process.env): Client {
+    const url = (env.GYRE_URL ?? DEFAULT_URL).replace(/\/+$/, "");
+    let token = env.GYRE_TOKEN;
+    if (!token) {
+      try {
+        token = readFileSync(
+          join(resolve(env.GYRE_DATA_DIR ?? DEFAULT_DATA_DIR), "admin-token"),
+          "utf8",
+        ).trim();
+      } catch {
+        token = undefined;
+      }
+    }
+    return new Client(url, token);
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}${path}`, {
+        method,
+        headers: {
+          ...(this.token ? { "circle-token": this.token } : {}),
+          ...(body ? { "content-type": "application/json" } : {}),
+        },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    } catch (error) {
+      throw new ApiError(
+        0,
+        `Cannot reach Gyre at ${this.url} (${(error as Error).message}). Is "gyre start" running? Set GYRE_URL otherwise.`,
+      );
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { message?: string }).message ?? text;
+      } catch {}
+      if (response.status === 401 && !this.token)
+        message += " (set GYRE_TOKEN, or run from the directory holding .gyre/)";
+      throw new ApiError(response.status, message);
+    }
+    return JSON.parse(text) as T;
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.request<T>("GET", path);
+  }
+
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>("POST", path, body);
+  }
+}

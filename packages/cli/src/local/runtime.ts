@@ -1,0 +1,346 @@
+/**
+ * The embedded default: Gyre on one machine. Local stand-ins that speak the AWS wire
+ * protocols (dynalite for DynamoDB, fauxqs for SQS, s3rver for S3, the local Step Functions
+ * adapter), the same handlers as on AWS behind one HTTP server, the intake consumer, the
+ * reconciler, and builder agents as supervised child processes. Data persists under the
+ * data directory, so a restart keeps every pipeline and its output.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { createToken, createUser } from "@gyre/core/auth/index";
+import type { RequestObserver } from "@gyre/core/aws/index";
+import { createGyre, type Gyre } from "@gyre/core/context";
+import { type FinalizeInput, finalizeAllocation, reconcile } from "@gyre/core/dispatch/index";
+import { GyreError } from "@gyre/core/error";
+import { createPipeline, parseIntakeMessage } from "@gyre/core/pipeline/index";
+import { DEFAULT_RESOURCE_CLASSES, queueKey, type Resources } from "@gyre/core/resources";
+import { CachingKeyPort, LocalKeyPort } from "@gyre/core/secret/index";
+import { tableDefinition } from "@gyre/core/table-schema";
+import { createApp } from "@gyre/functions/http/app";
+import { serve } from "@hono/node-server";
+import { startFauxqs } from "fauxqs";
+import { LocalStepFunctions } from "./stepfunctions.ts";
+
+const require = createRequire(import.meta.url);
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
+export const ASL_PATH = join(ROOT, "infra/job-allocation.asl.json");
+const AGENT_MAIN = join(ROOT, "packages/agent/src/main.ts");
+
+const REGION = "us-east-1";
+const ACCOUNT = "000000000000";
+const TABLE = "gyre";
+const BUCKET = "gyre";
+const FINALIZE_FUNCTION = "gyre-finalize";
+
+export interface LocalRuntimeOptions {
+  dataDir: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Builder agent processes to run (default 1). */
+  agents?: number;
+  /** Seconds a builder may go silent before its allocation fails over (default 30). */
+  heartbeatSeconds?: number;
+  /** How often the reconciler runs (default 30 s) and how old a record must be before it acts. */
+  reconcileIntervalMs?: number;
+  reconcileGraceMs?: number;
+  /** Sees every AWS request the server side makes (benchmarks). */
+  observer?: RequestObserver;
+  log?: (line: string) => void;
+}
+
+export interface LocalRuntime {
+  url: string;
+  gyre: Gyre;
+  adminToken: string;
+  dataDir: string;
+  agents: AgentSupervisor;
+  stop(): Promise<void>;
+}
+
+type Dynalite = {
+  listen(port: number, host: string, cb: (err?: Error) => void): void;
+  close(cb: () => void): void;
+  address(): AddressInfo;
+};
+
+async function listenDynalite(path: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const dynalite = require("dynalite") as (o: object) => Dynalite;
+  const server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((ok, fail) => server.listen(0, "127.0.0.1", (err) => (err ? fail(err) : ok())));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => new Promise<void>((ok) => server.close(() => ok())),
+  };
+}
+
+async function listenS3(directory: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const S3rver = require("s3rver") as new (
+    o: object,
+  ) => { run(): Promise<AddressInfo>; close(): Promise<void> };
+  const server = new S3rver({
+    port: 0,
+    address: "127.0.0.1",
+    directory,
+    silent: true,
+    configureBuckets: [{ name: BUCKET }],
+  });
+  const address = await server.run();
+  return { url: `http://127.0.0.1:${address.port}`, close: () => server.close() };
+}
+
+/** A secret kept in the data directory, readable by its owner only; created on first start. */
+async function fileSecret(
+  path: string,
+  create: () => Promise<string>,
+): Promise<{ value: string; created: boolean }> {
+  try {
+    return { value: (await readFile(path, "utf8")).trim(), created: false };
+  } catch {
+    const value = await create();
+    await writeFile(path, `${value}\n`, { mode: 0o600 });
+    await chmod(path, 0o600);
+    return { value, created: true };
+  }
+}
+
+export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const log = options.log ?? (() => {});
+  const dataDir = resolve(options.dataDir);
+  await mkdir(join(dataDir, "work"), { recursive: true });
+  const closers: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+  };
+
+  try {
+    const dynamo = await listenDynalite(join(dataDir, "dynamodb"));
+    closers.push(dynamo.close);
+    const fauxqs = await startFauxqs({ port: 0, logger: false });
+    closers.push(() => fauxqs.stop());
+    const s3 = await listenS3(join(dataDir, "s3"));
+    closers.push(s3.close);
+
+    // Queues are in memory: created at every start. The reconciler re-drives what was lost.
+    fauxqs.createQueue("gyre-intake-dlq");
+    const intake = fauxqs.createQueue("gyre-intake", {
+      attributes: {
+        VisibilityTimeout: "60",
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: `arn:aws:sqs:${REGION}:${ACCOUNT}:gyre-intake-dlq`,
+          maxReceiveCount: "5",
+        }),
+      },
+    });
+    // One local queue serves every resource class: the local builders run them all.
+    const jobs = fauxqs.createQueue("gyre-jobs", { attributes: { VisibilityTimeout: "30" } });
+
+    const stateMachineArn = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:gyre-job-allocation`;
+    let gyre: Gyre | undefined;
+    const sfn = new LocalStepFunctions({
+      definition: await readFile(ASL_PATH, "utf8"),
+      stateMachineArn,
+      substitutions: {
+        FinalizeFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${FINALIZE_FUNCTION}`,
+      },
+      functions: { [FINALIZE_FUNCTION]: (input) => finalizeAllocation(gyre!, input as FinalizeInput) },
+      onFailure: (name, error, cause) => log(`execution ${name} failed: ${error}: ${cause}`),
+      get sqs() {
+        return gyre!.aws.sqs;
+      },
+    });
+    const sfnUrl = await sfn.listen();
+    closers.push(() => sfn.close());
+
+    const resources: Resources = {
+      region: REGION,
+      tableName: TABLE,
+      bucketName: BUCKET,
+      intakeQueueUrl: intake.queueUrl,
+      jobQueueUrls: Object.fromEntries(DEFAULT_RESOURCE_CLASSES.map((c) => [queueKey(c), jobs.queueUrl])),
+      stateMachineArn,
+      heartbeatSeconds: options.heartbeatSeconds ?? 30,
+      endpoints: { dynamodb: dynamo.url, sqs: fauxqs.address, s3: s3.url, sfn: sfnUrl },
+    };
+    gyre = createGyre(resources, new CachingKeyPort(new LocalKeyPort(dataDir)), dataDir, options.observer);
+    const ready = gyre;
+    await ensureTable(ready);
+
+    const app = createApp(ready, {
+      logError: (e) => log(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
+    });
+    const server = serve({ fetch: app.fetch, port: options.port ?? 8080, hostname: "127.0.0.1" });
+    await new Promise<void>((ok, fail) => {
+      server.once("listening", ok);
+      server.once("error", fail);
+    });
+    closers.push(
+      () =>
+        new Promise<void>((ok) => {
+          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+          server.close(() => ok());
+        }),
+    );
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    (resources as { apiUrl?: string }).apiUrl = url;
+
+    const admin = await fileSecret(join(dataDir, "admin-token"), async () => {
+      const user = await createUser(ready, { login: "admin", name: "Administrator", admin: true });
+      return createToken(ready, user.id, "local admin");
+    });
+    const builder = await fileSecret(join(dataDir, "builder-token"), async () => {
+      const user = await createUser(ready, { login: "builder", name: "Local builders", builder: true });
+      return createToken(ready, user.id, "local builders");
+    });
+
+    const consumer = consumeIntake(ready, log);
+    closers.push(consumer.stop);
+
+    const reconcileOnce = () =>
+      reconcile(ready, { graceMs: options.reconcileGraceMs })
+        .then((r) => r.redriven > 0 && log(`reconciler: re-drove ${r.redriven} job(s)`))
+        .catch((e) => log(`reconciler: ${e instanceof Error ? e.message : String(e)}`));
+    // At start nothing is in flight: everything active is left over from the last run.
+    await reconcile(ready, { graceMs: 0 }).then(
+      (r) => r.redriven > 0 && log(`reconciler: re-drove ${r.redriven} job(s) left from the last run`),
+    );
+    const timer = setInterval(reconcileOnce, options.reconcileIntervalMs ?? 30_000);
+    timer.unref();
+    closers.push(async () => clearInterval(timer));
+
+    const agents = new AgentSupervisor(
+      {
+        GYRE_URL: url,
+        GYRE_AGENT_TOKEN: builder.value,
+        GYRE_QUEUE_URL: jobs.queueUrl,
+        GYRE_SQS_ENDPOINT: fauxqs.address,
+        GYRE_WORK_DIR: join(dataDir, "work"),
+        GYRE_HEARTBEAT_SECONDS: String(resources.heartbeatSeconds),
+        AWS_REGION: REGION,
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
+      },
+      log,
+    );
+    for (let i = 0; i < (options.agents ?? 1); i++) agents.start(`local-${i + 1}`);
+    closers.push(() => agents.stopAll());
+
+    return { url, gyre: ready, adminToken: admin.value, dataDir, agents, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function ensureTable(gyre: Gyre): Promise<void> {
+  const raw = gyre.aws.dynamo;
+  try {
+    await raw.send(new DescribeTableCommand({ TableName: gyre.resources.tableName }));
+  } catch (error) {
+    if (!(error instanceof Error && error.name === "ResourceNotFoundException")) throw error;
+    await raw.send(new CreateTableCommand(tableDefinition(gyre.resources.tableName)));
+  }
+}
+
+/** Long-polls the intake queue and creates pipelines; a message that fails is retried, then dead-lettered. */
+function consumeIntake(gyre: Gyre, log: (line: string) => void): { stop: () => Promise<void> } {
+  const abort = new AbortController();
+  const loop = (async () => {
+    while (!abort.signal.aborted) {
+      try {
+        const out = await gyre.aws.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: gyre.resources.intakeQueueUrl,
+            MaxNumberOfMessages: 10,
+            WaitTimeSeconds: 20,
+          }),
+          { abortSignal: abort.signal },
+        );
+        await Promise.all(
+          (out.Messages ?? []).map(async (m) => {
+            const done = () =>
+              gyre.aws.sqs.send(
+                new DeleteMessageCommand({
+                  QueueUrl: gyre.resources.intakeQueueUrl,
+                  ReceiptHandle: m.ReceiptHandle,
+                }),
+              );
+            try {
+              await createPipeline(gyre, parseIntakeMessage(m.Body ?? ""));
+              await done();
+            } catch (error) {
+              log(`intake: ${error instanceof Error ? error.message : String(error)}`);
+              // A malformed message or a deleted project will never succeed: drop it.
+              if (error instanceof GyreError && (error.code === "bad_request" || error.code === "not_found"))
+                await done();
+            }
+          }),
+        );
+      } catch (error) {
+        if (abort.signal.aborted) break;
+        log(`intake: ${error instanceof Error ? error.message : String(error)}`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      abort.abort();
+      await loop;
+    },
+  };
+}
+
+/** Runs builder agents as child processes and restarts one that dies. */
+export class AgentSupervisor {
+  private readonly children = new Map<string, ChildProcess>();
+  private stopping = false;
+
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  start(nodeId: string): void {
+    const child = spawn(process.execPath, ["--import", "tsx", AGENT_MAIN], {
+      env: { ...process.env, ...this.env, GYRE_NODE_ID: `${nodeId}-${randomBytes(3).toString("hex")}` },
+      stdio: ["ignore", "inherit", "inherit"],
+      cwd: ROOT,
+    });
+    this.children.set(nodeId, child);
+    child.on("exit", (code, signal) => {
+      if (this.children.get(nodeId) !== child) return;
+      this.children.delete(nodeId);
+      if (this.stopping) return;
+      this.log(`agent ${nodeId} exited (${signal ?? code}); restarting it`);
+      setTimeout(() => !this.stopping && this.start(nodeId), 200).unref();
+    });
+  }
+
+  /** Process ids of the running agents, by node name. */
+  pids(): Record<string, number> {
+    return Object.fromEntries([...this.children].map(([id, c]) => [id, c.pid!]));
+  }
+
+  async stopAll(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      [...this.children.values()].map(
+        (child) =>
+          new Promise<void>((ok) => {
+            if (child.exitCode !== null || child.signalCode !== null) return ok();
+            child.once("exit", () => ok());
+            child.kill("SIGTERM");
+            setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+          }),
+      ),
+    );
+    this.children.clear();
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * `gyre`: the local server and the commands that talk to a Gyre API.
+ *
+ *   gyre start [--port P] [--data-dir D] [--no-demo]
+ *   gyre project add <git url or local path> [--slug gh/org/repo] [--default-branch B] [--json]
+ *   gyre trigger <project> [--branch B | --tag T]
+ *   gyre status [<project>]
+ *   gyre logs <project>/<job number>
+ */
+import { execFileSync } from "node:child_process";
+import { cpSync, existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { ApiError, Client, DEFAULT_DATA_DIR } from "./client.ts";
+import { logs, projectAdd, status, trigger } from "./commands.ts";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+process.env.AWS_EC2_METADATA_DISABLED ??= "true";
+
+const EXAMPLES = resolve(dirname(fileURLToPath(import.meta.url)), "../../../examples");
+export const DEMO_SLUG = "local/examples/demo";
+
+const USAGE = `Usage:
+  gyre start [--port 8080] [--data-dir .gyre] [--no-demo]
+  gyre project add <git url or local path> [--slug gh/org/repo] [--default-branch main] [--json]
+  gyre trigger <project slug> [--branch B | --tag T]
+  gyre status [<project slug>]
+  gyre logs <project slug>/<job number>
+
+GYRE_URL and GYRE_TOKEN select the server (default: the local one and .gyre/admin-token).`;
+
+const print = (line: string) => console.log(line);
+
+/** A git repository made from examples/demo, once, inside the data directory. */
+export function demoRepository(dataDir: string): string {
+  const repo = join(dataDir, "examples", "demo");
+  if (existsSync(join(repo, ".git"))) return repo;
+  cpSync(join(EXAMPLES, "demo"), repo, { recursive: true });
+  const git = (...args: string[]) => execFileSync("git", args, { cwd: repo, stdio: "ignore" });
+  git("init", "-q", "-b", "main");
+  git("add", "-A");
+  git("-c", "user.name=Gyre", "-c", "user.email=gyre@localhost", "commit", "-q", "-m", "Demo project");
+  return repo;
+}
+
+async function start(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: "string", default: "8080" },
+      "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
+      "no-demo": { type: "boolean" },
+    },
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`Invalid --port ${values.port}.`);
+  const { startLocalRuntime } = await import("./local/runtime.ts");
+  const dataDir = resolve(values["data-dir"]!);
+  const runtime = await startLocalRuntime({ dataDir, port, log: (line) => console.error(`gyre: ${line}`) });
+  print(`Gyre is running at ${runtime.url}`);
+  print(`Data directory: ${dataDir}`);
+  print(`Admin API token: ${runtime.adminToken} (also in ${join(dataDir, "admin-token")})`);
+
+  if (!values["no-demo"]) {
+    const client = new Client(runtime.url, runtime.adminToken);
+    const repo = demoRepository(dataDir);
+    try {
+      await projectAdd(client, repo, { slug: DEMO_SLUG }, () => {});
+      print(`Demo project ${DEMO_SLUG} added from ${repo}`);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 409)) throw error;
+    }
+    await trigger(client, DEMO_SLUG, { branch: "main" }, (line) => print(`Demo: ${line}`));
+    print(`Watch it:  npx gyre status ${DEMO_SLUG}`);
+    print(`Its logs:  npx gyre logs ${DEMO_SLUG}/<job number>`);
+  }
+  print("Press Ctrl-C to stop.");
+
+  await new Promise<void>((resolveStop) => {
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      print("Stopping Gyre...");
+      runtime.stop().then(resolveStop, resolveStop);
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const client = () => Client.fromEnv();
+  switch (command) {
+    case "start":
+      await start(rest);
+      return 0;
+    case "project": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          slug: { type: "string" },
+          "default-branch": { type: "string" },
+          json: { type: "boolean" },
+        },
+      });
+      if (positionals[0] !== "add" || !positionals[1]) break;
+      await projectAdd(
+        client(),
+        positionals[1],
+        { slug: values.slug, defaultBranch: values["default-branch"], json: values.json },
+        print,
+      );
+      return 0;
+    }
+    case "trigger": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { branch: { type: "string" }, tag: { type: "string" } },
+      });
+      if (!positionals[0]) break;
+      await trigger(client(), positionals[0], values, print);
+      return 0;
+    }
+    case "status": {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
+      await status(client(), positionals[0], print);
+      return 0;
+    }
+    case "logs": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { project: { type: "string" } },
+      });
+      if (!positionals[0]) break;
+      await logs(client(), positionals[0], values.project, print);
+      return 0;
+    }
+    case "help":
+    case "--help":
+    case undefined:
+      print(USAGE);
+      return command ? 0 : 2;
+  }
+  console.error(USAGE);
+  return 2;
+}
+
+if (
+  import.meta.url === `file://${process.argv[1]}` ||
+  process.argv[1]?.endsWith("/bin/gyre.js") ||
+  process.argv[1]?.endsWith("/.bin/gyre")
+) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error) => {
+      console.error(`gyre: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,80 @@
+/**
+ * Users and personal API tokens. A token is shown once at creation; only its SHA-256 is
+ * stored, so a leaked table does not leak tokens. Clients send it as CircleCI clients do:
+ * a `Circle-Token` header, HTTP basic auth with the token as user name, or `circle-token`.
+ */
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import type { Gyre } from "../context.ts";
+import { badRequest, unauthorized } from "../error.ts";
+import { Index, Keys } from "../table.ts";
+
+export interface User {
+  id: string;
+  login: string;
+  name: string;
+  admin: boolean;
+  /** A builder agent's identity: may claim and report allocations, nothing else. */
+  builder?: boolean;
+  createdAt: string;
+}
+
+const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
+
+export async function createUser(
+  gyre: Gyre,
+  input: { login: string; name?: string; admin?: boolean; builder?: boolean },
+): Promise<User> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(input.login))
+    throw badRequest(`Invalid login "${input.login}".`);
+  const user: User = {
+    id: randomUUID(),
+    login: input.login,
+    name: input.name ?? input.login,
+    admin: input.admin ?? false,
+    ...(input.builder ? { builder: true } : {}),
+    createdAt: new Date(gyre.now()).toISOString(),
+  };
+  await gyre.aws.dynamo.send(
+    new PutCommand({
+      TableName: gyre.resources.tableName,
+      Item: { ...Keys.user(user.id), gsi1pk: Index.users(), gsi1sk: user.login, ...user },
+    }),
+  );
+  return user;
+}
+
+/** Issues a new token for a user; the returned value is the only copy in clear. */
+export async function createToken(gyre: Gyre, userId: string, label: string): Promise<string> {
+  const token = `gyre_${randomBytes(24).toString("hex")}`;
+  await gyre.aws.dynamo.send(
+    new PutCommand({
+      TableName: gyre.resources.tableName,
+      Item: {
+        ...Keys.token(hashToken(token)),
+        gsi1pk: `USER#${userId}#TOKENS`,
+        gsi1sk: new Date(gyre.now()).toISOString(),
+        userId,
+        label,
+      },
+    }),
+  );
+  return token;
+}
+
+export async function authenticate(gyre: Gyre, token: string | undefined): Promise<User> {
+  if (!token) throw unauthorized();
+  const found = await gyre.aws.dynamo.send(
+    new GetCommand({ TableName: gyre.resources.tableName, Key: Keys.token(hashToken(token)) }),
+  );
+  if (!found.Item) throw unauthorized("Invalid token provided.");
+  const user = await gyre.aws.dynamo.send(
+    new GetCommand({ TableName: gyre.resources.tableName, Key: Keys.user(found.Item.userId as string) }),
+  );
+  if (!user.Item) throw unauthorized("Invalid token provided.");
+  const { id, login, name, admin, builder, createdAt } = user.Item as User;
+  return { id, login, name, admin, ...(builder ? { builder } : {}), createdAt };
+}
+
+/** CircleCI API v2 `User` shape (`GET /me`). */
+export const userJson = (u: User) => ({ id: u.id, login: u.login, name: u.name });

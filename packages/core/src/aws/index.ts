@@ -1,0 +1,94 @@
+/**
+ * The AWS SDK v3 clients Gyre's adapters use, built lazily from Resources (a Lambda that
+ * never touches S3 never pays for an S3 client). Locally the same clients point at the
+ * stand-ins through `resources.endpoints`. An optional observer sees every request by
+ * service and operation: the benchmark counts requests per job with it.
+ */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SFNClient } from "@aws-sdk/client-sfn";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { Resources } from "../resources.ts";
+
+export type RequestObserver = (service: string, operation: string) => void;
+
+export interface AwsClients {
+  readonly dynamo: DynamoDBDocumentClient;
+  readonly sqs: SQSClient;
+  readonly s3: S3Client;
+  readonly sfn: SFNClient;
+}
+
+// s3rver accepts only its well-known local key pair; the other stand-ins accept any.
+const LOCAL_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
+
+interface Observable {
+  middlewareStack: { add: (...args: never[]) => void };
+}
+
+function observe(client: Observable, service: string, observer: RequestObserver | undefined): void {
+  if (!observer) return;
+  const add = client.middlewareStack.add as unknown as (
+    mw: (
+      next: (a: unknown) => Promise<unknown>,
+      ctx: { commandName?: string },
+    ) => (a: unknown) => Promise<unknown>,
+    opts: { step: string; name: string },
+  ) => void;
+  add(
+    (next, ctx) => (args) => {
+      observer(service, (ctx.commandName ?? "Unknown").replace(/Command$/, ""));
+      return next(args);
+    },
+    { step: "initialize", name: "gyreRequestObserver" },
+  );
+}
+
+export function createAwsClients(resources: Resources, observer?: RequestObserver): AwsClients {
+  const local = resources.endpoints;
+  const base = (endpoint: string | undefined) => ({
+    region: resources.region,
+    ...(endpoint ? { endpoint, credentials: LOCAL_CREDENTIALS } : {}),
+  });
+  let dynamo: DynamoDBDocumentClient | undefined;
+  let sqs: SQSClient | undefined;
+  let s3: S3Client | undefined;
+  let sfn: SFNClient | undefined;
+  return {
+    get dynamo() {
+      if (!dynamo) {
+        const raw = new DynamoDBClient(base(local?.dynamodb));
+        observe(raw, "DynamoDB", observer);
+        dynamo = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+      }
+      return dynamo;
+    },
+    get sqs() {
+      if (!sqs) {
+        sqs = new SQSClient(base(local?.sqs));
+        observe(sqs, "SQS", observer);
+      }
+      return sqs;
+    },
+    get s3() {
+      if (!s3) {
+        s3 = new S3Client({ ...base(local?.s3), forcePathStyle: Boolean(local?.s3) });
+        observe(s3, "S3", observer);
+      }
+      return s3;
+    },
+    get sfn() {
+      if (!sfn) {
+        sfn = new SFNClient(base(local?.sfn));
+        observe(sfn, "StepFunctions", observer);
+      }
+      return sfn;
+    },
+  };
+}
+
+/** True when a DynamoDB write lost its condition (someone else got there first). */
+export function isConditionFailure(error: unknown): boolean {
+  return error instanceof Error && error.name === "ConditionalCheckFailedException";
+}

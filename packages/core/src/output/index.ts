@@ -1,0 +1,123 @@
+/**
+ * Step output: numbered chunks in S3 (a retried upload rewrites the same key, so a line is
+ * never doubled or dropped) and a steps document per allocation, readable while the job runs.
+ *
+ *   output/<job id>/<attempt>/<allocation index>/steps.json
+ *   output/<job id>/<attempt>/<allocation index>/<step>/<chunk seq>
+ */
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import type { Gyre } from "../context.ts";
+import { badRequest } from "../error.ts";
+
+export type StepStatus = "running" | "success" | "failed" | "canceled" | "timedout";
+
+export interface StepRecord {
+  /** Position in the job's step list, from 0. */
+  index: number;
+  name: string;
+  type: string;
+  status: StepStatus;
+  startedAt: string;
+  endedAt?: string;
+  exitCode?: number | null;
+  background?: boolean;
+}
+
+export interface OutputChunk {
+  step: number;
+  seq: number;
+  data: string;
+}
+
+export interface AllocationKey {
+  jobId: string;
+  attempt: number;
+  index: number;
+}
+
+/** Largest chunk accepted from a builder (it flushes far smaller ones). */
+export const MAX_CHUNK_BYTES = 1024 * 1024;
+
+const prefix = (a: AllocationKey) => `output/${a.jobId}/${a.attempt}/${a.index}/`;
+const pad = (n: number, w: number) => String(n).padStart(w, "0");
+
+export function validateChunks(chunks: unknown): OutputChunk[] {
+  if (!Array.isArray(chunks)) throw badRequest("chunks must be an array.");
+  return chunks.map((c, i) => {
+    const chunk = c as Partial<OutputChunk>;
+    if (!Number.isInteger(chunk.step) || chunk.step! < 0 || !Number.isInteger(chunk.seq) || chunk.seq! < 0) {
+      throw badRequest(`chunks[${i}]: step and seq must be non-negative integers.`);
+    }
+    if (typeof chunk.data !== "string") throw badRequest(`chunks[${i}].data must be a string.`);
+    if (Buffer.byteLength(chunk.data) > MAX_CHUNK_BYTES)
+      throw badRequest(`chunks[${i}] is larger than ${MAX_CHUNK_BYTES} bytes.`);
+    return chunk as OutputChunk;
+  });
+}
+
+export async function writeOutput(
+  gyre: Gyre,
+  alloc: AllocationKey,
+  update: { steps?: StepRecord[]; chunks?: OutputChunk[] },
+) {
+  const s3 = gyre.aws.s3;
+  const Bucket = gyre.resources.bucketName;
+  await Promise.all(
+    (update.chunks ?? []).map((c) =>
+      s3.send(
+        new PutObjectCommand({
+          Bucket,
+          Key: `${prefix(alloc)}${pad(c.step, 4)}/${pad(c.seq, 8)}`,
+          Body: c.data,
+          ContentType: "text/plain; charset=utf-8",
+        }),
+      ),
+    ),
+  );
+  // Steps last: a reader who sees a step finished also sees all of its output.
+  if (update.steps) {
+    await s3.send(
+      new PutObjectCommand({
+        Bucket,
+        Key: `${prefix(alloc)}steps.json`,
+        Body: JSON.stringify(update.steps),
+        ContentType: "application/json",
+      }),
+    );
+  }
+}
+
+async function getText(gyre: Gyre, key: string): Promise<string | undefined> {
+  try {
+    const out = await gyre.aws.s3.send(new GetObjectCommand({ Bucket: gyre.resources.bucketName, Key: key }));
+    return await out.Body!.transformToString("utf8");
+  } catch (error) {
+    if (error instanceof Error && (error.name === "NoSuchKey" || error.name === "NotFound")) return undefined;
+    throw error;
+  }
+}
+
+export async function readSteps(gyre: Gyre, alloc: AllocationKey): Promise<StepRecord[]> {
+  const text = await getText(gyre, `${prefix(alloc)}steps.json`);
+  return text ? (JSON.parse(text) as StepRecord[]) : [];
+}
+
+/** A step's whole output so far, chunks in order. */
+export async function readStepOutput(gyre: Gyre, alloc: AllocationKey, step: number): Promise<string> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const out = await gyre.aws.s3.send(
+      new ListObjectsV2Command({
+        Bucket: gyre.resources.bucketName,
+        Prefix: `${prefix(alloc)}${pad(step, 4)}/`,
+        ContinuationToken: token,
+      }),
+    );
+    keys.push(...(out.Contents ?? []).map((o) => o.Key!));
+    token = out.IsTruncated ? out.NextContinuationToken : undefined;
+  } while (token);
+  keys.sort();
+  const parts = await Promise.all(keys.map((k) => getText(gyre, k)));
+  return parts.join("");
+}

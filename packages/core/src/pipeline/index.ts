@@ -1,0 +1,430 @@
+/**
+ * Pipelines: one run of a project's config at one commit. The intake turns a trigger (a push
+ * webhook, an API call) into a pipeline with its workflows and jobs, in an order that makes a
+ * replay safe: deterministic ids, conditional puts, jobs and workflows before the pipeline
+ * item, root jobs started last. An invalid config or a missing file becomes a pipeline in
+ * state `errored` carrying the messages, never a crash.
+ */
+import { randomUUID } from "node:crypto";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { isConditionFailure } from "../aws/index.ts";
+import { compileConfig } from "../config/index.ts";
+import type { CompiledConfig, ConfigDiagnostic, PipelineValues } from "../config/plan.ts";
+import type { Gyre } from "../context.ts";
+import { activeShard, advanceWorkflow, readyStatus, startAllocations } from "../dispatch/index.ts";
+import { badRequest, GyreError, notFound } from "../error.ts";
+import { commitInfo, type Ref, readFileAt, resolveRevision } from "../git/index.ts";
+import { deterministicUuid } from "../id.ts";
+import { freshAllocations, type Job } from "../job/index.ts";
+import { getProject, type Project, parseSlug, reserveNumbers } from "../project/index.ts";
+import { Index, Keys, padNumber } from "../table.ts";
+import { readWorkflow, type Workflow, workflowStatus } from "../workflow/index.ts";
+
+export const CONFIG_PATH = ".circleci/config.yml";
+
+export type PipelineState = "created" | "errored" | "setup-pending" | "setup" | "pending";
+
+export interface PipelineError {
+  type: "config" | "config-fetch" | "timeout" | "permission" | "other" | "plugin";
+  message: string;
+}
+
+export interface TriggerInfo {
+  type: "webhook" | "api" | "scheduled_pipeline";
+  receivedAt: string;
+  actor: string;
+}
+
+/** What the intake queue carries: everything needed to create the pipeline, and its id. */
+export interface IntakeMessage {
+  pipelineId: string;
+  projectSlug: string;
+  trigger: TriggerInfo;
+  ref: Ref;
+  parameters?: Record<string, string | number | boolean>;
+  /** The pushed commit's message, when the webhook carried it. */
+  commit?: { subject: string; body: string };
+}
+
+export interface Pipeline {
+  id: string;
+  number: number;
+  projectSlug: string;
+  state: PipelineState;
+  errors: PipelineError[];
+  trigger: TriggerInfo;
+  vcs: {
+    providerName: string;
+    repoUrl: string;
+    revision: string;
+    branch?: string;
+    tag?: string;
+    commit?: { subject: string; body: string };
+  };
+  parameters?: Record<string, string | number | boolean>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Builds the intake message for a trigger; the caller enqueues it. */
+export function newIntakeMessage(input: Omit<IntakeMessage, "pipelineId">): IntakeMessage {
+  const { ref } = input;
+  if (ref.branch !== undefined && ref.tag !== undefined)
+    throw badRequest("Give a branch or a tag, not both.");
+  for (const name of [ref.branch, ref.tag]) {
+    if (name !== undefined && !/^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/.test(name))
+      throw badRequest(`Invalid ref name "${name}".`);
+  }
+  return { pipelineId: randomUUID(), ...input };
+}
+
+/** Reads an intake queue message; bad_request for anything that is not one. */
+export function parseIntakeMessage(body: string): IntakeMessage {
+  let m: Partial<IntakeMessage>;
+  try {
+    m = JSON.parse(body);
+  } catch {
+    throw badRequest("The intake message is not JSON.");
+  }
+  if (
+    typeof m?.pipelineId !== "string" ||
+    typeof m.projectSlug !== "string" ||
+    typeof m.ref !== "object" ||
+    m.ref === null ||
+    typeof m.trigger !== "object"
+  ) {
+    throw badRequest("The intake message lacks pipelineId, projectSlug, ref or trigger.");
+  }
+  return m as IntakeMessage;
+}
+
+/** Puts a trigger on the intake queue; the intake consumer calls createPipeline with it. */
+export async function enqueueIntake(gyre: Gyre, message: IntakeMessage): Promise<void> {
+  await gyre.aws.sqs.send(
+    new SendMessageCommand({ QueueUrl: gyre.resources.intakeQueueUrl, MessageBody: JSON.stringify(message) }),
+  );
+}
+
+export async function findPipeline(gyre: Gyre, id: string): Promise<Pipeline | undefined> {
+  const out = await gyre.aws.dynamo.send(
+    new GetCommand({ TableName: gyre.resources.tableName, Key: Keys.pipeline(id) }),
+  );
+  return out.Item as Pipeline | undefined;
+}
+
+export async function getPipeline(gyre: Gyre, id: string): Promise<Pipeline> {
+  const pipeline = await findPipeline(gyre, id);
+  if (!pipeline) throw notFound(`Pipeline ${id} not found.`);
+  return pipeline;
+}
+
+export async function listPipelines(
+  gyre: Gyre,
+  rawSlug: string,
+  options: { branch?: string; limit?: number; pageToken?: string } = {},
+): Promise<{ items: Pipeline[]; nextPageToken: string | null }> {
+  const { slug } = parseSlug(rawSlug);
+  let startKey: Record<string, unknown> | undefined;
+  if (options.pageToken) {
+    try {
+      startKey = JSON.parse(Buffer.from(options.pageToken, "base64url").toString("utf8"));
+    } catch {
+      throw badRequest("Invalid page-token.");
+    }
+  }
+  const out = await gyre.aws.dynamo.send(
+    new QueryCommand({
+      TableName: gyre.resources.tableName,
+      IndexName: "gsi1",
+      KeyConditionExpression: "gsi1pk = :p",
+      ExpressionAttributeValues: { ":p": Index.pipelinesOf(slug) },
+      ScanIndexForward: false,
+      Limit: options.limit ?? 20,
+      ExclusiveStartKey: startKey,
+    }),
+  );
+  let items = (out.Items ?? []) as Pipeline[];
+  if (options.branch) items = items.filter((p) => p.vcs.branch === options.branch);
+  return {
+    items,
+    nextPageToken: out.LastEvaluatedKey
+      ? Buffer.from(JSON.stringify(out.LastEvaluatedKey)).toString("base64url")
+      : null,
+  };
+}
+
+/**
+ * The intake: creates the pipeline a trigger asks for (or finishes creating it, when this
+ * message was delivered before) and starts its first jobs.
+ */
+export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promise<Pipeline> {
+  const existing = await findPipeline(gyre, message.pipelineId);
+  if (existing) {
+    await startWorkflows(gyre, existing.id);
+    return existing;
+  }
+  const project = await getProject(gyre, message.projectSlug);
+  const base = {
+    id: message.pipelineId,
+    projectSlug: project.slug,
+    trigger: message.trigger,
+    parameters: message.parameters,
+    createdAt: new Date(gyre.now()).toISOString(),
+  };
+  const vcs: Pipeline["vcs"] = {
+    providerName:
+      project.vcsType === "github" ? "GitHub" : project.vcsType === "bitbucket" ? "Bitbucket" : "Local",
+    repoUrl: project.repoUrl,
+    revision: message.ref.revision ?? "",
+    branch: message.ref.branch,
+    tag: message.ref.tag,
+    commit: message.commit,
+  };
+
+  let source: string | undefined;
+  try {
+    vcs.revision = await resolveRevision(gyre.scratchDir, project.repoUrl, message.ref);
+    source = await readFileAt(gyre.scratchDir, project.repoUrl, vcs.revision, CONFIG_PATH);
+    vcs.commit ??= await commitInfo(gyre.scratchDir, project.repoUrl, vcs.revision).then((c) => ({
+      subject: c.subject,
+      body: "",
+    }));
+  } catch (error) {
+    if (!(error instanceof GyreError)) throw error;
+    return writeErrored(gyre, base, vcs, [{ type: "config-fetch", message: error.message }]);
+  }
+  if (source === undefined) {
+    return writeErrored(gyre, base, vcs, [
+      { type: "config-fetch", message: `No ${CONFIG_PATH} found at revision ${vcs.revision}.` },
+    ]);
+  }
+
+  const values = (number: number): PipelineValues => ({
+    id: message.pipelineId,
+    number,
+    branch: vcs.branch,
+    tag: vcs.tag,
+    revision: vcs.revision,
+    gitUrl: project.repoUrl,
+    projectType: project.vcsType,
+    triggerSource: message.trigger.type,
+    parameters: message.parameters,
+  });
+  // `pipeline.number` can change what compiles; only then is a provisional compile needed to count jobs.
+  let compiled = await compileConfig(source, { pipeline: values(0) });
+  const jobCount = compiled.ok ? countJobs(compiled.config) : 0;
+  const { pipelineNumber, firstJobNumber } = await reserveNumbers(gyre, project.slug, jobCount);
+  if (source.includes("pipeline.number")) {
+    compiled = await compileConfig(source, { pipeline: values(pipelineNumber) });
+    if (compiled.ok && countJobs(compiled.config) !== jobCount) {
+      throw new GyreError(
+        "internal",
+        "The config compiled to a different set of jobs for the same pipeline.",
+      );
+    }
+  }
+  if (!compiled.ok) {
+    return writeErrored(
+      gyre,
+      base,
+      vcs,
+      compiled.errors.map((e) => ({ type: "config", message: formatDiagnostic(e) })),
+      pipelineNumber,
+    );
+  }
+
+  const pipeline: Pipeline = {
+    ...base,
+    number: pipelineNumber,
+    state: "created",
+    errors: [],
+    vcs,
+    updatedAt: base.createdAt,
+  };
+  const roots = await writeWorkflows(
+    gyre,
+    project,
+    pipeline,
+    compiled.config,
+    values(pipelineNumber),
+    firstJobNumber,
+  );
+  await putOnce(gyre, {
+    ...Keys.pipeline(pipeline.id),
+    gsi1pk: Index.pipelinesOf(project.slug),
+    gsi1sk: padNumber(pipelineNumber),
+    ...pipeline,
+  });
+  await Promise.all(roots.map((job) => startAllocations(gyre, job)));
+  return pipeline;
+}
+
+const countJobs = (config: CompiledConfig) => config.workflows.reduce((n, w) => n + w.jobs.length, 0);
+
+export function formatDiagnostic(d: ConfigDiagnostic): string {
+  const where =
+    d.line !== undefined ? ` (line ${d.line}${d.column !== undefined ? `, column ${d.column}` : ""})` : "";
+  return `${d.path ? `${d.path}: ` : ""}${d.message}${where}`;
+}
+
+async function writeErrored(
+  gyre: Gyre,
+  base: Omit<Pipeline, "number" | "state" | "errors" | "vcs" | "updatedAt">,
+  vcs: Pipeline["vcs"],
+  errors: PipelineError[],
+  reservedNumber?: number,
+): Promise<Pipeline> {
+  const number = reservedNumber ?? (await reserveNumbers(gyre, base.projectSlug, 0)).pipelineNumber;
+  const pipeline: Pipeline = { ...base, number, state: "errored", errors, vcs, updatedAt: base.createdAt };
+  await putOnce(gyre, {
+    ...Keys.pipeline(pipeline.id),
+    gsi1pk: Index.pipelinesOf(base.projectSlug),
+    gsi1sk: padNumber(number),
+    ...pipeline,
+  });
+  return pipeline;
+}
+
+/** Puts an item unless it exists: replays keep what the first delivery wrote. */
+async function putOnce(gyre: Gyre, item: Record<string, unknown>): Promise<void> {
+  try {
+    await gyre.aws.dynamo.send(
+      new PutCommand({
+        TableName: gyre.resources.tableName,
+        Item: item,
+        ConditionExpression: "attribute_not_exists(pk)",
+      }),
+    );
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+  }
+}
+
+async function writeWorkflows(
+  gyre: Gyre,
+  project: Project,
+  pipeline: Pipeline,
+  config: CompiledConfig,
+  values: PipelineValues,
+  firstJobNumber: number,
+): Promise<Job[]> {
+  const now = gyre.now();
+  const createdAt = new Date(now).toISOString();
+  let number = firstJobNumber;
+  const roots: Job[] = [];
+  for (const plan of config.workflows) {
+    const workflowId = deterministicUuid(pipeline.id, "workflow", plan.name);
+    const jobs: Job[] = plan.jobs.map((wj) => ({
+      id: deterministicUuid(workflowId, "job", wj.name),
+      number: number++,
+      name: wj.name,
+      type: wj.type,
+      // Jobs with nothing to wait for start queued (approvals on hold); the rest wait blocked.
+      status: wj.requires.length > 0 ? "blocked" : readyStatus(wj.type),
+      projectSlug: project.slug,
+      pipelineId: pipeline.id,
+      pipelineNumber: pipeline.number,
+      workflowId,
+      workflowName: plan.name,
+      requires: wj.requires,
+      contexts: wj.contexts,
+      plan: wj.plan,
+      checkout: {
+        repoUrl: project.repoUrl,
+        revision: pipeline.vcs.revision,
+        branch: pipeline.vcs.branch,
+        tag: pipeline.vcs.tag,
+      },
+      pipeline: values,
+      attempt: 1,
+      retries: 0,
+      allocations: freshAllocations(wj.plan?.parallelism ?? 1),
+      createdAt,
+      updatedAt: now,
+    }));
+    const queued = jobs.filter((j) => j.status === "queued");
+    roots.push(...queued);
+    await Promise.all(
+      jobs.map((job) =>
+        putOnce(gyre, {
+          ...Keys.job(workflowId, job.name),
+          gsi1pk: Index.jobsOf(project.slug),
+          gsi1sk: padNumber(job.number),
+          ...(job.status === "queued"
+            ? { gsi2pk: activeShard(job.id), gsi2sk: job.id, queuedAt: createdAt }
+            : {}),
+          ...job,
+        }),
+      ),
+    );
+    const workflow: Workflow = {
+      id: workflowId,
+      name: plan.name,
+      pipelineId: pipeline.id,
+      pipelineNumber: pipeline.number,
+      projectSlug: project.slug,
+      status: workflowStatus(jobs),
+      createdAt,
+      startedBy: pipeline.trigger.actor,
+      tag: pipeline.vcs.tag,
+      updatedAt: now,
+    };
+    await putOnce(gyre, {
+      ...Keys.workflow(workflowId),
+      gsi1pk: Index.workflowsOf(pipeline.id),
+      gsi1sk: `${createdAt}#${plan.name}`,
+      gsi2pk: activeShard(workflowId),
+      gsi2sk: workflowId,
+      ...workflow,
+    });
+  }
+  return roots;
+}
+
+/** Replay of an intake message: start whatever the first delivery did not get to. */
+async function startWorkflows(gyre: Gyre, pipelineId: string): Promise<void> {
+  const out = await gyre.aws.dynamo.send(
+    new QueryCommand({
+      TableName: gyre.resources.tableName,
+      IndexName: "gsi1",
+      KeyConditionExpression: "gsi1pk = :p",
+      ExpressionAttributeValues: { ":p": Index.workflowsOf(pipelineId) },
+    }),
+  );
+  await Promise.all(
+    (out.Items ?? []).map(async (w) => {
+      const { jobs } = await readWorkflow(gyre, w.id as string);
+      await Promise.all(jobs.filter((j) => j.status === "queued").map((j) => startAllocations(gyre, j)));
+      await advanceWorkflow(gyre, w.id as string);
+    }),
+  );
+}
+
+/** CircleCI API v2 `Pipeline` shape. */
+export function pipelineJson(p: Pipeline) {
+  return {
+    id: p.id,
+    errors: p.errors,
+    project_slug: p.projectSlug,
+    updated_at: p.updatedAt,
+    number: p.number,
+    ...(p.parameters ? { trigger_parameters: p.parameters } : {}),
+    state: p.state,
+    created_at: p.createdAt,
+    trigger: {
+      type: p.trigger.type,
+      received_at: p.trigger.receivedAt,
+      actor: { login: p.trigger.actor, avatar_url: null },
+    },
+    vcs: {
+      provider_name: p.vcs.providerName,
+      origin_repository_url: p.vcs.repoUrl,
+      target_repository_url: p.vcs.repoUrl,
+      revision: p.vcs.revision,
+      ...(p.vcs.branch !== undefined ? { branch: p.vcs.branch } : {}),
+      ...(p.vcs.tag !== undefined ? { tag: p.vcs.tag } : {}),
+      ...(p.vcs.commit ? { commit: p.vcs.commit } : {}),
+    },
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * Workflows: a set of jobs ordered by `requires`. A workflow and its jobs share one table
+ * partition, so a single query reads everything finalize needs.
+ */
+import { GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import type { Gyre } from "../context.ts";
+import { notFound } from "../error.ts";
+import { ACTIVE_JOB, type Job, type JobStatus } from "../job/index.ts";
+import { Index, Keys } from "../table.ts";
+
+export type WorkflowStatus =
+  | "success"
+  | "running"
+  | "not_run"
+  | "failed"
+  | "error"
+  | "failing"
+  | "on_hold"
+  | "canceled";
+
+export const TERMINAL_WORKFLOW = new Set<WorkflowStatus>([
+  "success",
+  "not_run",
+  "failed",
+  "error",
+  "canceled",
+]);
+
+export interface Workflow {
+  id: string;
+  name: string;
+  pipelineId: string;
+  pipelineNumber: number;
+  projectSlug: string;
+  status: WorkflowStatus;
+  createdAt: string;
+  stoppedAt?: string;
+  startedBy: string;
+  tag?: string;
+  updatedAt: number;
+}
+
+const FAILED = new Set<JobStatus>(["failed", "infrastructure_fail", "timedout"]);
+
+/**
+ * A workflow's status from its jobs, as CircleCI reports it: `failing` while a failed job's
+ * siblings still run, `on_hold` while only approvals wait, `failed` once nothing can move.
+ * `blocked` jobs behind a failure can never run and do not keep the workflow alive.
+ */
+export function workflowStatus(jobs: Pick<Job, "status" | "name" | "requires">[]): WorkflowStatus {
+  const statusOf = new Map(jobs.map((j) => [j.name, j.status]));
+  const canStillRun = (job: Pick<Job, "requires">): boolean =>
+    job.requires.every((r) => {
+      const s = statusOf.get(r);
+      if (s === "success") return true;
+      if (s === "blocked") return canStillRun(jobs.find((j) => j.name === r)!);
+      return s !== undefined && (ACTIVE_JOB.has(s) || s === "on_hold");
+    });
+  const active = jobs.some((j) => ACTIVE_JOB.has(j.status) || (j.status === "blocked" && canStillRun(j)));
+  const failed = jobs.some((j) => FAILED.has(j.status));
+  if (active) return failed ? "failing" : "running";
+  if (jobs.some((j) => j.status === "on_hold")) return failed ? "failing" : "on_hold";
+  if (failed) return "failed";
+  if (jobs.some((j) => j.status === "canceled")) return "canceled";
+  if (jobs.length > 0 && jobs.every((j) => j.status === "success")) return "success";
+  return "not_run";
+}
+
+export async function getWorkflow(gyre: Gyre, id: string): Promise<Workflow> {
+  const out = await gyre.aws.dynamo.send(
+    new GetCommand({ TableName: gyre.resources.tableName, Key: Keys.workflow(id) }),
+  );
+  if (!out.Item) throw notFound(`Workflow ${id} not found.`);
+  return out.Item as Workflow;
+}
+
+/** The workflow and all its jobs, read consistently in one query. */
+export async function readWorkflow(gyre: Gyre, id: string): Promise<{ workflow: Workflow; jobs: Job[] }> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await gyre.aws.dynamo.send(
+      new QueryCommand({
+        TableName: gyre.resources.tableName,
+        KeyConditionExpression: "pk = :pk",
+        ExpressionAttributeValues: { ":pk": Keys.workflow(id).pk },
+        ConsistentRead: true,
+        ExclusiveStartKey: start,
+      }),
+    );
+    items.push(...(out.Items ?? []));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  const workflow = items.find((i) => i.sk === "WORKFLOW") as Workflow | undefined;
+  if (!workflow) throw notFound(`Workflow ${id} not found.`);
+  const jobs = items.filter((i) => String(i.sk).startsWith("JOB#")) as unknown as Job[];
+  return { workflow, jobs };
+}
+
+export async function listWorkflows(gyre: Gyre, pipelineId: string): Promise<Workflow[]> {
+  const out = await gyre.aws.dynamo.send(
+    new QueryCommand({
+      TableName: gyre.resources.tableName,
+      IndexName: "gsi1",
+      KeyConditionExpression: "gsi1pk = :p",
+      ExpressionAttributeValues: { ":p": Index.workflowsOf(pipelineId) },
+    }),
+  );
+  // The index may lag; read each workflow's current status from its item.
+  return Promise.all((out.Items ?? []).map((w) => getWorkflow(gyre, w.id as string)));
+}
+
+/** CircleCI API v2 `Workflow` shape. */
+export function workflowJson(w: Workflow) {
+  return {
+    pipeline_id: w.pipelineId,
+    id: w.id,
+    name: w.name,
+    project_slug: w.projectSlug,
+    status: w.status,
+    started_by: w.startedBy,
+    pipeline_number: w.pipelineNumber,
+    created_at: w.createdAt,
+    stopped_at: w.stoppedAt ?? null,
+    ...(w.tag ? { tag: w.tag } : {}),
+  };
+}

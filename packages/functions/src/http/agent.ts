@@ -1,0 +1,92 @@
+/**
+ * The builder agents' endpoints: claim an allocation, heartbeat, stream output, finish. Each
+ * is idempotent, so an agent retries any of them after a network error (buildkite-style).
+ */
+import type { AllocationRef } from "@gyre/core/dispatch/index";
+import { claimAllocation, finishAllocation, heartbeatAllocation } from "@gyre/core/dispatch/index";
+import { badRequest } from "@gyre/core/error";
+import type { AllocationStatus } from "@gyre/core/job/index";
+import { type StepRecord, validateChunks, writeOutput } from "@gyre/core/output/index";
+import { Hono } from "hono";
+import { type Env, jsonBody, requireUser } from "./context.ts";
+
+/** Output requests carry several chunks of up to 1 MiB each. */
+const MAX_OUTPUT_BODY = 8 * 1024 * 1024;
+
+function allocationRef(value: unknown): AllocationRef {
+  const a = value as Partial<AllocationRef> | undefined;
+  if (
+    !a ||
+    typeof a.workflowId !== "string" ||
+    typeof a.jobName !== "string" ||
+    typeof a.jobId !== "string" ||
+    !Number.isInteger(a.attempt) ||
+    !Number.isInteger(a.index)
+  ) {
+    throw badRequest("allocation must have workflowId, jobName, jobId, attempt and index.");
+  }
+  return {
+    workflowId: a.workflowId,
+    jobName: a.jobName,
+    jobId: a.jobId,
+    attempt: a.attempt!,
+    index: a.index!,
+  };
+}
+
+function text(body: Record<string, unknown>, key: string): string {
+  const v = body[key];
+  if (typeof v !== "string" || !v) throw badRequest(`${key} must be a non-empty string.`);
+  return v;
+}
+
+function steps(value: unknown): StepRecord[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw badRequest("steps must be an array.");
+  return value as StepRecord[];
+}
+
+export function agentRoutes() {
+  const app = new Hono<Env>();
+  app.use(requireUser((u) => u.builder === true, "Only builder agents may call this endpoint."));
+
+  app.post("/claim", async (c) => {
+    const body = await jsonBody(c);
+    const job = await claimAllocation(c.get("gyre"), allocationRef(body.allocation), text(body, "node_id"));
+    return c.json({ job });
+  });
+
+  app.post("/heartbeat", async (c) => {
+    const body = await jsonBody(c);
+    await heartbeatAllocation(c.get("gyre"), text(body, "task_token"));
+    return c.json({ ok: true });
+  });
+
+  app.post("/output", async (c) => {
+    const body = await jsonBody(c, MAX_OUTPUT_BODY);
+    const ref = allocationRef(body.allocation);
+    await writeOutput(c.get("gyre"), ref, {
+      steps: steps(body.steps),
+      chunks: validateChunks(body.chunks ?? []),
+    });
+    return c.json({ ok: true });
+  });
+
+  app.post("/finish", async (c) => {
+    const gyre = c.get("gyre");
+    const body = await jsonBody(c, MAX_OUTPUT_BODY);
+    const ref = allocationRef(body.allocation);
+    await writeOutput(gyre, ref, { steps: steps(body.steps), chunks: validateChunks(body.chunks ?? []) });
+    await finishAllocation(
+      gyre,
+      ref,
+      text(body, "node_id"),
+      text(body, "task_token"),
+      text(body, "status") as AllocationStatus,
+      Number(body.parallelism ?? 1),
+    );
+    return c.json({ ok: true });
+  });
+
+  return app;
+}
