@@ -1,0 +1,308 @@
+/**
+ * The dispatch path end to end on the local stack: real dynalite, fauxqs, s3rver, the local
+ * Step Functions adapter running infra/job-allocation.asl.json, real git repositories and a
+ * real builder agent process. Nothing is mocked.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
+import { api, gitRepo, pushPayload, sign, tempDir, waitFor } from "./support.ts";
+
+let runtime: LocalRuntime;
+let client: ReturnType<typeof api>;
+
+beforeAll(async () => {
+  runtime = await startLocalRuntime({
+    dataDir: tempDir("e2e"),
+    port: 0,
+    heartbeatSeconds: 2,
+    reconcileIntervalMs: 1000,
+    reconcileGraceMs: 3000,
+  });
+  client = api(runtime.url, runtime.adminToken);
+});
+
+afterAll(async () => {
+  await runtime?.stop();
+});
+
+const TWO_JOBS = (buildCommand: string) => `version: 2.1
+jobs:
+  build:
+    docker:
+      - image: cimg/base:stable
+    steps:
+      - checkout
+      - run:
+          name: Build
+          command: ${buildCommand}
+  test:
+    machine: true
+    steps:
+      - run: echo "testing on $CIRCLE_BRANCH"
+workflows:
+  main:
+    jobs:
+      - build
+      - test:
+          requires: [build]
+`;
+
+async function addProject(slug: string, files: Record<string, string>) {
+  const repo = gitRepo(files);
+  const res = await client.post("/api/gyre/projects", { repo_url: repo.path, slug });
+  expect(res.status).toBe(201);
+  return { repo, secret: res.body.webhook_secret as string };
+}
+
+async function deliver(body: string, headers: Record<string, string>) {
+  return fetch(`${runtime.url}/webhooks/github`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body,
+  });
+}
+
+async function pipelines(slug: string) {
+  const res = await client.get(`/api/v2/project/${slug}/pipeline`);
+  expect(res.status).toBe(200);
+  return res.body.items!;
+}
+
+async function jobsOf(pipelineId: string) {
+  const workflows = (await client.get(`/api/v2/pipeline/${pipelineId}/workflow`)).body.items!;
+  const workflow = workflows[0]!;
+  const jobs = (await client.get(`/api/v2/workflow/${workflow.id}/job`)).body.items!;
+  return { workflow: (await client.get(`/api/v2/workflow/${workflow.id}`)).body, jobs };
+}
+
+async function settled(pipelineId: string) {
+  return waitFor("the workflow to finish", async () => {
+    const { workflow, jobs } = await jobsOf(pipelineId);
+    return ["success", "failed"].includes(workflow.status as string) ? { workflow, jobs } : undefined;
+  });
+}
+
+async function stepOutput(slug: string, jobNumber: number): Promise<{ name: string; output: string }[]> {
+  const build = (await client.get(`/api/v1.1/project/${slug}/${jobNumber}`)).body as {
+    steps: { name: string; actions: { output_url: string }[] }[];
+  };
+  return Promise.all(
+    build.steps.map(async (s) => {
+      const out = await client.get(new URL(s.actions[0]!.output_url).pathname);
+      return {
+        name: s.name,
+        output: (out.body as unknown as { message: string }[]).map((m) => m.message).join(""),
+      };
+    }),
+  );
+}
+
+describe("GitHub push webhook → finished jobs", () => {
+  it("runs every job of a signed push to success, with step output readable through the API", async () => {
+    const slug = "gh/acme/widgets";
+    const { repo, secret } = await addProject(slug, {
+      ".circleci/config.yml": TWO_JOBS("echo built $CIRCLE_SHA1"),
+    });
+    const body = pushPayload("acme/widgets", repo.head);
+    const res = await deliver(body, {
+      "x-github-event": "push",
+      "x-github-delivery": "d-success",
+      "x-hub-signature-256": sign(secret, body),
+    });
+    expect(res.status).toBe(202);
+    const [pipeline] = await waitFor("the pipeline", async () =>
+      (await pipelines(slug)).length ? pipelines(slug) : undefined,
+    );
+    expect(pipeline).toMatchObject({
+      state: "created",
+      number: 1,
+      vcs: { branch: "main", revision: repo.head },
+    });
+    const { workflow, jobs } = await settled(pipeline!.id as string);
+    expect(workflow).toMatchObject({ name: "main", status: "success" });
+    expect(jobs.map((j) => [j.name, j.status])).toEqual([
+      ["build", "success"],
+      ["test", "success"],
+    ]);
+    const build = (await client.get(`/api/v2/project/${slug}/job/${jobs[0]!.job_number}`)).body;
+    expect(build).toMatchObject({
+      name: "build",
+      status: "success",
+      number: jobs[0]!.job_number,
+      pipeline: { id: pipeline!.id },
+    });
+    const steps = await stepOutput(slug, jobs[0]!.job_number as number);
+    expect(steps.map((s) => s.name)).toEqual(["Spin up environment", "Checkout code", "Build"]);
+    expect(steps[0]!.output.split("\n")[0]).toBe(
+      "Gyre: this builder cannot provide the docker executor yet; running on the host in a fresh working directory instead of docker image cimg/base:stable.",
+    );
+    expect(steps[2]!.output).toBe(`built ${repo.head}\n`);
+    const test = await stepOutput(slug, jobs[1]!.job_number as number);
+    expect(test.at(-1)!.output).toBe("testing on main\n");
+  });
+
+  it("fails the job whose step fails, leaves its dependants blocked and fails the workflow", async () => {
+    const slug = "gh/acme/broken";
+    const { repo, secret } = await addProject(slug, {
+      ".circleci/config.yml": TWO_JOBS("echo about to fail; exit 3"),
+    });
+    const body = pushPayload("acme/broken", repo.head);
+    await deliver(body, {
+      "x-github-event": "push",
+      "x-github-delivery": "d-fail",
+      "x-hub-signature-256": sign(secret, body),
+    });
+    const [pipeline] = await waitFor("the pipeline", async () =>
+      (await pipelines(slug)).length ? pipelines(slug) : undefined,
+    );
+    const { workflow, jobs } = await settled(pipeline!.id as string);
+    expect(workflow.status).toBe("failed");
+    expect(jobs.map((j) => [j.name, j.status])).toEqual([
+      ["build", "failed"],
+      ["test", "blocked"],
+    ]);
+    const steps = await stepOutput(slug, jobs[0]!.job_number as number);
+    expect(steps.at(-1)!.output).toBe("about to fail\n\nExited with code 3\n");
+  });
+
+  it("creates one pipeline when the same delivery arrives twice", async () => {
+    const slug = "gh/acme/replay";
+    const { repo, secret } = await addProject(slug, { ".circleci/config.yml": TWO_JOBS("true") });
+    const body = pushPayload("acme/replay", repo.head);
+    const headers = {
+      "x-github-event": "push",
+      "x-github-delivery": "d-replay",
+      "x-hub-signature-256": sign(secret, body),
+    };
+    expect((await deliver(body, headers)).status).toBe(202);
+    const second = await deliver(body, headers);
+    expect(second.status).toBe(200);
+    expect(await second.json()).toEqual({ message: "Delivery d-replay was already received." });
+    const [pipeline] = await waitFor("the pipeline", async () =>
+      (await pipelines(slug)).length ? pipelines(slug) : undefined,
+    );
+    await settled(pipeline!.id as string);
+    expect(await pipelines(slug)).toHaveLength(1);
+  });
+
+  it("answers 401 to a bad or missing signature and stores nothing", async () => {
+    const slug = "gh/acme/signed";
+    const { repo, secret } = await addProject(slug, { ".circleci/config.yml": TWO_JOBS("true") });
+    const body = pushPayload("acme/signed", repo.head);
+    const bad = await deliver(body, {
+      "x-github-event": "push",
+      "x-github-delivery": "d-sig",
+      "x-hub-signature-256": sign("wrong", body),
+    });
+    expect(bad.status).toBe(401);
+    expect(await bad.json()).toEqual({ message: "X-Hub-Signature-256 does not match the payload." });
+    const missing = await deliver(body, { "x-github-event": "push", "x-github-delivery": "d-sig" });
+    expect(missing.status).toBe(401);
+    expect(await missing.json()).toEqual({ message: "Missing X-Hub-Signature-256 header." });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await pipelines(slug)).toHaveLength(0);
+    // The refused delivery id was not recorded: the genuine delivery with that id is accepted.
+    const good = await deliver(body, {
+      "x-github-event": "push",
+      "x-github-delivery": "d-sig",
+      "x-hub-signature-256": sign(secret, body),
+    });
+    expect(good.status).toBe(202);
+  });
+
+  it("answers 400 to a malformed body and 404 to an unknown project", async () => {
+    const malformed = await deliver("{not json", {
+      "x-github-event": "push",
+      "x-github-delivery": "d-bad",
+      "x-hub-signature-256": "sha256=00",
+    });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toEqual({ message: "Malformed JSON body." });
+    const body = pushPayload("nobody/nothing", "a".repeat(40));
+    const unknown = await deliver(body, {
+      "x-github-event": "push",
+      "x-github-delivery": "d-unknown",
+      "x-hub-signature-256": sign("x", body),
+    });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({
+      message: 'No project gh/nobody/nothing: add it with "gyre project add".',
+    });
+  });
+
+  it("records an invalid config as an errored pipeline carrying the parser's message", async () => {
+    const slug = "gh/acme/invalid";
+    const { repo, secret } = await addProject(slug, {
+      ".circleci/config.yml":
+        "version: 2.1\njobs:\n  build:\n    machine: true\n    steps:\n      - run: true\nworkflows:\n  main:\n    jobs:\n      - deploy\n",
+    });
+    const body = pushPayload("acme/invalid", repo.head);
+    await deliver(body, {
+      "x-github-event": "push",
+      "x-github-delivery": "d-invalid",
+      "x-hub-signature-256": sign(secret, body),
+    });
+    const [pipeline] = await waitFor("the pipeline", async () =>
+      (await pipelines(slug)).length ? pipelines(slug) : undefined,
+    );
+    expect(pipeline!.state).toBe("errored");
+    const errors = pipeline!.errors as { type: string; message: string }[];
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.type).toBe("config");
+    expect(errors[0]!.message).toMatch(/workflows\.main\.jobs\[0\].*deploy.*\(line 10, column \d+\)/);
+    expect((await client.get(`/api/v2/pipeline/${pipeline!.id}/workflow`)).body.items).toEqual([]);
+  });
+});
+
+describe("API trigger and failover", () => {
+  it("triggers by branch through the API and answers with the pipeline's number", async () => {
+    const slug = "gh/acme/api";
+    await addProject(slug, { ".circleci/config.yml": TWO_JOBS("echo via api") });
+    const res = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ number: 1, state: "created" });
+    const { workflow } = await settled(res.body.id as string);
+    expect(workflow.status).toBe("success");
+    expect((await client.get(`/api/v2/pipeline/${res.body.id}`)).body).toMatchObject({
+      id: res.body.id,
+      number: 1,
+      project_slug: slug,
+      trigger: { type: "api", actor: { login: "admin" } },
+    });
+  });
+
+  it("does not leave a job running when its agent is killed: it is retried on a new attempt", async () => {
+    const slug = "gh/acme/failover";
+    const marker = join(tempDir("marker"), "first-attempt");
+    await addProject(slug, {
+      ".circleci/config.yml": `version: 2.1
+jobs:
+  slow:
+    machine: true
+    steps:
+      - run: if [ -f ${marker} ]; then echo second attempt; else touch ${marker}; sleep 120; fi
+workflows:
+  main:
+    jobs: [slow]
+`,
+    });
+    const res = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
+    await waitFor("the first attempt to start", async () => (existsSync(marker) ? true : undefined));
+    const [pid] = Object.values(runtime.agents.pids());
+    process.kill(pid!, "SIGKILL");
+    const { workflow, jobs } = await waitFor(
+      "the job to finish",
+      async () => {
+        const r = await jobsOf(res.body.id as string);
+        return ["success", "failed"].includes(r.workflow.status as string) ? r : undefined;
+      },
+      45_000,
+    );
+    expect(workflow.status).toBe("success");
+    expect(jobs[0]!.status).toBe("success");
+    const steps = await stepOutput(slug, jobs[0]!.job_number as number);
+    expect(steps.at(-1)!.output).toBe("second attempt\n");
+  });
+});

@@ -1,0 +1,97 @@
+/** Shared helpers for end-to-end tests: real git repositories, signed webhooks, waiting. */
+import { execFileSync } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const SHARED = resolve(dirname(fileURLToPath(import.meta.url)), "../../shared");
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `gyre-${prefix}-`));
+}
+
+/** A git repository with `files` committed on `main`; returns its path and head commit. */
+export function gitRepo(files: Record<string, string>): {
+  path: string;
+  commit: (files: Record<string, string>) => string;
+  head: string;
+} {
+  const path = tempDir("repo");
+  const git = (...args: string[]) =>
+    execFileSync("git", ["-c", "user.name=Test", "-c", "user.email=test@localhost", ...args], { cwd: path })
+      .toString()
+      .trim();
+  git("init", "-q", "-b", "main");
+  const commit = (more: Record<string, string>) => {
+    for (const [name, content] of Object.entries(more)) {
+      mkdirSync(dirname(join(path, name)), { recursive: true });
+      writeFileSync(join(path, name), content);
+    }
+    git("add", "-A");
+    git("commit", "-q", "-m", `Commit ${Object.keys(more).join(", ")}`);
+    return git("rev-parse", "HEAD");
+  };
+  const head = commit(files);
+  return { path, commit, head };
+}
+
+/** The corpus push payload, aimed at `fullName` and `commit` on `branch`. */
+export function pushPayload(fullName: string, commit: string, branch = "main"): string {
+  const payload = JSON.parse(readFileSync(join(SHARED, "corpus/github-webhooks/push.branch.json"), "utf8"));
+  payload.ref = `refs/heads/${branch}`;
+  payload.after = commit;
+  payload.repository.full_name = fullName;
+  payload.repository.name = fullName.split("/")[1];
+  if (payload.head_commit) payload.head_commit.id = commit;
+  return JSON.stringify(payload);
+}
+
+export const sign = (secret: string, body: string) =>
+  `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A tiny API client for tests. */
+export function api(url: string, token: string) {
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        "circle-token": token,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = text;
+    }
+    return {
+      status: response.status,
+      body: json as Record<string, unknown> & { items?: Record<string, unknown>[] },
+    };
+  };
+  return {
+    get: (path: string) => call("GET", path),
+    post: (path: string, body?: unknown, headers?: Record<string, string>) =>
+      call("POST", path, body, headers),
+  };
+}
