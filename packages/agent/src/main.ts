@@ -128,6 +128,12 @@ export class Agent {
       clearInterval(heartbeat);
       this.current = undefined;
     }
+    if (this.stopping.signal.aborted) {
+      // This node is going away (Ctrl-C locally, instance termination on AWS): that is an
+      // infrastructure event, not a cancel. Say nothing; the heartbeat timeout or the
+      // reconciler retries the job on a new attempt elsewhere.
+      return;
+    }
     try {
       const rest = await output.drain();
       await this.api.post("/finish", {

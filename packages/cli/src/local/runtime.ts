@@ -18,8 +18,7 @@ import { createToken, createUser } from "@gyre/core/auth/index";
 import type { RequestObserver } from "@gyre/core/aws/index";
 import { createGyre, type Gyre } from "@gyre/core/context";
 import { type FinalizeInput, finalizeAllocation, reconcile } from "@gyre/core/dispatch/index";
-import { GyreError } from "@gyre/core/error";
-import { createPipeline, parseIntakeMessage } from "@gyre/core/pipeline/index";
+import { consumeIntakeMessage } from "@gyre/core/pipeline/index";
 import { DEFAULT_RESOURCE_CLASSES, queueKey, type Resources } from "@gyre/core/resources";
 import { CachingKeyPort, LocalKeyPort } from "@gyre/core/secret/index";
 import { tableDefinition } from "@gyre/core/table-schema";
@@ -264,21 +263,16 @@ function consumeIntake(gyre: Gyre, log: (line: string) => void): { stop: () => P
         );
         await Promise.all(
           (out.Messages ?? []).map(async (m) => {
-            const done = () =>
-              gyre.aws.sqs.send(
+            try {
+              await consumeIntakeMessage(gyre, m.Body ?? "", log);
+              await gyre.aws.sqs.send(
                 new DeleteMessageCommand({
                   QueueUrl: gyre.resources.intakeQueueUrl,
                   ReceiptHandle: m.ReceiptHandle,
                 }),
               );
-            try {
-              await createPipeline(gyre, parseIntakeMessage(m.Body ?? ""));
-              await done();
             } catch (error) {
-              log(`intake: ${error instanceof Error ? error.message : String(error)}`);
-              // A malformed message or a deleted project will never succeed: drop it.
-              if (error instanceof GyreError && (error.code === "bad_request" || error.code === "not_found"))
-                await done();
+              log(`intake: ${error instanceof Error ? error.message : String(error)} (will retry)`);
             }
           }),
         );

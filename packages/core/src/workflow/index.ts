@@ -49,14 +49,11 @@ const FAILED = new Set<JobStatus>(["failed", "infrastructure_fail", "timedout"])
  */
 export function workflowStatus(jobs: Pick<Job, "status" | "name" | "requires">[]): WorkflowStatus {
   const statusOf = new Map(jobs.map((j) => [j.name, j.status]));
-  const canStillRun = (job: Pick<Job, "requires">): boolean =>
-    job.requires.every((r) => {
-      const s = statusOf.get(r);
-      if (s === "success") return true;
-      if (s === "blocked") return canStillRun(jobs.find((j) => j.name === r)!);
-      return s !== undefined && (ACTIVE_JOB.has(s) || s === "on_hold");
-    });
-  const active = jobs.some((j) => ACTIVE_JOB.has(j.status) || (j.status === "blocked" && canStillRun(j)));
+  // A blocked job whose requirements all succeeded is about to be queued; any other blocked
+  // job waits on an active job (counted itself), an approval, or a failure that stops it.
+  const ready = (job: Pick<Job, "status" | "requires">) =>
+    job.status === "blocked" && job.requires.every((r) => statusOf.get(r) === "success");
+  const active = jobs.some((j) => ACTIVE_JOB.has(j.status) || ready(j));
   const failed = jobs.some((j) => FAILED.has(j.status));
   if (active) return failed ? "failing" : "running";
   if (jobs.some((j) => j.status === "on_hold")) return failed ? "failing" : "on_hold";

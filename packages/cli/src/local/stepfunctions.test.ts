@@ -1,0 +1,154 @@
+import { readFileSync } from "node:fs";
+import {
+  DescribeExecutionCommand,
+  SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
+  SendTaskSuccessCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from "@aws-sdk/client-sfn";
+import { ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { startFauxqs } from "fauxqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ASL_PATH } from "./runtime.ts";
+import { LocalStepFunctions } from "./stepfunctions.ts";
+
+const ARN = "arn:aws:states:us-east-1:000000000000:stateMachine:test";
+const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
+
+let fauxqs: Awaited<ReturnType<typeof startFauxqs>>;
+let sqs: SQSClient;
+let sfn: SFNClient;
+let adapter: LocalStepFunctions;
+let queueUrl: string;
+const finalized: unknown[] = [];
+
+beforeAll(async () => {
+  fauxqs = await startFauxqs({ port: 0, logger: false });
+  queueUrl = fauxqs.createQueue("jobs").queueUrl;
+  sqs = new SQSClient({ region: "us-east-1", endpoint: fauxqs.address, credentials });
+  adapter = new LocalStepFunctions({
+    definition: readFileSync(ASL_PATH, "utf8"),
+    stateMachineArn: ARN,
+    substitutions: { FinalizeFunctionArn: "arn:aws:lambda:us-east-1:000000000000:function:finalize" },
+    functions: {
+      finalize: async (input) => {
+        finalized.push(input);
+        return { finalized: true };
+      },
+    },
+    sqs,
+  });
+  sfn = new SFNClient({ region: "us-east-1", endpoint: await adapter.listen(), credentials });
+});
+
+afterAll(async () => {
+  await adapter.close();
+  await fauxqs.stop();
+});
+
+async function start(name: string, heartbeatSeconds = 30) {
+  const input = { queueUrl, heartbeatSeconds, allocation: { jobId: name } };
+  await sfn.send(new StartExecutionCommand({ stateMachineArn: ARN, name, input: JSON.stringify(input) }));
+  const out = await sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 5, MaxNumberOfMessages: 1 }),
+  );
+  const message = JSON.parse(out.Messages![0]!.Body!) as { taskToken: string; allocation: { jobId: string } };
+  return { input, message };
+}
+
+async function finished(name: string) {
+  for (;;) {
+    const d = await sfn.send(
+      new DescribeExecutionCommand({
+        executionArn: `${ARN.replace(":stateMachine:", ":execution:")}:${name}`,
+      }),
+    );
+    if (d.status !== "RUNNING") return d;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const finalizedFor = (name: string) =>
+  finalized.find((f) => (f as { allocation: { jobId: string } }).allocation.jobId === name);
+
+describe("the local Step Functions adapter running infra/job-allocation.asl.json", () => {
+  it("sends the allocation with a task token and finalizes with the builder's result", async () => {
+    const { input, message } = await start("ok");
+    expect(message.allocation).toEqual({ jobId: "ok" });
+    await sfn.send(
+      new SendTaskSuccessCommand({
+        taskToken: message.taskToken,
+        output: JSON.stringify({ status: "success" }),
+      }),
+    );
+    const d = await finished("ok");
+    expect(d.status).toBe("SUCCEEDED");
+    expect(JSON.parse(d.output!)).toEqual({ finalized: true });
+    expect(finalizedFor("ok")).toEqual({ ...input, result: { status: "success" } });
+  });
+
+  it("raises States.HeartbeatTimeout when the builder goes silent, and the document's Catch finalizes", async () => {
+    const { message } = await start("silent", 1);
+    const d = await finished("silent");
+    expect(d.status).toBe("SUCCEEDED");
+    expect(finalizedFor("silent")).toMatchObject({ error: { Error: "States.HeartbeatTimeout" } });
+    await expect(
+      sfn.send(new SendTaskHeartbeatCommand({ taskToken: message.taskToken })),
+    ).rejects.toMatchObject({
+      name: "TaskDoesNotExist",
+    });
+  });
+
+  it("keeps a task alive while heartbeats arrive", async () => {
+    const { message } = await start("alive", 1);
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 400));
+      await sfn.send(new SendTaskHeartbeatCommand({ taskToken: message.taskToken }));
+    }
+    await sfn.send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: "{}" }));
+    expect((await finished("alive")).status).toBe("SUCCEEDED");
+    expect(finalizedFor("alive")).toMatchObject({ result: {} });
+    expect(finalizedFor("alive")).not.toHaveProperty("error");
+  });
+
+  it("passes a builder's failure to Finalize under the error name it gave", async () => {
+    const { message } = await start("broken");
+    await sfn.send(
+      new SendTaskFailureCommand({ taskToken: message.taskToken, error: "Gyre.Canceled", cause: "by user" }),
+    );
+    await finished("broken");
+    expect(finalizedFor("broken")).toMatchObject({ error: { Error: "Gyre.Canceled", Cause: "by user" } });
+  });
+
+  it("treats a second start with the same name and input as a no-op, and other input as a conflict", async () => {
+    const input = JSON.stringify({ queueUrl, heartbeatSeconds: 30, allocation: { jobId: "dup" } });
+    const first = await sfn.send(new StartExecutionCommand({ stateMachineArn: ARN, name: "dup", input }));
+    const again = await sfn.send(new StartExecutionCommand({ stateMachineArn: ARN, name: "dup", input }));
+    expect(again.executionArn).toBe(first.executionArn);
+    await expect(
+      sfn.send(new StartExecutionCommand({ stateMachineArn: ARN, name: "dup", input: "{}" })),
+    ).rejects.toMatchObject({
+      name: "ExecutionAlreadyExists",
+    });
+    const out = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1, MaxNumberOfMessages: 10 }),
+    );
+    expect(out.Messages).toHaveLength(1);
+  });
+
+  it("answers ExecutionDoesNotExist and TaskDoesNotExist for unknown names and tokens", async () => {
+    await expect(
+      sfn.send(
+        new DescribeExecutionCommand({
+          executionArn: `${ARN.replace(":stateMachine:", ":execution:")}:nope`,
+        }),
+      ),
+    ).rejects.toMatchObject({ name: "ExecutionDoesNotExist" });
+    await expect(
+      sfn.send(new SendTaskSuccessCommand({ taskToken: "nope", output: "{}" })),
+    ).rejects.toMatchObject({
+      name: "TaskDoesNotExist",
+    });
+  });
+});

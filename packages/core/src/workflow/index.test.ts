@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import type { JobStatus } from "../job/index.ts";
+import { workflowStatus } from "./index.ts";
+
+const job = (name: string, status: JobStatus, requires: string[] = []) => ({ name, status, requires });
+
+describe("workflowStatus", () => {
+  it.each([
+    ["every job succeeded", [job("a", "success"), job("b", "success", ["a"])], "success"],
+    ["a job is queued", [job("a", "queued")], "running"],
+    ["a job runs and one waits on it", [job("a", "running"), job("b", "blocked", ["a"])], "running"],
+    ["a job failed while a sibling runs", [job("a", "failed"), job("b", "running")], "failing"],
+    [
+      "a job failed and its dependant can never run",
+      [job("a", "failed"), job("b", "blocked", ["a"])],
+      "failed",
+    ],
+    ["a lost builder gave up", [job("a", "infrastructure_fail")], "failed"],
+    ["a job timed out", [job("a", "timedout"), job("b", "success")], "failed"],
+    [
+      "only an approval waits",
+      [job("a", "success"), job("hold", "on_hold", ["a"]), job("b", "blocked", ["hold"])],
+      "on_hold",
+    ],
+    ["a job was canceled", [job("a", "canceled"), job("b", "success")], "canceled"],
+    [
+      "a chain behind a failure two levels deep",
+      [job("a", "failed"), job("b", "blocked", ["a"]), job("c", "blocked", ["b"])],
+      "failed",
+    ],
+    [
+      "a chain behind a running job two levels deep",
+      [job("a", "running"), job("b", "blocked", ["a"]), job("c", "blocked", ["b"])],
+      "running",
+    ],
+    ["no jobs", [], "not_run"],
+  ] as const)("is %s → %s", (_, jobs, expected) => {
+    expect(workflowStatus([...jobs])).toBe(expected);
+  });
+});
