@@ -23,7 +23,8 @@ export class GyreError extends Error {
   }
 }
 
-export const badRequest = (message: string, details?: unknown) => new GyreError("bad_request", message, details);
+export const badRequest = (message: string, details?: unknown) =>
+  new GyreError("bad_request", message, details);
 export const notFound = (message: string) => new GyreError("not_found", message);
 export const unauthorized = (message = "You must log in first.") => new GyreError("unauthorized", message);
 export const conflict = (message: string) => new GyreError("conflict", message);

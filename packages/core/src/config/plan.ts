@@ -99,9 +99,13 @@ export interface WorkflowJob {
   name: string;
   /** Names of jobs in the same workflow that must succeed first (already pruned by filters). */
   requires: string[];
-  type: "build" | "approval";
+  /**
+   * `build` runs `plan`; `approval` waits for a person; `no-op` (a job defined with
+   * `type: no-op`) has nothing to run and succeeds at once, like an approval that needs none.
+   */
+  type: "build" | "approval" | "no-op";
   contexts: string[];
-  /** Absent for `type: approval`. */
+  /** Absent for `type: approval` and `type: no-op`. */
   plan?: JobPlan;
 }
 
@@ -123,6 +127,12 @@ export interface CompiledConfig {
   setup: boolean;
   /** Workflows that run for this pipeline (filters and `when` already applied). */
   workflows: WorkflowPlan[];
+  /**
+   * Every workflow of the config that has schedule `triggers` (whether or not it runs for
+   * this pipeline), for the scheduler. Such workflows run only in pipelines whose
+   * `triggerSource` is `schedule`, and then only those run.
+   */
+  scheduledWorkflows?: { name: string; triggers: ScheduleTrigger[] }[];
 }
 
 export type CompileResult =
