@@ -1,0 +1,20 @@
+/**
+ * Gyre's public face: the HTTP API (GitHub webhooks at POST /webhooks/github, the CircleCI API
+ * at /api/v2/*, the builder agents' endpoints, the web UI) and the Settings every function
+ * reads. Its one route is attached in infra/intake.ts, once the dispatch resources it links to
+ * exist: the gateway itself depends on no function, so every function, the HTTP app included,
+ * can link Settings with the API's URL without a cycle.
+ */
+import { LinkNames } from "../packages/core/src/resources.ts";
+
+/** No gateway CORS: the web UI is served from this same API, and the HTTP app owns its routes. */
+export const api = new sst.aws.ApiGatewayV2("Api", { cors: false });
+
+export const settings = new sst.Linkable(LinkNames.settings, {
+  properties: {
+    /** Seconds a builder may go silent before its allocation fails over. */
+    heartbeatSeconds: 60,
+    /** Public base URL: output and artifact URLs, commit-status links, agent callbacks. */
+    apiUrl: api.url,
+  },
+});

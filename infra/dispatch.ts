@@ -1,0 +1,86 @@
+/**
+ * Dispatch on AWS: one Step Functions execution per job allocation. The execution puts the
+ * allocation on its resource class's job queue with a task token and waits for the builder's
+ * result (or its heartbeat timeout), then invokes finalize. The reconciler re-drives whatever a
+ * lost message, a crash or a restored backup left behind.
+ *
+ * The builder fleet (EC2 Auto Scaling groups per resource class, scaled on job-queue depth, with
+ * an instance role to poll JobQueues and report through the API) will be declared in
+ * infra/fleet.ts, next to this file; it is not part of this stack yet.
+ */
+import { readFileSync } from "node:fs";
+import { LinkNames } from "../packages/core/src/resources.ts";
+import { settings } from "./api.ts";
+import { lambdaDefaults } from "./function.ts";
+import {
+  executionArnPattern,
+  jobStateMachineGrants,
+  policyDocument,
+  renderDefinition,
+  stateMachineGrants,
+  stateMachineTrustPolicy,
+} from "./policies.ts";
+import { jobQueues, jobQueuesLink } from "./queues.ts";
+import { table } from "./storage.ts";
+
+/** The one state-machine document, also run by the local runtime. Paths are relative to the root. */
+const definitionTemplate = readFileSync("infra/job-allocation.asl.json", "utf8");
+
+/** Records the allocation's outcome, then starts what it unblocks (invoked by the state machine). */
+export const finalize = new sst.aws.Function("Finalize", {
+  ...lambdaDefaults,
+  handler: "packages/functions/src/finalize.handler",
+  timeout: "30 seconds",
+  link: [table, jobQueuesLink, settings],
+});
+
+const account = aws.getCallerIdentityOutput({});
+
+const stateMachineRole = new aws.iam.Role("JobStateMachineRole", {
+  name: `${$app.name}-${$app.stage}-job-allocation`.slice(0, 64),
+  assumeRolePolicy: account.accountId.apply((accountId) =>
+    JSON.stringify(stateMachineTrustPolicy(accountId)),
+  ),
+});
+
+/** Exactly sqs:SendMessage on the job queues and lambda:InvokeFunction on finalize. */
+const stateMachineRolePolicy = new aws.iam.RolePolicy("JobStateMachineRolePolicy", {
+  role: stateMachineRole.id,
+  policy: $resolve({
+    jobQueueArns: Object.values(jobQueues).map((queue) => queue.arn),
+    finalizeFunctionArn: finalize.arn,
+  }).apply((target) => JSON.stringify(policyDocument(stateMachineGrants(target)))),
+});
+
+export const stateMachine = new aws.sfn.StateMachine(
+  "JobStateMachine",
+  {
+    name: `${$app.name}-${$app.stage}-job-allocation`.slice(0, 80),
+    type: "STANDARD",
+    roleArn: stateMachineRole.arn,
+    definition: finalize.arn.apply((arn) =>
+      renderDefinition(definitionTemplate, { FinalizeFunctionArn: arn }),
+    ),
+  },
+  // Step Functions validates the role when the machine is created: attach its policy first.
+  { dependsOn: [stateMachineRolePolicy] },
+);
+
+export const jobStateMachine = new sst.Linkable(LinkNames.stateMachine, {
+  properties: { arn: stateMachine.arn },
+  include: jobStateMachineGrants({
+    stateMachineArn: stateMachine.arn,
+    executionArns: stateMachine.arn.apply(executionArnPattern),
+  }).map((grant) => sst.aws.permission(grant)),
+});
+
+/** Every minute: re-drive queued jobs without a live message, fail over running ones without a heartbeat. */
+export const reconcile = new sst.aws.CronV2("Reconcile", {
+  schedule: "rate(1 minute)",
+  function: {
+    ...lambdaDefaults,
+    handler: "packages/functions/src/reconcile.handler",
+    timeout: "55 seconds",
+    link: [table, jobQueuesLink, jobStateMachine, settings],
+  },
+});

@@ -1,0 +1,29 @@
+/**
+ * Where work comes in: the HTTP app on the API's `$default` route, and the intake consumer that
+ * turns an acknowledged webhook into a pipeline. Both start allocations, so this file comes after
+ * infra/dispatch.ts.
+ */
+import { api, settings } from "./api.ts";
+import { jobStateMachine } from "./dispatch.ts";
+import { lambdaDefaults } from "./function.ts";
+import { intakeQueue, jobQueuesLink } from "./queues.ts";
+import { bucket, dataKeyLink, table } from "./storage.ts";
+
+/** API Gateway HTTP integrations time out at 30 s; long-polls answer within ~25 s. */
+export const http = api.route("$default", {
+  ...lambdaDefaults,
+  handler: "packages/functions/src/http.handler",
+  timeout: "29 seconds",
+  link: [table, bucket, intakeQueue, jobQueuesLink, jobStateMachine, dataKeyLink, settings],
+});
+
+/** Fetches and compiles `.circleci/config.yml`; a failed record is retried alone (partial batch response). */
+export const intake = intakeQueue.subscribe(
+  {
+    ...lambdaDefaults,
+    handler: "packages/functions/src/intake.handler",
+    timeout: "60 seconds",
+    link: [table, bucket, intakeQueue, jobQueuesLink, jobStateMachine, dataKeyLink, settings],
+  },
+  { batch: { size: 10, partialResponses: true } },
+);
