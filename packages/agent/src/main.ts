@@ -97,7 +97,10 @@ export class Agent {
       else console.error(`agent ${this.config.nodeId}: claim failed: ${(error as Error).message}`);
       return;
     }
-    await remove();
+    // The message is spent; deleting it need not delay the job.
+    remove().catch((error) =>
+      console.error(`agent ${this.config.nodeId}: delete failed: ${(error as Error).message}`),
+    );
     await this.execute(job, body);
   }
 

@@ -39,20 +39,25 @@ function link<T>(env: NodeJS.ProcessEnv, name: string): T {
   return JSON.parse(raw) as T;
 }
 
-/** Reads the linked resources of a deployed function. */
+/**
+ * Reads the linked resources of a deployed function. Each link is read when first used, so a
+ * function needs exactly the links it uses (finalize has no bucket, for instance) and a
+ * missing one fails with a message naming it.
+ */
 export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resources {
-  const settings = link<{ heartbeatSeconds?: number; apiUrl?: string }>(env, LinkNames.settings);
-  return {
-    region: env.AWS_REGION ?? "us-east-1",
-    tableName: link<{ name: string }>(env, LinkNames.table).name,
-    bucketName: link<{ name: string }>(env, LinkNames.bucket).name,
-    intakeQueueUrl: link<{ url: string }>(env, LinkNames.intakeQueue).url,
-    jobQueueUrls: link<{ urls: Record<string, string> }>(env, LinkNames.jobQueues).urls,
-    stateMachineArn: link<{ arn: string }>(env, LinkNames.stateMachine).arn,
-    kmsKeyId: link<{ id: string }>(env, LinkNames.dataKey).id,
-    heartbeatSeconds: settings.heartbeatSeconds ?? 60,
-    apiUrl: settings.apiUrl,
-  };
+  const settings = () => link<{ heartbeatSeconds?: number; apiUrl?: string }>(env, LinkNames.settings);
+  const resources = { region: env.AWS_REGION ?? "us-east-1" } as Resources;
+  const lazy = <K extends keyof Resources>(key: K, read: () => Resources[K]) =>
+    Object.defineProperty(resources, key, { get: read, enumerable: true });
+  lazy("tableName", () => link<{ name: string }>(env, LinkNames.table).name);
+  lazy("bucketName", () => link<{ name: string }>(env, LinkNames.bucket).name);
+  lazy("intakeQueueUrl", () => link<{ url: string }>(env, LinkNames.intakeQueue).url);
+  lazy("jobQueueUrls", () => link<{ urls: Record<string, string> }>(env, LinkNames.jobQueues).urls);
+  lazy("stateMachineArn", () => link<{ arn: string }>(env, LinkNames.stateMachine).arn);
+  lazy("kmsKeyId", () => link<{ id: string }>(env, LinkNames.dataKey).id);
+  lazy("heartbeatSeconds", () => settings().heartbeatSeconds ?? 60);
+  lazy("apiUrl", () => settings().apiUrl);
+  return resources;
 }
 
 /** The resource classes CircleCI Server offers by default, smallest first. */

@@ -62,10 +62,28 @@ export async function createToken(gyre: Gyre, userId: string, label: string): Pr
   return token;
 }
 
+/**
+ * Token → user, remembered for a short while per process: every agent and API request
+ * authenticates, and two reads each would dominate the read cost of a job. A revoked or
+ * removed token therefore keeps working for at most AUTH_CACHE_MS in a process that saw it.
+ */
+export const AUTH_CACHE_MS = 30_000;
+const authCache = new Map<string, { user: User; expires: number }>();
+
 export async function authenticate(gyre: Gyre, token: string | undefined): Promise<User> {
   if (!token) throw unauthorized();
+  const hash = hashToken(token);
+  const cached = authCache.get(hash);
+  if (cached && cached.expires > gyre.now()) return cached.user;
+  const user = await lookUp(gyre, hash);
+  if (authCache.size >= 10_000) authCache.clear();
+  authCache.set(hash, { user, expires: gyre.now() + AUTH_CACHE_MS });
+  return user;
+}
+
+async function lookUp(gyre: Gyre, hash: string): Promise<User> {
   const found = await gyre.aws.dynamo.send(
-    new GetCommand({ TableName: gyre.resources.tableName, Key: Keys.token(hashToken(token)) }),
+    new GetCommand({ TableName: gyre.resources.tableName, Key: Keys.token(hash) }),
   );
   if (!found.Item) throw unauthorized("Invalid token provided.");
   const user = await gyre.aws.dynamo.send(

@@ -58,13 +58,6 @@ function gitMessage(error: unknown): string {
   return stderr || (error instanceof Error ? error.message : String(error));
 }
 
-async function hasCommit(mirror: string, revision: string): Promise<boolean> {
-  return git(["cat-file", "-e", `${revision}^{commit}`], mirror).then(
-    () => true,
-    () => false,
-  );
-}
-
 async function fetchMirror(mirror: string): Promise<void> {
   try {
     await git(
@@ -91,49 +84,95 @@ export interface Ref {
   revision?: string;
 }
 
-/** The commit a ref points to, fetching only when it is not known yet. */
+/**
+ * The commit a ref points to. A revision is taken as given (readAtRevision fetches it when
+ * the mirror lacks it); a branch or tag is asked of the remote with one `ls-remote`, which is
+ * cheaper than a fetch and always current.
+ */
 export async function resolveRevision(scratchDir: string, repoUrl: string, ref: Ref): Promise<string> {
-  const mirror = await mirrorOf(scratchDir, repoUrl);
   if (ref.revision) {
     if (!/^[0-9a-f]{40}$/.test(ref.revision)) throw badRequest(`Invalid revision "${ref.revision}".`);
-    if (!(await hasCommit(mirror, ref.revision))) await fetchMirror(mirror);
-    if (!(await hasCommit(mirror, ref.revision))) {
-      throw new GyreError("unprocessable", `Commit ${ref.revision} is not in the repository.`);
-    }
     return ref.revision;
   }
-  const name = ref.tag ? `refs/tags/${ref.tag}` : `refs/heads/${ref.branch}`;
   if (!ref.tag && !ref.branch) throw badRequest("A branch, tag or revision is required.");
-  await fetchMirror(mirror);
+  const name = ref.tag ? `refs/tags/${ref.tag}` : `refs/heads/${ref.branch}`;
+  const mirror = await mirrorOf(scratchDir, repoUrl);
+  let listed: string;
   try {
-    return (await git(["rev-parse", "--verify", "--quiet", `${name}^{commit}`], mirror)).trim();
-  } catch {
+    listed = await git(["ls-remote", "origin", name, `${name}^{}`], mirror);
+  } catch (error) {
+    throw new GyreError("unprocessable", `Could not read the repository: ${gitMessage(error)}`);
+  }
+  // An annotated tag lists its object and, as `^{}`, the commit it points to: take the commit.
+  const lines = listed
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => l.split("\t") as [string, string]);
+  const found = lines.find(([, r]) => r === `${name}^{}`) ?? lines.find(([, r]) => r === name);
+  if (!found)
     throw new GyreError(
       "unprocessable",
       `${ref.tag ? "Tag" : "Branch"} "${ref.tag ?? ref.branch}" not found in the repository.`,
     );
-  }
+  return found[0];
 }
 
-/** A file's content at a revision, or undefined when the file does not exist there. */
-export async function readFileAt(
+export interface CommitRead {
+  /** The file's content, or undefined when the commit has no such file. */
+  file: string | undefined;
+  subject: string;
+  body: string;
+}
+
+/**
+ * A commit's message and one file at that commit, in a single `git cat-file --batch`
+ * (fetching first only when the mirror does not have the commit yet).
+ */
+export async function readAtRevision(
   scratchDir: string,
   repoUrl: string,
   revision: string,
   path: string,
-): Promise<string | undefined> {
+): Promise<CommitRead> {
   const mirror = await mirrorOf(scratchDir, repoUrl);
-  try {
-    return await git(["show", `${revision}:${path}`], mirror);
-  } catch {
-    return undefined;
+  let read = await catFile(mirror, revision, path);
+  if (!read) {
+    await fetchMirror(mirror);
+    read = await catFile(mirror, revision, path);
   }
+  if (!read) throw new GyreError("unprocessable", `Commit ${revision} is not in the repository.`);
+  return read;
 }
 
-/** The commit's subject and author, for the pipeline's trigger info. */
-export async function commitInfo(scratchDir: string, repoUrl: string, revision: string) {
-  const mirror = await mirrorOf(scratchDir, repoUrl);
-  const out = await git(["show", "-s", "--format=%s%x00%an%x00%ae", revision], mirror);
-  const [subject = "", author = "", email = ""] = out.trim().split("\0");
-  return { subject, author, email };
+async function catFile(mirror: string, revision: string, path: string): Promise<CommitRead | undefined> {
+  const out = await new Promise<Buffer>((resolvePromise, reject) => {
+    const child = execFile(
+      "git",
+      ["cat-file", "--batch"],
+      { cwd: mirror, env: GIT_ENV, encoding: "buffer", maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout) => (error ? reject(error) : resolvePromise(stdout)),
+    );
+    child.stdin!.end(`${revision}^{commit}\n${revision}:${path}\n`);
+  });
+  const objects: (Buffer | undefined)[] = [];
+  let at = 0;
+  while (at < out.length && objects.length < 2) {
+    const eol = out.indexOf(10, at);
+    const header = out.subarray(at, eol).toString("utf8").split(" ");
+    if (header[1] === "missing" || header.length < 3) {
+      objects.push(undefined);
+      at = eol + 1;
+      continue;
+    }
+    const size = Number(header[2]);
+    objects.push(out.subarray(eol + 1, eol + 1 + size));
+    at = eol + 1 + size + 1;
+  }
+  const [commit, file] = objects;
+  if (!commit) return undefined;
+  const text = commit.toString("utf8");
+  const message = text.slice(text.indexOf("\n\n") + 2);
+  const [subject = "", ...rest] = message.split("\n");
+  return { file: file?.toString("utf8"), subject, body: rest.join("\n").trim() };
 }

@@ -14,7 +14,7 @@ import type { CompiledConfig, ConfigDiagnostic, PipelineValues } from "../config
 import type { Gyre } from "../context.ts";
 import { activeShard, advanceWorkflow, readyStatus, startAllocations } from "../dispatch/index.ts";
 import { badRequest, GyreError, notFound } from "../error.ts";
-import { commitInfo, type Ref, readFileAt, resolveRevision } from "../git/index.ts";
+import { type Ref, readAtRevision, resolveRevision } from "../git/index.ts";
 import { deterministicUuid } from "../id.ts";
 import { freshAllocations, type Job } from "../job/index.ts";
 import { getProject, type Project, parseSlug, reserveNumbers } from "../project/index.ts";
@@ -99,6 +99,27 @@ export function parseIntakeMessage(body: string): IntakeMessage {
   return m as IntakeMessage;
 }
 
+/**
+ * One intake message, as both the intake Lambda and the local consumer handle it. A message
+ * that can never succeed (malformed, or its project is gone) is logged and dropped; any
+ * other failure is thrown so the queue redelivers it (and dead-letters it in the end).
+ */
+export async function consumeIntakeMessage(
+  gyre: Gyre,
+  body: string,
+  warn: (line: string) => void,
+): Promise<void> {
+  try {
+    await createPipeline(gyre, parseIntakeMessage(body));
+  } catch (error) {
+    if (error instanceof GyreError && (error.code === "bad_request" || error.code === "not_found")) {
+      warn(`intake: dropping a message that cannot succeed: ${error.message}`);
+      return;
+    }
+    throw error;
+  }
+}
+
 /** Puts a trigger on the intake queue; the intake consumer calls createPipeline with it. */
 export async function enqueueIntake(gyre: Gyre, message: IntakeMessage): Promise<void> {
   await gyre.aws.sqs.send(
@@ -158,13 +179,20 @@ export async function listPipelines(
  * The intake: creates the pipeline a trigger asks for (or finishes creating it, when this
  * message was delivered before) and starts its first jobs.
  */
-export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promise<Pipeline> {
-  const existing = await findPipeline(gyre, message.pipelineId);
-  if (existing) {
-    await startWorkflows(gyre, existing.id);
-    return existing;
+export async function createPipeline(
+  gyre: Gyre,
+  message: IntakeMessage,
+  /** `fresh`: the message was made just now (an API trigger), so it cannot be a replay. */
+  options: { project?: Project; fresh?: boolean } = {},
+): Promise<Pipeline> {
+  if (!options.fresh) {
+    const existing = await findPipeline(gyre, message.pipelineId);
+    if (existing) {
+      await startWorkflows(gyre, existing.id);
+      return existing;
+    }
   }
-  const project = await getProject(gyre, message.projectSlug);
+  const project = options.project ?? (await getProject(gyre, message.projectSlug));
   const base = {
     id: message.pipelineId,
     projectSlug: project.slug,
@@ -185,11 +213,9 @@ export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promis
   let source: string | undefined;
   try {
     vcs.revision = await resolveRevision(gyre.scratchDir, project.repoUrl, message.ref);
-    source = await readFileAt(gyre.scratchDir, project.repoUrl, vcs.revision, CONFIG_PATH);
-    vcs.commit ??= await commitInfo(gyre.scratchDir, project.repoUrl, vcs.revision).then((c) => ({
-      subject: c.subject,
-      body: "",
-    }));
+    const read = await readAtRevision(gyre.scratchDir, project.repoUrl, vcs.revision, CONFIG_PATH);
+    source = read.file;
+    vcs.commit ??= { subject: read.subject, body: read.body };
   } catch (error) {
     if (!(error instanceof GyreError)) throw error;
     return writeErrored(gyre, base, vcs, [{ type: "config-fetch", message: error.message }]);
@@ -250,13 +276,16 @@ export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promis
     values(pipelineNumber),
     firstJobNumber,
   );
-  await putOnce(gyre, {
-    ...Keys.pipeline(pipeline.id),
-    gsi1pk: Index.pipelinesOf(project.slug),
-    gsi1sk: padNumber(pipelineNumber),
-    ...pipeline,
-  });
-  await Promise.all(roots.map((job) => startAllocations(gyre, job)));
+  // Jobs and workflows are written: the pipeline item and the first executions can go together.
+  await Promise.all([
+    putOnce(gyre, {
+      ...Keys.pipeline(pipeline.id),
+      gsi1pk: Index.pipelinesOf(project.slug),
+      gsi1sk: padNumber(pipelineNumber),
+      ...pipeline,
+    }),
+    ...roots.map((job) => startAllocations(gyre, job)),
+  ]);
   return pipeline;
 }
 
@@ -313,6 +342,7 @@ async function writeWorkflows(
   const createdAt = new Date(now).toISOString();
   let number = firstJobNumber;
   const roots: Job[] = [];
+  const pending: Promise<void>[] = [];
   for (const plan of config.workflows) {
     const workflowId = deterministicUuid(pipeline.id, "workflow", plan.name);
     const jobs: Job[] = plan.jobs.map((wj) => ({
@@ -345,18 +375,16 @@ async function writeWorkflows(
     }));
     const queued = jobs.filter((j) => j.status === "queued");
     roots.push(...queued);
-    await Promise.all(
-      jobs.map((job) =>
-        putOnce(gyre, {
-          ...Keys.job(workflowId, job.name),
-          gsi1pk: Index.jobsOf(project.slug),
-          gsi1sk: padNumber(job.number),
-          ...(job.status === "queued"
-            ? { gsi2pk: activeShard(job.id), gsi2sk: job.id, queuedAt: createdAt }
-            : {}),
-          ...job,
-        }),
-      ),
+    const writes = jobs.map((job) =>
+      putOnce(gyre, {
+        ...Keys.job(workflowId, job.name),
+        gsi1pk: Index.jobsOf(project.slug),
+        gsi1sk: padNumber(job.number),
+        ...(job.status === "queued"
+          ? { gsi2pk: activeShard(job.id), gsi2sk: job.id, queuedAt: createdAt }
+          : {}),
+        ...job,
+      }),
     );
     const workflow: Workflow = {
       id: workflowId,
@@ -370,15 +398,20 @@ async function writeWorkflows(
       tag: pipeline.vcs.tag,
       updatedAt: now,
     };
-    await putOnce(gyre, {
-      ...Keys.workflow(workflowId),
-      gsi1pk: Index.workflowsOf(pipeline.id),
-      gsi1sk: `${createdAt}#${plan.name}`,
-      gsi2pk: activeShard(workflowId),
-      gsi2sk: workflowId,
-      ...workflow,
-    });
+    writes.push(
+      putOnce(gyre, {
+        ...Keys.workflow(workflowId),
+        gsi1pk: Index.workflowsOf(pipeline.id),
+        gsi1sk: `${createdAt}#${plan.name}`,
+        gsi2pk: activeShard(workflowId),
+        gsi2sk: workflowId,
+        ...workflow,
+      }),
+    );
+    pending.push(...writes);
   }
+  // Every job and workflow item at once; the pipeline item follows only when all exist.
+  await Promise.all(pending);
   return roots;
 }
 

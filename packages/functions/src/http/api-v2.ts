@@ -69,7 +69,7 @@ export function apiV2Routes() {
       ref: { branch, tag },
       parameters: parameters(body.parameters),
     });
-    const pipeline = await createPipeline(gyre, message);
+    const pipeline = await createPipeline(gyre, message, { project, fresh: true });
     return c.json(
       { id: pipeline.id, state: pipeline.state, number: pipeline.number, created_at: pipeline.createdAt },
       201,
