@@ -3,13 +3,22 @@
  * (artifacts, caches, workspaces, step output) and the KMS key for envelope encryption.
  */
 import { LinkNames } from "../packages/core/src/resources.ts";
+import { GLOBAL_INDEXES } from "../packages/core/src/table-schema.ts";
 import { dataKeyGrants } from "./policies.ts";
 
-/** Single table; `expiresAt` is TTL, read as a filter too (TTL deletes late). */
+/**
+ * Single table, keyed as packages/core/src/table.ts describes; the indexes come from the
+ * same list the local runtime creates its table from. `expiresAt` is TTL, read as a filter
+ * too (TTL deletes late).
+ */
 export const table = new sst.aws.Dynamo(LinkNames.table, {
-  fields: { pk: "string", sk: "string", gsi1pk: "string", gsi1sk: "string" },
+  fields: Object.fromEntries(
+    ["pk", "sk", ...GLOBAL_INDEXES.flatMap((i) => [`${i}pk`, `${i}sk`])].map((f) => [f, "string" as const]),
+  ),
   primaryIndex: { hashKey: "pk", rangeKey: "sk" },
-  globalIndexes: { gsi1: { hashKey: "gsi1pk", rangeKey: "gsi1sk" } },
+  globalIndexes: Object.fromEntries(
+    GLOBAL_INDEXES.map((i) => [i, { hashKey: `${i}pk`, rangeKey: `${i}sk` }]),
+  ),
   ttl: "expiresAt",
   deletionProtection: $app.removal !== "remove",
   transform: { table: { pointInTimeRecovery: { enabled: true } } },

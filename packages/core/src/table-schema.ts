@@ -4,6 +4,9 @@
  */
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 
+/** The global secondary indexes (see table.ts): each keyed by `<name>pk` / `<name>sk`. */
+export const GLOBAL_INDEXES = ["gsi1", "gsi2"] as const;
+
 export function tableDefinition(tableName: string): CreateTableCommandInput {
   const index = (name: string) => ({
     IndexName: name,
@@ -16,14 +19,16 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
   return {
     TableName: tableName,
     BillingMode: "PAY_PER_REQUEST",
-    AttributeDefinitions: ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"].map((AttributeName) => ({
-      AttributeName,
-      AttributeType: "S" as const,
-    })),
+    AttributeDefinitions: ["pk", "sk", ...GLOBAL_INDEXES.flatMap((i) => [`${i}pk`, `${i}sk`])].map(
+      (AttributeName) => ({
+        AttributeName,
+        AttributeType: "S" as const,
+      }),
+    ),
     KeySchema: [
       { AttributeName: "pk", KeyType: "HASH" },
       { AttributeName: "sk", KeyType: "RANGE" },
     ],
-    GlobalSecondaryIndexes: [index("gsi1"), index("gsi2")],
+    GlobalSecondaryIndexes: GLOBAL_INDEXES.map(index),
   };
 }
