@@ -119,6 +119,7 @@ export class Agent {
     try {
       outcome = await runAllocation({
         job,
+        api: this.api,
         allocation,
         workDir: this.config.workDir,
         output,

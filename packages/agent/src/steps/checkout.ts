@@ -1,0 +1,24 @@
+/** `checkout`: the pipeline's revision, on its branch when it has one, into the working directory or `path`. */
+import { quote, runProcess } from "../process.ts";
+import type { StepRunner } from "./context.ts";
+import { resolvePath } from "./paths.ts";
+
+export const checkout: StepRunner<"checkout"> = (step, record, ctx) => {
+  const dir = step.path ? resolvePath(step.path, ctx.home, ctx.workingDirectory) : ctx.workingDirectory;
+  const { revision, branch, repoUrl } = ctx.job.checkout;
+  const script = [
+    `git init -q ${quote(dir)}`,
+    `cd ${quote(dir)}`,
+    `git remote add origin ${quote(repoUrl)} 2>/dev/null || git remote set-url origin ${quote(repoUrl)}`,
+    `git fetch -q --no-tags origin ${quote(revision)}`,
+    branch
+      ? `git checkout -q -B ${quote(branch)} ${quote(revision)}`
+      : `git checkout -q --detach ${quote(revision)}`,
+    `echo "Checked out ${revision.slice(0, 12)}${branch ? ` on ${branch}` : ""} into ${dir}"`,
+  ].join(" && ");
+  return runProcess(["/bin/bash", "-eo", "pipefail", "-c", script], record, ctx, {
+    cwd: ctx.home,
+    env: { ...ctx.env, GIT_TERMINAL_PROMPT: "0" },
+    noOutputTimeout: 600,
+  });
+};
