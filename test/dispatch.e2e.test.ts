@@ -305,4 +305,51 @@ workflows:
     const steps = await stepOutput(slug, jobs[0]!.job_number as number);
     expect(steps.at(-1)!.output).toBe("second attempt\n");
   });
+
+  it("starts what a no-op job at the root of a workflow unblocks", async () => {
+    const slug = "gh/acme/noop";
+    await addProject(slug, {
+      ".circleci/config.yml": `version: 2.1
+jobs:
+  gate:
+    type: no-op
+  after:
+    machine: true
+    steps:
+      - run: echo after the gate
+workflows:
+  main:
+    jobs:
+      - gate
+      - after:
+          requires: [gate]
+`,
+    });
+    const res = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
+    const { workflow, jobs } = await settled(res.body.id as string);
+    expect(workflow.status).toBe("success");
+    expect(jobs.map((j) => [j.name, j.status])).toEqual([
+      ["gate", "success"],
+      ["after", "success"],
+    ]);
+  });
+});
+
+describe("builder tokens", () => {
+  it("are refused by the API: a builder may only claim and report allocations", async () => {
+    const { readFileSync } = await import("node:fs");
+    const builderToken = readFileSync(join(runtime.dataDir, "builder-token"), "utf8").trim();
+    const asBuilder = api(runtime.url, builderToken);
+    for (const path of ["/api/v2/me", "/api/gyre/projects", "/api/v2/project/gh/acme/widgets/pipeline"]) {
+      const res = await asBuilder.get(path);
+      expect(res.status).toBe(403);
+      expect(res.body).toEqual({ message: "You are not allowed to do this." });
+    }
+    const agentCall = await fetch(`${runtime.url}/agent/v1/heartbeat`, {
+      method: "POST",
+      headers: { "circle-token": runtime.adminToken, "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(agentCall.status).toBe(403);
+  });
 });

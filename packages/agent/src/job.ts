@@ -134,6 +134,8 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
     }
   } finally {
     for (const child of background) killTree(child);
+    // Nothing of a job outlives it on the builder: the next job starts from a clean slate.
+    await rm(root, { recursive: true, force: true }).catch(() => undefined);
   }
   if (ctx.signal.aborted) return "canceled";
   return failed ? "failed" : "success";

@@ -268,7 +268,7 @@ export async function createPipeline(
     vcs,
     updatedAt: base.createdAt,
   };
-  const roots = await writeWorkflows(
+  const { roots, settled } = await writeWorkflows(
     gyre,
     project,
     pipeline,
@@ -286,6 +286,8 @@ export async function createPipeline(
     }),
     ...roots.map((job) => startAllocations(gyre, job)),
   ]);
+  // A no-op job with nothing to wait for succeeded on creation: let what it unblocks start.
+  await Promise.all(settled.map((id) => advanceWorkflow(gyre, id)));
   return pipeline;
 }
 
@@ -337,11 +339,12 @@ async function writeWorkflows(
   config: CompiledConfig,
   values: PipelineValues,
   firstJobNumber: number,
-): Promise<Job[]> {
+): Promise<{ roots: Job[]; settled: string[] }> {
   const now = gyre.now();
   const createdAt = new Date(now).toISOString();
   let number = firstJobNumber;
   const roots: Job[] = [];
+  const settled: string[] = [];
   const pending: Promise<void>[] = [];
   for (const plan of config.workflows) {
     const workflowId = deterministicUuid(pipeline.id, "workflow", plan.name);
@@ -373,8 +376,8 @@ async function writeWorkflows(
       createdAt,
       updatedAt: now,
     }));
-    const queued = jobs.filter((j) => j.status === "queued");
-    roots.push(...queued);
+    roots.push(...jobs.filter((j) => j.status === "queued"));
+    if (jobs.some((j) => j.status === "success")) settled.push(workflowId);
     const writes = jobs.map((job) =>
       putOnce(gyre, {
         ...Keys.job(workflowId, job.name),
@@ -412,7 +415,7 @@ async function writeWorkflows(
   }
   // Every job and workflow item at once; the pipeline item follows only when all exist.
   await Promise.all(pending);
-  return roots;
+  return { roots, settled };
 }
 
 /** Replay of an intake message: start whatever the first delivery did not get to. */

@@ -12,7 +12,7 @@ export function adminRoutes() {
 
   app.post(
     "/projects",
-    requireUser((u) => u.admin, "Only an admin can add projects."),
+    requireUser((u) => u.admin && !u.builder, "Only an admin can add projects."),
     async (c) => {
       const body = await jsonBody(c);
       if (typeof body.repo_url !== "string")

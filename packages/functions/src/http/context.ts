@@ -46,13 +46,17 @@ export function tokenOf(c: Context<Env>): string | undefined {
   return c.req.query("circle-token");
 }
 
+/**
+ * Authenticates the caller. By default a builder's token is refused: builders may call the
+ * agent endpoints and nothing else (they hold no rights to projects' data).
+ */
 export function requireUser(
-  check?: (user: User) => boolean,
+  check: (user: User) => boolean = (user) => !user.builder,
   denied = "You are not allowed to do this.",
 ): MiddlewareHandler<Env> {
   return async (c, next) => {
     const user = await authenticate(c.get("gyre"), tokenOf(c));
-    if (check && !check(user)) throw new GyreError("forbidden", denied);
+    if (!check(user)) throw new GyreError("forbidden", denied);
     c.set("user", user);
     await next();
   };
