@@ -26,15 +26,31 @@ import { table } from "./storage.ts";
 /** The one state-machine document, also run by the local runtime. Paths are relative to the root. */
 const definitionTemplate = readFileSync("infra/job-allocation.asl.json", "utf8");
 
+const account = aws.getCallerIdentityOutput({});
+const region = aws.getRegionOutput({});
+const stateMachineName = `${$app.name}-${$app.stage}-job-allocation`.slice(0, 80);
+/**
+ * The machine's ARN, computed from its fixed name rather than read from the resource: the
+ * machine embeds finalize's ARN, and finalize starts executions (retries, unblocked jobs), so
+ * reading it from the resource would make the two depend on each other.
+ */
+const stateMachineArn = $interpolate`arn:aws:states:${region.name}:${account.accountId}:stateMachine:${stateMachineName}`;
+
+export const jobStateMachine = new sst.Linkable(LinkNames.stateMachine, {
+  properties: { arn: stateMachineArn },
+  include: jobStateMachineGrants({
+    stateMachineArn,
+    executionArns: stateMachineArn.apply(executionArnPattern),
+  }).map((grant) => sst.aws.permission(grant)),
+});
+
 /** Records the allocation's outcome, then starts what it unblocks (invoked by the state machine). */
 export const finalize = new sst.aws.Function("Finalize", {
   ...lambdaDefaults,
   handler: "packages/functions/src/finalize.handler",
   timeout: "30 seconds",
-  link: [table, jobQueuesLink, settings],
+  link: [table, jobQueuesLink, jobStateMachine, settings],
 });
-
-const account = aws.getCallerIdentityOutput({});
 
 const stateMachineRole = new aws.iam.Role("JobStateMachineRole", {
   name: `${$app.name}-${$app.stage}-job-allocation`.slice(0, 64),
@@ -55,7 +71,7 @@ const stateMachineRolePolicy = new aws.iam.RolePolicy("JobStateMachineRolePolicy
 export const stateMachine = new aws.sfn.StateMachine(
   "JobStateMachine",
   {
-    name: `${$app.name}-${$app.stage}-job-allocation`.slice(0, 80),
+    name: stateMachineName,
     type: "STANDARD",
     roleArn: stateMachineRole.arn,
     definition: finalize.arn.apply((arn) =>
@@ -65,14 +81,6 @@ export const stateMachine = new aws.sfn.StateMachine(
   // Step Functions validates the role when the machine is created: attach its policy first.
   { dependsOn: [stateMachineRolePolicy] },
 );
-
-export const jobStateMachine = new sst.Linkable(LinkNames.stateMachine, {
-  properties: { arn: stateMachine.arn },
-  include: jobStateMachineGrants({
-    stateMachineArn: stateMachine.arn,
-    executionArns: stateMachine.arn.apply(executionArnPattern),
-  }).map((grant) => sst.aws.permission(grant)),
-});
 
 /** Every minute: re-drive queued jobs without a live message, fail over running ones without a heartbeat. */
 export const reconcile = new sst.aws.CronV2("Reconcile", {
