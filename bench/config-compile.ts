@@ -10,8 +10,9 @@ import { parse } from "yaml";
 import { fixtureOrbs } from "../packages/core/src/config/fixtures/orbs.ts";
 import { compileConfig } from "../packages/core/src/config/index.ts";
 import type { PipelineValues } from "../packages/core/src/config/plan.ts";
+import { CORPUS } from "../test/corpus.ts";
 
-const DIR = "/work/shared/corpus/configs/";
+const DIR = `${CORPUS}/configs/`;
 const rounds = Number(process.argv[2] ?? 30);
 const sources = readdirSync(DIR)
   .filter((f) => f.endsWith(".yml"))

@@ -3,10 +3,8 @@ import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-
-export const SHARED = resolve(dirname(fileURLToPath(import.meta.url)), "../../shared");
+import { dirname, join } from "node:path";
+import { CORPUS } from "./corpus.ts";
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `gyre-${prefix}-`));
@@ -39,7 +37,7 @@ export function gitRepo(files: Record<string, string>): {
 
 /** The corpus push payload, aimed at `fullName` and `commit` on `branch`. */
 export function pushPayload(fullName: string, commit: string, branch = "main"): string {
-  const payload = JSON.parse(readFileSync(join(SHARED, "corpus/github-webhooks/push.branch.json"), "utf8"));
+  const payload = JSON.parse(readFileSync(join(CORPUS, "github-webhooks/push.branch.json"), "utf8"));
   payload.ref = `refs/heads/${branch}`;
   payload.after = commit;
   payload.repository.full_name = fullName;

@@ -1,17 +1,18 @@
 /**
- * Every real-world config in /work/shared/corpus/configs compiles; those that use
+ * Every real-world config in shared/corpus/configs compiles; those that use
  * registry orbs compile once the orbs are published (fixtures/orbs) and otherwise fail
  * with exactly the missing-orb errors. Several files are checked job by job.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { CORPUS } from "../../../../test/corpus.ts";
 import { fixtureOrbs } from "./fixtures/orbs.ts";
 import { compileConfig, InMemoryOrbResolver, processConfig } from "./index.ts";
 import { parseOrbRef } from "./orbs.ts";
 import type { CompiledConfig } from "./plan.ts";
 import { job, jobNames, pipeline, workflow } from "./testing.ts";
 
-const DIR = "/work/shared/corpus/configs/";
+const DIR = `${CORPUS}/configs/`;
 const files = readdirSync(DIR).filter((f) => f.endsWith(".yml"));
 const read = (f: string) => readFileSync(DIR + f, "utf8");
 const orbs = fixtureOrbs();

@@ -6,11 +6,12 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { CORPUS } from "../../../../test/corpus.ts";
 import { fixtureOrbs } from "./fixtures/orbs.ts";
 import { compileConfig, processConfig } from "./index.ts";
 import { pipeline } from "./testing.ts";
 
-const DIR = "/work/shared/corpus/configs/";
+const DIR = `${CORPUS}/configs/`;
 const files = readdirSync(DIR).filter((f) => f.endsWith(".yml"));
 const orbs = fixtureOrbs();
 

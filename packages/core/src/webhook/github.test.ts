@@ -2,11 +2,11 @@ import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { CORPUS } from "../../../../test/corpus.ts";
 import { GyreError } from "../error.ts";
 import { assertSignature, parsePush, repositoryFullName, verifySignature } from "./github.ts";
 
-const corpus = (name: string) =>
-  readFileSync(join(__dirname, "../../../../../shared/corpus/github-webhooks", name));
+const corpus = (name: string) => readFileSync(join(CORPUS, "github-webhooks", name));
 const payload = (name: string) => JSON.parse(corpus(name).toString("utf8"));
 const sign = (secret: string, body: Uint8Array) =>
   `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
