@@ -6,6 +6,9 @@
  *   gyre trigger <project> [--branch B | --tag T]
  *   gyre status [<project>]
  *   gyre logs <project>/<job number>
+ *   gyre orb publish <namespace/orb>@<version> <file>
+ *   gyre config validate [file]
+ *   gyre config process [file] [--json]
  */
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync } from "node:fs";
@@ -14,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ApiError, Client, DEFAULT_DATA_DIR } from "./client.ts";
 import { logs, projectAdd, status, trigger } from "./commands.ts";
+import { configProcess, configValidate, DEFAULT_CONFIG_PATH, orbPublish } from "./config-commands.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
@@ -27,6 +31,9 @@ const USAGE = `Usage:
   gyre trigger <project slug> [--branch B | --tag T]
   gyre status [<project slug>]
   gyre logs <project slug>/<job number>
+  gyre orb publish <namespace/orb>@<version> <orb.yml>
+  gyre config validate [.circleci/config.yml]
+  gyre config process [.circleci/config.yml] [--json]
 
 GYRE_URL and GYRE_TOKEN select the server (default: the local one and .gyre/admin-token).`;
 
@@ -140,6 +147,23 @@ export async function main(argv: string[]): Promise<number> {
       if (!positionals[0]) break;
       await logs(client(), positionals[0], values.project, print);
       return 0;
+    }
+    case "orb": {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
+      if (positionals[0] !== "publish" || !positionals[1] || !positionals[2]) break;
+      await orbPublish(client(), positionals[1], positionals[2], print);
+      return 0;
+    }
+    case "config": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: "boolean" } },
+      });
+      const file = positionals[1] ?? DEFAULT_CONFIG_PATH;
+      if (positionals[0] === "validate") return configValidate(client(), file, print, console.error);
+      if (positionals[0] === "process") return configProcess(client(), file, values, print, console.error);
+      break;
     }
     case "help":
     case "--help":

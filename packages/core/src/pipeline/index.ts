@@ -17,6 +17,7 @@ import { badRequest, GyreError, notFound } from "../error.ts";
 import { type Ref, readAtRevision, resolveRevision } from "../git/index.ts";
 import { deterministicUuid } from "../id.ts";
 import { freshAllocations, type Job } from "../job/index.ts";
+import { orbResolver } from "../orb/index.ts";
 import { getProject, type Project, parseSlug, reserveNumbers } from "../project/index.ts";
 import { Index, Keys, padNumber } from "../table.ts";
 import { readWorkflow, type Workflow, workflowStatus } from "../workflow/index.ts";
@@ -238,11 +239,11 @@ export async function createPipeline(
     parameters: message.parameters,
   });
   // `pipeline.number` can change what compiles; only then is a provisional compile needed to count jobs.
-  let compiled = await compileConfig(source, { pipeline: values(0) });
+  let compiled = await compileConfig(source, { pipeline: values(0), orbs: orbResolver(gyre) });
   const jobCount = compiled.ok ? countJobs(compiled.config) : 0;
   const { pipelineNumber, firstJobNumber } = await reserveNumbers(gyre, project.slug, jobCount);
   if (source.includes("pipeline.number")) {
-    compiled = await compileConfig(source, { pipeline: values(pipelineNumber) });
+    compiled = await compileConfig(source, { pipeline: values(pipelineNumber), orbs: orbResolver(gyre) });
     if (compiled.ok && countJobs(compiled.config) !== jobCount) {
       throw new GyreError(
         "internal",
