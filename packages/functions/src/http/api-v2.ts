@@ -1,5 +1,6 @@
 /** CircleCI API v2: paths, field names and status values from the published OpenAPI document. */
 import { userJson } from "@gyre/core/auth/index";
+import { deleteEnvVar, getEnvVar, listEnvVars, setEnvVar } from "@gyre/core/envvar/index";
 import { badRequest } from "@gyre/core/error";
 import { getJobByNumber, jobDetailsJson, workflowJobJson } from "@gyre/core/job/index";
 import {
@@ -74,6 +75,32 @@ export function apiV2Routes() {
       { id: pipeline.id, state: pipeline.state, number: pipeline.number, created_at: pipeline.createdAt },
       201,
     );
+  });
+
+  app.get(`${PROJECT}/envvar`, async (c) => {
+    const gyre = c.get("gyre");
+    const project = await getProject(gyre, slugOf(c));
+    return c.json({ items: await listEnvVars(gyre, project.slug), next_page_token: null });
+  });
+
+  app.post(`${PROJECT}/envvar`, async (c) => {
+    const gyre = c.get("gyre");
+    const body = await jsonBody(c);
+    const project = await getProject(gyre, slugOf(c));
+    return c.json(await setEnvVar(gyre, project.slug, { name: body.name, value: body.value }), 201);
+  });
+
+  app.get(`${PROJECT}/envvar/:name`, async (c) => {
+    const gyre = c.get("gyre");
+    const project = await getProject(gyre, slugOf(c));
+    return c.json(await getEnvVar(gyre, project.slug, c.req.param("name")));
+  });
+
+  app.delete(`${PROJECT}/envvar/:name`, async (c) => {
+    const gyre = c.get("gyre");
+    const project = await getProject(gyre, slugOf(c));
+    await deleteEnvVar(gyre, project.slug, c.req.param("name"));
+    return c.json({ message: "Environment variable deleted." });
   });
 
   app.get(`${PROJECT}/job/:number`, async (c) => {

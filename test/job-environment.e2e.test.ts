@@ -1,0 +1,200 @@
+/**
+ * What a job sees of its environment, end to end on the local stack: project variables
+ * through CircleCI's envvar API (sealed at rest, masked in the API and in the output),
+ * CircleCI's precedence, its built-in variables, $BASH_ENV between steps, and parallelism.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ScanCommand } from "@aws-sdk/lib-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
+import { api, gitRepo, tempDir, waitFor } from "./support.ts";
+
+let runtime: LocalRuntime;
+let client: ReturnType<typeof api>;
+const SECRET = "s3cr3t-value-1234";
+
+beforeAll(async () => {
+  runtime = await startLocalRuntime({ dataDir: tempDir("env"), port: 0 });
+  client = api(runtime.url, runtime.adminToken);
+});
+
+afterAll(async () => {
+  await runtime?.stop();
+});
+
+async function project(slug: string, config: string) {
+  const repo = gitRepo({ ".circleci/config.yml": config });
+  expect((await client.post("/api/gyre/projects", { repo_url: repo.path, slug })).status).toBe(201);
+  return repo;
+}
+
+async function runPipeline(slug: string) {
+  const created = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
+  expect(created.status).toBe(201);
+  const pipeline = (await client.get(`/api/v2/pipeline/${created.body.id}`)).body;
+  expect(pipeline.errors).toEqual([]);
+  return waitFor("the workflow to finish", async () => {
+    const [workflow] = (await client.get(`/api/v2/pipeline/${created.body.id}/workflow`)).body.items!;
+    if (!workflow || !["success", "failed"].includes(workflow.status as string)) return undefined;
+    const jobs = (await client.get(`/api/v2/workflow/${workflow.id}/job`)).body.items!;
+    return { workflow, jobs };
+  });
+}
+
+/** Each step's output for allocation `index` of a job, through the v1.1 API. */
+async function outputs(slug: string, jobNumber: number, index = 0): Promise<Record<string, string>> {
+  const build = (await client.get(`/api/v1.1/project/${slug}/${jobNumber}`)).body as {
+    steps: { name: string; actions: { index: number; output_url: string }[] }[];
+  };
+  const entries = await Promise.all(
+    build.steps.map(async (s) => {
+      const action = s.actions.find((a) => a.index === index)!;
+      const out = await client.get(new URL(action.output_url).pathname);
+      return [s.name, (out.body as unknown as { message: string }[]).map((m) => m.message).join("")] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+describe("project environment variables (CircleCI's envvar API)", () => {
+  const slug = "gh/acme/env";
+
+  beforeAll(async () => {
+    await project(
+      slug,
+      `version: 2.1
+jobs:
+  use:
+    machine: true
+    environment:
+      LAYERED: from-job
+    steps:
+      - run:
+          name: Use
+          command: |
+            echo "value: $DEPLOY_TOKEN"
+            printf '%s' "$DEPLOY_TOKEN" | base64
+            [ "$DEPLOY_TOKEN" = "${SECRET}" ] && echo "the job sees the real value"
+            echo "layered: $LAYERED"
+      - run:
+          name: Step environment
+          environment:
+            LAYERED: from-step
+          command: |
+            echo "layered: $LAYERED"
+workflows:
+  main:
+    jobs: [use]
+`,
+    );
+  });
+
+  it("stores a variable and answers with it masked, never in clear", async () => {
+    const created = await client.post(`/api/v2/project/${slug}/envvar`, {
+      name: "DEPLOY_TOKEN",
+      value: SECRET,
+    });
+    expect(created).toEqual({ status: 201, body: { name: "DEPLOY_TOKEN", value: "xxxx1234" } });
+    await client.post(`/api/v2/project/${slug}/envvar`, { name: "LAYERED", value: "from-project" });
+    expect((await client.get(`/api/v2/project/${slug}/envvar`)).body).toEqual({
+      items: [
+        { name: "DEPLOY_TOKEN", value: "xxxx1234" },
+        { name: "LAYERED", value: "xxxxject" },
+      ],
+      next_page_token: null,
+    });
+    expect((await client.get(`/api/v2/project/${slug}/envvar/DEPLOY_TOKEN`)).body).toEqual({
+      name: "DEPLOY_TOKEN",
+      value: "xxxx1234",
+    });
+  });
+
+  it("keeps values encrypted at rest: no table item holds the value in clear", async () => {
+    const scan = await runtime.gyre.aws.dynamo.send(
+      new ScanCommand({ TableName: runtime.gyre.resources.tableName }),
+    );
+    const dump = JSON.stringify(scan.Items);
+    expect(dump).toContain("DEPLOY_TOKEN");
+    expect(dump).not.toContain(SECRET);
+    expect(dump).not.toContain(Buffer.from(SECRET).toString("base64"));
+  });
+
+  it("hands jobs the value, masks it in the output (plain and base64), and layers project < job < step", async () => {
+    const { jobs } = await runPipeline(slug);
+    expect(jobs[0]!.status).toBe("success");
+    const out = await outputs(slug, jobs[0]!.job_number as number);
+    expect(out.Use).toBe("value: ********\n********\nthe job sees the real value\nlayered: from-job\n");
+    expect(out["Step environment"]).toBe("layered: from-step\n");
+  });
+
+  it("refuses bad names and bodies with 400 and unknown variables with 404, and deletes", async () => {
+    expect((await client.post(`/api/v2/project/${slug}/envvar`, { name: "1BAD", value: "x" })).status).toBe(
+      400,
+    );
+    expect((await client.post(`/api/v2/project/${slug}/envvar`, { name: "OK", value: 42 })).body).toEqual({
+      message: "value must be a string.",
+    });
+    expect((await client.post(`/api/v2/project/${slug}/envvar`, "{nope")).status).toBe(400);
+    expect(
+      (await client.post(`/api/v2/project/${slug}/envvar`, { name: "BIG", value: "x".repeat(33 * 1024) }))
+        .status,
+    ).toBe(400);
+    expect((await client.get(`/api/v2/project/${slug}/envvar/NOPE`)).status).toBe(404);
+    expect((await client.get("/api/v2/project/gh/acme/nothing/envvar")).status).toBe(404);
+    const deleted = await fetch(`${runtime.url}/api/v2/project/${slug}/envvar/LAYERED`, {
+      method: "DELETE",
+      headers: { "circle-token": runtime.adminToken },
+    });
+    expect(await deleted.json()).toEqual({ message: "Environment variable deleted." });
+    expect((await client.get(`/api/v2/project/${slug}/envvar/LAYERED`)).status).toBe(404);
+  });
+
+  it("is not readable with a builder's token", async () => {
+    const builder = api(runtime.url, readFileSync(join(runtime.dataDir, "builder-token"), "utf8").trim());
+    expect((await builder.get(`/api/v2/project/${slug}/envvar`)).status).toBe(403);
+  });
+});
+
+describe("CircleCI's built-in environment", () => {
+  it("gives each job CIRCLE_* variables, carries $BASH_ENV between steps, and runs one allocation per parallel index", async () => {
+    const slug = "gh/acme/builtins";
+    const repo = await project(
+      slug,
+      `version: 2.1
+jobs:
+  split:
+    machine: true
+    parallelism: 3
+    steps:
+      - run:
+          name: Builtins
+          command: echo "$CI $CIRCLECI $CIRCLE_BRANCH $CIRCLE_SHA1 $CIRCLE_JOB $CIRCLE_BUILD_NUM $CIRCLE_NODE_INDEX/$CIRCLE_NODE_TOTAL $CIRCLE_PROJECT_USERNAME/$CIRCLE_PROJECT_REPONAME"
+      - run:
+          name: Export
+          command: echo 'export FROM_EARLIER_STEP="index $CIRCLE_NODE_INDEX"' >> "$BASH_ENV"
+      - run:
+          name: Import
+          command: echo "$FROM_EARLIER_STEP"
+workflows:
+  main:
+    jobs: [split]
+`,
+    );
+    const { jobs } = await runPipeline(slug);
+    expect(jobs[0]!.status).toBe("success");
+    const number = jobs[0]!.job_number as number;
+    const details = (await client.get(`/api/v2/project/${slug}/job/${number}`)).body;
+    expect(details.parallelism).toBe(3);
+    expect(details.parallel_runs).toEqual([
+      { index: 0, status: "success" },
+      { index: 1, status: "success" },
+      { index: 2, status: "success" },
+    ]);
+    for (const index of [0, 1, 2]) {
+      const out = await outputs(slug, number, index);
+      expect(out.Builtins).toBe(`true true main ${repo.head} split ${number} ${index}/3 acme/builtins\n`);
+      expect(out.Import).toBe(`index ${index}\n`);
+    }
+  });
+});
