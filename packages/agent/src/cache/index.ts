@@ -18,4 +18,4 @@ export {
   renderCacheKey,
   resolvePath,
 } from "./key.ts";
-export { type CacheEntry, type SelectOptions, selectCacheEntry, shouldSave } from "./select.ts";
+// Restore selection is decided by the API (it lists the entries): it lives in @gyre/core/cache/select.

@@ -23,6 +23,8 @@ export interface StepContext {
   background: ChildProcess[];
   /** Turns a command line into the one that runs it in this job's sandbox (identity when none). */
   wrap: (argv: string[], cwd: string) => string[];
+  /** Set when the job is sandboxed: its /tmp on the host, and the directory file steps stay in. */
+  confinement?: { tmp: string; root: string };
 }
 
 export interface StepResult {

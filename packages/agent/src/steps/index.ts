@@ -4,24 +4,46 @@
  */
 import type { Step } from "@gyre/core/config/plan";
 import type { StepRecord } from "@gyre/core/output/index";
+import { attach_workspace } from "./attach_workspace.ts";
 import { checkout } from "./checkout.ts";
 import type { StepContext, StepResult, StepRunner } from "./context.ts";
+import { PathOutsideJob } from "./paths.ts";
+import { persist_to_workspace } from "./persist_to_workspace.ts";
+import { restore_cache } from "./restore_cache.ts";
 import { run } from "./run.ts";
+import { save_cache } from "./save_cache.ts";
+import { store_artifacts } from "./store_artifacts.ts";
+import { store_test_results } from "./store_test_results.ts";
 
 type Runners = { [K in Step["type"]]?: StepRunner<K> };
 
-const RUNNERS: Runners = { checkout, run };
+const RUNNERS: Runners = {
+  checkout,
+  run,
+  save_cache,
+  restore_cache,
+  store_artifacts,
+  store_test_results,
+  persist_to_workspace,
+  attach_workspace,
+};
 
-export function runStep(step: Step, record: StepRecord, ctx: StepContext): Promise<StepResult> {
+export async function runStep(step: Step, record: StepRecord, ctx: StepContext): Promise<StepResult> {
   const runner = RUNNERS[step.type] as StepRunner<Step["type"]> | undefined;
   if (!runner) {
     ctx.output.write(
       record.index,
       `Gyre: the "${step.type}" step is not supported by this builder yet; failing the step.\n`,
     );
-    return Promise.resolve({ status: "failed", exitCode: null });
+    return { status: "failed", exitCode: null };
   }
-  return runner(step as never, record, ctx);
+  try {
+    return await runner(step as never, record, ctx);
+  } catch (error) {
+    if (!(error instanceof PathOutsideJob)) throw error;
+    ctx.output.write(record.index, `${error.message}\n`);
+    return { status: "failed", exitCode: null };
+  }
 }
 
 /** The name CircleCI shows for a step without one. */

@@ -1,8 +1,69 @@
-import { join, resolve } from "node:path";
+/**
+ * Paths in a job, as CircleCI resolves them, mapped to the builder's disk: `~` is HOME, a
+ * relative path is under the working directory, and in a sandboxed job `/tmp` is the job's
+ * own directory shown there. File steps (caches, artifacts, workspaces, test results) run in
+ * the agent, outside the sandbox: in a sandboxed job they may read and write only inside the
+ * job's directory, symlinks followed, so a job can never hand the agent its own secrets or
+ * another job's files to upload, nor make it write outside.
+ */
+import { realpath } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
 
-/** `~` and relative paths as CircleCI resolves them: `~` is HOME, relative is under the working directory. */
-export function resolvePath(path: string, home: string, workingDirectory: string): string {
+export interface JobPaths {
+  home: string;
+  workingDirectory: string;
+  /** Set for a sandboxed job: where its /tmp is, and the directory everything must stay in. */
+  confinement?: { tmp: string; root: string };
+}
+
+export class PathOutsideJob extends Error {
+  override readonly name = "PathOutsideJob";
+  constructor(path: string) {
+    super(
+      `Gyre: ${path} is outside this job's directories (its working directory, HOME and /tmp); builders do not read or write anywhere else.`,
+    );
+  }
+}
+
+/** Lexically: `path` is `dir` or below it. */
+export const isInside = (path: string, dir: string) =>
+  path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+
+/** The host path for a path as the job wrote it (no checks; see hostPath). */
+export function resolvePath(path: string, home: string, workingDirectory: string, tmp?: string): string {
   if (path === "~") return home;
   if (path.startsWith("~/")) return join(home, path.slice(2));
-  return resolve(workingDirectory, path);
+  const absolute = resolve(workingDirectory, path);
+  // The job's own directory keeps its path even when the builder keeps jobs under /tmp.
+  if (tmp && isInside(absolute, "/tmp") && !isInside(absolute, dirname(tmp))) {
+    return join(tmp, absolute.slice("/tmp".length));
+  }
+  return absolute;
+}
+
+/** The real path of `path`, or of its nearest existing ancestor joined with the rest. */
+async function realOrNearest(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    const parent = dirname(path);
+    if (parent === path) return path;
+    return join(await realOrNearest(parent), path.slice(parent.length));
+  }
+}
+
+/**
+ * The host path a file step may use for `path`: refused with PathOutsideJob when, in a
+ * sandboxed job, it (or what its symlinks lead to) is outside the job's directory.
+ */
+export async function hostPath(path: string, job: JobPaths): Promise<string> {
+  const host = resolvePath(path, job.home, job.workingDirectory, job.confinement?.tmp);
+  if (job.confinement) await assertInside(host, job.confinement.root, path);
+  return host;
+}
+
+/** Throws PathOutsideJob unless `host`, symlinks followed, is inside `root`. */
+export async function assertInside(host: string, root: string, shown = host): Promise<void> {
+  const realRoot = await realOrNearest(root);
+  if (!isInside(await realOrNearest(host), realRoot)) throw new PathOutsideJob(shown);
 }

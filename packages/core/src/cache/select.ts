@@ -1,10 +1,11 @@
 /**
  * Which stored cache a `restore_cache` step restores, and whether `save_cache` writes.
  *
- * Restore: keys are tried in order; for each key an exact match wins, else the most recently
- * created entry whose key starts with it; the first key with any match wins. (CircleCI's
- * current reference says it takes the most recent prefix match even when an exact match
- * exists; pass `{ exactFirst: false }` for that behaviour.)
+ * Restore: keys are tried in order; for each key the most recently created entry whose key
+ * starts with it wins (an exact match counts as a prefix match and does not win over a newer,
+ * longer key: CircleCI's `restore_cache` reference says that with several matches the most
+ * recent one is used, even if there is a more precise match); the first key with any match
+ * wins. Pass `{ exactFirst: true }` to prefer an exact match over a newer prefix match.
  * Save: a cache key is immutable; an existing key is never overwritten.
  */
 
@@ -14,7 +15,7 @@ export interface CacheEntry {
 }
 
 export interface SelectOptions {
-  /** Prefer an exact key match over a newer prefix match (default true). */
+  /** Prefer an exact key match over a newer prefix match (default false, as CircleCI does). */
   exactFirst?: boolean;
 }
 
@@ -23,7 +24,7 @@ export function selectCacheEntry<E extends CacheEntry>(
   entries: readonly E[],
   options: SelectOptions = {},
 ): E | undefined {
-  const exactFirst = options.exactFirst ?? true;
+  const exactFirst = options.exactFirst ?? false;
   for (const key of keys) {
     if (key.length === 0) continue;
     if (exactFirst) {

@@ -4,16 +4,18 @@
  */
 import type { AllocationRef } from "@gyre/core/dispatch/index";
 import { claimAllocation, finishAllocation, heartbeatAllocation } from "@gyre/core/dispatch/index";
+import { projectEnvironment } from "@gyre/core/envvar/index";
 import { badRequest } from "@gyre/core/error";
 import type { AllocationStatus } from "@gyre/core/job/index";
 import { type StepRecord, validateChunks, writeOutput } from "@gyre/core/output/index";
 import { Hono } from "hono";
 import { type Env, jsonBody, requireUser } from "./context.ts";
+import { storageRoutes } from "./storage.ts";
 
 /** Output requests carry several chunks of up to 1 MiB each. */
 const MAX_OUTPUT_BODY = 8 * 1024 * 1024;
 
-function allocationRef(value: unknown): AllocationRef {
+export function allocationRef(value: unknown): AllocationRef {
   const a = value as Partial<AllocationRef> | undefined;
   if (
     !a ||
@@ -34,7 +36,7 @@ function allocationRef(value: unknown): AllocationRef {
   };
 }
 
-function text(body: Record<string, unknown>, key: string): string {
+export function text(body: Record<string, unknown>, key: string): string {
   const v = body[key];
   if (typeof v !== "string" || !v) throw badRequest(`${key} must be a non-empty string.`);
   return v;
@@ -52,8 +54,10 @@ export function agentRoutes() {
 
   app.post("/claim", async (c) => {
     const body = await jsonBody(c);
-    const job = await claimAllocation(c.get("gyre"), allocationRef(body.allocation), text(body, "node_id"));
-    return c.json({ job });
+    const gyre = c.get("gyre");
+    const job = await claimAllocation(gyre, allocationRef(body.allocation), text(body, "node_id"));
+    // Only a builder that has just won this job's claim gets the project's variables in clear.
+    return c.json({ job, environment: await projectEnvironment(gyre, job.projectSlug) });
   });
 
   app.post("/heartbeat", async (c) => {
@@ -87,6 +91,8 @@ export function agentRoutes() {
     );
     return c.json({ ok: true });
   });
+
+  app.route("/", storageRoutes());
 
   return app;
 }

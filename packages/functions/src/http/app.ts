@@ -11,7 +11,10 @@ import { adminRoutes } from "./admin.ts";
 import { agentRoutes } from "./agent.ts";
 import { apiV1Routes } from "./api-v1.ts";
 import { apiV2Routes } from "./api-v2.ts";
+import { artifactRoutes } from "./artifacts.ts";
+import { configRoutes } from "./config.ts";
 import type { Env } from "./context.ts";
+import { orbRoutes } from "./orbs.ts";
 import { webhookRoutes } from "./webhooks.ts";
 
 const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
@@ -38,9 +41,12 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
   });
   app.route("/webhooks", webhookRoutes());
   app.route("/api/v2", apiV2Routes());
+  app.route("/api/v2", configRoutes());
   app.route("/api/v1.1", apiV1Routes());
   app.route("/api/gyre", adminRoutes());
+  app.route("/api/gyre/orbs", orbRoutes());
   app.route("/agent/v1", agentRoutes());
+  app.route("/", artifactRoutes());
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.notFound((c) => c.json({ message: `Not found: ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => {

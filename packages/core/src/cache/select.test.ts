@@ -10,13 +10,21 @@ const entries = [
 ];
 
 describe("selectCacheEntry", () => {
-  it("restores an exact match first, even when a newer entry has it as a prefix", () => {
-    expect(selectCacheEntry(["v1-deps-main-abc"], entries)?.key).toBe("v1-deps-main-abc");
-  });
-
-  it("with exactFirst: false takes the most recent prefix match, as CircleCI's reference describes", () => {
+  it("takes the most recent prefix match even over an exact match, as CircleCI's reference describes", () => {
+    expect(selectCacheEntry(["v1-deps-main-abc"], entries)?.key).toBe("v1-deps-main-abc-extra");
     expect(selectCacheEntry(["v1-deps-main-abc"], entries, { exactFirst: false })?.key).toBe(
       "v1-deps-main-abc-extra",
+    );
+  });
+
+  it("restores an exact match when it is the newest prefix match", () => {
+    const newer = [...entries, { key: "v1-deps-main-abc", createdAt: "2024-06-01T00:00:00Z" }];
+    expect(selectCacheEntry(["v1-deps-main-abc"], newer)?.key).toBe("v1-deps-main-abc");
+  });
+
+  it("with exactFirst: true prefers an exact match over a newer prefix match", () => {
+    expect(selectCacheEntry(["v1-deps-main-abc"], entries, { exactFirst: true })?.key).toBe(
+      "v1-deps-main-abc",
     );
   });
 

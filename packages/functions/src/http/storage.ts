@@ -1,0 +1,118 @@
+/**
+ * The builder agents' storage endpoints (mounted under `/agent/v1`, builder tokens only):
+ * presigned URLs for the objects of a running allocation, cache lookup with CircleCI's
+ * restore semantics, and the workspace layers a job attaches. Keys are computed by
+ * `@gyre/core/storage` from the job, never taken from the agent.
+ *
+ *   POST /storage/upload   {allocation, node_id, kind, name?, content_type?}
+ *        → {exists: false, url, method, headers, expires_at} | {exists: true, created_at}
+ *   POST /storage/commit   {allocation, node_id, kind: cache|workspace, name?, sha256, bytes, root?}
+ *   POST /caches/lookup    {allocation, node_id, keys[]} → {cache: {...} | null, matched_key}
+ *   POST /workspace/layers {allocation, node_id} → {layers: [...]}
+ */
+import { selectCacheEntry } from "@gyre/core/cache/select";
+import { badRequest } from "@gyre/core/error";
+import {
+  commitUpload,
+  type Grant,
+  grantCacheDownload,
+  grantUpload,
+  listCaches,
+  type StorageKind,
+  validateCacheKey,
+  verifyAllocation,
+  workspaceLayers,
+} from "@gyre/core/storage/index";
+import { Hono } from "hono";
+import { allocationRef, text } from "./agent.ts";
+import { type Env, jsonBody } from "./context.ts";
+
+/** Keys a `restore_cache` step may try (CircleCI documents no limit; configs use a handful). */
+const MAX_RESTORE_KEYS = 50;
+
+const grantJson = (grant: Grant) => ({
+  url: grant.url,
+  method: grant.method,
+  headers: grant.headers,
+  expires_at: grant.expiresAt,
+});
+
+export function storageRoutes() {
+  const app = new Hono<Env>();
+
+  app.post("/storage/upload", async (c) => {
+    const body = await jsonBody(c);
+    const answer = await grantUpload(c.get("gyre"), allocationRef(body.allocation), text(body, "node_id"), {
+      kind: body.kind as StorageKind,
+      name: body.name,
+      contentType: body.content_type,
+    });
+    return c.json(
+      answer.exists
+        ? { exists: true, created_at: answer.createdAt }
+        : { exists: false, ...grantJson(answer) },
+    );
+  });
+
+  app.post("/storage/commit", async (c) => {
+    const body = await jsonBody(c);
+    const answer = await commitUpload(c.get("gyre"), allocationRef(body.allocation), text(body, "node_id"), {
+      kind: body.kind as StorageKind,
+      name: body.name,
+      sha256: body.sha256,
+      bytes: body.bytes,
+      root: body.root,
+    });
+    return c.json(answer);
+  });
+
+  app.post("/caches/lookup", async (c) => {
+    const gyre = c.get("gyre");
+    const body = await jsonBody(c);
+    if (!Array.isArray(body.keys) || body.keys.length === 0 || body.keys.length > MAX_RESTORE_KEYS)
+      throw badRequest(`keys must be an array of 1 to ${MAX_RESTORE_KEYS} cache keys.`);
+    const keys = body.keys.map((k) => validateCacheKey(k));
+    const job = await verifyAllocation(gyre, allocationRef(body.allocation), text(body, "node_id"));
+    // CircleCI: keys in order; for each, the most recently created cache whose key starts with it.
+    for (const key of keys) {
+      const entry = selectCacheEntry([key], await listCaches(gyre, job.projectSlug, key));
+      if (!entry) continue;
+      const cache = await grantCacheDownload(gyre, job.projectSlug, entry.key);
+      if (!cache) continue;
+      return c.json({
+        matched_key: key,
+        cache: {
+          key: cache.key,
+          sha256: cache.sha256,
+          bytes: cache.bytes,
+          created_at: cache.createdAt,
+          job_number: cache.jobNumber,
+          root: cache.root ?? null,
+          ...grantJson(cache),
+        },
+      });
+    }
+    return c.json({ matched_key: null, cache: null });
+  });
+
+  app.post("/workspace/layers", async (c) => {
+    const body = await jsonBody(c);
+    const layers = await workspaceLayers(
+      c.get("gyre"),
+      allocationRef(body.allocation),
+      text(body, "node_id"),
+    );
+    return c.json({
+      layers: layers.map((l) => ({
+        job: l.job,
+        index: l.index,
+        sha256: l.sha256,
+        bytes: l.bytes,
+        created_at: l.createdAt,
+        ...grantJson(l),
+      })),
+    });
+  });
+
+  return app;
+}
