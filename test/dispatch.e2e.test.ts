@@ -11,6 +11,9 @@ import { api, gitRepo, pushPayload, sign, tempDir, waitFor } from "./support.ts"
 
 let runtime: LocalRuntime;
 let client: ReturnType<typeof api>;
+// Jobs run sandboxed with a private /tmp: the failover test's marker lives in a directory the
+// builder shows every job (GYRE_SANDBOX_BIND).
+const shared = tempDir("shared");
 
 beforeAll(async () => {
   runtime = await startLocalRuntime({
@@ -19,6 +22,7 @@ beforeAll(async () => {
     heartbeatSeconds: 2,
     reconcileIntervalMs: 1000,
     reconcileGraceMs: 3000,
+    agentEnv: { GYRE_SANDBOX_BIND: shared },
   });
   client = api(runtime.url, runtime.adminToken);
 });
@@ -275,7 +279,7 @@ describe("API trigger and failover", () => {
 
   it("does not leave a job running when its agent is killed: it is retried on a new attempt", async () => {
     const slug = "gh/acme/failover";
-    const marker = join(tempDir("marker"), "first-attempt");
+    const marker = join(shared, "first-attempt");
     await addProject(slug, {
       ".circleci/config.yml": `version: 2.1
 jobs:

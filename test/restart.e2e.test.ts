@@ -9,6 +9,8 @@ import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/
 import { api, gitRepo, tempDir, waitFor } from "./support.ts";
 
 const started: LocalRuntime[] = [];
+// Jobs run sandboxed with a private /tmp: markers live in a directory every job is shown.
+const shared = tempDir("shared");
 const start = async (dataDir: string) => {
   const runtime = await startLocalRuntime({
     dataDir,
@@ -16,6 +18,7 @@ const start = async (dataDir: string) => {
     heartbeatSeconds: 2,
     reconcileGraceMs: 1000,
     reconcileIntervalMs: 500,
+    agentEnv: { GYRE_SANDBOX_BIND: shared },
   });
   started.push(runtime);
   return { runtime, client: api(runtime.url, runtime.adminToken) };
@@ -65,7 +68,7 @@ describe("restarting the local runtime", () => {
 
   it("re-drives a job that was running when Gyre stopped", async () => {
     const dataDir = tempDir("restart-running");
-    const marker = join(tempDir("marker"), "started");
+    const marker = join(shared, "started");
     const repo = gitRepo({
       ".circleci/config.yml": `version: 2.1\njobs:\n  slow:\n    machine: true\n    steps:\n      - run: if [ -f ${marker} ]; then echo resumed; else touch ${marker}; sleep 120; fi\nworkflows:\n  main:\n    jobs: [slow]\n`,
     });

@@ -1,8 +1,9 @@
 /**
  * Runs one allocation of a job: a fresh working directory with its own HOME, the CircleCI
  * environment, then each step of the compiled plan in order, honouring `when`, and reports
- * each step's output and outcome. Executors this builder cannot provide (docker, macos,
- * windows) run on the host instead, and the first output line says so.
+ * each step's output and outcome. Every step runs in the job's sandbox (sandbox/), limited
+ * to its resource class. Executors this builder cannot provide (docker, macos, windows) run
+ * in the same sandbox on the host instead, and the first output line says so.
  */
 import type { ChildProcess } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
@@ -13,6 +14,7 @@ import type { Job } from "@gyre/core/job/index";
 import type { GyreApi } from "./api.ts";
 import type { OutputStream } from "./output.ts";
 import { killTree } from "./process.ts";
+import { openSandbox, type SandboxPolicy, sandboxPolicyFromEnv } from "./sandbox/index.ts";
 import { runStep, stepName } from "./steps/index.ts";
 import { resolvePath } from "./steps/paths.ts";
 
@@ -27,8 +29,8 @@ export interface RunContext {
   signal: AbortSignal;
   /** Environment variables from the project and its contexts. */
   secrets?: Record<string, string>;
-  /** Turns a command line into the one that runs it in the job's sandbox (default: as is). */
-  wrap?: (argv: string[], cwd: string) => string[];
+  /** The builder's sandbox settings (default: from the agent's environment). */
+  sandbox?: SandboxPolicy;
 }
 
 /** CircleCI's built-in environment for a job. */
@@ -87,25 +89,38 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
   const bashEnv = join(root, ".bash_env");
   await writeFile(bashEnv, "");
 
+  // CircleCI's precedence, lowest first: project and context variables, its built-in
+  // variables, the job's `environment` (a step's `environment` goes over all of these).
   const baseEnv: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
     LANG: process.env.LANG ?? "C.UTF-8",
-    HOME: home,
     USER: process.env.USER ?? "circleci",
-    ...circleEnvironment(job, allocation, workingDirectory, bashEnv),
     ...(ctx.secrets ?? {}),
+    HOME: home,
+    ...circleEnvironment(job, allocation, workingDirectory, bashEnv),
     ...plan.environment,
   };
 
+  const sandbox = await openSandbox(ctx.sandbox ?? sandboxPolicyFromEnv(ctx.workDir), {
+    root,
+    home,
+    resourceClass: plan.resourceClass,
+    repoUrl: job.checkout.repoUrl,
+  });
   let index = 0;
   const spinUp = output.startStep({ index: index++, name: "Spin up environment", type: "spin_up" });
+  if (sandbox.warning) output.write(spinUp.index, sandbox.warning);
   const note = hostNote(job);
-  if (note) output.write(spinUp.index, note);
+  if (note && !sandbox.refusal) output.write(spinUp.index, note);
   output.write(
     spinUp.index,
-    `Build-agent: gyre, node ${process.env.GYRE_NODE_ID ?? "local"}\nWorking directory: ${workingDirectory}\n`,
+    `Build-agent: gyre, node ${process.env.GYRE_NODE_ID ?? "local"}\nWorking directory: ${workingDirectory}\n${sandbox.summary}`,
   );
-  output.endStep(spinUp, "success", 0);
+  output.endStep(spinUp, sandbox.refusal ? "failed" : "success", sandbox.refusal ? null : 0);
+  if (sandbox.refusal) {
+    await rm(root, { recursive: true, force: true }).catch(() => undefined);
+    return "failed";
+  }
 
   let failed = false;
   const background: ChildProcess[] = [];
@@ -127,13 +142,17 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
         workingDirectory,
         env: baseEnv,
         background,
-        wrap: ctx.wrap ?? ((argv) => argv),
+        wrap: sandbox.wrap,
+        confinement: sandbox.confinement,
       });
+      const killed = await sandbox.afterStep();
+      if (killed) output.write(record.index, killed);
       output.endStep(record, result.status, result.exitCode);
       if (result.status !== "success") failed = true;
     }
   } finally {
     for (const child of background) killTree(child);
+    await sandbox.close().catch(() => undefined);
     // Nothing of a job outlives it on the builder: the next job starts from a clean slate.
     await rm(root, { recursive: true, force: true }).catch(() => undefined);
   }

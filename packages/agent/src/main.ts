@@ -4,7 +4,9 @@
  * credentials beyond its queue and its builder token.
  *
  * Environment: GYRE_URL, GYRE_AGENT_TOKEN, GYRE_QUEUE_URL (comma-separated for several
- * classes), GYRE_WORK_DIR, GYRE_NODE_ID, and GYRE_SQS_ENDPOINT for a local SQS stand-in.
+ * classes), GYRE_WORK_DIR, GYRE_NODE_ID, and GYRE_SQS_ENDPOINT for a local SQS stand-in;
+ * the job sandbox's GYRE_SANDBOX_NETWORK, GYRE_ALLOW_UNSANDBOXED and GYRE_RESOURCE_CLASSES
+ * (sandbox/index.ts).
  */
 import { hostname } from "node:os";
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
@@ -13,6 +15,7 @@ import type { Job } from "@gyre/core/job/index";
 import { AllocationLost, GyreApi } from "./api.ts";
 import { defaultWorkDir, runAllocation } from "./job.ts";
 import { OutputStream } from "./output.ts";
+import { type SandboxPolicy, sandboxPolicyFromEnv } from "./sandbox/index.ts";
 
 interface AgentConfig {
   url: string;
@@ -49,8 +52,11 @@ export class Agent {
   private readonly sqs: SQSClient;
   private readonly stopping = new AbortController();
   private current?: AbortController;
+  /** Read once at start: a bad GYRE_SANDBOX_NETWORK or GYRE_RESOURCE_CLASSES stops the agent. */
+  private readonly sandbox: SandboxPolicy;
 
   constructor(private readonly config: AgentConfig) {
+    this.sandbox = sandboxPolicyFromEnv(config.workDir);
     this.api = new GyreApi(config.url, config.token);
     this.sqs = new SQSClient(config.sqsEndpoint ? { endpoint: config.sqsEndpoint } : {});
   }
@@ -86,11 +92,15 @@ export class Agent {
       return;
     }
     let job: Job;
+    let environment: Record<string, string>;
     try {
-      ({ job } = await this.api.post<{ job: Job }>("/claim", {
-        allocation: body.allocation,
-        node_id: this.config.nodeId,
-      }));
+      ({ job, environment } = await this.api.post<{ job: Job; environment: Record<string, string> }>(
+        "/claim",
+        {
+          allocation: body.allocation,
+          node_id: this.config.nodeId,
+        },
+      ));
     } catch (error) {
       // Lost the claim (someone else has it, or the attempt moved on): the message is spent.
       if (error instanceof AllocationLost) await remove();
@@ -101,14 +111,15 @@ export class Agent {
     remove().catch((error) =>
       console.error(`agent ${this.config.nodeId}: delete failed: ${(error as Error).message}`),
     );
-    await this.execute(job, body);
+    await this.execute(job, body, environment);
   }
 
-  private async execute(job: Job, message: QueueMessage): Promise<void> {
+  private async execute(job: Job, message: QueueMessage, environment: Record<string, string>): Promise<void> {
     const { allocation, taskToken } = message;
     const cancel = new AbortController();
     this.current = cancel;
-    const output = new OutputStream(this.api, allocation, []);
+    // Every project variable's value is masked in the output, wherever and however it appears.
+    const output = new OutputStream(this.api, allocation, Object.values(environment));
     const heartbeatMs = Math.max(1000, (Number(process.env.GYRE_HEARTBEAT_SECONDS) || 30) * 1000) / 3;
     const heartbeat = setInterval(() => {
       this.api.post("/heartbeat", { task_token: taskToken }, 2).catch((error) => {
@@ -124,6 +135,8 @@ export class Agent {
         workDir: this.config.workDir,
         output,
         signal: cancel.signal,
+        sandbox: this.sandbox,
+        secrets: environment,
       });
     } catch (error) {
       const step = output.steps.at(-1);
@@ -163,6 +176,8 @@ export class Agent {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const agent = new Agent(configFromEnv());
   for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => agent.stop());
+  // Started by a local runtime: stop when it goes away, even if it was killed outright.
+  if (process.send) process.on("disconnect", () => agent.stop());
   agent.run().then(
     () => process.exit(0),
     (error) => {

@@ -8,7 +8,10 @@ import type { StepRecord } from "@gyre/core/output/index";
 import type { StepContext, StepResult } from "./steps/context.ts";
 
 export interface ProcessOptions {
+  /** Where the process starts on the builder. */
   cwd: string;
+  /** Where it works as the job sees it, when that differs (a sandboxed `/tmp/x`). */
+  jobCwd?: string;
   env: Record<string, string>;
   /** Seconds without output before the process is killed. */
   noOutputTimeout: number;
@@ -35,7 +38,7 @@ export function runProcess(
   ctx: StepContext,
   options: ProcessOptions,
 ): Promise<StepResult> {
-  const [command, ...args] = ctx.wrap(argv, options.cwd);
+  const [command, ...args] = ctx.wrap(argv, options.jobCwd ?? options.cwd);
   const child = spawn(command!, args, {
     cwd: options.cwd,
     env: options.env,

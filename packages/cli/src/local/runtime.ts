@@ -49,6 +49,8 @@ export interface LocalRuntimeOptions {
   /** How often the reconciler runs (default 30 s) and how old a record must be before it acts. */
   reconcileIntervalMs?: number;
   reconcileGraceMs?: number;
+  /** More environment for the builder agents (sandbox settings such as GYRE_SANDBOX_NETWORK). */
+  agentEnv?: Record<string, string>;
   /** Sees every AWS request the server side makes (benchmarks). */
   observer?: RequestObserver;
   log?: (line: string) => void;
@@ -224,6 +226,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         AWS_REGION: REGION,
         AWS_ACCESS_KEY_ID: "S3RVER",
         AWS_SECRET_ACCESS_KEY: "S3RVER",
+        ...options.agentEnv,
       },
       log,
     );
@@ -304,7 +307,8 @@ export class AgentSupervisor {
   start(nodeId: string): void {
     const child = spawn(process.execPath, ["--import", "tsx", AGENT_MAIN], {
       env: { ...process.env, ...this.env, GYRE_NODE_ID: `${nodeId}-${randomBytes(3).toString("hex")}` },
-      stdio: ["ignore", "inherit", "inherit"],
+      // The IPC channel closes when this process dies, however it dies: the agent then stops too.
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
       cwd: ROOT,
     });
     this.children.set(nodeId, child);
