@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { api, gitRepo, pushPayload, sign, tempDir, waitFor } from "./support.ts";
+import { api, gitRepo, pushPayload, sign, stepOutputs, tempDir, waitFor } from "./support.ts";
 
 let runtime: LocalRuntime;
 let client: ReturnType<typeof api>;
@@ -88,21 +88,6 @@ async function settled(pipelineId: string) {
   });
 }
 
-async function stepOutput(slug: string, jobNumber: number): Promise<{ name: string; output: string }[]> {
-  const build = (await client.get(`/api/v1.1/project/${slug}/${jobNumber}`)).body as {
-    steps: { name: string; actions: { output_url: string }[] }[];
-  };
-  return Promise.all(
-    build.steps.map(async (s) => {
-      const out = await client.get(new URL(s.actions[0]!.output_url).pathname);
-      return {
-        name: s.name,
-        output: (out.body as unknown as { message: string }[]).map((m) => m.message).join(""),
-      };
-    }),
-  );
-}
-
 describe("GitHub push webhook → finished jobs", () => {
   it("runs every job of a signed push to success, with step output readable through the API", async () => {
     const slug = "gh/acme/widgets";
@@ -137,13 +122,13 @@ describe("GitHub push webhook → finished jobs", () => {
       number: jobs[0]!.job_number,
       pipeline: { id: pipeline!.id },
     });
-    const steps = await stepOutput(slug, jobs[0]!.job_number as number);
+    const steps = await stepOutputs(client, slug, jobs[0]!.job_number as number);
     expect(steps.map((s) => s.name)).toEqual(["Spin up environment", "Checkout code", "Build"]);
     expect(steps[0]!.output.split("\n")[0]).toBe(
       "Gyre: this builder cannot provide the docker executor yet; running on the host in a fresh working directory instead of docker image cimg/base:stable.",
     );
     expect(steps[2]!.output).toBe(`built ${repo.head}\n`);
-    const test = await stepOutput(slug, jobs[1]!.job_number as number);
+    const test = await stepOutputs(client, slug, jobs[1]!.job_number as number);
     expect(test.at(-1)!.output).toBe("testing on main\n");
   });
 
@@ -167,7 +152,7 @@ describe("GitHub push webhook → finished jobs", () => {
       ["build", "failed"],
       ["test", "blocked"],
     ]);
-    const steps = await stepOutput(slug, jobs[0]!.job_number as number);
+    const steps = await stepOutputs(client, slug, jobs[0]!.job_number as number);
     expect(steps.at(-1)!.output).toBe("about to fail\n\nExited with code 3\n");
   });
 
@@ -306,7 +291,7 @@ workflows:
     );
     expect(workflow.status).toBe("success");
     expect(jobs[0]!.status).toBe("success");
-    const steps = await stepOutput(slug, jobs[0]!.job_number as number);
+    const steps = await stepOutputs(client, slug, jobs[0]!.job_number as number);
     expect(steps.at(-1)!.output).toBe("second attempt\n");
   });
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { api, gitRepo, tempDir, waitFor } from "./support.ts";
+import { api, gitRepo, stepOutputs, tempDir, waitFor } from "./support.ts";
 
 let runtime: LocalRuntime;
 let client: ReturnType<typeof api>;
@@ -42,19 +42,11 @@ async function runPipeline(slug: string) {
   });
 }
 
-/** Each step's output for allocation `index` of a job, through the v1.1 API. */
+/** Each step's output for allocation `index` of a job, by step name. */
 async function outputs(slug: string, jobNumber: number, index = 0): Promise<Record<string, string>> {
-  const build = (await client.get(`/api/v1.1/project/${slug}/${jobNumber}`)).body as {
-    steps: { name: string; actions: { index: number; output_url: string }[] }[];
-  };
-  const entries = await Promise.all(
-    build.steps.map(async (s) => {
-      const action = s.actions.find((a) => a.index === index)!;
-      const out = await client.get(new URL(action.output_url).pathname);
-      return [s.name, (out.body as unknown as { message: string }[]).map((m) => m.message).join("")] as const;
-    }),
+  return Object.fromEntries(
+    (await stepOutputs(client, slug, jobNumber, index)).map((s) => [s.name, s.output]),
   );
-  return Object.fromEntries(entries);
 }
 
 describe("project environment variables (CircleCI's envvar API)", () => {

@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { createToken, createUser } from "@gyre/core/auth/index";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { api, gitRepo, tempDir, waitFor } from "./support.ts";
+import { api, gitRepo, stepOutputs, tempDir, waitFor } from "./support.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 let runtime: LocalRuntime;
@@ -69,21 +69,6 @@ async function trigger(slug: string, config: string) {
   const created = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
   expect(created.status).toBe(201);
   return (await client.get(`/api/v2/pipeline/${created.body.id}`)).body;
-}
-
-async function stepOutput(slug: string, jobNumber: number): Promise<{ name: string; output: string }[]> {
-  const build = (await client.get(`/api/v1.1/project/${slug}/${jobNumber}`)).body as {
-    steps: { name: string; actions: { output_url: string }[] }[];
-  };
-  return Promise.all(
-    build.steps.map(async (s) => {
-      const out = await client.get(new URL(s.actions[0]!.output_url).pathname);
-      return {
-        name: s.name,
-        output: (out.body as unknown as { message: string }[]).map((m) => m.message).join(""),
-      };
-    }),
-  );
 }
 
 function gyre(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -158,7 +143,7 @@ describe("the orb registry", () => {
       return items.every((j) => ["success", "failed"].includes(j.status as string)) ? items : undefined;
     });
     expect(jobs.map((j) => [j.name, j.status])).toEqual([["build", "success"]]);
-    const steps = await stepOutput(slug, jobs[0]!.job_number as number);
+    const steps = await stepOutputs(client, slug, jobs[0]!.job_number as number);
     expect(steps.map((s) => s.name)).toEqual(["Spin up environment", "Greet"]);
     expect(steps[1]!.output).toBe("hello from 1.1.0, gyre\n");
   });

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { LocalKeyPort } from "@gyre/core/secret/index";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { api, gitRepo, tempDir, waitFor } from "./support.ts";
+import { api, gitRepo, stepOutputs, tempDir, waitFor } from "./support.ts";
 
 const started: LocalRuntime[] = [];
 let runtime: LocalRuntime;
@@ -85,15 +85,7 @@ async function runPipeline(on: LocalRuntime, config: string, files: Record<strin
   );
   const output = async (name: string) => {
     const job = jobs.find((j) => j.name === name)!;
-    const build = (await client.get(`/api/v1.1/project/${slug}/${job.job_number}`)).body as {
-      steps: { name: string; actions: { output_url: string }[] }[];
-    };
-    const steps = await Promise.all(
-      build.steps.map(async (s) => {
-        const out = await client.get(new URL(s.actions[0]!.output_url).pathname);
-        return (out.body as unknown as { message: string }[]).map((m) => m.message).join("");
-      }),
-    );
+    const steps = (await stepOutputs(client, slug, job.job_number as number)).map((s) => s.output);
     return { status: job.status as string, steps, all: steps.join("") };
   };
   return { workflow, jobs, output, repo };

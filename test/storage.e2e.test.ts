@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { api, gitRepo, tempDir, waitFor } from "./support.ts";
+import { api, gitRepo, stepOutputs, tempDir, waitFor } from "./support.ts";
 
 let runtime: LocalRuntime;
 let client: ReturnType<typeof api>;
@@ -120,16 +120,7 @@ async function settled(pipelineId: string) {
 }
 
 async function stepOutput(jobNumber: number): Promise<Record<string, string>> {
-  const build = (await client.get(`/api/v1.1/project/${SLUG}/${jobNumber}`)).body as {
-    steps: { name: string; actions: { output_url: string }[] }[];
-  };
-  const entries = await Promise.all(
-    build.steps.map(async (s) => {
-      const out = await client.get(new URL(s.actions[0]!.output_url).pathname);
-      return [s.name, (out.body as unknown as { message: string }[]).map((m) => m.message).join("")] as const;
-    }),
-  );
-  return Object.fromEntries(entries);
+  return Object.fromEntries((await stepOutputs(client, SLUG, jobNumber)).map((s) => [s.name, s.output]));
 }
 
 describe("storage steps", () => {

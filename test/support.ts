@@ -93,3 +93,29 @@ export function api(url: string, token: string) {
       call("POST", path, body, headers),
   };
 }
+
+export interface StepOutput {
+  name: string;
+  status: string;
+  output: string;
+}
+
+/** Each step of allocation `index` of a job, with its whole output, read through the v1.1 API. */
+export async function stepOutputs(
+  client: ReturnType<typeof api>,
+  slug: string,
+  jobNumber: number,
+  index = 0,
+): Promise<StepOutput[]> {
+  const build = (await client.get(`/api/v1.1/project/${slug}/${jobNumber}`)).body as {
+    steps: { name: string; actions: { index: number; status: string; output_url: string }[] }[];
+  };
+  return Promise.all(
+    build.steps.map(async (step) => {
+      const action = step.actions.find((a) => a.index === index) ?? step.actions[0]!;
+      const out = await client.get(new URL(action.output_url).pathname);
+      const output = (out.body as unknown as { message: string }[]).map((m) => m.message).join("");
+      return { name: step.name, status: action.status, output };
+    }),
+  );
+}

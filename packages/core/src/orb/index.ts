@@ -10,14 +10,10 @@
  * moment ago in another process is found; an exact version (`@1.2.3`) is read directly and
  * needs no list at all.
  */
-import {
-  GetObjectCommand,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-  PutObjectCommand,
-} from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import semver from "semver";
 import { isMap, parseDocument } from "yaml";
+import { listKeys, readText } from "../aws/s3.ts";
 import {
   compileConfig,
   formatDiagnostic,
@@ -88,7 +84,7 @@ export async function publishOrb(
   await checkOrbSource(gyre, name, version, source);
 
   const key = orbKey(name, version);
-  const existing = await readObject(gyre, key);
+  const existing = await readText(gyre, key);
   if (existing !== undefined) return sameOrConflict(name, version, existing, source);
   try {
     await gyre.aws.s3.send(
@@ -104,7 +100,7 @@ export async function publishOrb(
     );
   } catch (error) {
     if (!isPreconditionFailure(error)) throw error;
-    const winner = await readObject(gyre, key);
+    const winner = await readText(gyre, key);
     if (winner === undefined) throw error;
     return sameOrConflict(name, version, winner, source);
   }
@@ -259,7 +255,7 @@ export class S3OrbResolver implements OrbResolver {
     let source = this.sources.get(id);
     if (!source) {
       if (this.sources.size >= MAX_CACHED_SOURCES) this.sources.clear();
-      source = readObject(this.gyre, orbKey(name, version));
+      source = readText(this.gyre, orbKey(name, version));
       this.sources.set(id, source);
       // Keep only what exists: a version published later must be found, and a failure retried.
       source.then(
@@ -283,31 +279,4 @@ export function orbResolver(gyre: Gyre): S3OrbResolver {
     resolvers.set(gyre, resolver);
   }
   return resolver;
-}
-
-async function readObject(gyre: Gyre, key: string): Promise<string | undefined> {
-  try {
-    const out = await gyre.aws.s3.send(new GetObjectCommand({ Bucket: gyre.resources.bucketName, Key: key }));
-    return await out.Body!.transformToString("utf8");
-  } catch (error) {
-    if (error instanceof Error && (error.name === "NoSuchKey" || error.name === "NotFound")) return undefined;
-    throw error;
-  }
-}
-
-async function listKeys(gyre: Gyre, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const out: ListObjectsV2CommandOutput = await gyre.aws.s3.send(
-      new ListObjectsV2Command({
-        Bucket: gyre.resources.bucketName,
-        Prefix: prefix,
-        ContinuationToken: token,
-      }),
-    );
-    for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
-    token = out.IsTruncated ? out.NextContinuationToken : undefined;
-  } while (token);
-  return keys;
 }

@@ -5,7 +5,8 @@
  *   output/<job id>/<attempt>/<allocation index>/steps.json
  *   output/<job id>/<attempt>/<allocation index>/<step>/<chunk seq>
  */
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { listKeys, readText } from "../aws/s3.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest } from "../error.ts";
 
@@ -87,37 +88,15 @@ export async function writeOutput(
   }
 }
 
-async function getText(gyre: Gyre, key: string): Promise<string | undefined> {
-  try {
-    const out = await gyre.aws.s3.send(new GetObjectCommand({ Bucket: gyre.resources.bucketName, Key: key }));
-    return await out.Body!.transformToString("utf8");
-  } catch (error) {
-    if (error instanceof Error && (error.name === "NoSuchKey" || error.name === "NotFound")) return undefined;
-    throw error;
-  }
-}
-
 export async function readSteps(gyre: Gyre, alloc: AllocationKey): Promise<StepRecord[]> {
-  const text = await getText(gyre, `${prefix(alloc)}steps.json`);
+  const text = await readText(gyre, `${prefix(alloc)}steps.json`);
   return text ? (JSON.parse(text) as StepRecord[]) : [];
 }
 
 /** A step's whole output so far, chunks in order. */
 export async function readStepOutput(gyre: Gyre, alloc: AllocationKey, step: number): Promise<string> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const out = await gyre.aws.s3.send(
-      new ListObjectsV2Command({
-        Bucket: gyre.resources.bucketName,
-        Prefix: `${prefix(alloc)}${pad(step, 4)}/`,
-        ContinuationToken: token,
-      }),
-    );
-    keys.push(...(out.Contents ?? []).map((o) => o.Key!));
-    token = out.IsTruncated ? out.NextContinuationToken : undefined;
-  } while (token);
+  const keys = await listKeys(gyre, `${prefix(alloc)}${pad(step, 4)}/`);
   keys.sort();
-  const parts = await Promise.all(keys.map((k) => getText(gyre, k)));
+  const parts = await Promise.all(keys.map((k) => readText(gyre, k)));
   return parts.join("");
 }

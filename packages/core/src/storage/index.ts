@@ -18,14 +18,9 @@
  * committed, after the upload: a reader never sees a half-written archive, and the SHA-256
  * lets the builder refuse a corrupt download before unpacking anything.
  */
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { isMissing, listObjects, putJson, readJson } from "../aws/s3.ts";
 import type { Gyre } from "../context.ts";
 import type { AllocationRef } from "../dispatch/index.ts";
 import { badRequest, conflict, GyreError, notFound } from "../error.ts";
@@ -506,57 +501,6 @@ export async function listTestResults(
     if (Array.isArray(tests)) results.push(...tests);
   }
   return results;
-}
-
-async function* listObjects(
-  gyre: Gyre,
-  prefix: string,
-): AsyncGenerator<{ key: string; lastModified: string }> {
-  let token: string | undefined;
-  do {
-    const out = await gyre.aws.s3.send(
-      new ListObjectsV2Command({
-        Bucket: gyre.resources.bucketName,
-        Prefix: prefix,
-        ContinuationToken: token,
-      }),
-    );
-    for (const object of out.Contents ?? []) {
-      if (object.Key)
-        yield { key: object.Key, lastModified: (object.LastModified ?? new Date(0)).toISOString() };
-    }
-    token = out.IsTruncated ? out.NextContinuationToken : undefined;
-  } while (token);
-}
-
-function isMissing(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    (error.name === "NoSuchKey" ||
-      error.name === "NotFound" ||
-      (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
-  );
-}
-
-async function readJson<T>(gyre: Gyre, key: string): Promise<T | undefined> {
-  try {
-    const out = await gyre.aws.s3.send(new GetObjectCommand({ Bucket: gyre.resources.bucketName, Key: key }));
-    return JSON.parse((await out.Body?.transformToString()) ?? "null") ?? undefined;
-  } catch (error) {
-    if (isMissing(error)) return undefined;
-    throw error;
-  }
-}
-
-async function putJson(gyre: Gyre, key: string, value: unknown): Promise<void> {
-  await gyre.aws.s3.send(
-    new PutObjectCommand({
-      Bucket: gyre.resources.bucketName,
-      Key: key,
-      Body: JSON.stringify(value),
-      ContentType: "application/json",
-    }),
-  );
 }
 
 async function objectSize(gyre: Gyre, key: string): Promise<number | undefined> {

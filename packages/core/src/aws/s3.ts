@@ -1,0 +1,71 @@
+/**
+ * The bucket's few shapes of access, shared by every module that keeps objects there (step
+ * output, orbs, caches, artifacts, workspaces, test results): text and JSON reads that
+ * answer undefined for a missing object, JSON writes, and paged listing of a prefix.
+ */
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import type { Gyre } from "../context.ts";
+
+/** True when S3 (or a stand-in) says the object is not there. */
+export function isMissing(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    (error.name === "NoSuchKey" ||
+      error.name === "NotFound" ||
+      (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
+  );
+}
+
+export async function readText(gyre: Gyre, key: string): Promise<string | undefined> {
+  try {
+    const out = await gyre.aws.s3.send(new GetObjectCommand({ Bucket: gyre.resources.bucketName, Key: key }));
+    return (await out.Body?.transformToString("utf8")) ?? "";
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+export async function readJson<T>(gyre: Gyre, key: string): Promise<T | undefined> {
+  const text = await readText(gyre, key);
+  return text === undefined ? undefined : ((JSON.parse(text || "null") ?? undefined) as T | undefined);
+}
+
+export async function putJson(gyre: Gyre, key: string, value: unknown): Promise<void> {
+  await gyre.aws.s3.send(
+    new PutObjectCommand({
+      Bucket: gyre.resources.bucketName,
+      Key: key,
+      Body: JSON.stringify(value),
+      ContentType: "application/json",
+    }),
+  );
+}
+
+/** Every object under `prefix`, page by page. */
+export async function* listObjects(
+  gyre: Gyre,
+  prefix: string,
+): AsyncGenerator<{ key: string; lastModified: string }> {
+  let token: string | undefined;
+  do {
+    const out = await gyre.aws.s3.send(
+      new ListObjectsV2Command({
+        Bucket: gyre.resources.bucketName,
+        Prefix: prefix,
+        ContinuationToken: token,
+      }),
+    );
+    for (const object of out.Contents ?? []) {
+      if (object.Key)
+        yield { key: object.Key, lastModified: (object.LastModified ?? new Date(0)).toISOString() };
+    }
+    token = out.IsTruncated ? out.NextContinuationToken : undefined;
+  } while (token);
+}
+
+export async function listKeys(gyre: Gyre, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of listObjects(gyre, prefix)) keys.push(object.key);
+  return keys;
+}
