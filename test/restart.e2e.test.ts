@@ -6,6 +6,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
+import { newIntakeMessage } from "../packages/core/src/pipeline/index.ts";
+import { recordDelivery } from "../packages/core/src/webhook/github.ts";
 import { api, gitRepo, tempDir, waitFor } from "./support.ts";
 
 const started: LocalRuntime[] = [];
@@ -91,5 +93,42 @@ describe("restarting the local runtime", () => {
     expect(workflow.status).toBe("success");
     const job = (await second.client.get("/api/v2/project/gh/acme/resume/job/1")).body;
     expect(job.status).toBe("success");
+  });
+
+  it("turns a push accepted before a stop, but never taken from the in-memory queue, into its pipeline", async () => {
+    const dataDir = tempDir("restart-lost-push");
+    const repo = gitRepo({
+      ".circleci/config.yml":
+        "version: 2.1\njobs:\n  hi:\n    machine: true\n    steps:\n      - run: echo found again\nworkflows:\n  main:\n    jobs: [hi]\n",
+    });
+    const first = await start(dataDir);
+    await first.client.post("/api/gyre/projects", { repo_url: repo.path, slug: "gh/acme/lost" });
+    // What the webhook does, minus the enqueue that the stop is about to lose.
+    const message = newIntakeMessage({
+      projectSlug: "gh/acme/lost",
+      trigger: { type: "webhook", receivedAt: new Date().toISOString(), actor: "octocat" },
+      ref: { branch: "main", revision: repo.head },
+    });
+    expect(await recordDelivery(first.runtime.gyre, "d-lost", message)).toBe(true);
+    await first.runtime.stop();
+    started.length = 0;
+
+    const second = await start(dataDir);
+    const pipeline = await waitFor("the re-driven pipeline", async () => {
+      const p = await second.client.get(`/api/v2/pipeline/${message.pipelineId}`);
+      return p.status === 200 ? p.body : undefined;
+    });
+    expect(pipeline).toMatchObject({
+      id: message.pipelineId,
+      state: "created",
+      vcs: { revision: repo.head },
+    });
+    expect(
+      await waitFor("success", async () =>
+        (await workflowOf(second.client, message.pipelineId)).status === "success" ? true : undefined,
+      ),
+    ).toBe(true);
+    // The delivery still counts as seen: a replay of it creates nothing new.
+    expect(await recordDelivery(second.runtime.gyre, "d-lost", message)).toBe(false);
   });
 });

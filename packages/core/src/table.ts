@@ -4,7 +4,7 @@
  * | item        | pk                   | sk           | gsi1pk                      | gsi1sk            |
  * |-------------|----------------------|--------------|-----------------------------|-------------------|
  * | project     | PROJECT#<slug>       | PROJECT      | PROJECTS                    | <slug>            |
- * | delivery    | DELIVERY#<id>        | DELIVERY     |                             |                   |
+ * | delivery    | DELIVERY#<id>        | DELIVERY     | DELIVERIES#<yyyy-mm-dd>     | <received>#<id>   |
  * | pipeline    | PIPELINE#<id>        | PIPELINE     | PROJECT#<slug>#PIPELINES    | <number, padded>  |
  * | workflow    | WORKFLOW#<id>        | WORKFLOW     | PIPELINE#<id>#WORKFLOWS     | <created>#<name>  |
  * | job         | WORKFLOW#<id>        | JOB#<name>   | PROJECT#<slug>#JOBS         | <number, padded>  |
@@ -31,6 +31,7 @@ export const Index = {
   workflowsOf: (pipelineId: string) => `PIPELINE#${pipelineId}#WORKFLOWS`,
   jobsOf: (slug: string) => `PROJECT#${slug}#JOBS`,
   users: () => "USERS",
+  deliveriesOn: (day: string) => `DELIVERIES#${day}`,
 } as const;
 
 export const ACTIVE_SHARDS = 8;

@@ -22,6 +22,7 @@ import { consumeIntakeMessage } from "@gyre/core/pipeline/index";
 import { DEFAULT_RESOURCE_CLASSES, queueKey, type Resources } from "@gyre/core/resources";
 import { CachingKeyPort, LocalKeyPort } from "@gyre/core/secret/index";
 import { tableDefinition } from "@gyre/core/table-schema";
+import { redriveDeliveries } from "@gyre/core/webhook/github";
 import { createApp } from "@gyre/functions/http/app";
 import { serve } from "@hono/node-server";
 import { startFauxqs } from "fauxqs";
@@ -207,6 +208,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       reconcile(ready, { graceMs: options.reconcileGraceMs })
         .then((r) => r.redriven > 0 && log(`reconciler: re-drove ${r.redriven} job(s)`))
         .catch((e) => log(`reconciler: ${e instanceof Error ? e.message : String(e)}`));
+    // The intake queue lives in memory: pushes accepted but not yet turned into pipelines
+    // before the last stop are re-enqueued from their delivery records.
+    await redriveDeliveries(ready).then(
+      (n) => n > 0 && log(`intake: re-enqueued ${n} push(es) received before the last stop`),
+    );
     // At start nothing is in flight: everything active is left over from the last run.
     await reconcile(ready, { graceMs: 0 }).then(
       (r) => r.redriven > 0 && log(`reconciler: re-drove ${r.redriven} job(s) left from the last run`),

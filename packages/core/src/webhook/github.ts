@@ -3,12 +3,13 @@
  * delivery records so that a redelivered or replayed delivery creates nothing new.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { isConditionFailure } from "../aws/index.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, unauthorized } from "../error.ts";
 import type { Ref } from "../git/index.ts";
-import { Keys } from "../table.ts";
+import { enqueueIntake, findPipeline, type IntakeMessage } from "../pipeline/index.ts";
+import { Index, Keys } from "../table.ts";
 
 /** True when `signature` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under `secret`. */
 export function verifySignature(secret: string, body: Uint8Array, signature: string | undefined): boolean {
@@ -72,22 +73,28 @@ export function parsePush(payload: unknown): PushEvent {
 }
 
 /**
- * Records a delivery id; false when it was seen before (a replay is a no-op). Kept for
- * 30 days (`expiresAt`, GitHub's redelivery window is shorter).
+ * Records a delivery with the intake message it became; false when it was seen before (a
+ * replay is a no-op). Kept 30 days (`expiresAt`; GitHub's redelivery window is shorter) and
+ * listed by day, so that a pipeline whose intake message was lost (the local queue lives in
+ * memory) can be re-driven from here.
  */
 export async function recordDelivery(
   gyre: Gyre,
   deliveryId: string,
-  pipelineId: string | undefined,
+  message: IntakeMessage,
 ): Promise<boolean> {
+  const receivedAt = new Date(gyre.now()).toISOString();
   try {
     await gyre.aws.dynamo.send(
       new PutCommand({
         TableName: gyre.resources.tableName,
         Item: {
           ...Keys.delivery(deliveryId),
-          pipelineId,
-          receivedAt: new Date(gyre.now()).toISOString(),
+          gsi1pk: Index.deliveriesOn(receivedAt.slice(0, 10)),
+          gsi1sk: `${receivedAt}#${deliveryId}`,
+          pipelineId: message.pipelineId,
+          message,
+          receivedAt,
           expiresAt: Math.floor(gyre.now() / 1000) + 30 * 86400,
         },
         ConditionExpression: "attribute_not_exists(pk)",
@@ -98,4 +105,37 @@ export async function recordDelivery(
     if (isConditionFailure(error)) return false;
     throw error;
   }
+}
+
+/**
+ * Re-enqueues every delivery of the last `hours` whose pipeline does not exist: its intake
+ * message was lost (a restart of the local runtime loses the in-memory queue). Replaying is
+ * safe: the intake is idempotent by pipeline id.
+ */
+export async function redriveDeliveries(gyre: Gyre, hours = 24): Promise<number> {
+  const since = new Date(gyre.now() - hours * 3600_000).toISOString();
+  const days = new Set([since.slice(0, 10), new Date(gyre.now()).toISOString().slice(0, 10)]);
+  let redriven = 0;
+  for (const day of days) {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await gyre.aws.dynamo.send(
+        new QueryCommand({
+          TableName: gyre.resources.tableName,
+          IndexName: "gsi1",
+          KeyConditionExpression: "gsi1pk = :p AND gsi1sk >= :since",
+          ExpressionAttributeValues: { ":p": Index.deliveriesOn(day), ":since": since },
+          ExclusiveStartKey: start,
+        }),
+      );
+      start = out.LastEvaluatedKey;
+      for (const item of out.Items ?? []) {
+        const message = item.message as IntakeMessage | undefined;
+        if (!message || (await findPipeline(gyre, message.pipelineId))) continue;
+        await enqueueIntake(gyre, message);
+        redriven++;
+      }
+    } while (start);
+  }
+  return redriven;
 }

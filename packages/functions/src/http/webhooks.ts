@@ -43,7 +43,7 @@ export function webhookRoutes() {
       ref: push.ref,
       commit: push.commit,
     });
-    if (!(await recordDelivery(gyre, deliveryId, message.pipelineId))) {
+    if (!(await recordDelivery(gyre, deliveryId, message))) {
       return c.json({ message: `Delivery ${deliveryId} was already received.` }, 200);
     }
     try {
