@@ -8,7 +8,7 @@ export class AllocationLost extends Error {
 
 export class GyreApi {
   constructor(
-    private readonly baseUrl: string,
+    readonly baseUrl: string,
     private readonly token: string,
   ) {}
 

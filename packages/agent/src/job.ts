@@ -98,6 +98,8 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
     ...(ctx.secrets ?? {}),
     HOME: home,
     ...circleEnvironment(job, allocation, workingDirectory, bashEnv),
+    // Where a job reaches this Gyre's API (e.g. POST /api/v2/pipeline/continue from a setup job).
+    GYRE_API_URL: ctx.api.baseUrl,
     ...plan.environment,
   };
 

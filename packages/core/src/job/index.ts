@@ -60,6 +60,8 @@ export interface Job {
   requires: string[];
   contexts: string[];
   plan?: JobPlan;
+  /** A job of a setup workflow: its builder gets the pipeline's continuation key. */
+  setup?: boolean;
   checkout: CheckoutSource;
   pipeline: PipelineValues;
   /** Current attempt, from 1; an infrastructure retry or a re-drive starts the next. */

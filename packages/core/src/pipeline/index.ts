@@ -5,20 +5,21 @@
  * item, root jobs started last. An invalid config or a missing file becomes a pipeline in
  * state `errored` carrying the messages, never a crash.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import { GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { isConditionFailure } from "../aws/index.ts";
 import { compileConfig } from "../config/index.ts";
 import type { CompiledConfig, ConfigDiagnostic, PipelineValues } from "../config/plan.ts";
 import type { Gyre } from "../context.ts";
 import { activeShard, advanceWorkflow, readyStatus, startAllocations } from "../dispatch/index.ts";
-import { badRequest, GyreError, notFound } from "../error.ts";
+import { badRequest, conflict, GyreError, notFound, unauthorized } from "../error.ts";
 import { type Ref, readAtRevision, resolveRevision } from "../git/index.ts";
 import { deterministicUuid } from "../id.ts";
 import { freshAllocations, type Job } from "../job/index.ts";
 import { orbResolver } from "../orb/index.ts";
 import { getProject, type Project, parseSlug, reserveNumbers } from "../project/index.ts";
+import { decryptSecret, encryptSecret } from "../secret/index.ts";
 import { Index, Keys, padNumber } from "../table.ts";
 import { readWorkflow, type Workflow, workflowStatus } from "../workflow/index.ts";
 
@@ -261,14 +262,17 @@ export async function createPipeline(
     );
   }
 
+  const setup = compiled.config.setup;
   const pipeline: Pipeline = {
     ...base,
     number: pipelineNumber,
-    state: "created",
+    // A setup pipeline runs its setup workflow, then waits to be continued with its real config.
+    state: setup ? "setup" : "created",
     errors: [],
     vcs,
     updatedAt: base.createdAt,
   };
+  const continuation = setup ? await sealContinuationKey(gyre, pipeline.id) : undefined;
   const { roots, settled } = await writeWorkflows(
     gyre,
     project,
@@ -276,6 +280,7 @@ export async function createPipeline(
     compiled.config,
     values(pipelineNumber),
     firstJobNumber,
+    "setup",
   );
   // Jobs and workflows are written: the pipeline item and the first executions can go together.
   await Promise.all([
@@ -284,6 +289,7 @@ export async function createPipeline(
       gsi1pk: Index.pipelinesOf(project.slug),
       gsi1sk: padNumber(pipelineNumber),
       ...pipeline,
+      ...(continuation ? { continuation } : {}),
     }),
     ...roots.map((job) => startAllocations(gyre, job)),
   ]);
@@ -340,6 +346,8 @@ async function writeWorkflows(
   config: CompiledConfig,
   values: PipelineValues,
   firstJobNumber: number,
+  /** `setup`: the config the pipeline was created with; `continuation`: the one a setup job sent. */
+  phase: "setup" | "continuation",
 ): Promise<{ roots: Job[]; settled: string[] }> {
   const now = gyre.now();
   const createdAt = new Date(now).toISOString();
@@ -348,7 +356,7 @@ async function writeWorkflows(
   const settled: string[] = [];
   const pending: Promise<void>[] = [];
   for (const plan of config.workflows) {
-    const workflowId = deterministicUuid(pipeline.id, "workflow", plan.name);
+    const workflowId = deterministicUuid(pipeline.id, phase, "workflow", plan.name);
     const jobs: Job[] = plan.jobs.map((wj) => ({
       id: deterministicUuid(workflowId, "job", wj.name),
       number: number++,
@@ -364,6 +372,7 @@ async function writeWorkflows(
       requires: wj.requires,
       contexts: wj.contexts,
       plan: wj.plan,
+      ...(config.setup ? { setup: true } : {}),
       checkout: {
         repoUrl: project.repoUrl,
         revision: pipeline.vcs.revision,
@@ -436,6 +445,110 @@ async function startWorkflows(gyre: Gyre, pipelineId: string): Promise<void> {
       await advanceWorkflow(gyre, w.id as string);
     }),
   );
+}
+
+const continuationAad = (pipelineId: string) => `pipeline:${pipelineId}:continuation-key`;
+
+/** A setup pipeline's continuation key: `<pipeline id>.<random>`, stored sealed on the pipeline. */
+async function sealContinuationKey(gyre: Gyre, pipelineId: string): Promise<string> {
+  const key = `${pipelineId}.${randomBytes(24).toString("hex")}`;
+  return encryptSecret(gyre.keys, key, continuationAad(pipelineId));
+}
+
+/** The continuation key of a setup pipeline, for the builder running one of its setup jobs. */
+export async function continuationKey(gyre: Gyre, pipelineId: string): Promise<string | undefined> {
+  const out = await gyre.aws.dynamo.send(
+    new GetCommand({ TableName: gyre.resources.tableName, Key: Keys.pipeline(pipelineId) }),
+  );
+  const sealed = out.Item?.continuation as string | undefined;
+  return sealed ? decryptSecret(gyre.keys, sealed, continuationAad(pipelineId)) : undefined;
+}
+
+/**
+ * `POST /pipeline/continue`: a setup job hands over the pipeline's real configuration. The key
+ * is the credential; a pipeline is continued once; the continuation is compiled with the
+ * pipeline's values and the given parameters, and its workflows join the same pipeline. An
+ * invalid continuation errors the pipeline, as in CircleCI.
+ */
+export async function continuePipeline(
+  gyre: Gyre,
+  input: { key: string; configuration: string; parameters?: Record<string, string | number | boolean> },
+): Promise<void> {
+  const pipelineId = input.key.split(".")[0] ?? "";
+  const pipeline = /^[0-9a-f-]{36}$/.test(pipelineId) ? await findPipeline(gyre, pipelineId) : undefined;
+  const expected = pipeline && (await continuationKey(gyre, pipeline.id));
+  if (!pipeline || !expected || !safeEqual(expected, input.key))
+    throw unauthorized("Invalid continuation key.");
+  if (pipeline.state !== "setup") throw conflict("This pipeline has already been continued.");
+  const project = await getProject(gyre, pipeline.projectSlug);
+  const values: PipelineValues = {
+    id: pipeline.id,
+    number: pipeline.number,
+    branch: pipeline.vcs.branch,
+    tag: pipeline.vcs.tag,
+    revision: pipeline.vcs.revision,
+    gitUrl: project.repoUrl,
+    projectType: project.vcsType,
+    triggerSource: pipeline.trigger.type,
+    parameters: input.parameters,
+  };
+  const compiled = await compileConfig(input.configuration, { pipeline: values, orbs: orbResolver(gyre) });
+  const errors: PipelineError[] = compiled.ok
+    ? compiled.config.setup
+      ? [
+          {
+            type: "config",
+            message: "A continuation configuration cannot be a setup configuration (setup: true).",
+          },
+        ]
+      : []
+    : compiled.errors.map((e) => ({ type: "config", message: formatDiagnostic(e) }));
+  // One continuation wins: the state moves on before anything is written for it.
+  await claimContinuation(gyre, pipeline.id, errors);
+  if (!compiled.ok || errors.length > 0) {
+    throw badRequest(`The continuation configuration is invalid: ${errors.map((e) => e.message).join("; ")}`);
+  }
+  const { firstJobNumber } = await reserveNumbers(gyre, project.slug, countJobs(compiled.config), 0);
+  const { roots, settled } = await writeWorkflows(
+    gyre,
+    project,
+    pipeline,
+    compiled.config,
+    values,
+    firstJobNumber,
+    "continuation",
+  );
+  await Promise.all(roots.map((job) => startAllocations(gyre, job)));
+  await Promise.all(settled.map((id) => advanceWorkflow(gyre, id)));
+}
+
+async function claimContinuation(gyre: Gyre, pipelineId: string, errors: PipelineError[]): Promise<void> {
+  try {
+    await gyre.aws.dynamo.send(
+      new UpdateCommand({
+        TableName: gyre.resources.tableName,
+        Key: Keys.pipeline(pipelineId),
+        UpdateExpression: "SET #state = :next, errors = :errors, updatedAt = :now",
+        ConditionExpression: "#state = :setup",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: {
+          ":next": errors.length > 0 ? "errored" : "created",
+          ":errors": errors,
+          ":setup": "setup",
+          ":now": new Date(gyre.now()).toISOString(),
+        },
+      }),
+    );
+  } catch (error) {
+    if (isConditionFailure(error)) throw conflict("This pipeline has already been continued.");
+    throw error;
+  }
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** CircleCI API v2 `Pipeline` shape. */

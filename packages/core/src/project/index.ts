@@ -156,6 +156,8 @@ export async function reserveNumbers(
   gyre: Gyre,
   slug: string,
   jobs: number,
+  /** 0 when the jobs join an existing pipeline (a continuation). */
+  pipelines = 1,
 ): Promise<{ pipelineNumber: number; firstJobNumber: number }> {
   const out = await gyre.aws.dynamo.send(
     new UpdateCommand({
@@ -163,7 +165,7 @@ export async function reserveNumbers(
       Key: Keys.project(slug),
       UpdateExpression: "ADD pipelineCounter :one, jobCounter :jobs",
       ConditionExpression: "attribute_exists(pk)",
-      ExpressionAttributeValues: { ":one": 1, ":jobs": jobs },
+      ExpressionAttributeValues: { ":one": pipelines, ":jobs": jobs },
       ReturnValues: "UPDATED_NEW",
     }),
   );

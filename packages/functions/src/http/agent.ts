@@ -8,6 +8,7 @@ import { projectEnvironment } from "@gyre/core/envvar/index";
 import { badRequest } from "@gyre/core/error";
 import type { AllocationStatus } from "@gyre/core/job/index";
 import { type StepRecord, validateChunks, writeOutput } from "@gyre/core/output/index";
+import { continuationKey } from "@gyre/core/pipeline/index";
 import { Hono } from "hono";
 import { type Env, jsonBody, requireUser } from "./context.ts";
 import { storageRoutes } from "./storage.ts";
@@ -57,7 +58,10 @@ export function agentRoutes() {
     const gyre = c.get("gyre");
     const job = await claimAllocation(gyre, allocationRef(body.allocation), text(body, "node_id"));
     // Only a builder that has just won this job's claim gets the project's variables in clear.
-    return c.json({ job, environment: await projectEnvironment(gyre, job.projectSlug) });
+    const environment = await projectEnvironment(gyre, job.projectSlug);
+    // A setup job may continue its pipeline: it gets the key (masked in its output like any secret).
+    const key = job.setup ? await continuationKey(gyre, job.pipelineId) : undefined;
+    return c.json({ job, environment: key ? { ...environment, CIRCLE_CONTINUATION_KEY: key } : environment });
   });
 
   app.post("/heartbeat", async (c) => {

@@ -21,7 +21,7 @@ export function baseUrl(url: string): string {
   return new URL(url).origin;
 }
 
-function parameters(value: unknown): Record<string, string | number | boolean> | undefined {
+export function parameters(value: unknown): Record<string, string | number | boolean> | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "object" || value === null || Array.isArray(value))
     throw badRequest("parameters must be an object.");
