@@ -10,6 +10,13 @@ import { createMasker, type Masker } from "@gyre/core/secret/masker";
 import type { GyreApi } from "./api.ts";
 
 const MAX_CHUNK = 256 * 1024;
+/**
+ * Output per request: well under the API's 8 MiB body limit even if JSON escaping doubles
+ * it. Characters, not bytes: a chunk of multi-byte text is at most 4x its length in UTF-8.
+ */
+const MAX_REQUEST_CHARS = 1024 * 1024;
+/** A step that prints faster than its output uploads is paused above this backlog. */
+export const MAX_BACKLOG_CHARS = 16 * 1024 * 1024;
 
 export class OutputStream {
   readonly steps: StepRecord[] = [];
@@ -72,30 +79,77 @@ export class OutputStream {
     }, this.flushMs);
   }
 
-  /** Sends what is buffered now; uploads run one at a time, in order. */
+  /** Characters of output not yet uploaded (buffered or waiting to be sent). */
+  get backlog(): number {
+    let n = 0;
+    for (const b of this.buffers.values()) n += b.length;
+    for (const c of this.pending) n += c.data.length;
+    return n;
+  }
+
+  /**
+   * Sends what is buffered now, in requests of at most MAX_REQUEST_CHARS, one at a time and in
+   * order. A request that still fails after the client's retries is put back in front, to go
+   * with the next flush: nothing is dropped, and one failure never stops later uploads.
+   */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
-      const body = this.take();
-      if (!body) return;
-      await this.api.post("/output", { allocation: this.allocation, ...body });
+      this.cutAll();
+      while (this.pending.length > 0 || this.dirty) {
+        const chunks = this.nextBatch();
+        this.dirty = false;
+        try {
+          await this.api.post("/output", { allocation: this.allocation, steps: this.snapshot(), chunks });
+        } catch (error) {
+          this.pending.unshift(...chunks);
+          this.dirty = true;
+          console.error(`agent: output upload failed, will retry: ${(error as Error).message}`);
+          return;
+        }
+      }
     });
     return this.flushing;
   }
 
-  /** Everything not yet sent, for the finish call (which carries it in the same request). */
+  /**
+   * For the finish call: everything not yet sent. What does not fit in one request is
+   * uploaded first, so the finish request stays within the API's limit.
+   */
   async drain(): Promise<{ steps: StepRecord[]; chunks: OutputChunk[] }> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.flushing.catch(() => undefined);
-    return this.take() ?? { steps: this.steps, chunks: [] };
+    await this.flushing;
+    this.cutAll();
+    for (let attempt = 0; this.size(this.pending) > MAX_REQUEST_CHARS && attempt < 5; attempt++) {
+      const keep = this.pending.length;
+      await this.flush();
+      if (this.pending.length >= keep) await new Promise((r) => setTimeout(r, 1000));
+    }
+    const chunks = this.nextBatch();
+    this.dirty = false;
+    return { steps: this.snapshot(), chunks };
   }
 
-  private take(): { steps: StepRecord[]; chunks: OutputChunk[] } | undefined {
+  private cutAll(): void {
     for (const step of [...this.buffers.keys()]) this.cut(step);
-    if (!this.pending.length && !this.dirty) return undefined;
-    const chunks = this.pending;
-    this.pending = [];
-    this.dirty = false;
-    return { steps: this.steps.map((s) => ({ ...s })), chunks };
+  }
+
+  private size(chunks: OutputChunk[]): number {
+    return chunks.reduce((n, c) => n + c.data.length, 0);
+  }
+
+  /** The oldest pending chunks that fit in one request (at least one). */
+  private nextBatch(): OutputChunk[] {
+    let n = 0;
+    let size = 0;
+    while (n < this.pending.length && (n === 0 || size + this.pending[n]!.data.length <= MAX_REQUEST_CHARS)) {
+      size += this.pending[n]!.data.length;
+      n++;
+    }
+    return this.pending.splice(0, n);
+  }
+
+  private snapshot(): StepRecord[] {
+    return this.steps.map((s) => ({ ...s }));
   }
 }

@@ -9,6 +9,8 @@
  *   POST /storage/commit   {allocation, node_id, kind: cache|workspace, name?, sha256, bytes, root?}
  *   POST /caches/lookup    {allocation, node_id, keys[]} → {cache: {...} | null, matched_key}
  *   POST /workspace/layers {allocation, node_id} → {layers: [...]}
+ *   POST /timings          {allocation, node_id} → {filename: {path: seconds}, classname: {...},
+ *                          testname: {...}, source: {job_number, branch} | null}
  */
 import { selectCacheEntry } from "@gyre/core/cache/select";
 import { badRequest } from "@gyre/core/error";
@@ -23,6 +25,7 @@ import {
   verifyAllocation,
   workspaceLayers,
 } from "@gyre/core/storage/index";
+import { timingsFor } from "@gyre/core/storage/timings";
 import { Hono } from "hono";
 import { allocationRef, text } from "./agent.ts";
 import { type Env, jsonBody } from "./context.ts";
@@ -111,6 +114,23 @@ export function storageRoutes() {
         created_at: l.createdAt,
         ...grantJson(l),
       })),
+    });
+  });
+
+  // Test timings for `circleci tests split --split-by=timings`, from the most recent successful
+  // run of the same job in this project (see @gyre/core/storage/timings).
+  app.post("/timings", async (c) => {
+    const gyre = c.get("gyre");
+    const body = await jsonBody(c);
+    const job = await verifyAllocation(gyre, allocationRef(body.allocation), text(body, "node_id"));
+    const timings = await timingsFor(gyre, job);
+    return c.json({
+      filename: timings.filename,
+      classname: timings.classname,
+      testname: timings.testname,
+      source: timings.source
+        ? { job_number: timings.source.jobNumber, branch: timings.source.branch ?? null }
+        : null,
     });
   });
 
