@@ -2,21 +2,23 @@
  * Runs one allocation of a job: a fresh working directory with its own HOME, the CircleCI
  * environment, then each step of the compiled plan in order, honouring `when`, and reports
  * each step's output and outcome. Every step runs in the job's sandbox (sandbox/), limited
- * to its resource class. Executors this builder cannot provide (docker, macos, windows) run
+ * to its resource class, or in the job's containers for a docker executor (executor/).
+ * Executors this builder cannot provide (macos, windows; docker without a Docker engine) run
  * in the same sandbox on the host instead, and the first output line says so.
  */
-import type { ChildProcess } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { AllocationRef } from "@gyre/core/dispatch/index";
 import type { Job } from "@gyre/core/job/index";
 import type { GyreApi } from "./api.ts";
+import { openJobEnvironment } from "./executor/index.ts";
 import type { OutputStream } from "./output.ts";
-import { killTree } from "./process.ts";
-import { openSandbox, type SandboxPolicy, sandboxPolicyFromEnv } from "./sandbox/index.ts";
+import type { JobService } from "./process.ts";
+import { type SandboxPolicy, sandboxPolicyFromEnv } from "./sandbox/index.ts";
 import { runStep, stepName } from "./steps/index.ts";
 import { resolvePath } from "./steps/paths.ts";
+import { haltRequested, installTools } from "./tools/index.ts";
 
 export type AllocationOutcome = "success" | "failed" | "canceled";
 
@@ -67,13 +69,9 @@ export function circleEnvironment(
 
 function hostNote(job: Job): string | undefined {
   const executor = job.plan?.executor;
-  if (!executor || executor.type === "machine") return undefined;
-  const what =
-    executor.type === "docker"
-      ? `docker image ${executor.images[0]?.image ?? "(none)"}`
-      : executor.type === "macos"
-        ? `macOS (Xcode ${executor.xcode})`
-        : "Windows";
+  // A docker job that runs on the host says so itself (executor/index.ts).
+  if (!executor || executor.type === "machine" || executor.type === "docker") return undefined;
+  const what = executor.type === "macos" ? `macOS (Xcode ${executor.xcode})` : "Windows";
   return `Gyre: this builder cannot provide the ${executor.type} executor yet; running on the host in a fresh working directory instead of ${what}.\n`;
 }
 
@@ -88,11 +86,13 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
   await mkdir(workingDirectory, { recursive: true });
   const bashEnv = join(root, ".bash_env");
   await writeFile(bashEnv, "");
+  // `circleci tests glob|split` and `circleci-agent step halt`, inside the job's own directory.
+  const tools = await installTools(ctx, root);
 
   // CircleCI's precedence, lowest first: project and context variables, its built-in
   // variables, the job's `environment` (a step's `environment` goes over all of these).
   const baseEnv: Record<string, string> = {
-    PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+    PATH: `${tools}:${process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"}`,
     LANG: process.env.LANG ?? "C.UTF-8",
     USER: process.env.USER ?? "circleci",
     ...(ctx.secrets ?? {}),
@@ -103,11 +103,14 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
     ...plan.environment,
   };
 
-  const sandbox = await openSandbox(ctx.sandbox ?? sandboxPolicyFromEnv(ctx.workDir), {
+  const sandbox = await openJobEnvironment(ctx.sandbox ?? sandboxPolicyFromEnv(ctx.workDir), {
     root,
     home,
     resourceClass: plan.resourceClass,
     repoUrl: job.checkout.repoUrl,
+    executor: plan.executor,
+    env: baseEnv,
+    configured: { ...ctx.secrets, ...plan.environment },
   });
   let index = 0;
   const spinUp = output.startStep({ index: index++, name: "Spin up environment", type: "spin_up" });
@@ -125,7 +128,7 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
   }
 
   let failed = false;
-  const background: ChildProcess[] = [];
+  const background: JobService[] = [];
   try {
     for (const step of plan.steps) {
       if (ctx.signal.aborted) return "canceled";
@@ -145,15 +148,18 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
         env: baseEnv,
         background,
         wrap: sandbox.wrap,
+        launch: sandbox.launch,
         confinement: sandbox.confinement,
       });
       const killed = await sandbox.afterStep();
       if (killed) output.write(record.index, killed);
       output.endStep(record, result.status, result.exitCode);
       if (result.status !== "success") failed = true;
+      // `circleci-agent step halt`: the job ends here, as it stands (success unless a step failed).
+      if (await haltRequested(root)) break;
     }
   } finally {
-    for (const child of background) killTree(child);
+    await Promise.all(background.map((service) => service.stop().catch(() => undefined)));
     await sandbox.close().catch(() => undefined);
     // Nothing of a job outlives it on the builder: the next job starts from a clean slate.
     await rm(root, { recursive: true, force: true }).catch(() => undefined);

@@ -1,9 +1,12 @@
 /**
- * Runs a step's process: its own process group (so a timeout or cancel kills everything it
- * started), stdout and stderr streamed into the step's output as they come, CircleCI's
- * no-output timeout, and `background: true` steps left running until the job ends.
+ * Runs a step's process: stdout and stderr streamed into the step's output as they come,
+ * CircleCI's no-output timeout, cancellation, and `background: true` steps left running until
+ * the job ends. Where and how the process starts is the job's launcher: by default a local
+ * process in its own process group on the builder (through the job's sandbox), or an exec in
+ * the job's container (executor/docker.ts). Both go through `runProcess`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import type { Readable } from "node:stream";
 import type { StepRecord } from "@gyre/core/output/index";
 import type { StepContext, StepResult } from "./steps/context.ts";
 
@@ -16,6 +19,31 @@ export interface ProcessOptions {
   /** Seconds without output before the process is killed. */
   noOutputTimeout: number;
   background?: boolean;
+}
+
+/** Where a launched process works: on the builder's disk (`cwd`) and as the job sees it (`jobCwd`). */
+export interface LaunchPlace {
+  cwd: string;
+  jobCwd: string;
+  env: Record<string, string>;
+}
+
+/** A started step process, wherever it runs. */
+export interface Launched {
+  stdout: Readable;
+  stderr: Readable;
+  /** Settles once the process has ended and its output is read; rejects when it could not start. */
+  exit: Promise<{ code: number | null; signal: string | null }>;
+  /** Kills the process and everything it started. */
+  kill(): void;
+}
+
+/** Starts `argv` for a step. Rejects when the process cannot be started at all. */
+export type Launcher = (argv: string[], place: LaunchPlace) => Promise<Launched>;
+
+/** Something a step started that lives until the job ends (a background step, a Docker engine). */
+export interface JobService {
+  stop(): Promise<void>;
 }
 
 export function killTree(child: ChildProcess): void {
@@ -32,19 +60,38 @@ export function quote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-export function runProcess(
+/** A local process in its own process group, its command line turned by `wrap` (the sandbox's). */
+export function localLauncher(wrap: (argv: string[], cwd: string) => string[]): Launcher {
+  return async (argv, place) => {
+    const [command, ...args] = wrap(argv, place.jobCwd);
+    const child = spawn(command!, args, {
+      cwd: place.cwd,
+      env: place.env,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    const exit = new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
+      child.on("error", (error) => reject(new Error(`Could not start ${command}: ${error.message}`)));
+      child.on("close", (code, signal) => resolve({ code, signal }));
+    });
+    return { stdout: child.stdout!, stderr: child.stderr!, exit, kill: () => killTree(child) };
+  };
+}
+
+export async function runProcess(
   argv: string[],
   record: StepRecord,
   ctx: StepContext,
   options: ProcessOptions,
 ): Promise<StepResult> {
-  const [command, ...args] = ctx.wrap(argv, options.jobCwd ?? options.cwd);
-  const child = spawn(command!, args, {
-    cwd: options.cwd,
-    env: options.env,
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
+  const launch = ctx.launch ?? localLauncher(ctx.wrap);
+  let child: Launched;
+  try {
+    child = await launch(argv, { cwd: options.cwd, jobCwd: options.jobCwd ?? options.cwd, env: options.env });
+  } catch (error) {
+    ctx.output.write(record.index, `${(error as Error).message}\n`);
+    return { status: "failed", exitCode: null };
+  }
   const decoders = [new TextDecoder(), new TextDecoder()];
   let silentTimer: NodeJS.Timeout | undefined;
   let timedOut = false;
@@ -56,36 +103,40 @@ export function runProcess(
         record.index,
         `\nToo long with no output (exceeded ${options.noOutputTimeout}s): context deadline exceeded\n`,
       );
-      killTree(child);
+      child.kill();
     }, options.noOutputTimeout * 1000);
   };
   armSilence();
-  for (const [i, stream] of [child.stdout!, child.stderr!].entries()) {
+  for (const [i, stream] of [child.stdout, child.stderr].entries()) {
     stream.on("data", (b: Buffer) => {
       armSilence();
       ctx.output.write(record.index, decoders[i]!.decode(b, { stream: true }));
     });
   }
-  const onAbort = () => killTree(child);
+  const onAbort = () => child.kill();
   ctx.signal.addEventListener("abort", onAbort, { once: true });
-  const done = new Promise<StepResult>((resolve) => {
-    child.on("error", (error) => {
-      clearTimeout(silentTimer);
-      ctx.output.write(record.index, `Could not start ${command}: ${error.message}\n`);
-      resolve({ status: "failed", exitCode: null });
-    });
-    child.on("close", (code, signal) => {
+  if (ctx.signal.aborted) child.kill();
+  const done = child.exit.then(
+    ({ code, signal }): StepResult => {
       clearTimeout(silentTimer);
       ctx.signal.removeEventListener("abort", onAbort);
-      if (timedOut) return resolve({ status: "timedout", exitCode: null });
-      if (ctx.signal.aborted) return resolve({ status: "canceled", exitCode: null });
+      if (timedOut) return { status: "timedout", exitCode: null };
+      if (ctx.signal.aborted) return { status: "canceled", exitCode: null };
       if (code !== 0) ctx.output.write(record.index, `\nExited with code ${code ?? `signal ${signal}`}\n`);
-      resolve({ status: code === 0 ? "success" : "failed", exitCode: code });
-    });
-  });
+      return { status: code === 0 ? "success" : "failed", exitCode: code };
+    },
+    (error: Error): StepResult => {
+      clearTimeout(silentTimer);
+      ctx.signal.removeEventListener("abort", onAbort);
+      ctx.output.write(record.index, `${error.message}\n`);
+      return { status: "failed", exitCode: null };
+    },
+  );
   if (options.background) {
-    ctx.background.push(child);
-    return Promise.resolve({ status: "success", exitCode: null });
+    // Its end is reported nowhere: the job kills it when it ends.
+    done.catch(() => undefined);
+    ctx.background.push({ stop: async () => child.kill() });
+    return { status: "success", exitCode: null };
   }
   return done;
 }

@@ -1,11 +1,11 @@
 /** What every step runner is given, and what it answers. */
-import type { ChildProcess } from "node:child_process";
 import type { Step } from "@gyre/core/config/plan";
 import type { AllocationRef } from "@gyre/core/dispatch/index";
 import type { Job } from "@gyre/core/job/index";
 import type { StepRecord } from "@gyre/core/output/index";
 import type { GyreApi } from "../api.ts";
 import type { OutputStream } from "../output.ts";
+import type { JobService, Launcher } from "../process.ts";
 
 export interface StepContext {
   job: Job;
@@ -19,10 +19,12 @@ export interface StepContext {
   workingDirectory: string;
   /** The job's environment (CircleCI's, the project's and the config's, in that precedence). */
   env: Record<string, string>;
-  /** Processes started by `background: true` steps, killed when the job ends. */
-  background: ChildProcess[];
+  /** What steps started to outlive them (`background: true` processes, a remote Docker engine), stopped when the job ends. */
+  background: JobService[];
   /** Turns a command line into the one that runs it in this job's sandbox (identity when none). */
   wrap: (argv: string[], cwd: string) => string[];
+  /** How step processes start when not as local processes through `wrap`: an exec in the job's container. */
+  launch?: Launcher;
   /** Set when the job is sandboxed: its /tmp on the host, and the directory file steps stay in. */
   confinement?: { tmp: string; root: string };
 }

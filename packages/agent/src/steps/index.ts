@@ -12,6 +12,7 @@ import { persist_to_workspace } from "./persist_to_workspace.ts";
 import { restore_cache } from "./restore_cache.ts";
 import { run } from "./run.ts";
 import { save_cache } from "./save_cache.ts";
+import { setup_remote_docker } from "./setup_remote_docker.ts";
 import { store_artifacts } from "./store_artifacts.ts";
 import { store_test_results } from "./store_test_results.ts";
 
@@ -26,6 +27,7 @@ const RUNNERS: Runners = {
   store_test_results,
   persist_to_workspace,
   attach_workspace,
+  setup_remote_docker,
 };
 
 export async function runStep(step: Step, record: StepRecord, ctx: StepContext): Promise<StepResult> {
