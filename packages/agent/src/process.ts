@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Readable } from "node:stream";
 import type { StepRecord } from "@gyre/core/output/index";
+import { MAX_BACKLOG_CHARS } from "./output.ts";
 import type { StepContext, StepResult } from "./steps/context.ts";
 
 export interface ProcessOptions {
@@ -107,10 +108,23 @@ export async function runProcess(
     }, options.noOutputTimeout * 1000);
   };
   armSilence();
-  for (const [i, stream] of [child.stdout, child.stderr].entries()) {
+  // Backpressure: a step printing faster than its output uploads is paused (its writes block)
+  // until the backlog is sent, so the agent's memory stays bounded whatever a step prints.
+  const streams = [child.stdout, child.stderr];
+  let paused = false;
+  for (const [i, stream] of streams.entries()) {
     stream.on("data", (b: Buffer) => {
       armSilence();
       ctx.output.write(record.index, decoders[i]!.decode(b, { stream: true }));
+      if (!paused && ctx.output.backlog > MAX_BACKLOG_CHARS) {
+        paused = true;
+        for (const s of streams) s.pause();
+        void ctx.output.flush().then(() => {
+          paused = false;
+          armSilence();
+          for (const s of streams) s.resume();
+        });
+      }
     });
   }
   const onAbort = () => child.kill();

@@ -21,7 +21,7 @@ import { orbResolver } from "../orb/index.ts";
 import { getProject, type Project, parseSlug, reserveNumbers } from "../project/index.ts";
 import { decryptSecret, encryptSecret } from "../secret/index.ts";
 import { Index, Keys, padNumber } from "../table.ts";
-import { readWorkflow, type Workflow, workflowStatus } from "../workflow/index.ts";
+import { readWorkflow, TERMINAL_WORKFLOW, type Workflow, workflowStatus } from "../workflow/index.ts";
 
 export const CONFIG_PATH = ".circleci/config.yml";
 
@@ -156,24 +156,38 @@ export async function listPipelines(
       throw badRequest("Invalid page-token.");
     }
   }
-  const out = await gyre.aws.dynamo.send(
-    new QueryCommand({
-      TableName: gyre.resources.tableName,
-      IndexName: "gsi1",
-      KeyConditionExpression: "gsi1pk = :p",
-      ExpressionAttributeValues: { ":p": Index.pipelinesOf(slug) },
-      ScanIndexForward: false,
-      Limit: options.limit ?? 20,
-      ExclusiveStartKey: startKey,
-    }),
-  );
-  let items = (out.Items ?? []) as Pipeline[];
-  if (options.branch) items = items.filter((p) => p.vcs.branch === options.branch);
+  // Fill the page even when a branch filter drops items: read on until `limit` match or the
+  // project's pipelines run out; the page token points just after the last item returned.
+  const limit = options.limit ?? 20;
+  const items: (Pipeline & Record<string, unknown>)[] = [];
+  let more = true;
+  while (items.length < limit && more) {
+    const out = await gyre.aws.dynamo.send(
+      new QueryCommand({
+        TableName: gyre.resources.tableName,
+        IndexName: "gsi1",
+        KeyConditionExpression: "gsi1pk = :p",
+        ...(options.branch
+          ? {
+              FilterExpression: "vcs.branch = :b",
+              ExpressionAttributeValues: { ":p": Index.pipelinesOf(slug), ":b": options.branch },
+            }
+          : { ExpressionAttributeValues: { ":p": Index.pipelinesOf(slug) } }),
+        ScanIndexForward: false,
+        Limit: limit - items.length,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    items.push(...((out.Items ?? []) as (Pipeline & Record<string, unknown>)[]));
+    startKey = out.LastEvaluatedKey;
+    more = startKey !== undefined;
+  }
+  const last = items.at(-1);
+  const token =
+    more && last ? { pk: last.pk, sk: last.sk, gsi1pk: last.gsi1pk, gsi1sk: last.gsi1sk } : undefined;
   return {
-    items,
-    nextPageToken: out.LastEvaluatedKey
-      ? Buffer.from(JSON.stringify(out.LastEvaluatedKey)).toString("base64url")
-      : null,
+    items: items.slice(0, limit),
+    nextPageToken: token ? Buffer.from(JSON.stringify(token)).toString("base64url") : null,
   };
 }
 
@@ -416,8 +430,10 @@ async function writeWorkflows(
         ...Keys.workflow(workflowId),
         gsi1pk: Index.workflowsOf(pipeline.id),
         gsi1sk: `${createdAt}#${plan.name}`,
-        gsi2pk: activeShard(workflowId),
-        gsi2sk: workflowId,
+        // Only a workflow that can still change is watched by the reconciler.
+        ...(TERMINAL_WORKFLOW.has(workflow.status)
+          ? {}
+          : { gsi2pk: activeShard(workflowId), gsi2sk: workflowId }),
         ...workflow,
       }),
     );
