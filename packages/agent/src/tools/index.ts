@@ -67,10 +67,25 @@ export interface ToolsContext {
 }
 
 /**
- * Installs the job's tools with the timings of its previous run. Never fails the job for want
- * of timings: without them a split by timings falls back to names.
+ * True when some step of the job may split tests by timings. The tools run in the sandbox and
+ * cannot ask the API themselves, so timings are fetched before the job starts, but only for a
+ * job that can use them: the lookup reads the project's earlier results and costs requests.
+ */
+export function usesTimings(job: Job): boolean {
+  return (job.plan?.steps ?? []).some(
+    (step) =>
+      step.type === "run" &&
+      /tests\s+split/.test(step.command) &&
+      /split-by[=\s]+["']?timings/.test(step.command),
+  );
+}
+
+/**
+ * Installs the job's tools, with the timings of its previous run when the job splits by
+ * timings. Never fails the job for want of timings: a split by timings then falls back to names.
  */
 export async function installTools(ctx: ToolsContext, root: string): Promise<string> {
+  if (!usesTimings(ctx.job)) return writeTools(root);
   const nodeId = ctx.job.allocations[String(ctx.allocation.index)]?.nodeId ?? process.env.GYRE_NODE_ID ?? "";
   let timings: Partial<Timings> | undefined;
   try {
