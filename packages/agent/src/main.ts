@@ -24,6 +24,18 @@ interface AgentConfig {
   workDir: string;
   nodeId: string;
   sqsEndpoint?: string;
+  /** A job running longer than this is stopped and ends `timedout` (CircleCI's 5 h by default). */
+  maxJobSeconds: number;
+}
+
+export const DEFAULT_MAX_JOB_SECONDS = 5 * 3600;
+
+function positiveSeconds(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new Error(`${name} must be a positive number of seconds, not "${value}".`);
+  return n;
 }
 
 function configFromEnv(env = process.env): AgentConfig {
@@ -39,6 +51,7 @@ function configFromEnv(env = process.env): AgentConfig {
     workDir: env.GYRE_WORK_DIR ?? defaultWorkDir(),
     nodeId: env.GYRE_NODE_ID ?? `${hostname()}-${process.pid}`,
     sqsEndpoint: env.GYRE_SQS_ENDPOINT,
+    maxJobSeconds: positiveSeconds(env.GYRE_MAX_JOB_SECONDS, "GYRE_MAX_JOB_SECONDS", DEFAULT_MAX_JOB_SECONDS),
   };
 }
 
@@ -126,7 +139,19 @@ export class Agent {
         if (error instanceof AllocationLost) cancel.abort();
       });
     }, heartbeatMs);
-    let outcome: "success" | "failed" | "canceled" = "failed";
+    let timedOut = false;
+    const limit = setTimeout(() => {
+      timedOut = true;
+      const step = output.steps.at(-1);
+      if (step) {
+        output.write(
+          step.index,
+          `\nGyre: this job reached its maximum run time (${this.config.maxJobSeconds} s) and was stopped.\n`,
+        );
+      }
+      cancel.abort();
+    }, this.config.maxJobSeconds * 1000);
+    let outcome: "success" | "failed" | "canceled" | "timedout" = "failed";
     try {
       outcome = await runAllocation({
         job,
@@ -143,8 +168,10 @@ export class Agent {
       if (step) output.write(step.index, `\nGyre agent error: ${(error as Error).message}\n`);
     } finally {
       clearInterval(heartbeat);
+      clearTimeout(limit);
       this.current = undefined;
     }
+    if (timedOut) outcome = "timedout";
     if (this.stopping.signal.aborted) {
       // This node is going away (Ctrl-C locally, instance termination on AWS): that is an
       // infrastructure event, not a cancel. Say nothing; the heartbeat timeout or the
