@@ -30,6 +30,7 @@ import {
   TERMINAL_ALLOCATION,
   TERMINAL_JOB,
 } from "../job/index.ts";
+import { writeOutput } from "../output/index.ts";
 import { queueKey } from "../resources.ts";
 import { ACTIVE_SHARDS, Keys } from "../table.ts";
 import { readWorkflow, TERMINAL_WORKFLOW, type WorkflowStatus, workflowStatus } from "../workflow/index.ts";
@@ -152,6 +153,69 @@ export async function claimAllocation(gyre: Gyre, ref: AllocationRef, nodeId: st
       throw conflict("This allocation was already claimed, or belongs to an earlier attempt.");
     throw error;
   }
+}
+
+/**
+ * A claimed allocation that must not run: CircleCI's `unauthorized` (a context the job names
+ * does not exist). The reason becomes the output of the job's one step, then the job ends
+ * `unauthorized` with every allocation not yet claimed, and the workflow moves on. The
+ * allocations are recorded `failed`, a terminal status: their executions, whose task tokens
+ * only the builders hold, time out on their heartbeat and finalize leaves the job alone.
+ */
+export async function refuseAllocation(
+  gyre: Gyre,
+  job: Job,
+  ref: AllocationRef,
+  nodeId: string,
+  reason: string,
+): Promise<void> {
+  const now = new Date(gyre.now()).toISOString();
+  await writeOutput(gyre, ref, {
+    chunks: [{ step: 0, seq: 0, data: `${reason}\n` }],
+    steps: [
+      {
+        index: 0,
+        name: "Spin up environment",
+        type: "spin_up",
+        status: "failed",
+        startedAt: now,
+        endedAt: now,
+      },
+    ],
+  });
+  const queued = Object.keys(job.allocations).filter(
+    (i) => i !== String(ref.index) && job.allocations[i]!.status === "queued",
+  );
+  const names: Record<string, string> = { "#allocations": "allocations", "#status": "status" };
+  const set = [String(ref.index), ...queued].map((index, n) => {
+    names[`#i${n}`] = index;
+    return `#allocations.#i${n}.#status = :failed, #allocations.#i${n}.stoppedAt = :now`;
+  });
+  try {
+    await gyre.aws.dynamo.send(
+      new UpdateCommand({
+        TableName: gyre.resources.tableName,
+        Key: Keys.job(ref.workflowId, ref.jobName),
+        UpdateExpression: `SET ${set.join(", ")}, #status = :unauthorized, stoppedAt = :now, updatedAt = :ms REMOVE gsi2pk, gsi2sk`,
+        ConditionExpression:
+          "id = :jobId AND attempt = :attempt AND #allocations.#i0.#status = :running AND #allocations.#i0.nodeId = :node",
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: {
+          ":failed": "failed",
+          ":unauthorized": "unauthorized",
+          ":running": "running",
+          ":node": nodeId,
+          ":now": now,
+          ":ms": gyre.now(),
+          ":jobId": ref.jobId,
+          ":attempt": ref.attempt,
+        },
+      }),
+    );
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error; // someone else already moved this job on
+  }
+  await advanceWorkflow(gyre, ref.workflowId);
 }
 
 export async function heartbeatAllocation(gyre: Gyre, taskToken: string): Promise<void> {
@@ -375,7 +439,8 @@ export async function advanceWorkflow(gyre: Gyre, workflowId: string): Promise<W
           UpdateExpression: terminal
             ? "SET #status = :status, stoppedAt = :now, updatedAt = :ms REMOVE gsi2pk, gsi2sk"
             : "SET #status = :status, updatedAt = :ms",
-          ConditionExpression: "NOT #status IN (:t0, :t1, :t2, :t3, :t4)",
+          // Never move a workflow out of a terminal status (a late finalizer saw an older state).
+          ConditionExpression: `NOT #status IN (${[...TERMINAL_WORKFLOW].map((_, i) => `:t${i}`).join(", ")})`,
           ExpressionAttributeNames: { "#status": "status" },
           ExpressionAttributeValues: {
             ":status": status,

@@ -19,7 +19,9 @@ export type JobStatus =
   | "timedout"
   | "canceled"
   | "on_hold"
-  | "not_run";
+  | "not_run"
+  /** The job names a context it may not use, or one that does not exist. */
+  | "unauthorized";
 
 export type AllocationStatus =
   | "queued"
@@ -78,6 +80,7 @@ export interface Job {
 }
 
 export const TERMINAL_JOB = new Set<JobStatus>([
+  "unauthorized",
   "success",
   "failed",
   "infrastructure_fail",

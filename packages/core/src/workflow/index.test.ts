@@ -33,6 +33,12 @@ describe("workflowStatus", () => {
       [job("a", "running"), job("b", "blocked", ["a"]), job("c", "blocked", ["b"])],
       "running",
     ],
+    ["a job was refused its context", [job("a", "unauthorized"), job("b", "blocked", ["a"])], "unauthorized"],
+    [
+      "a job was refused while an approval waits",
+      [job("a", "unauthorized"), job("hold", "on_hold")],
+      "unauthorized",
+    ],
     ["no jobs", [], "not_run"],
   ] as const)("is %s → %s", (_, jobs, expected) => {
     expect(workflowStatus([...jobs])).toBe(expected);

@@ -16,9 +16,11 @@ export type WorkflowStatus =
   | "error"
   | "failing"
   | "on_hold"
-  | "canceled";
+  | "canceled"
+  | "unauthorized";
 
 export const TERMINAL_WORKFLOW = new Set<WorkflowStatus>([
+  "unauthorized",
   "success",
   "not_run",
   "failed",
@@ -56,6 +58,8 @@ export function workflowStatus(jobs: Pick<Job, "status" | "name" | "requires">[]
   const active = jobs.some((j) => ACTIVE_JOB.has(j.status) || ready(j));
   const failed = jobs.some((j) => FAILED.has(j.status));
   if (active) return failed ? "failing" : "running";
+  // A job refused a context it may not use (or that does not exist) settles the workflow, as in CircleCI.
+  if (jobs.some((j) => j.status === "unauthorized")) return "unauthorized";
   if (jobs.some((j) => j.status === "on_hold")) return failed ? "failing" : "on_hold";
   if (failed) return "failed";
   if (jobs.some((j) => j.status === "canceled")) return "canceled";

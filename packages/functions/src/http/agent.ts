@@ -2,10 +2,16 @@
  * The builder agents' endpoints: claim an allocation, heartbeat, stream output, finish. Each
  * is idempotent, so an agent retries any of them after a network error (buildkite-style).
  */
+
+import { jobEnvironment } from "@gyre/core/contexts/index";
 import type { AllocationRef } from "@gyre/core/dispatch/index";
-import { claimAllocation, finishAllocation, heartbeatAllocation } from "@gyre/core/dispatch/index";
-import { projectEnvironment } from "@gyre/core/envvar/index";
-import { badRequest } from "@gyre/core/error";
+import {
+  claimAllocation,
+  finishAllocation,
+  heartbeatAllocation,
+  refuseAllocation,
+} from "@gyre/core/dispatch/index";
+import { badRequest, conflict } from "@gyre/core/error";
 import type { AllocationStatus } from "@gyre/core/job/index";
 import { type StepRecord, validateChunks, writeOutput } from "@gyre/core/output/index";
 import { continuationKey } from "@gyre/core/pipeline/index";
@@ -56,9 +62,17 @@ export function agentRoutes() {
   app.post("/claim", async (c) => {
     const body = await jsonBody(c);
     const gyre = c.get("gyre");
-    const job = await claimAllocation(gyre, allocationRef(body.allocation), text(body, "node_id"));
-    // Only a builder that has just won this job's claim gets the project's variables in clear.
-    const environment = await projectEnvironment(gyre, job.projectSlug);
+    const ref = allocationRef(body.allocation);
+    const nodeId = text(body, "node_id");
+    const job = await claimAllocation(gyre, ref, nodeId);
+    // Only a builder that has just won this job's claim gets the variables (project, contexts) in clear.
+    const found = await jobEnvironment(gyre, job);
+    if ("unauthorized" in found) {
+      // The job ends here, never run; a 409 tells the builder the allocation is not its to run.
+      await refuseAllocation(gyre, job, ref, nodeId, found.unauthorized);
+      throw conflict(found.unauthorized);
+    }
+    const { environment } = found;
     // A setup job may continue its pipeline: it gets the key (masked in its output like any secret).
     const key = job.setup ? await continuationKey(gyre, job.pipelineId) : undefined;
     return c.json({ job, environment: key ? { ...environment, CIRCLE_CONTINUATION_KEY: key } : environment });

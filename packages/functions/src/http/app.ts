@@ -14,6 +14,7 @@ import { apiV2Routes } from "./api-v2.ts";
 import { artifactRoutes } from "./artifacts.ts";
 import { configRoutes } from "./config.ts";
 import type { Env } from "./context.ts";
+import { contextRoutes } from "./contexts.ts";
 import { continueRoutes } from "./continue.ts";
 import { orbRoutes } from "./orbs.ts";
 import { webhookRoutes } from "./webhooks.ts";
@@ -44,6 +45,7 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
   // Authenticated by its continuation key, not a token: before the token-checked v2 routes.
   app.route("/api/v2/pipeline/continue", continueRoutes());
   app.route("/api/v2", apiV2Routes());
+  app.route("/api/v2", contextRoutes());
   app.route("/api/v2", configRoutes());
   app.route("/api/v1.1", apiV1Routes());
   app.route("/api/gyre", adminRoutes());
