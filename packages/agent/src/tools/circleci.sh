@@ -25,6 +25,7 @@ Usage:
   $PROG tests glob <pattern>...
   $PROG tests split [--split-by=name|filesize|timings] [--timings-type=filename|classname|testname]
                     [--time-default=<duration>] [--total=N] [--index=I] [file]
+  $PROG env subst [text]          (\$VAR and \${VAR} from the environment; text or stdin)
   $PROG step halt
 EOF
   exit "${1:-1}"
@@ -227,6 +228,25 @@ tests_split() {
     sort
 }
 
+# `circleci env subst [text]`: $VAR and ${VAR} in the text (or stdin) replaced by their values
+# in the environment (empty when unset), like CircleCI's. Pure bash: images may lack awk.
+env_subst() {
+  local input out="" match name
+  if [ $# -gt 0 ]; then
+    input=$1
+  else
+    input=$(cat; printf x)
+    input=${input%x}
+  fi
+  while [[ $input =~ \$(\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*)) ]]; do
+    match=${BASH_REMATCH[0]}
+    name=${BASH_REMATCH[2]:-${BASH_REMATCH[3]}}
+    out+=${input%%"$match"*}${!name-}
+    input=${input#*"$match"}
+  done
+  printf '%s' "$out$input"
+}
+
 step_halt() {
   mkdir -p "$GYRE_DIR" && : >"$GYRE_DIR/halt" || die "cannot record the halt in $GYRE_DIR"
 }
@@ -241,6 +261,13 @@ case ${1-} in
       *) usage ;;
     esac
     ;;
+  env)
+    shift
+    case ${1-} in
+      subst) shift; env_subst "$@" ;;
+      *) usage ;;
+    esac
+    ;;
   step)
     shift
     case ${1-} in
@@ -250,5 +277,5 @@ case ${1-} in
     ;;
   -h | --help | help) usage 0 ;;
   "") usage ;;
-  *) die "\`$1\` is not available inside a Gyre job: only \`tests glob\`, \`tests split\` and \`step halt\` are." ;;
+  *) die "\`$1\` is not available inside a Gyre job: only \`tests glob\`, \`tests split\`, \`env subst\` and \`step halt\` are." ;;
 esac

@@ -247,3 +247,19 @@ describe("timingsTable", () => {
     ).toBe("a.rb\t1.5\n");
   });
 });
+
+describe("circleci env subst", () => {
+  it("replaces $VAR and ${VAR} from the environment, unset ones with nothing, and keeps the rest byte for byte", async () => {
+    const { bin } = await tools();
+    const template = 'foo is "$foo", ${alpha}beta, $unset|${unset}, $1 $$ $ and a trailing line\n\n';
+    const run = circleci(bin, ["env", "subst"], { input: template, env: { foo: "bar", alpha: "beta " } });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toBe('foo is "bar", beta beta, |, $1 $$ $ and a trailing line\n\n');
+  });
+
+  it("takes the text as an argument too, and a value containing $ or its own name is not expanded again", async () => {
+    const { bin } = await tools();
+    const run = circleci(bin, ["env", "subst", "$A-$B"], { env: { A: "$B", B: "x$A" } });
+    expect(run.stdout).toBe("$B-x$A");
+  });
+});

@@ -246,13 +246,28 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   }
 }
 
+/** Creates the table when missing and returns once it is ACTIVE (creation is asynchronous). */
 async function ensureTable(gyre: Gyre): Promise<void> {
   const raw = gyre.aws.dynamo;
-  try {
-    await raw.send(new DescribeTableCommand({ TableName: gyre.resources.tableName }));
-  } catch (error) {
-    if (!(error instanceof Error && error.name === "ResourceNotFoundException")) throw error;
-    await raw.send(new CreateTableCommand(tableDefinition(gyre.resources.tableName)));
+  const status = () =>
+    raw.send(new DescribeTableCommand({ TableName: gyre.resources.tableName })).then(
+      (out) => out.Table?.TableStatus,
+      (error: Error) => {
+        if (error.name === "ResourceNotFoundException") return undefined;
+        throw error;
+      },
+    );
+  if ((await status()) === undefined) {
+    await raw
+      .send(new CreateTableCommand(tableDefinition(gyre.resources.tableName)))
+      .catch((error: Error) => {
+        if (error.name !== "ResourceInUseException") throw error;
+      });
+  }
+  for (const deadline = Date.now() + 30_000; (await status()) !== "ACTIVE"; ) {
+    if (Date.now() > deadline)
+      throw new Error(`DynamoDB table ${gyre.resources.tableName} did not become ACTIVE.`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

@@ -1,0 +1,1 @@
+echo bravo ran
