@@ -13,6 +13,11 @@ import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } 
 import type { AllocationRef } from "@gyre/core/dispatch/index";
 import type { Job } from "@gyre/core/job/index";
 import { AllocationLost, GyreApi } from "./api.ts";
+import { type HealthCheck, healthCheckFromEnv, reportHealth } from "./health.ts";
+
+/** How often an unhealthy builder checks whether it can take work again. */
+const HEALTH_RECHECK_MS = 5000;
+
 import { defaultWorkDir, runAllocation } from "./job.ts";
 import { OutputStream } from "./output.ts";
 import { type SandboxPolicy, sandboxPolicyFromEnv } from "./sandbox/index.ts";
@@ -62,6 +67,7 @@ interface QueueMessage {
 
 export class Agent {
   private readonly api: GyreApi;
+  private readonly healthCheck: HealthCheck = healthCheckFromEnv();
   private readonly sqs: SQSClient;
   private readonly stopping = new AbortController();
   private current?: AbortController;
@@ -76,7 +82,21 @@ export class Agent {
 
   async run(): Promise<void> {
     let next = 0;
+    let wasHealthy: boolean | undefined;
     while (!this.stopping.signal.aborted) {
+      // An unhealthy builder takes no work: its jobs wait for a healthy one.
+      const health = await this.healthCheck();
+      if (health.healthy !== wasHealthy) {
+        wasHealthy = health.healthy;
+        await reportHealth(process.env.GYRE_HEALTH_FILE, health).catch(() => undefined);
+        if (!health.healthy)
+          console.error(`agent ${this.config.nodeId}: unhealthy, taking no jobs: ${health.reason}`);
+        else console.error(`agent ${this.config.nodeId}: healthy, taking jobs`);
+      }
+      if (!health.healthy) {
+        await new Promise((r) => setTimeout(r, HEALTH_RECHECK_MS));
+        continue;
+      }
       const queueUrl = this.config.queueUrls[next++ % this.config.queueUrls.length]!;
       let messages: Message[] = [];
       try {
