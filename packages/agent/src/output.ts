@@ -27,13 +27,21 @@ export class OutputStream {
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   private dirty = false;
+  private readonly secrets: string[];
 
   constructor(
     private readonly api: GyreApi,
     private readonly allocation: AllocationRef,
-    private readonly secrets: string[],
+    secrets: readonly string[],
     private readonly flushMs = 250,
-  ) {}
+  ) {
+    this.secrets = [...secrets];
+  }
+
+  /** Masks `values` too, in every step that starts from now on (keys a step has just installed). */
+  addSecrets(values: readonly string[]): void {
+    for (const value of values) if (!this.secrets.includes(value)) this.secrets.push(value);
+  }
 
   startStep(step: Omit<StepRecord, "status" | "startedAt">): StepRecord {
     const record: StepRecord = { ...step, status: "running", startedAt: new Date().toISOString() };

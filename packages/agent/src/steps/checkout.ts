@@ -1,9 +1,11 @@
 /** `checkout`: the pipeline's revision, on its branch when it has one, into the working directory or `path`. */
+import { isSshUrl } from "@gyre/core/ssh/keys";
 import { quote, runProcess } from "../process.ts";
+import { checkoutSshEnv } from "./add_ssh_keys.ts";
 import type { StepRunner } from "./context.ts";
 import { resolvePath } from "./paths.ts";
 
-export const checkout: StepRunner<"checkout"> = (step, record, ctx) => {
+export const checkout: StepRunner<"checkout"> = async (step, record, ctx) => {
   const dir = step.path ? resolvePath(step.path, ctx.home, ctx.workingDirectory) : ctx.workingDirectory;
   const { revision, branch, repoUrl } = ctx.job.checkout;
   const script = [
@@ -16,9 +18,11 @@ export const checkout: StepRunner<"checkout"> = (step, record, ctx) => {
       : `git checkout -q --detach ${quote(revision)}`,
     `echo "Checked out ${revision.slice(0, 12)}${branch ? ` on ${branch}` : ""} into ${dir}"`,
   ].join(" && ");
+  // Over SSH: the project's checkout key (add_ssh_keys.ts).
+  const ssh = isSshUrl(repoUrl) ? await checkoutSshEnv(ctx, record) : {};
   return runProcess(["/bin/bash", "-eo", "pipefail", "-c", script], record, ctx, {
     cwd: ctx.home,
-    env: { ...ctx.env, GIT_TERMINAL_PROMPT: "0" },
+    env: { ...ctx.env, GIT_TERMINAL_PROMPT: "0", ...ssh },
     noOutputTimeout: 600,
   });
 };

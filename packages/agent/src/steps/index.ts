@@ -4,6 +4,7 @@
  */
 import type { Step } from "@gyre/core/config/plan";
 import type { StepRecord } from "@gyre/core/output/index";
+import { add_ssh_keys } from "./add_ssh_keys.ts";
 import { attach_workspace } from "./attach_workspace.ts";
 import { checkout } from "./checkout.ts";
 import type { StepContext, StepResult, StepRunner } from "./context.ts";
@@ -28,6 +29,7 @@ const RUNNERS: Runners = {
   persist_to_workspace,
   attach_workspace,
   setup_remote_docker,
+  add_ssh_keys,
 };
 
 export async function runStep(step: Step, record: StepRecord, ctx: StepContext): Promise<StepResult> {

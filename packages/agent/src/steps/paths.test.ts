@@ -37,6 +37,7 @@ describe("hostPath in a sandboxed job", () => {
   writeFileSync(join(job.workingDirectory, "ok.txt"), "fine");
   symlinkSync(join(outside, "secret"), join(job.workingDirectory, "leak"));
   symlinkSync(outside, join(job.workingDirectory, "door"));
+  symlinkSync(join(outside, "not-yet"), join(job.workingDirectory, "dangling"));
 
   it("allows the job's files, /tmp and paths not created yet", async () => {
     await expect(hostPath("ok.txt", job)).resolves.toBe(join(job.workingDirectory, "ok.txt"));
@@ -49,6 +50,8 @@ describe("hostPath in a sandboxed job", () => {
     ["a symlink to a file elsewhere", () => "leak"],
     ["a path through a symlinked directory", () => "door/secret"],
     ["a climb out of the job", () => "../../.."],
+    ["a dangling symlink to a file elsewhere (a write would land there)", () => "dangling"],
+    ["a path below a dangling symlink", () => "dangling/deeper"],
   ])("refuses %s", async (_, path) => {
     await expect(hostPath(path(), job)).rejects.toThrow(PathOutsideJob);
   });

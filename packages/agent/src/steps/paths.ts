@@ -6,8 +6,8 @@
  * job's directory, symlinks followed, so a job can never hand the agent its own secrets or
  * another job's files to upload, nor make it write outside.
  */
-import { realpath } from "node:fs/promises";
-import { dirname, join, resolve, sep } from "node:path";
+import { lstat, readlink, realpath } from "node:fs/promises";
+import { basename, dirname, join, resolve, sep } from "node:path";
 
 export interface JobPaths {
   home: string;
@@ -41,14 +41,21 @@ export function resolvePath(path: string, home: string, workingDirectory: string
   return absolute;
 }
 
-/** The real path of `path`, or of its nearest existing ancestor joined with the rest. */
-async function realOrNearest(path: string): Promise<string> {
+/**
+ * Where `path` really leads: its real path, or, when it does not exist, where its nearest
+ * existing ancestor leads joined with the rest. A dangling symlink is followed through its link
+ * text (a write through it would land at its target), up to 40 links as the kernel allows.
+ */
+async function realOrNearest(path: string, links = 0): Promise<string> {
   try {
     return await realpath(path);
   } catch {
+    if (links < 40 && (await lstat(path).catch(() => undefined))?.isSymbolicLink()) {
+      return realOrNearest(resolve(dirname(path), await readlink(path)), links + 1);
+    }
     const parent = dirname(path);
     if (parent === path) return path;
-    return join(await realOrNearest(parent), path.slice(parent.length));
+    return join(await realOrNearest(parent, links), basename(path));
   }
 }
 

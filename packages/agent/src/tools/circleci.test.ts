@@ -249,8 +249,10 @@ describe("timingsTable", () => {
 });
 
 describe("circleci env subst", () => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax under test, not a template
   it("replaces $VAR and ${VAR} from the environment, unset ones with nothing, and keeps the rest byte for byte", async () => {
     const { bin } = await tools();
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax under test, not a template
     const template = 'foo is "$foo", ${alpha}beta, $unset|${unset}, $1 $$ $ and a trailing line\n\n';
     const run = circleci(bin, ["env", "subst"], { input: template, env: { foo: "bar", alpha: "beta " } });
     expect(run.status).toBe(0);

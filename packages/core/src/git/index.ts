@@ -5,16 +5,33 @@
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { badRequest, GyreError } from "../error.ts";
+import { isSshUrl } from "../ssh/keys.ts";
 
 const run = promisify(execFile);
-const GIT_ENV = { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true", LC_ALL: "C" };
+const BASE_ENV = { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true", LC_ALL: "C" };
 
-async function git(args: string[], cwd?: string): Promise<string> {
-  const { stdout } = await run("git", args, { cwd, env: GIT_ENV, maxBuffer: 64 * 1024 * 1024 });
+/** A repository as the server reaches it: its URL, and the private key to use over SSH. */
+export interface Repository {
+  url: string;
+  /** The project's checkout key (OpenSSH private key), for ssh:// and git@host: URLs. */
+  sshKey?: string;
+}
+
+interface Mirror {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+}
+
+async function git(args: string[], mirror: { dir?: string; env: NodeJS.ProcessEnv }): Promise<string> {
+  const { stdout } = await run("git", args, {
+    cwd: mirror.dir,
+    env: mirror.env,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return stdout;
 }
 
@@ -23,29 +40,44 @@ const exists = (path: string) =>
     () => true,
     () => false,
   );
-const mirrors = new Map<string, Promise<string>>();
+const mirrors = new Map<string, Promise<Mirror>>();
+const digest = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 24);
 
-/** The bare mirror of `repoUrl`, cloned on first use. */
-export function mirrorOf(scratchDir: string, repoUrl: string): Promise<string> {
-  const dir = join(
-    scratchDir,
-    "repos",
-    `${createHash("sha256").update(repoUrl).digest("hex").slice(0, 24)}.git`,
-  );
+/** git's environment for `repo`: its key (written once, owner-only) when it has one. */
+async function envFor(scratchDir: string, repo: Repository): Promise<NodeJS.ProcessEnv> {
+  if (!repo.sshKey && !isSshUrl(repo.url)) return BASE_ENV;
+  // Over SSH: never prompt (batch mode), learn a host's key on first contact.
+  const dir = join(scratchDir, "ssh");
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const options = `-o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${join(dir, "known_hosts")}`;
+  if (!repo.sshKey) return { ...BASE_ENV, GIT_SSH_COMMAND: `ssh ${options}` };
+  const keyFile = join(dir, `${digest(repo.sshKey)}.key`);
+  if (!(await exists(keyFile)))
+    await writeFile(keyFile, repo.sshKey.endsWith("\n") ? repo.sshKey : `${repo.sshKey}\n`, { mode: 0o600 });
+  return { ...BASE_ENV, GIT_SSH_COMMAND: `ssh -i ${keyFile} -o IdentitiesOnly=yes ${options}` };
+}
+
+/**
+ * The bare mirror of a repository, cloned on first use. Mirrors are kept per URL and key:
+ * a project reads only what its own credentials can fetch, never another project's mirror.
+ */
+export function mirrorOf(scratchDir: string, repo: Repository): Promise<Mirror> {
+  const dir = join(scratchDir, "repos", `${digest(`${repo.url}\u0000${repo.sshKey ?? ""}`)}.git`);
   let pending = mirrors.get(dir);
   if (!pending) {
     pending = (async () => {
-      if (await exists(dir)) return dir;
+      const env = await envFor(scratchDir, repo);
+      if (await exists(dir)) return { dir, env };
       await mkdir(join(scratchDir, "repos"), { recursive: true });
       const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
       try {
-        await git(["clone", "--mirror", "--quiet", repoUrl, tmp]);
+        await git(["clone", "--mirror", "--quiet", repo.url, tmp], { env });
         await rename(tmp, dir);
       } catch (error) {
         await rm(tmp, { recursive: true, force: true });
-        throw new GyreError("unprocessable", `Could not clone ${repoUrl}: ${gitMessage(error)}`);
+        throw new GyreError("unprocessable", `Could not clone ${repo.url}: ${gitMessage(error)}`);
       }
-      return dir;
+      return { dir, env };
     })();
     mirrors.set(dir, pending);
     pending.catch(() => mirrors.delete(dir));
@@ -58,7 +90,7 @@ function gitMessage(error: unknown): string {
   return stderr || (error instanceof Error ? error.message : String(error));
 }
 
-async function fetchMirror(mirror: string): Promise<void> {
+async function fetchMirror(mirror: Mirror): Promise<void> {
   try {
     await git(
       [
@@ -89,14 +121,14 @@ export interface Ref {
  * the mirror lacks it); a branch or tag is asked of the remote with one `ls-remote`, which is
  * cheaper than a fetch and always current.
  */
-export async function resolveRevision(scratchDir: string, repoUrl: string, ref: Ref): Promise<string> {
+export async function resolveRevision(scratchDir: string, repo: Repository, ref: Ref): Promise<string> {
   if (ref.revision) {
     if (!/^[0-9a-f]{40}$/.test(ref.revision)) throw badRequest(`Invalid revision "${ref.revision}".`);
     return ref.revision;
   }
   if (!ref.tag && !ref.branch) throw badRequest("A branch, tag or revision is required.");
   const name = ref.tag ? `refs/tags/${ref.tag}` : `refs/heads/${ref.branch}`;
-  const mirror = await mirrorOf(scratchDir, repoUrl);
+  const mirror = await mirrorOf(scratchDir, repo);
   let listed: string;
   try {
     listed = await git(["ls-remote", "origin", name, `${name}^{}`], mirror);
@@ -131,11 +163,11 @@ export interface CommitRead {
  */
 export async function readAtRevision(
   scratchDir: string,
-  repoUrl: string,
+  repo: Repository,
   revision: string,
   path: string,
 ): Promise<CommitRead> {
-  const mirror = await mirrorOf(scratchDir, repoUrl);
+  const mirror = await mirrorOf(scratchDir, repo);
   let read = await catFile(mirror, revision, path);
   if (!read) {
     await fetchMirror(mirror);
@@ -145,12 +177,12 @@ export async function readAtRevision(
   return read;
 }
 
-async function catFile(mirror: string, revision: string, path: string): Promise<CommitRead | undefined> {
+async function catFile(mirror: Mirror, revision: string, path: string): Promise<CommitRead | undefined> {
   const out = await new Promise<Buffer>((resolvePromise, reject) => {
     const child = execFile(
       "git",
       ["cat-file", "--batch"],
-      { cwd: mirror, env: GIT_ENV, encoding: "buffer", maxBuffer: 64 * 1024 * 1024 },
+      { cwd: mirror.dir, env: mirror.env, encoding: "buffer", maxBuffer: 64 * 1024 * 1024 },
       (error, stdout) => (error ? reject(error) : resolvePromise(stdout)),
     );
     child.stdin!.end(`${revision}^{commit}\n${revision}:${path}\n`);

@@ -20,6 +20,7 @@ import { freshAllocations, type Job } from "../job/index.ts";
 import { orbResolver } from "../orb/index.ts";
 import { getProject, type Project, parseSlug, reserveNumbers } from "../project/index.ts";
 import { decryptSecret, encryptSecret } from "../secret/index.ts";
+import { isSshUrl, preferredCheckoutKey } from "../ssh/index.ts";
 import { Index, Keys, padNumber } from "../table.ts";
 import { readWorkflow, TERMINAL_WORKFLOW, type Workflow, workflowStatus } from "../workflow/index.ts";
 
@@ -228,8 +229,13 @@ export async function createPipeline(
 
   let source: string | undefined;
   try {
-    vcs.revision = await resolveRevision(gyre.scratchDir, project.repoUrl, message.ref);
-    const read = await readAtRevision(gyre.scratchDir, project.repoUrl, vcs.revision, CONFIG_PATH);
+    // Over SSH the server reads with the project's checkout key, as its jobs check out.
+    const sshKey = isSshUrl(project.repoUrl)
+      ? (await preferredCheckoutKey(gyre, project.slug))?.privateKey
+      : undefined;
+    const repo = { url: project.repoUrl, sshKey };
+    vcs.revision = await resolveRevision(gyre.scratchDir, repo, message.ref);
+    const read = await readAtRevision(gyre.scratchDir, repo, vcs.revision, CONFIG_PATH);
     source = read.file;
     vcs.commit ??= { subject: read.subject, body: read.body };
   } catch (error) {

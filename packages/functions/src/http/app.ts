@@ -17,6 +17,7 @@ import type { Env } from "./context.ts";
 import { contextRoutes } from "./contexts.ts";
 import { continueRoutes } from "./continue.ts";
 import { orbRoutes } from "./orbs.ts";
+import { sshKeyRoutes } from "./ssh-keys.ts";
 import { webhookRoutes } from "./webhooks.ts";
 
 const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
@@ -44,6 +45,7 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
   app.route("/webhooks", webhookRoutes());
   // Authenticated by its continuation key, not a token: before the token-checked v2 routes.
   app.route("/api/v2/pipeline/continue", continueRoutes());
+  app.route("/", sshKeyRoutes());
   app.route("/api/v2", apiV2Routes());
   app.route("/api/v2", contextRoutes());
   app.route("/api/v2", configRoutes());

@@ -1,0 +1,119 @@
+/**
+ * A project's SSH keys (mounted at the app's root, before the v1.1 and v2 apps whose broader
+ * routes would take these paths):
+ *
+ *   GET|POST        /api/v2/project/{vcs}/{org}/{repo}/checkout-key           CircleCI API v2
+ *   GET|DELETE      /api/v2/project/{vcs}/{org}/{repo}/checkout-key/{fp}
+ *   POST|DELETE     /api/v1.1/project/{vcs}/{org}/{repo}/ssh-key              CircleCI API v1.1
+ *   GET             /api/v1.1/project/{vcs}/{org}/{repo}/ssh-key              (Gyre: the list)
+ *   POST            /agent/v1/ssh-keys  {allocation, node_id}                 builders only
+ *
+ * Private keys go out only on the last route, to the builder running one of the project's
+ * allocations (checked like storage grants), never in any other answer.
+ */
+import { getProject } from "@gyre/core/project/index";
+import {
+  addSshKey,
+  checkoutKeyJson,
+  createCheckoutKey,
+  deleteCheckoutKey,
+  deleteSshKey,
+  getCheckoutKey,
+  type JobKey,
+  jobSshKeys,
+  listCheckoutKeys,
+  listSshKeys,
+  sshKeyJson,
+} from "@gyre/core/ssh/index";
+import { verifyAllocation } from "@gyre/core/storage/index";
+import { Hono } from "hono";
+import { allocationRef, text } from "./agent.ts";
+import { type Env, jsonBody, requireUser, slugOf } from "./context.ts";
+
+const V2 = "/api/v2/project/:vcs/:org/:repo/checkout-key";
+const V1 = "/api/v1.1/project/:vcs/:org/:repo/ssh-key";
+
+const jobKeyJson = (k: JobKey) => ({
+  hostname: k.hostname,
+  fingerprint: k.fingerprint,
+  sha256: k.sha256,
+  private_key: k.privateKey,
+});
+
+export function sshKeyRoutes() {
+  const app = new Hono<Env>();
+  app.use(`${V2}/*`, requireUser()); // also matches V2 itself
+  app.use(V1, requireUser());
+  app.use(
+    "/agent/v1/ssh-keys",
+    requireUser((u) => u.builder === true, "Only builder agents may call this endpoint."),
+  );
+
+  app.get(V2, async (c) => {
+    const gyre = c.get("gyre");
+    const project = await getProject(gyre, slugOf(c));
+    const keys = await listCheckoutKeys(gyre, project.slug);
+    return c.json({ items: keys.map(checkoutKeyJson), next_page_token: null });
+  });
+
+  app.post(V2, async (c) => {
+    const gyre = c.get("gyre");
+    const body = await jsonBody(c);
+    const project = await getProject(gyre, slugOf(c));
+    return c.json(checkoutKeyJson(await createCheckoutKey(gyre, project.slug, body.type)), 201);
+  });
+
+  app.get(`${V2}/:fingerprint`, async (c) => {
+    const gyre = c.get("gyre");
+    const project = await getProject(gyre, slugOf(c));
+    return c.json(checkoutKeyJson(await getCheckoutKey(gyre, project.slug, c.req.param("fingerprint"))));
+  });
+
+  app.delete(`${V2}/:fingerprint`, async (c) => {
+    const gyre = c.get("gyre");
+    const project = await getProject(gyre, slugOf(c));
+    await deleteCheckoutKey(gyre, project.slug, c.req.param("fingerprint"));
+    return c.json({ message: "ok" });
+  });
+
+  app.get(V1, async (c) => {
+    const gyre = c.get("gyre");
+    const project = await getProject(gyre, slugOf(c));
+    return c.json((await listSshKeys(gyre, project.slug)).map(sshKeyJson));
+  });
+
+  app.post(V1, async (c) => {
+    const gyre = c.get("gyre");
+    const body = await jsonBody(c);
+    const project = await getProject(gyre, slugOf(c));
+    const key = await addSshKey(gyre, project.slug, {
+      hostname: body.hostname,
+      privateKey: body.private_key,
+    });
+    return c.json(sshKeyJson(key), 201);
+  });
+
+  // CircleCI takes {fingerprint, hostname} in the body; query parameters work too.
+  app.delete(V1, async (c) => {
+    const gyre = c.get("gyre");
+    const body = await jsonBody(c);
+    const project = await getProject(gyre, slugOf(c));
+    await deleteSshKey(
+      gyre,
+      project.slug,
+      body.fingerprint ?? c.req.query("fingerprint"),
+      body.hostname ?? c.req.query("hostname"),
+    );
+    return c.json({ message: "ok" });
+  });
+
+  app.post("/agent/v1/ssh-keys", async (c) => {
+    const gyre = c.get("gyre");
+    const body = await jsonBody(c);
+    const job = await verifyAllocation(gyre, allocationRef(body.allocation), text(body, "node_id"));
+    const { checkoutKey, keys } = await jobSshKeys(gyre, job.projectSlug, job.checkout.repoUrl);
+    return c.json({ checkout_key: checkoutKey && jobKeyJson(checkoutKey), keys: keys.map(jobKeyJson) });
+  });
+
+  return app;
+}
