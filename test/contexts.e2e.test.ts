@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { api, gitRepo, stepOutputs, tempDir, waitFor } from "./support.ts";
+import { api, gitRepo, outputsByName, runPipeline, stepOutputs, tempDir } from "./support.ts";
 
 let runtime: LocalRuntime;
 let client: ReturnType<typeof api>;
@@ -50,21 +50,6 @@ async function project(slug: string, config: string) {
   const repo = gitRepo({ ".circleci/config.yml": config });
   expect((await client.post("/api/gyre/projects", { repo_url: repo.path, slug })).status).toBe(201);
 }
-
-async function runPipeline(slug: string) {
-  const created = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
-  expect(created.status).toBe(201);
-  expect((await client.get(`/api/v2/pipeline/${created.body.id}`)).body.errors).toEqual([]);
-  return waitFor("the workflow to finish", async () => {
-    const [workflow] = (await client.get(`/api/v2/pipeline/${created.body.id}/workflow`)).body.items!;
-    if (!workflow || ["running", "failing", "on_hold"].includes(workflow.status as string)) return undefined;
-    const jobs = (await client.get(`/api/v2/workflow/${workflow.id}/job`)).body.items!;
-    return { workflow, jobs: Object.fromEntries(jobs.map((j) => [j.name as string, j])) };
-  });
-}
-
-const outputs = async (slug: string, jobNumber: number) =>
-  Object.fromEntries((await stepOutputs(client, slug, jobNumber)).map((s) => [s.name, s.output]));
 
 describe("the context API (CircleCI API v2)", () => {
   let ctx: { id: string; name: string; created_at: string };
@@ -240,9 +225,9 @@ workflows:
     ]) {
       expect((await client.post(`/api/v2/project/${slug}/envvar`, { name, value })).status).toBe(201);
     }
-    const { workflow, jobs } = await runPipeline(slug);
+    const { workflow, byName: jobs } = await runPipeline(client, slug);
     expect(workflow.status).toBe("success");
-    const use = await outputs(slug, jobs.use!.job_number as number);
+    const use = await outputsByName(client, slug, jobs.use!.job_number as number);
     expect(use.Use).toBe(
       "key: ********\n" +
         "the job sees the real value\n" +
@@ -253,7 +238,7 @@ workflows:
         "order: ********, layered: from-job\n",
     );
     // A job of the same workflow that names no context gets none of its variables.
-    const plain = await outputs(slug, jobs.plain!.job_number as number);
+    const plain = await outputsByName(client, slug, jobs.plain!.job_number as number);
     expect(plain.Plain).toBe("key: [unset]\nshared: the project's\n");
   });
 
@@ -280,7 +265,7 @@ workflows:
           requires: [deploy]
 `,
     );
-    const { workflow, jobs } = await runPipeline(slug);
+    const { workflow, byName: jobs } = await runPipeline(client, slug);
     expect(jobs.deploy!.status).toBe("unauthorized");
     expect(jobs.after!.status).toBe("blocked");
     expect(workflow.status).toBe("unauthorized");

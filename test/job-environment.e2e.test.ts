@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { api, gitRepo, stepOutputs, tempDir, waitFor } from "./support.ts";
+import { api, gitRepo, outputsByName, runPipeline, tempDir } from "./support.ts";
 
 let runtime: LocalRuntime;
 let client: ReturnType<typeof api>;
@@ -27,26 +27,6 @@ async function project(slug: string, config: string) {
   const repo = gitRepo({ ".circleci/config.yml": config });
   expect((await client.post("/api/gyre/projects", { repo_url: repo.path, slug })).status).toBe(201);
   return repo;
-}
-
-async function runPipeline(slug: string) {
-  const created = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
-  expect(created.status).toBe(201);
-  const pipeline = (await client.get(`/api/v2/pipeline/${created.body.id}`)).body;
-  expect(pipeline.errors).toEqual([]);
-  return waitFor("the workflow to finish", async () => {
-    const [workflow] = (await client.get(`/api/v2/pipeline/${created.body.id}/workflow`)).body.items!;
-    if (!workflow || !["success", "failed"].includes(workflow.status as string)) return undefined;
-    const jobs = (await client.get(`/api/v2/workflow/${workflow.id}/job`)).body.items!;
-    return { workflow, jobs };
-  });
-}
-
-/** Each step's output for allocation `index` of a job, by step name. */
-async function outputs(slug: string, jobNumber: number, index = 0): Promise<Record<string, string>> {
-  return Object.fromEntries(
-    (await stepOutputs(client, slug, jobNumber, index)).map((s) => [s.name, s.output]),
-  );
 }
 
 describe("project environment variables (CircleCI's envvar API)", () => {
@@ -113,9 +93,9 @@ workflows:
   });
 
   it("hands jobs the value, masks it in the output (plain and base64), and layers project < job < step", async () => {
-    const { jobs } = await runPipeline(slug);
+    const { jobs } = await runPipeline(client, slug);
     expect(jobs[0]!.status).toBe("success");
-    const out = await outputs(slug, jobs[0]!.job_number as number);
+    const out = await outputsByName(client, slug, jobs[0]!.job_number as number);
     expect(out.Use).toBe("value: ********\n********\nthe job sees the real value\nlayered: from-job\n");
     expect(out["Step environment"]).toBe("layered: from-step\n");
   });
@@ -173,7 +153,7 @@ workflows:
     jobs: [split]
 `,
     );
-    const { jobs } = await runPipeline(slug);
+    const { jobs } = await runPipeline(client, slug);
     expect(jobs[0]!.status).toBe("success");
     const number = jobs[0]!.job_number as number;
     const details = (await client.get(`/api/v2/project/${slug}/job/${number}`)).body;
@@ -184,7 +164,7 @@ workflows:
       { index: 2, status: "success" },
     ]);
     for (const index of [0, 1, 2]) {
-      const out = await outputs(slug, number, index);
+      const out = await outputsByName(client, slug, number, index);
       expect(out.Builtins).toBe(`true true main ${repo.head} split ${number} ${index}/3 acme/builtins\n`);
       expect(out.Import).toBe(`index ${index}\n`);
     }

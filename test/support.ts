@@ -119,3 +119,39 @@ export async function stepOutputs(
     }),
   );
 }
+
+/** Each step's output of allocation `index` of a job, by step name. */
+export async function outputsByName(
+  client: ReturnType<typeof api>,
+  slug: string,
+  jobNumber: number,
+  index = 0,
+): Promise<Record<string, string>> {
+  return Object.fromEntries(
+    (await stepOutputs(client, slug, jobNumber, index)).map((s) => [s.name, s.output]),
+  );
+}
+
+/**
+ * Triggers a pipeline on `branch` through the API, checks it was created without errors, and
+ * waits until its first workflow has settled (neither running, failing nor on hold).
+ */
+export async function runPipeline(client: ReturnType<typeof api>, slug: string, branch = "main") {
+  const created = await client.post(`/api/v2/project/${slug}/pipeline`, { branch });
+  if (created.status !== 201)
+    throw new Error(`Trigger answered ${created.status}: ${JSON.stringify(created.body)}`);
+  const pipeline = (await client.get(`/api/v2/pipeline/${created.body.id}`)).body;
+  if ((pipeline.errors as unknown[]).length > 0)
+    throw new Error(`Pipeline errored: ${JSON.stringify(pipeline.errors)}`);
+  return waitFor("the workflow to settle", async () => {
+    const [workflow] = (await client.get(`/api/v2/pipeline/${created.body.id}/workflow`)).body.items!;
+    if (!workflow || ["running", "failing", "on_hold"].includes(workflow.status as string)) return undefined;
+    const jobs = (await client.get(`/api/v2/workflow/${workflow.id}/job`)).body.items!;
+    return {
+      pipelineId: created.body.id as string,
+      workflow,
+      jobs,
+      byName: Object.fromEntries(jobs.map((j) => [j.name as string, j])),
+    };
+  });
+}

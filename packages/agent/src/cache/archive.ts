@@ -66,41 +66,26 @@ export async function createArchive(input: CreateArchiveInput): Promise<CreatedA
     );
   }
   const members = [...new Set(archived.map((absolute) => relative("/", absolute) || "."))];
-  const hash = createHash("sha256");
-  let bytes = 0;
-  const hashing = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  const tar = spawn("tar", ["--create", "--gzip", "--file=-", "--directory=/", "--", ...members], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const stderr = collect(tar.stderr);
-  const exit = exitCode(tar);
-  exit.catch(() => {});
+  let packed: PackedTar;
   try {
-    await pipeline(tar.stdout, hashing, createWriteStream(input.archivePath, { mode: 0o600 }));
+    packed = await packTar("/", members, input.archivePath);
   } catch (error) {
-    tar.kill();
-    await exit.catch(() => {});
+    if (error instanceof GyreError) throw error;
     throw new GyreError(
       "internal",
       `Could not write the cache archive ${input.archivePath}: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
-  const code = await exit;
+  const { code, stderr, bytes } = packed;
   if (code !== 0 && code !== 1) {
-    throw new GyreError("internal", `tar could not create the cache archive (exit ${code}): ${await stderr}`);
+    throw new GyreError("internal", `tar could not create the cache archive (exit ${code}): ${stderr}`);
   }
   const warnings = [
-    code === 1 ? `some files changed while the cache was being saved: ${(await stderr).trim()}` : undefined,
+    code === 1 ? `some files changed while the cache was being saved: ${stderr}` : undefined,
     sizeWarning(bytes, input.warnAboveBytes),
   ].filter((w) => w !== undefined);
   return {
-    sha256: hash.digest("hex"),
+    sha256: packed.sha256,
     bytes,
     archived,
     missing,
@@ -147,6 +132,48 @@ function sizeWarning(bytes: number, limit = LARGE_CACHE_BYTES): string | undefin
   if (bytes <= limit) return undefined;
   const mb = (n: number) => `${Math.round(n / (1024 * 1024))} MB`;
   return `The cache is ${mb(bytes)}, over ${mb(limit)}: large caches take long to save and restore and are more likely to be corrupted; consider splitting it into several caches.`;
+}
+
+export interface PackedTar {
+  sha256: string;
+  bytes: number;
+  /** tar's exit code: 0, or 1 when files changed while being read (the archive is still whole). */
+  code: number;
+  stderr: string;
+}
+
+/**
+ * A tar.gz of `members` (relative to `directory`) written to `archivePath`, its SHA-256 and
+ * size computed while it is written: the one way archives are made (caches, workspaces).
+ */
+export async function packTar(
+  directory: string,
+  members: readonly string[],
+  archivePath: string,
+): Promise<PackedTar> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const tar = spawn("tar", ["--create", "--gzip", "--file=-", `--directory=${directory}`, "--", ...members], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const stderr = collect(tar.stderr);
+  const exit = exitCode(tar);
+  exit.catch(() => {});
+  try {
+    await pipeline(tar.stdout, hashing, createWriteStream(archivePath, { mode: 0o600 }));
+  } catch (error) {
+    tar.kill();
+    await exit.catch(() => {});
+    throw error;
+  }
+  return { sha256: hash.digest("hex"), bytes, code: await exit, stderr: await stderr };
 }
 
 function exitCode(child: ReturnType<typeof spawn>): Promise<number> {

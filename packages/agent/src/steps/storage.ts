@@ -7,14 +7,14 @@
  * (and its project's caches).
  */
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { Readable, Transform } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { packTar } from "../cache/archive.ts";
 import type { StepContext } from "./context.ts";
 
 export interface Grant {
@@ -121,33 +121,10 @@ export async function packRelative(
   members: readonly string[],
   archivePath: string,
 ): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash("sha256");
-  let bytes = 0;
-  const hashing = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  const tar = spawn("tar", ["--create", "--gzip", "--file=-", `--directory=${root}`, "--", ...members], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  tar.stderr.on("data", (b: Buffer) => {
-    stderr = (stderr + b.toString()).slice(-4000);
-  });
-  const exit = new Promise<number>((resolve, reject) => {
-    tar.once("error", (error) => reject(new Error(`Could not run tar (is it installed?): ${error.message}`)));
-    tar.once("close", (code) => resolve(code ?? 1));
-  });
-  exit.catch(() => {});
-  await pipeline(tar.stdout, hashing, createWriteStream(archivePath, { mode: 0o600 }));
-  const code = await exit;
+  const { sha256, bytes, code, stderr } = await packTar(root, members, archivePath);
   // 1: some files changed while being read; the archive is still complete and usable.
-  if (code !== 0 && code !== 1)
-    throw new Error(`tar could not create the archive (exit ${code}): ${stderr.trim()}`);
-  return { sha256: hash.digest("hex"), bytes };
+  if (code !== 0 && code !== 1) throw new Error(`tar could not create the archive (exit ${code}): ${stderr}`);
+  return { sha256, bytes };
 }
 
 /** Copies the contents of `from` into `to`, merging with and overwriting what is there. */

@@ -29,6 +29,7 @@ import {
   PutCommand,
   QueryCommand,
 } from "@aws-sdk/lib-dynamodb";
+import { putNew } from "../aws/dynamo.ts";
 import { isConditionFailure } from "../aws/index.ts";
 import type { Gyre } from "../context.ts";
 import { projectEnvironment, validateEnvVar } from "../envvar/index.ts";
@@ -110,18 +111,7 @@ export async function createContext(gyre: Gyre, input: { name: unknown; owner: s
     incarnation: randomUUID(),
     createdAt: new Date(gyre.now()).toISOString(),
   };
-  try {
-    await gyre.aws.dynamo.send(
-      new PutCommand({
-        TableName: gyre.resources.tableName,
-        Item: item,
-        ConditionExpression: "attribute_not_exists(pk)",
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) throw conflict(`A context named "${name}" already exists for ${owner}.`);
-    throw error;
-  }
+  if (!(await putNew(gyre, item))) throw conflict(`A context named "${name}" already exists for ${owner}.`);
   return { id: item.id, name, owner, createdAt: item.createdAt };
 }
 

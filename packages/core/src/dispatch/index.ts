@@ -16,7 +16,8 @@ import {
   SendTaskSuccessCommand,
   StartExecutionCommand,
 } from "@aws-sdk/client-sfn";
-import { QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { queryAll } from "../aws/dynamo.ts";
 import { isConditionFailure } from "../aws/index.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, conflict, GyreError } from "../error.ts";
@@ -509,29 +510,20 @@ export async function reconcile(gyre: Gyre, options: { graceMs?: number } = {}):
   const report: ReconcileReport = { checked: 0, redriven: 0, workflowsAdvanced: 0 };
   const workflows = new Set<string>();
   for (let shard = 0; shard < ACTIVE_SHARDS; shard++) {
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await gyre.aws.dynamo.send(
-        new QueryCommand({
-          TableName: gyre.resources.tableName,
-          IndexName: "gsi2",
-          KeyConditionExpression: "gsi2pk = :p",
-          FilterExpression: "updatedAt < :cutoff",
-          ExpressionAttributeValues: { ":p": `ACTIVE#${shard}`, ":cutoff": cutoff },
-          ExclusiveStartKey: start,
-        }),
-      );
-      start = out.LastEvaluatedKey;
-      for (const item of out.Items ?? []) {
-        if (item.sk === "WORKFLOW") {
-          workflows.add(item.id as string);
-          continue;
-        }
-        report.checked++;
-        workflows.add(item.workflowId as string);
-        report.redriven += await reconcileJob(gyre, item as Job);
+    for await (const item of queryAll(gyre, {
+      IndexName: "gsi2",
+      KeyConditionExpression: "gsi2pk = :p",
+      FilterExpression: "updatedAt < :cutoff",
+      ExpressionAttributeValues: { ":p": `ACTIVE#${shard}`, ":cutoff": cutoff },
+    })) {
+      if (item.sk === "WORKFLOW") {
+        workflows.add(item.id as string);
+        continue;
       }
-    } while (start);
+      report.checked++;
+      workflows.add(item.workflowId as string);
+      report.redriven += await reconcileJob(gyre, item as unknown as Job);
+    }
   }
   for (const id of workflows) {
     await advanceWorkflow(gyre, id);

@@ -7,7 +7,8 @@
  */
 import { randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { putNew } from "../aws/dynamo.ts";
 import { isConditionFailure } from "../aws/index.ts";
 import { compileConfig } from "../config/index.ts";
 import type { CompiledConfig, ConfigDiagnostic, PipelineValues } from "../config/plan.ts";
@@ -22,7 +23,13 @@ import { getProject, type Project, parseSlug, reserveNumbers } from "../project/
 import { decryptSecret, encryptSecret } from "../secret/index.ts";
 import { isSshUrl, preferredCheckoutKey } from "../ssh/index.ts";
 import { Index, Keys, padNumber } from "../table.ts";
-import { readWorkflow, TERMINAL_WORKFLOW, type Workflow, workflowStatus } from "../workflow/index.ts";
+import {
+  readWorkflow,
+  TERMINAL_WORKFLOW,
+  type Workflow,
+  workflowIdsOf,
+  workflowStatus,
+} from "../workflow/index.ts";
 
 export const CONFIG_PATH = ".circleci/config.yml";
 
@@ -304,7 +311,7 @@ export async function createPipeline(
   );
   // Jobs and workflows are written: the pipeline item and the first executions can go together.
   await Promise.all([
-    putOnce(gyre, {
+    putNew(gyre, {
       ...Keys.pipeline(pipeline.id),
       gsi1pk: Index.pipelinesOf(project.slug),
       gsi1sk: padNumber(pipelineNumber),
@@ -335,28 +342,13 @@ async function writeErrored(
 ): Promise<Pipeline> {
   const number = reservedNumber ?? (await reserveNumbers(gyre, base.projectSlug, 0)).pipelineNumber;
   const pipeline: Pipeline = { ...base, number, state: "errored", errors, vcs, updatedAt: base.createdAt };
-  await putOnce(gyre, {
+  await putNew(gyre, {
     ...Keys.pipeline(pipeline.id),
     gsi1pk: Index.pipelinesOf(base.projectSlug),
     gsi1sk: padNumber(number),
     ...pipeline,
   });
   return pipeline;
-}
-
-/** Puts an item unless it exists: replays keep what the first delivery wrote. */
-async function putOnce(gyre: Gyre, item: Record<string, unknown>): Promise<void> {
-  try {
-    await gyre.aws.dynamo.send(
-      new PutCommand({
-        TableName: gyre.resources.tableName,
-        Item: item,
-        ConditionExpression: "attribute_not_exists(pk)",
-      }),
-    );
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-  }
 }
 
 async function writeWorkflows(
@@ -374,7 +366,7 @@ async function writeWorkflows(
   let number = firstJobNumber;
   const roots: Job[] = [];
   const settled: string[] = [];
-  const pending: Promise<void>[] = [];
+  const pending: Promise<boolean>[] = [];
   for (const plan of config.workflows) {
     const workflowId = deterministicUuid(pipeline.id, phase, "workflow", plan.name);
     const jobs: Job[] = plan.jobs.map((wj) => ({
@@ -409,7 +401,7 @@ async function writeWorkflows(
     roots.push(...jobs.filter((j) => j.status === "queued"));
     if (jobs.some((j) => j.status === "success")) settled.push(workflowId);
     const writes = jobs.map((job) =>
-      putOnce(gyre, {
+      putNew(gyre, {
         ...Keys.job(workflowId, job.name),
         gsi1pk: Index.jobsOf(project.slug),
         gsi1sk: padNumber(job.number),
@@ -432,7 +424,7 @@ async function writeWorkflows(
       updatedAt: now,
     };
     writes.push(
-      putOnce(gyre, {
+      putNew(gyre, {
         ...Keys.workflow(workflowId),
         gsi1pk: Index.workflowsOf(pipeline.id),
         gsi1sk: `${createdAt}#${plan.name}`,
@@ -452,19 +444,11 @@ async function writeWorkflows(
 
 /** Replay of an intake message: start whatever the first delivery did not get to. */
 async function startWorkflows(gyre: Gyre, pipelineId: string): Promise<void> {
-  const out = await gyre.aws.dynamo.send(
-    new QueryCommand({
-      TableName: gyre.resources.tableName,
-      IndexName: "gsi1",
-      KeyConditionExpression: "gsi1pk = :p",
-      ExpressionAttributeValues: { ":p": Index.workflowsOf(pipelineId) },
-    }),
-  );
   await Promise.all(
-    (out.Items ?? []).map(async (w) => {
-      const { jobs } = await readWorkflow(gyre, w.id as string);
+    (await workflowIdsOf(gyre, pipelineId)).map(async (id) => {
+      const { jobs } = await readWorkflow(gyre, id);
       await Promise.all(jobs.filter((j) => j.status === "queued").map((j) => startAllocations(gyre, j)));
-      await advanceWorkflow(gyre, w.id as string);
+      await advanceWorkflow(gyre, id);
     }),
   );
 }

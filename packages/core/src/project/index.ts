@@ -4,8 +4,8 @@
  * pipelines and jobs.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { isConditionFailure } from "../aws/index.ts";
+import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { putNew } from "../aws/dynamo.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, conflict, notFound } from "../error.ts";
 import { decryptSecret, encryptSecret } from "../secret/index.ts";
@@ -84,17 +84,8 @@ export async function createProject(
     pipelineCounter: 0,
     jobCounter: 0,
   };
-  try {
-    await gyre.aws.dynamo.send(
-      new PutCommand({
-        TableName: gyre.resources.tableName,
-        Item: { ...Keys.project(slug), gsi1pk: Index.projects(), gsi1sk: slug, ...item },
-        ConditionExpression: "attribute_not_exists(pk)",
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) throw conflict(`Project ${slug} already exists.`);
-    throw error;
+  if (!(await putNew(gyre, { ...Keys.project(slug), gsi1pk: Index.projects(), gsi1sk: slug, ...item }))) {
+    throw conflict(`Project ${slug} already exists.`);
   }
   return { project: toProject(item), webhookSecret };
 }

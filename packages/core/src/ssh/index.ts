@@ -15,6 +15,7 @@
  *   pk PROJECT#<slug>   sk SSHKEY#<md5>#<hostname>        an additional key (one per host)
  */
 import { DeleteCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { putNew } from "../aws/dynamo.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, conflict, notFound } from "../error.ts";
 import { parseSlug } from "../project/index.ts";
@@ -128,13 +129,7 @@ export async function createCheckoutKey(gyre: Gyre, rawSlug: string, type: unkno
     createdAt: new Date(gyre.now()).toISOString(),
     sealed: await encryptSecret(gyre.keys, key.privateKey, checkoutAad(slug, key.fingerprint)),
   };
-  await gyre.aws.dynamo.send(
-    new PutCommand({
-      TableName: gyre.resources.tableName,
-      Item: { pk: `PROJECT#${slug}`, ...item },
-      ConditionExpression: "attribute_not_exists(pk)",
-    }),
-  );
+  await putNew(gyre, { pk: `PROJECT#${slug}`, ...item });
   return withPreferred(await items<CheckoutItem>(gyre, slug, CHECKOUT)).find(
     (k) => k.fingerprint === key.fingerprint,
   )!;

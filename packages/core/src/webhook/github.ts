@@ -3,8 +3,7 @@
  * delivery records so that a redelivered or replayed delivery creates nothing new.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
-import { isConditionFailure } from "../aws/index.ts";
+import { putNew, queryAll } from "../aws/dynamo.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, unauthorized } from "../error.ts";
 import type { Ref } from "../git/index.ts";
@@ -84,27 +83,15 @@ export async function recordDelivery(
   message: IntakeMessage,
 ): Promise<boolean> {
   const receivedAt = new Date(gyre.now()).toISOString();
-  try {
-    await gyre.aws.dynamo.send(
-      new PutCommand({
-        TableName: gyre.resources.tableName,
-        Item: {
-          ...Keys.delivery(deliveryId),
-          gsi1pk: Index.deliveriesOn(receivedAt.slice(0, 10)),
-          gsi1sk: `${receivedAt}#${deliveryId}`,
-          pipelineId: message.pipelineId,
-          message,
-          receivedAt,
-          expiresAt: Math.floor(gyre.now() / 1000) + 30 * 86400,
-        },
-        ConditionExpression: "attribute_not_exists(pk)",
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return putNew(gyre, {
+    ...Keys.delivery(deliveryId),
+    gsi1pk: Index.deliveriesOn(receivedAt.slice(0, 10)),
+    gsi1sk: `${receivedAt}#${deliveryId}`,
+    pipelineId: message.pipelineId,
+    message,
+    receivedAt,
+    expiresAt: Math.floor(gyre.now() / 1000) + 30 * 86400,
+  });
 }
 
 /**
@@ -117,25 +104,15 @@ export async function redriveDeliveries(gyre: Gyre, hours = 24): Promise<number>
   const days = new Set([since.slice(0, 10), new Date(gyre.now()).toISOString().slice(0, 10)]);
   let redriven = 0;
   for (const day of days) {
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await gyre.aws.dynamo.send(
-        new QueryCommand({
-          TableName: gyre.resources.tableName,
-          IndexName: "gsi1",
-          KeyConditionExpression: "gsi1pk = :p AND gsi1sk >= :since",
-          ExpressionAttributeValues: { ":p": Index.deliveriesOn(day), ":since": since },
-          ExclusiveStartKey: start,
-        }),
-      );
-      start = out.LastEvaluatedKey;
-      for (const item of out.Items ?? []) {
-        const message = item.message as IntakeMessage | undefined;
-        if (!message || (await findPipeline(gyre, message.pipelineId))) continue;
-        await enqueueIntake(gyre, message);
-        redriven++;
-      }
-    } while (start);
+    for await (const item of queryAll<{ message?: IntakeMessage }>(gyre, {
+      IndexName: "gsi1",
+      KeyConditionExpression: "gsi1pk = :p AND gsi1sk >= :since",
+      ExpressionAttributeValues: { ":p": Index.deliveriesOn(day), ":since": since },
+    })) {
+      if (!item.message || (await findPipeline(gyre, item.message.pipelineId))) continue;
+      await enqueueIntake(gyre, item.message);
+      redriven++;
+    }
   }
   return redriven;
 }

@@ -2,7 +2,8 @@
  * Workflows: a set of jobs ordered by `requires`. A workflow and its jobs share one table
  * partition, so a single query reads everything finalize needs.
  */
-import { GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { queryAll } from "../aws/dynamo.ts";
 import type { Gyre } from "../context.ts";
 import { notFound } from "../error.ts";
 import { ACTIVE_JOB, type Job, type JobStatus } from "../job/index.ts";
@@ -78,37 +79,35 @@ export async function getWorkflow(gyre: Gyre, id: string): Promise<Workflow> {
 /** The workflow and all its jobs, read consistently in one query. */
 export async function readWorkflow(gyre: Gyre, id: string): Promise<{ workflow: Workflow; jobs: Job[] }> {
   const items: Record<string, unknown>[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await gyre.aws.dynamo.send(
-      new QueryCommand({
-        TableName: gyre.resources.tableName,
-        KeyConditionExpression: "pk = :pk",
-        ExpressionAttributeValues: { ":pk": Keys.workflow(id).pk },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
-    items.push(...(out.Items ?? []));
-    start = out.LastEvaluatedKey;
-  } while (start);
+  for await (const item of queryAll(gyre, {
+    KeyConditionExpression: "pk = :pk",
+    ExpressionAttributeValues: { ":pk": Keys.workflow(id).pk },
+    ConsistentRead: true,
+  })) {
+    items.push(item);
+  }
   const workflow = items.find((i) => i.sk === "WORKFLOW") as Workflow | undefined;
   if (!workflow) throw notFound(`Workflow ${id} not found.`);
   const jobs = items.filter((i) => String(i.sk).startsWith("JOB#")) as unknown as Job[];
   return { workflow, jobs };
 }
 
+/** The ids of a pipeline's workflows, oldest first. */
+export async function workflowIdsOf(gyre: Gyre, pipelineId: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const w of queryAll<{ id: string }>(gyre, {
+    IndexName: "gsi1",
+    KeyConditionExpression: "gsi1pk = :p",
+    ExpressionAttributeValues: { ":p": Index.workflowsOf(pipelineId) },
+  })) {
+    ids.push(w.id);
+  }
+  return ids;
+}
+
 export async function listWorkflows(gyre: Gyre, pipelineId: string): Promise<Workflow[]> {
-  const out = await gyre.aws.dynamo.send(
-    new QueryCommand({
-      TableName: gyre.resources.tableName,
-      IndexName: "gsi1",
-      KeyConditionExpression: "gsi1pk = :p",
-      ExpressionAttributeValues: { ":p": Index.workflowsOf(pipelineId) },
-    }),
-  );
   // The index may lag; read each workflow's current status from its item.
-  return Promise.all((out.Items ?? []).map((w) => getWorkflow(gyre, w.id as string)));
+  return Promise.all((await workflowIdsOf(gyre, pipelineId)).map((id) => getWorkflow(gyre, id)));
 }
 
 /** CircleCI API v2 `Workflow` shape. */
