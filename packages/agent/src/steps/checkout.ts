@@ -12,7 +12,8 @@ export const checkout: StepRunner<"checkout"> = async (step, record, ctx) => {
     `git init -q ${quote(dir)}`,
     `cd ${quote(dir)}`,
     `git remote add origin ${quote(repoUrl)} 2>/dev/null || git remote set-url origin ${quote(repoUrl)}`,
-    `git fetch -q --no-tags origin ${quote(revision)}`,
+    // `method: blobless`: history without file contents, fetched on demand (a partial clone).
+    `git fetch -q --no-tags ${step.method === "blobless" ? "--filter=blob:none " : ""}origin ${quote(revision)}`,
     branch
       ? `git checkout -q -B ${quote(branch)} ${quote(revision)}`
       : `git checkout -q --detach ${quote(revision)}`,
