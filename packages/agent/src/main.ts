@@ -87,11 +87,13 @@ export class Agent {
       // An unhealthy builder takes no work: its jobs wait for a healthy one.
       const health = await this.healthCheck();
       if (health.healthy !== wasHealthy) {
-        wasHealthy = health.healthy;
-        await reportHealth(process.env.GYRE_HEALTH_FILE, health).catch(() => undefined);
+        // Logged on changes only: unhealthy, and healthy again after that.
         if (!health.healthy)
           console.error(`agent ${this.config.nodeId}: unhealthy, taking no jobs: ${health.reason}`);
-        else console.error(`agent ${this.config.nodeId}: healthy, taking jobs`);
+        else if (wasHealthy === false)
+          console.error(`agent ${this.config.nodeId}: healthy again, taking jobs`);
+        wasHealthy = health.healthy;
+        await reportHealth(process.env.GYRE_HEALTH_FILE, health).catch(() => undefined);
       }
       if (!health.healthy) {
         await new Promise((r) => setTimeout(r, HEALTH_RECHECK_MS));
