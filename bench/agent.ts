@@ -190,8 +190,8 @@ async function main() {
       const spec = {
         root,
         home: root,
-        tmp: join(root, "tmp"),
         network: "host" as const,
+        mounts: [{ at: "/tmp", host: join(root, "tmp") }],
         system: systemEntries(),
         masked: [],
         readOnly: [],

@@ -1,5 +1,6 @@
 /** `checkout` as CircleCI does it: full or blobless, into `path`, and at a tag. */
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
 import { api, gitRepo, outputsByName, runPipeline, tempDir, waitFor } from "./support.ts";
@@ -38,6 +39,26 @@ jobs:
           command: |
             cat ~/src/app/hello.txt
             test ! -e hello.txt && echo "working directory untouched"
+  gopath:
+    machine: true
+    working_directory: /go/src/github.com/acme/app
+    steps:
+      - checkout
+      - run:
+          name: Write outside HOME
+          command: |
+            cat hello.txt
+            mkdir -p /go/pkg/mod && echo module > /go/pkg/mod/cached
+      - run:
+          name: Read it back
+          command: |
+            pwd
+            cat /go/pkg/mod/cached
+      - save_cache:
+          key: gopath-v1
+          paths: [/go/pkg/mod]
+      - store_artifacts:
+          path: hello.txt
   tagged:
     machine: true
     steps:
@@ -48,7 +69,7 @@ jobs:
             echo "tag $CIRCLE_TAG branch '$CIRCLE_BRANCH' head $(git rev-parse --abbrev-ref HEAD)"
 workflows:
   main:
-    jobs: [blobless, elsewhere]
+    jobs: [blobless, elsewhere, gopath]
   release:
     jobs:
       - tagged:
@@ -80,6 +101,20 @@ describe("checkout", () => {
     expect((await outputsByName(client, slug, byName.elsewhere!.job_number as number)).Inspect).toBe(
       "hello\nworking directory untouched\n",
     );
+  });
+
+  it("keeps an absolute working directory and paths outside HOME across steps, inside the job's own directory", async () => {
+    const hostHadGo = existsSync("/go");
+    const { workflow, byName } = await runPipeline(client, slug);
+    expect(workflow.status).toBe("success");
+    const number = byName.gopath!.job_number as number;
+    const out = await outputsByName(client, slug, number);
+    expect(out["Write outside HOME"]).toBe("hello\n");
+    expect(out["Read it back"]).toBe("/go/src/github.com/acme/app\nmodule\n");
+    const artifacts = (await client.get(`/api/v2/project/${slug}/${number}/artifacts`)).body.items!;
+    expect(artifacts.map((a) => a.path)).toEqual(["hello.txt"]);
+    // Nothing was written on the builder outside the job's directory.
+    if (!hostHadGo) expect(existsSync("/go")).toBe(false);
   });
 
   it("checks out a tag detached, with CIRCLE_TAG set and no branch", async () => {

@@ -17,7 +17,7 @@ import type { OutputStream } from "./output.ts";
 import type { JobService } from "./process.ts";
 import { type SandboxPolicy, sandboxPolicyFromEnv } from "./sandbox/index.ts";
 import { runStep, stepName } from "./steps/index.ts";
-import { resolvePath } from "./steps/paths.ts";
+import { isInside, jobMounts, resolvePath, toHost } from "./steps/paths.ts";
 import { haltRequested, installTools } from "./tools/index.ts";
 
 export type AllocationOutcome = "success" | "failed" | "canceled";
@@ -82,8 +82,9 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
   await rm(root, { recursive: true, force: true });
   const home = join(root, "home");
   await mkdir(home, { recursive: true });
+  // The working directory as the job sees it; in a sandbox a path outside HOME is a mount.
   const workingDirectory = resolvePath(plan.workingDirectory || "~/project", home, home);
-  await mkdir(workingDirectory, { recursive: true });
+  const mounts = jobMounts(root, home, plan);
   const bashEnv = join(root, ".bash_env");
   await writeFile(bashEnv, "");
   // `circleci tests glob|split` and `circleci-agent step halt`, inside the job's own directory.
@@ -109,9 +110,15 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
     resourceClass: plan.resourceClass,
     repoUrl: job.checkout.repoUrl,
     executor: plan.executor,
+    mounts,
     env: baseEnv,
     configured: { ...ctx.secrets, ...plan.environment },
   });
+  // Where the working directory is on the builder; the agent creates only what is the job's
+  // (a container or the sandbox creates any other path itself).
+  const hostWorkingDirectory = toHost(workingDirectory, sandbox.confinement);
+  if (isInside(hostWorkingDirectory, root) || !sandbox.confinement)
+    await mkdir(hostWorkingDirectory, { recursive: true });
   let index = 0;
   const spinUp = output.startStep({ index: index++, name: "Spin up environment", type: "spin_up" });
   if (sandbox.warning) output.write(spinUp.index, sandbox.warning);

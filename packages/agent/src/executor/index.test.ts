@@ -72,6 +72,7 @@ describe("a docker job without a reachable engine", () => {
       home: join(root, "home"),
       resourceClass: "medium",
       repoUrl: "/nowhere",
+      mounts: [{ at: "/tmp", host: join(root, "tmp") }],
       executor,
       env: {},
       configured: {},

@@ -107,7 +107,8 @@ export async function openJobEnvironment(
       launch: job.launch,
       afterStep: async () => undefined,
       close: job.close,
-      confinement: { tmp, root: spec.root },
+      // A container keeps its own filesystem across steps: only /tmp is the job's directory.
+      confinement: { root: spec.root, mounts: [{ at: "/tmp", host: tmp }] },
     };
   } catch (error) {
     const refusal = `Gyre: could not start the docker executor at ${endpoint}: ${(error as Error).message}\n`;

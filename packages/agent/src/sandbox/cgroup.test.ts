@@ -25,7 +25,13 @@ async function sandboxed(name: string) {
   mkdirSync(home, { recursive: true });
   const sandbox = await openSandbox(
     { ...sandboxPolicyFromEnv(workDir, {}), classes },
-    { root, home, resourceClass: "tiny", repoUrl: "https://x" },
+    {
+      root,
+      home,
+      resourceClass: "tiny",
+      repoUrl: "https://x",
+      mounts: [{ at: "/tmp", host: join(root, "tmp") }],
+    },
   );
   const run = (script: string) => {
     const [command, ...args] = sandbox.wrap(["/bin/bash", "-c", script], home);

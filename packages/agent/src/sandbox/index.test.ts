@@ -21,7 +21,7 @@ import { resourceClassesFromEnv } from "./resources.ts";
 const spec: BwrapSpec = {
   root: "/data/work/job-1-0",
   home: "/data/work/job-1-0/home",
-  tmp: "/data/work/job-1-0/tmp",
+  mounts: [{ at: "/tmp", host: "/data/work/job-1-0/tmp" }],
   network: "none",
   system: [{ path: "/usr" }, { path: "/bin", symlink: "usr/bin" }, { path: "/etc" }, { path: "/opt" }],
   masked: ["/etc/shadow"],
@@ -56,17 +56,36 @@ describe("bwrapArgs", () => {
     expect(bwrapArgs({ ...spec, network: "host" }, ["true"], spec.home)).toContain("--share-net");
   });
 
+  it("binds mounts outermost first, so the job's directory stays visible when it lives under one", () => {
+    const underTmp = {
+      ...spec,
+      root: "/tmp/w/job",
+      home: "/tmp/w/job/home",
+      mounts: [
+        { at: "/tmp", host: "/tmp/w/job/tmp" },
+        { at: "/go/src/app", host: "/tmp/w/job/fs/go/src/app" },
+      ],
+    };
+    const args = bwrapArgs(underTmp, ["true"], "/go/src/app");
+    const binds = args.flatMap((a, i) => (a === "--bind" ? [[args[i + 1], args[i + 2]]] : []));
+    expect(binds).toEqual([
+      ["/tmp/w/job/tmp", "/tmp"],
+      ["/tmp/w/job", "/tmp/w/job"],
+      ["/tmp/w/job/fs/go/src/app", "/go/src/app"],
+    ]);
+  });
+
   it("shows the system read-only, the job's own tmp as /tmp, and only the job's own directory writable", () => {
     const args = bwrapArgs(spec, ["true"], spec.home);
     expect(has(args, "--ro-bind", "/usr", "/usr")).toBe(true);
     expect(has(args, "--symlink", "usr/bin", "/bin")).toBe(true);
-    expect(has(args, "--bind", spec.tmp, "/tmp")).toBe(true);
+    expect(has(args, "--bind", "/data/work/job-1-0/tmp", "/tmp")).toBe(true);
     expect(has(args, "--proc", "/proc")).toBe(true);
     expect(has(args, "--dev", "/dev")).toBe(true);
     expect(has(args, "--ro-bind", "/dev/null", "/etc/shadow")).toBe(true);
     const writable = args.flatMap((a, i) => (a === "--bind" ? [args[i + 1]] : []));
     // Both inside the job's directory: /tmp is the job's own tmp, not the host's.
-    expect(writable).toEqual([spec.tmp, spec.root]);
+    expect(writable).toEqual(["/data/work/job-1-0/tmp", spec.root]);
     // The agent's data directory is never bound.
     expect(args.filter((a) => a === "/data" || a === "/data/work")).toEqual([]);
   });
@@ -98,8 +117,10 @@ describe("bwrapArgs", () => {
     expect(last).toBeGreaterThan(indexOf(args, "--tmpfs", "/data"));
   });
 
-  it("creates a working directory outside the job's own inside the sandbox", () => {
-    expect(has(bwrapArgs(spec, ["true"], "/tmp/build"), "--dir", "/tmp/build")).toBe(true);
+  it("creates a working directory outside the job's own and its mounts inside the sandbox only", () => {
+    expect(has(bwrapArgs(spec, ["true"], "/srv/build"), "--dir", "/srv/build")).toBe(true);
+    // Under a mount (here /tmp) or the job's directory, the agent creates it on the job's side.
+    expect(bwrapArgs(spec, ["true"], "/tmp/build")).not.toContain("--dir");
     expect(bwrapArgs(spec, ["true"], `${spec.root}/x`)).not.toContain("--dir");
   });
 });
@@ -135,6 +156,7 @@ describe("the sandbox, for real", () => {
       home,
       resourceClass: "medium",
       repoUrl: "https://x",
+      mounts: [{ at: "/tmp", host: join(root, "tmp") }],
     });
     const [command, ...args] = sandbox.wrap(["/bin/bash", "-c", script], home);
     const out = spawnSync(command!, args, {
@@ -183,7 +205,13 @@ describe("the sandbox, for real", () => {
 
   it("refuses jobs when bubblewrap is missing, unless unsandboxed runs are allowed", async () => {
     const root = join(workDir, "job-c");
-    const place = { root, home: join(root, "home"), resourceClass: "small", repoUrl: "/x" };
+    const place = {
+      root,
+      home: join(root, "home"),
+      resourceClass: "small",
+      repoUrl: "/x",
+      mounts: [{ at: "/tmp", host: join(root, "tmp") }],
+    };
     const refused = await openSandbox(
       policy({ bwrap: { missing: "bubblewrap (bwrap) is not installed" } }),
       place,
@@ -218,6 +246,7 @@ describe("the sandbox, for real", () => {
       home: join(root, "home"),
       resourceClass: "large",
       repoUrl: "/x",
+      mounts: [{ at: "/tmp", host: join(root, "tmp") }],
     });
     expect(sandbox.summary).toBe(
       "Sandbox: bubblewrap, network host, memory 8 GB, pids 2000, 4 vCPU (resource class large, not enforced)\n",

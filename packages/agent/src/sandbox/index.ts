@@ -28,6 +28,7 @@ import {
 import { mkdir } from "node:fs/promises";
 import { delimiter, dirname, join, resolve, sep } from "node:path";
 import { quote } from "../process.ts";
+import type { Confinement, Mount } from "../steps/paths.ts";
 import { createJobCgroup, type JobCgroup } from "./cgroup.ts";
 import { formatMemory, limitsFor, type ResourceClasses, resourceClassesFromEnv } from "./resources.ts";
 
@@ -166,8 +167,8 @@ export interface BwrapSpec {
   /** The job's own directory: the only writable host directory in the sandbox. */
   root: string;
   home: string;
-  /** The job's own directory shown as /tmp (inside root, so file steps can read it too). */
-  tmp: string;
+  /** Paths the job sees, backed by directories inside root (its /tmp, its working directory, ...). */
+  mounts: readonly Mount[];
   network: NetworkPolicy;
   system: SystemEntry[];
   masked: string[];
@@ -185,7 +186,7 @@ export function bwrapArgs(spec: BwrapSpec, argv: string[], cwd: string): string[
   // Root in the sandbox but without capabilities: it cannot remount the read-only binds
   // writable or unmount what hides the agent's directories.
   args.push("--cap-drop", "ALL", "--die-with-parent", "--new-session");
-  args.push("--proc", "/proc", "--dev", "/dev", "--bind", spec.tmp, "/tmp");
+  args.push("--proc", "/proc", "--dev", "/dev");
   const bound: string[] = [];
   for (const entry of spec.system) {
     if (entry.symlink) args.push("--symlink", entry.symlink, entry.path);
@@ -205,10 +206,23 @@ export function bwrapArgs(spec: BwrapSpec, argv: string[], cwd: string): string[
   // A read-only path inside a covered directory comes back on top of the cover.
   for (const path of spec.readOnly)
     if (covered.some((h) => within(path, h))) args.push("--ro-bind", path, path);
-  for (const dir of spec.shared) args.push("--bind", dir, dir);
-  args.push("--bind", spec.root, spec.root);
+  // The job's own directory, its mounts and the directories the operator shares with every job
+  // (GYRE_SANDBOX_BIND), outermost first: an inner bind lands on top of an outer one (the job's
+  // directory may itself live under /tmp, or under another mount).
+  const writable = [
+    ...spec.mounts,
+    ...spec.shared.map((dir) => ({ at: dir, host: dir })),
+    { at: spec.root, host: spec.root },
+  ].sort((a, b) => a.at.length - b.at.length);
+  for (const m of writable) args.push("--bind", m.host, m.at);
+  // A read-only path (a local repository) under one of those mounts comes back on top of it.
+  for (const path of spec.readOnly) {
+    if (spec.mounts.some((m) => within(path, m.at))) args.push("--ro-bind", path, path);
+  }
   // A step may work in a directory outside the job's (`working_directory: /tmp/x`): create it.
-  if (![spec.root, ...spec.shared, ...bound].some((b) => within(cwd, b))) args.push("--dir", cwd);
+  if (![spec.root, ...spec.shared, ...spec.mounts.map((m) => m.at), ...bound].some((b) => within(cwd, b))) {
+    args.push("--dir", cwd);
+  }
   args.push("--chdir", cwd, "--setenv", "HOME", spec.home, "--", ...argv);
   return args;
 }
@@ -229,7 +243,7 @@ export interface JobSandbox {
    * Set when the job is isolated: the host directory its /tmp is, and the job's directory
    * that file steps (run by the agent outside the sandbox) must stay within.
    */
-  confinement?: { tmp: string; root: string };
+  confinement?: Confinement;
 }
 
 export interface JobPlace {
@@ -237,6 +251,8 @@ export interface JobPlace {
   home: string;
   resourceClass: string;
   repoUrl: string;
+  /** What the job sees where (from steps/paths.ts jobMounts); /tmp at least. */
+  mounts: readonly Mount[];
 }
 
 /** Prepares the sandbox of one job allocation: its cgroup and the command line that enters it. */
@@ -275,12 +291,11 @@ export async function openSandbox(policy: SandboxPolicy, job: JobPlace): Promise
   );
 
   const repo = localRepository(job.repoUrl);
-  const tmp = join(job.root, "tmp");
-  await mkdir(tmp, { recursive: true });
+  await Promise.all(job.mounts.map((m) => mkdir(m.host, { recursive: true })));
   const spec: BwrapSpec = {
     root: job.root,
     home: job.home,
-    tmp,
+    mounts: job.mounts,
     network: policy.network,
     system: policy.system,
     masked: policy.masked,
@@ -309,6 +324,6 @@ export async function openSandbox(policy: SandboxPolicy, job: JobPlace): Promise
     close: async () => {
       await cgroup?.remove();
     },
-    ...(bwrap ? { confinement: { tmp, root: job.root } } : {}),
+    ...(bwrap ? { confinement: { root: job.root, mounts: job.mounts } } : {}),
   };
 }

@@ -6,6 +6,7 @@ import type { StepRecord } from "@gyre/core/output/index";
 import type { GyreApi } from "../api.ts";
 import type { OutputStream } from "../output.ts";
 import type { JobService, Launcher } from "../process.ts";
+import type { Confinement } from "./paths.ts";
 
 export interface StepContext {
   job: Job;
@@ -26,7 +27,7 @@ export interface StepContext {
   /** How step processes start when not as local processes through `wrap`: an exec in the job's container. */
   launch?: Launcher;
   /** Set when the job is sandboxed: its /tmp on the host, and the directory file steps stay in. */
-  confinement?: { tmp: string; root: string };
+  confinement?: Confinement;
 }
 
 export interface StepResult {

@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { JobPlan } from "@gyre/core/config/plan";
 import { describe, expect, it } from "vitest";
-import { hostPath, PathOutsideJob, resolvePath } from "./paths.ts";
+import { hostPath, jobMounts, PathOutsideJob, resolvePath } from "./paths.ts";
 
 describe("resolvePath", () => {
   it.each([
@@ -15,10 +16,67 @@ describe("resolvePath", () => {
     expect(resolvePath(path, "/j/home", "/j/home/project")).toBe(expected);
   });
 
-  it("maps /tmp of a sandboxed job to the job's own tmp", () => {
-    expect(resolvePath("/tmp/results", "/j/home", "/j/home/project", "/j/tmp")).toBe("/j/tmp/results");
-    expect(resolvePath("/tmp", "/j/home", "/j/home/project", "/j/tmp")).toBe("/j/tmp");
-    expect(resolvePath("/tmpfoo", "/j/home", "/j/home/project", "/j/tmp")).toBe("/tmpfoo");
+  const sandboxed = {
+    root: "/j",
+    mounts: [
+      { at: "/tmp", host: "/j/tmp" },
+      { at: "/go/src/app", host: "/j/fs/go/src/app" },
+    ],
+  };
+
+  it("maps /tmp and the job's other mounts of a sandboxed job into the job's directory", () => {
+    expect(resolvePath("/tmp/results", "/j/home", "/j/home/project", sandboxed)).toBe("/j/tmp/results");
+    expect(resolvePath("/tmp", "/j/home", "/j/home/project", sandboxed)).toBe("/j/tmp");
+    expect(resolvePath("/tmpfoo", "/j/home", "/j/home/project", sandboxed)).toBe("/tmpfoo");
+    expect(resolvePath("out", "/j/home", "/go/src/app", sandboxed)).toBe("/j/fs/go/src/app/out");
+    expect(resolvePath("/go/src/other", "/j/home", "/j/home/project", sandboxed)).toBe("/go/src/other");
+  });
+});
+
+describe("jobMounts", () => {
+  const plan = (workingDirectory: string, steps: JobPlan["steps"] = []) =>
+    ({ workingDirectory, steps }) as unknown as JobPlan;
+
+  it("mounts /tmp, and an absolute working directory outside HOME into the job's directory", () => {
+    expect(jobMounts("/w/job", "/w/job/home", plan("~/project"))).toEqual([
+      { at: "/tmp", host: "/w/job/tmp" },
+    ]);
+    expect(jobMounts("/w/job", "/w/job/home", plan("/go/src/github.com/acme/app"))).toEqual([
+      { at: "/tmp", host: "/w/job/tmp" },
+      { at: "/go/src/github.com/acme/app", host: "/w/job/fs/go/src/github.com/acme/app" },
+    ]);
+  });
+
+  it("mounts every absolute path the steps name, once, the outermost covering the inner", () => {
+    const steps = [
+      {
+        type: "save_cache",
+        key: "k",
+        paths: ["/go/pkg/mod", "~/.cache", "vendor", "/go/pkg/mod/cache"],
+        when: "on_success",
+      },
+      { type: "persist_to_workspace", root: "/workspace", paths: ["."] },
+      { type: "store_artifacts", path: "/tmp/artifacts" },
+      {
+        type: "run",
+        command: "true",
+        workingDirectory: "/srv/app/sub",
+        background: false,
+        environment: {},
+        when: "on_success",
+      },
+      { type: "attach_workspace", at: "/srv/app" },
+    ] as unknown as JobPlan["steps"];
+    expect(jobMounts("/w/job", "/w/job/home", plan("~/project", steps)).map((m) => m.at)).toEqual([
+      "/tmp",
+      "/srv/app",
+      "/workspace",
+      "/go/pkg/mod",
+    ]);
+  });
+
+  it("never mounts / itself", () => {
+    expect(jobMounts("/w/job", "/w/job/home", plan("/")).map((m) => m.at)).toEqual(["/tmp"]);
   });
 });
 
@@ -29,10 +87,10 @@ describe("hostPath in a sandboxed job", () => {
   const job = {
     home: join(root, "home"),
     workingDirectory: join(root, "home/project"),
-    confinement: { root, tmp: join(root, "tmp") },
+    confinement: { root, mounts: [{ at: "/tmp", host: join(root, "tmp") }] },
   };
   mkdirSync(job.workingDirectory, { recursive: true });
-  mkdirSync(job.confinement.tmp);
+  mkdirSync(join(root, "tmp"));
   writeFileSync(join(outside, "secret"), "do not upload");
   writeFileSync(join(job.workingDirectory, "ok.txt"), "fine");
   symlinkSync(join(outside, "secret"), join(job.workingDirectory, "leak"));

@@ -6,14 +6,28 @@
  * job's directory, symlinks followed, so a job can never hand the agent its own secrets or
  * another job's files to upload, nor make it write outside.
  */
+
 import { lstat, readlink, realpath } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
+import type { JobPlan } from "@gyre/core/config/plan";
+
+/** A path as a job sees it (`at`), backed by a directory inside the job's own (`host`). */
+export interface Mount {
+  at: string;
+  host: string;
+}
+
+/** A sandboxed job: the directory everything must stay in, and what is mounted where. */
+export interface Confinement {
+  root: string;
+  mounts: readonly Mount[];
+}
 
 export interface JobPaths {
   home: string;
   workingDirectory: string;
-  /** Set for a sandboxed job: where its /tmp is, and the directory everything must stay in. */
-  confinement?: { tmp: string; root: string };
+  /** Set for a sandboxed job. */
+  confinement?: Confinement;
 }
 
 export class PathOutsideJob extends Error {
@@ -29,16 +43,54 @@ export class PathOutsideJob extends Error {
 export const isInside = (path: string, dir: string) =>
   path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 
+/** The builder's path for an absolute path the job sees: through the job's mounts (longest first). */
+export function toHost(absolute: string, confinement?: Confinement): string {
+  // The job's own directory keeps its path, even when the builder keeps jobs under /tmp.
+  if (!confinement || isInside(absolute, confinement.root)) return absolute;
+  const mount = [...confinement.mounts]
+    .sort((a, b) => b.at.length - a.at.length)
+    .find((m) => isInside(absolute, m.at));
+  return mount ? join(mount.host, absolute.slice(mount.at.length)) : absolute;
+}
+
 /** The host path for a path as the job wrote it (no checks; see hostPath). */
-export function resolvePath(path: string, home: string, workingDirectory: string, tmp?: string): string {
+export function resolvePath(
+  path: string,
+  home: string,
+  workingDirectory: string,
+  confinement?: Confinement,
+): string {
   if (path === "~") return home;
   if (path.startsWith("~/")) return join(home, path.slice(2));
-  const absolute = resolve(workingDirectory, path);
-  // The job's own directory keeps its path even when the builder keeps jobs under /tmp.
-  if (tmp && isInside(absolute, "/tmp") && !isInside(absolute, dirname(tmp))) {
-    return join(tmp, absolute.slice("/tmp".length));
+  return toHost(resolve(workingDirectory, path), confinement);
+}
+
+/**
+ * What a sandboxed job gets mounted: /tmp, and every absolute path its plan names outside HOME
+ * and its own directory (working directories, cache, workspace, artifact and test-result
+ * paths), each backed by the job's own directory, so that what one step writes there the next
+ * step, and the agent's file steps, find, and nothing is written on the builder outside the job.
+ */
+export function jobMounts(root: string, home: string, plan: JobPlan): Mount[] {
+  const named: string[] = [plan.workingDirectory || "~/project"];
+  for (const step of plan.steps) {
+    if (step.type === "run" && step.workingDirectory) named.push(step.workingDirectory);
+    if (step.type === "checkout" && step.path) named.push(step.path);
+    if (step.type === "save_cache") named.push(...step.paths);
+    if (step.type === "persist_to_workspace") named.push(step.root);
+    if (step.type === "attach_workspace") named.push(step.at);
+    if (step.type === "store_artifacts" || step.type === "store_test_results") named.push(step.path);
   }
-  return absolute;
+  const outside = named
+    .filter((p) => p.startsWith("/") && !p.includes("\0"))
+    .map((p) => resolve(p))
+    .filter((p) => p !== "/" && !isInside(p, "/tmp") && !isInside(p, home) && !isInside(p, root))
+    .sort((a, b) => a.length - b.length);
+  const mounts: Mount[] = [{ at: "/tmp", host: join(root, "tmp") }];
+  for (const at of outside) {
+    if (!mounts.some((m) => isInside(at, m.at))) mounts.push({ at, host: join(root, "fs", at) });
+  }
+  return mounts;
 }
 
 /**
@@ -64,7 +116,7 @@ async function realOrNearest(path: string, links = 0): Promise<string> {
  * sandboxed job, it (or what its symlinks lead to) is outside the job's directory.
  */
 export async function hostPath(path: string, job: JobPaths): Promise<string> {
-  const host = resolvePath(path, job.home, job.workingDirectory, job.confinement?.tmp);
+  const host = resolvePath(path, job.home, job.workingDirectory, job.confinement);
   if (job.confinement) await assertInside(host, job.confinement.root, path);
   return host;
 }

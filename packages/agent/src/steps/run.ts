@@ -16,7 +16,7 @@ export const run: StepRunner<"run"> = async (step, record, ctx) => {
   const wanted = step.workingDirectory ?? ctx.workingDirectory;
   // Where the step runs as the job sees it, and the same place on the builder's disk.
   const jobCwd = resolvePath(wanted, ctx.home, ctx.workingDirectory);
-  const hostCwd = resolvePath(wanted, ctx.home, ctx.workingDirectory, ctx.confinement?.tmp);
+  const hostCwd = resolvePath(wanted, ctx.home, ctx.workingDirectory, ctx.confinement);
   const onHost = !ctx.confinement || isInside(hostCwd, ctx.confinement.root);
   // The agent creates directories only inside the job's; the sandbox makes any other one itself.
   if (onHost) await mkdir(hostCwd, { recursive: true });

@@ -60,32 +60,43 @@ export async function writeOutput(
   gyre: Gyre,
   alloc: AllocationKey,
   update: { steps?: StepRecord[]; chunks?: OutputChunk[] },
+  /**
+   * `final`: the allocation's last report, after which its status is written. Then chunks and
+   * steps go together (one round trip less on every job's critical path): the terminal status,
+   * written only once both are stored, is what tells readers the output is complete.
+   */
+  options: { final?: boolean } = {},
 ) {
   const s3 = gyre.aws.s3;
   const Bucket = gyre.resources.bucketName;
-  await Promise.all(
-    (update.chunks ?? []).map((c) =>
-      s3.send(
-        new PutObjectCommand({
-          Bucket,
-          Key: `${prefix(alloc)}${pad(c.step, 4)}/${pad(c.seq, 8)}`,
-          Body: c.data,
-          ContentType: "text/plain; charset=utf-8",
-        }),
-      ),
-    ),
-  );
-  // Steps last: a reader who sees a step finished also sees all of its output.
-  if (update.steps) {
-    await s3.send(
+  const chunks = (update.chunks ?? []).map((c) =>
+    s3.send(
       new PutObjectCommand({
         Bucket,
-        Key: `${prefix(alloc)}steps.json`,
-        Body: JSON.stringify(update.steps),
-        ContentType: "application/json",
+        Key: `${prefix(alloc)}${pad(c.step, 4)}/${pad(c.seq, 8)}`,
+        Body: c.data,
+        ContentType: "text/plain; charset=utf-8",
       }),
-    );
+    ),
+  );
+  const steps = () =>
+    update.steps
+      ? s3.send(
+          new PutObjectCommand({
+            Bucket,
+            Key: `${prefix(alloc)}steps.json`,
+            Body: JSON.stringify(update.steps),
+            ContentType: "application/json",
+          }),
+        )
+      : undefined;
+  if (options.final) {
+    await Promise.all([...chunks, steps()]);
+    return;
   }
+  // While the job runs, steps last: a reader who sees a step finished also sees all its output.
+  await Promise.all(chunks);
+  await steps();
 }
 
 export async function readSteps(gyre: Gyre, alloc: AllocationKey): Promise<StepRecord[]> {

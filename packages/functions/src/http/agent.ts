@@ -98,7 +98,12 @@ export function agentRoutes() {
     const gyre = c.get("gyre");
     const body = await jsonBody(c, MAX_OUTPUT_BODY);
     const ref = allocationRef(body.allocation);
-    await writeOutput(gyre, ref, { steps: steps(body.steps), chunks: validateChunks(body.chunks ?? []) });
+    await writeOutput(
+      gyre,
+      ref,
+      { steps: steps(body.steps), chunks: validateChunks(body.chunks ?? []) },
+      { final: true },
+    );
     await finishAllocation(
       gyre,
       ref,
