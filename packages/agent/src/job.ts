@@ -17,7 +17,7 @@ import type { OutputStream } from "./output.ts";
 import type { JobService } from "./process.ts";
 import { type SandboxPolicy, sandboxPolicyFromEnv } from "./sandbox/index.ts";
 import { runStep, stepName } from "./steps/index.ts";
-import { isInside, jobMounts, resolvePath, toHost } from "./steps/paths.ts";
+import { jobMounts, mountsDir, ownedByJob, resolvePath, toHost } from "./steps/paths.ts";
 import { haltRequested, installTools } from "./tools/index.ts";
 
 export type AllocationOutcome = "success" | "failed" | "canceled";
@@ -79,7 +79,7 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
   const { job, allocation, output } = ctx;
   const plan = job.plan!;
   const root = join(ctx.workDir, `${job.id}-${allocation.attempt}-${allocation.index}`);
-  await rm(root, { recursive: true, force: true });
+  await Promise.all([root, mountsDir(root)].map((dir) => rm(dir, { recursive: true, force: true })));
   const home = join(root, "home");
   await mkdir(home, { recursive: true });
   // The working directory as the job sees it; in a sandbox a path outside HOME is a mount.
@@ -117,7 +117,7 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
   // Where the working directory is on the builder; the agent creates only what is the job's
   // (a container or the sandbox creates any other path itself).
   const hostWorkingDirectory = toHost(workingDirectory, sandbox.confinement);
-  if (isInside(hostWorkingDirectory, root) || !sandbox.confinement)
+  if (ownedByJob(hostWorkingDirectory, root) || !sandbox.confinement)
     await mkdir(hostWorkingDirectory, { recursive: true });
   let index = 0;
   const spinUp = output.startStep({ index: index++, name: "Spin up environment", type: "spin_up" });
@@ -130,7 +130,9 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
   );
   output.endStep(spinUp, sandbox.refusal ? "failed" : "success", sandbox.refusal ? null : 0);
   if (sandbox.refusal) {
-    await rm(root, { recursive: true, force: true }).catch(() => undefined);
+    await Promise.all(
+      [root, mountsDir(root)].map((dir) => rm(dir, { recursive: true, force: true }).catch(() => undefined)),
+    );
     return "failed";
   }
 
@@ -169,7 +171,9 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
     await Promise.all(background.map((service) => service.stop().catch(() => undefined)));
     await sandbox.close().catch(() => undefined);
     // Nothing of a job outlives it on the builder: the next job starts from a clean slate.
-    await rm(root, { recursive: true, force: true }).catch(() => undefined);
+    await Promise.all(
+      [root, mountsDir(root)].map((dir) => rm(dir, { recursive: true, force: true }).catch(() => undefined)),
+    );
   }
   if (ctx.signal.aborted) return "canceled";
   return failed ? "failed" : "success";

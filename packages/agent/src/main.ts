@@ -154,7 +154,7 @@ export class Agent {
     const cancel = new AbortController();
     this.current = cancel;
     // Every project variable's value is masked in the output, wherever and however it appears.
-    const output = new OutputStream(this.api, allocation, Object.values(environment));
+    const output = new OutputStream(this.api, allocation, this.config.nodeId, Object.values(environment));
     const heartbeatMs = Math.max(1000, (Number(process.env.GYRE_HEARTBEAT_SECONDS) || 30) * 1000) / 3;
     const heartbeat = setInterval(() => {
       this.api.post("/heartbeat", { task_token: taskToken }, 2).catch((error) => {

@@ -21,7 +21,8 @@ class Recorder {
 }
 
 const textOf = (chunks: OutputChunk[]) => chunks.map((c) => c.data).join("");
-const stream = (api: Recorder) => new OutputStream(api as unknown as GyreApi, allocation, [], 10_000);
+const stream = (api: Recorder) =>
+  new OutputStream(api as unknown as GyreApi, allocation, "node-1", [], 10_000);
 
 describe("OutputStream", () => {
   it("uploads a large backlog in requests of at most 1 Mi characters, every chunk once and in order", async () => {

@@ -32,6 +32,8 @@ export class OutputStream {
   constructor(
     private readonly api: GyreApi,
     private readonly allocation: AllocationRef,
+    /** This builder's node id: the API stores output only for the node running the allocation. */
+    private readonly nodeId: string,
     secrets: readonly string[],
     private readonly flushMs = 250,
   ) {
@@ -107,7 +109,12 @@ export class OutputStream {
         const chunks = this.nextBatch();
         this.dirty = false;
         try {
-          await this.api.post("/output", { allocation: this.allocation, steps: this.snapshot(), chunks });
+          await this.api.post("/output", {
+            allocation: this.allocation,
+            node_id: this.nodeId,
+            steps: this.snapshot(),
+            chunks,
+          });
         } catch (error) {
           this.pending.unshift(...chunks);
           this.dirty = true;

@@ -37,13 +37,13 @@ describe("jobMounts", () => {
   const plan = (workingDirectory: string, steps: JobPlan["steps"] = []) =>
     ({ workingDirectory, steps }) as unknown as JobPlan;
 
-  it("mounts /tmp, and an absolute working directory outside HOME into the job's directory", () => {
+  it("mounts /tmp, and an absolute working directory outside HOME, from beside the job's directory", () => {
     expect(jobMounts("/w/job", "/w/job/home", plan("~/project"))).toEqual([
-      { at: "/tmp", host: "/w/job/tmp" },
+      { at: "/tmp", host: "/w/job.mounts/tmp" },
     ]);
     expect(jobMounts("/w/job", "/w/job/home", plan("/go/src/github.com/acme/app"))).toEqual([
-      { at: "/tmp", host: "/w/job/tmp" },
-      { at: "/go/src/github.com/acme/app", host: "/w/job/fs/go/src/github.com/acme/app" },
+      { at: "/tmp", host: "/w/job.mounts/tmp" },
+      { at: "/go/src/github.com/acme/app", host: "/w/job.mounts/fs/go/src/github.com/acme/app" },
     ]);
   });
 

@@ -43,10 +43,22 @@ export class PathOutsideJob extends Error {
 export const isInside = (path: string, dir: string) =>
   path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 
+/**
+ * Where a job's mounts live on the builder: beside its directory, not in it. The job can write
+ * inside a mount but never see, rename or replace the directory a mount comes from (its parent
+ * is the agent's hidden work directory): otherwise a step could swap a mount's source for a
+ * symlink and have the next step's sandbox bind whatever it points to.
+ */
+export const mountsDir = (root: string) => `${root}.mounts`;
+
+/** Lexically: the builder path is the job's own (its directory or its mounts). */
+export const ownedByJob = (path: string, root: string) =>
+  isInside(path, root) || isInside(path, mountsDir(root));
+
 /** The builder's path for an absolute path the job sees: through the job's mounts (longest first). */
 export function toHost(absolute: string, confinement?: Confinement): string {
   // The job's own directory keeps its path, even when the builder keeps jobs under /tmp.
-  if (!confinement || isInside(absolute, confinement.root)) return absolute;
+  if (!confinement || ownedByJob(absolute, confinement.root)) return absolute;
   const mount = [...confinement.mounts]
     .sort((a, b) => b.at.length - a.at.length)
     .find((m) => isInside(absolute, m.at));
@@ -86,9 +98,10 @@ export function jobMounts(root: string, home: string, plan: JobPlan): Mount[] {
     .map((p) => resolve(p))
     .filter((p) => p !== "/" && !isInside(p, "/tmp") && !isInside(p, home) && !isInside(p, root))
     .sort((a, b) => a.length - b.length);
-  const mounts: Mount[] = [{ at: "/tmp", host: join(root, "tmp") }];
+  const base = mountsDir(root);
+  const mounts: Mount[] = [{ at: "/tmp", host: join(base, "tmp") }];
   for (const at of outside) {
-    if (!mounts.some((m) => isInside(at, m.at))) mounts.push({ at, host: join(root, "fs", at) });
+    if (!mounts.some((m) => isInside(at, m.at))) mounts.push({ at, host: join(base, "fs", at) });
   }
   return mounts;
 }
@@ -121,8 +134,9 @@ export async function hostPath(path: string, job: JobPaths): Promise<string> {
   return host;
 }
 
-/** Throws PathOutsideJob unless `host`, symlinks followed, is inside `root`. */
+/** Throws PathOutsideJob unless `host`, symlinks followed, is inside the job's directory or its mounts. */
 export async function assertInside(host: string, root: string, shown = host): Promise<void> {
-  const realRoot = await realOrNearest(root);
-  if (!isInside(await realOrNearest(host), realRoot)) throw new PathOutsideJob(shown);
+  const real = await realOrNearest(host);
+  for (const dir of [root, mountsDir(root)]) if (isInside(real, await realOrNearest(dir))) return;
+  throw new PathOutsideJob(shown);
 }

@@ -7,7 +7,7 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runProcess } from "../process.ts";
 import type { StepRunner } from "./context.ts";
-import { isInside, resolvePath } from "./paths.ts";
+import { ownedByJob, resolvePath } from "./paths.ts";
 
 export const DEFAULT_SHELL = "/bin/bash -eo pipefail";
 export const DEFAULT_NO_OUTPUT_TIMEOUT = 600;
@@ -17,7 +17,7 @@ export const run: StepRunner<"run"> = async (step, record, ctx) => {
   // Where the step runs as the job sees it, and the same place on the builder's disk.
   const jobCwd = resolvePath(wanted, ctx.home, ctx.workingDirectory);
   const hostCwd = resolvePath(wanted, ctx.home, ctx.workingDirectory, ctx.confinement);
-  const onHost = !ctx.confinement || isInside(hostCwd, ctx.confinement.root);
+  const onHost = !ctx.confinement || ownedByJob(hostCwd, ctx.confinement.root);
   // The agent creates directories only inside the job's; the sandbox makes any other one itself.
   if (onHost) await mkdir(hostCwd, { recursive: true });
   const script = join(ctx.root, `step-${record.index}.sh`);

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { artifactResponse, artifactType } from "./content-type.ts";
 
-const NOSNIFF = { "X-Content-Type-Options": "nosniff" };
+// Every artifact: no sniffing, no script on Gyre's origin, no referrer (URLs may carry a token).
+const NOSNIFF = {
+  "X-Content-Type-Options": "nosniff",
+  "Content-Security-Policy": "sandbox",
+  "Referrer-Policy": "no-referrer",
+};
 
 describe("artifactResponse — safe types are served as themselves", () => {
   it.each([
@@ -78,6 +83,7 @@ describe("artifactResponse — everything else is downloaded unless unsafe types
     expect(response.disposition).toBe("download");
     expect(response.headers["Content-Disposition"]).toMatch(/^attachment; filename="/);
     expect(response.headers["X-Content-Type-Options"]).toBe("nosniff");
+    expect(response.headers["Content-Security-Policy"]).toBe("sandbox");
     expect(artifactType(path).type).toBe(ownType);
   });
 

@@ -11,7 +11,10 @@
  * - Anything else is unsafe: served as application/octet-stream with
  *   `Content-Disposition: attachment`, unless the operator allows unsafe content types, in
  *   which case every type (including the rendered-as-text ones) is served as itself.
- * - Always `X-Content-Type-Options: nosniff`, so a browser never second-guesses the type.
+ * - Always `X-Content-Type-Options: nosniff`, so a browser never second-guesses the type, and
+ *   `Content-Security-Policy: sandbox` with `Referrer-Policy: no-referrer`: even an HTML
+ *   artifact served as itself (allowUnsafe) runs no script on Gyre's origin and leaks no URL
+ *   (a download URL may carry a `circle-token`).
  *
  * The type comes from the stored content type when one is recorded (and is not the generic
  * application/octet-stream), else from the file extension, else application/octet-stream.
@@ -120,13 +123,20 @@ const TEXTUAL = /^text\/|^application\/(json|javascript|ecmascript)$/;
 const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
 /** The `Content-Type` and headers to serve an artifact with. */
+/** Sent with every artifact, whatever its type. */
+export const PROTECTIVE_HEADERS = {
+  "X-Content-Type-Options": "nosniff",
+  "Content-Security-Policy": "sandbox",
+  "Referrer-Policy": "no-referrer",
+} as const;
+
 export function artifactResponse(input: ArtifactResponseInput): ArtifactResponse {
   const { type, charset } = artifactType(input.path, input.storedContentType);
   const withCharset = (t: string) => (charset && TEXTUAL.test(t) ? `${t}; charset=${charset}` : t);
   const respond = (contentType: string, disposition: ArtifactResponse["disposition"], extra = {}) => ({
     contentType,
     disposition,
-    headers: { "Content-Type": contentType, "X-Content-Type-Options": "nosniff", ...extra },
+    headers: { "Content-Type": contentType, ...PROTECTIVE_HEADERS, ...extra },
   });
   if (SAFE_TYPES.has(type)) return respond(withCharset(type), "safe");
   if (input.allowUnsafe) return respond(withCharset(type), "unsafe-allowed");

@@ -150,9 +150,19 @@ export async function claimAllocation(gyre: Gyre, ref: AllocationRef, nodeId: st
     );
     return out.Attributes as Job;
   } catch (error) {
-    if (isConditionFailure(error))
-      throw conflict("This allocation was already claimed, or belongs to an earlier attempt.");
-    throw error;
+    if (!isConditionFailure(error)) throw error;
+    // A retried claim whose first answer was lost: the allocation is already this node's.
+    const job = await getJob(gyre, ref.workflowId, ref.jobName);
+    const alloc = job.allocations[String(ref.index)];
+    if (
+      job.id === ref.jobId &&
+      job.attempt === ref.attempt &&
+      alloc?.status === "running" &&
+      alloc.nodeId === nodeId
+    ) {
+      return job;
+    }
+    throw conflict("This allocation was already claimed, or belongs to an earlier attempt.");
   }
 }
 
@@ -280,7 +290,9 @@ export async function finishAllocation(
     if (job.attempt !== ref.attempt || job.allocations[String(ref.index)]?.status !== status) {
       throw conflict("This allocation is not running on this node any more (it was retried or canceled).");
     }
-    // Already recorded: a retried report. Release the execution again below.
+    // Already recorded: a retried report. Settle a parallel job's status (the first report may
+    // have died between its two writes), then release the execution again below.
+    if (parallelism > 1) await settleJobStatus(gyre, job);
   }
   try {
     await gyre.aws.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify({ status }) }));
@@ -350,7 +362,7 @@ export async function finalizeAllocation(
  * A lost allocation: a new attempt if the retry budget allows (an allocation lost before any
  * builder claimed it costs nothing from the budget), else the job's terminal failure.
  */
-async function failOrRetry(
+export async function failOrRetry(
   gyre: Gyre,
   job: Job,
   ref: AllocationRef,
@@ -360,6 +372,9 @@ async function failOrRetry(
   const retry =
     reason === "infrastructure_fail" && (neverClaimed || job.retries < MAX_INFRASTRUCTURE_RETRIES);
   const now = new Date(gyre.now()).toISOString();
+  // Only if the allocation is still as it was read: a report that landed in between (the job
+  // finished after all) wins, and the job is neither reset nor failed.
+  const seen = job.allocations[String(ref.index)]?.status ?? "queued";
   try {
     if (retry) {
       const next = { ...job, attempt: job.attempt + 1, retries: job.retries + (neverClaimed ? 0 : 1) };
@@ -369,10 +384,13 @@ async function failOrRetry(
           TableName: gyre.resources.tableName,
           Key: Keys.job(job.workflowId, job.name),
           UpdateExpression:
-            "SET attempt = :next, retries = :retries, allocations = :allocs, #status = :queued, queuedAt = :now, updatedAt = :ms",
-          ConditionExpression: "attempt = :attempt",
-          ExpressionAttributeNames: { "#status": "status" },
+            "SET attempt = :next, retries = :retries, #allocations = :allocs, #status = :queued, queuedAt = :now, updatedAt = :ms, gsi2pk = :shard, gsi2sk = :id",
+          ConditionExpression: `attempt = :attempt AND ${ALLOC}.#status = :seen`,
+          ExpressionAttributeNames: names(ref),
           ExpressionAttributeValues: {
+            ":seen": seen,
+            ":shard": activeShard(job.id),
+            ":id": job.id,
             ":next": next.attempt,
             ":retries": next.retries,
             ":allocs": next.allocations,
@@ -390,9 +408,10 @@ async function failOrRetry(
           TableName: gyre.resources.tableName,
           Key: Keys.job(job.workflowId, job.name),
           UpdateExpression: `SET ${ALLOC}.#status = :reason, ${ALLOC}.stoppedAt = :now, #status = :reason, stoppedAt = :now, updatedAt = :ms REMOVE gsi2pk, gsi2sk`,
-          ConditionExpression: "attempt = :attempt",
+          ConditionExpression: `attempt = :attempt AND ${ALLOC}.#status = :seen`,
           ExpressionAttributeNames: names(ref),
           ExpressionAttributeValues: {
+            ":seen": seen,
             ":reason": reason,
             ":now": now,
             ":ms": gyre.now(),

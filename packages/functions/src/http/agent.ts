@@ -11,10 +11,11 @@ import {
   heartbeatAllocation,
   refuseAllocation,
 } from "@gyre/core/dispatch/index";
-import { badRequest, conflict } from "@gyre/core/error";
+import { badRequest, conflict, GyreError } from "@gyre/core/error";
 import type { AllocationStatus } from "@gyre/core/job/index";
 import { type StepRecord, validateChunks, writeOutput } from "@gyre/core/output/index";
 import { continuationKey } from "@gyre/core/pipeline/index";
+import { verifyAllocation } from "@gyre/core/storage/index";
 import { Hono } from "hono";
 import { type Env, jsonBody, requireUser } from "./context.ts";
 import { storageRoutes } from "./storage.ts";
@@ -87,6 +88,8 @@ export function agentRoutes() {
   app.post("/output", async (c) => {
     const body = await jsonBody(c, MAX_OUTPUT_BODY);
     const ref = allocationRef(body.allocation);
+    // Only the node running the allocation may write its output.
+    await verifyAllocation(c.get("gyre"), ref, text(body, "node_id"));
     await writeOutput(c.get("gyre"), ref, {
       steps: steps(body.steps),
       chunks: validateChunks(body.chunks ?? []),
@@ -98,12 +101,23 @@ export function agentRoutes() {
     const gyre = c.get("gyre");
     const body = await jsonBody(c, MAX_OUTPUT_BODY);
     const ref = allocationRef(body.allocation);
-    await writeOutput(
-      gyre,
-      ref,
-      { steps: steps(body.steps), chunks: validateChunks(body.chunks ?? []) },
-      { final: true },
+    // Only the node running the allocation writes its output. A retried report of an allocation
+    // already finished skips the write; finishAllocation then accepts it if it is the same outcome.
+    const owns = await verifyAllocation(gyre, ref, text(body, "node_id")).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof GyreError && error.code === "conflict") return false;
+        throw error;
+      },
     );
+    if (owns) {
+      await writeOutput(
+        gyre,
+        ref,
+        { steps: steps(body.steps), chunks: validateChunks(body.chunks ?? []) },
+        { final: true },
+      );
+    }
     await finishAllocation(
       gyre,
       ref,
