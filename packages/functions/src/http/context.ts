@@ -11,13 +11,26 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** The raw body, refused with 413 past `limit` bytes. */
 export async function rawBody(c: Context<Env>, limit = MAX_BODY_BYTES): Promise<Uint8Array> {
-  const declared = Number(c.req.header("content-length") ?? "0");
-  if (declared > limit)
-    throw new GyreError("payload_too_large", `Request body is larger than ${limit} bytes.`);
-  const body = new Uint8Array(await c.req.arrayBuffer());
-  if (body.byteLength > limit)
-    throw new GyreError("payload_too_large", `Request body is larger than ${limit} bytes.`);
-  return body;
+  const tooLarge = () => new GyreError("payload_too_large", `Request body is larger than ${limit} bytes.`);
+  if (Number(c.req.header("content-length") ?? "0") > limit) throw tooLarge();
+  // Counted while it arrives: a body sent without Content-Length (chunked) is refused as soon as
+  // it passes the limit, never held in memory whole first.
+  const stream = c.req.raw.body;
+  if (!stream) return new Uint8Array();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    parts.push(value);
+  }
+  return Buffer.concat(parts);
 }
 
 /** The JSON object body: 400 for malformed JSON or a non-object, 413 when too large. */
