@@ -3,6 +3,7 @@
  * a claim retried after its answer was lost, and a job that finished while the reconciler or
  * finalize held an older read of it.
  */
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
 import {
@@ -10,8 +11,10 @@ import {
   claimAllocation,
   failOrRetry,
   finishAllocation,
+  reconcile,
 } from "../packages/core/src/dispatch/index.ts";
 import { getJob, type Job } from "../packages/core/src/job/index.ts";
+import { Keys } from "../packages/core/src/table.ts";
 import { readWorkflow } from "../packages/core/src/workflow/index.ts";
 import { api, gitRepo, tempDir, waitFor } from "./support.ts";
 
@@ -63,6 +66,24 @@ describe("allocation races", () => {
     const job = await getJob(runtime.gyre, ref.workflowId, ref.jobName);
     expect(job).toMatchObject({ status: "success", attempt: 1, retries: 0 });
     expect(job.allocations["0"]).toMatchObject({ status: "success" });
+  });
+
+  it("settles a job whose allocations all finished when its own status was never written", async () => {
+    const { ref } = await queuedJob("gh/acme/race-settle");
+    await claimAllocation(runtime.gyre, ref, "node-a");
+    // As if a parallel job's report died after its allocation write: allocation done, job running.
+    await runtime.gyre.aws.dynamo.send(
+      new UpdateCommand({
+        TableName: runtime.gyre.resources.tableName,
+        Key: Keys.job(ref.workflowId, ref.jobName),
+        UpdateExpression: "SET allocations.#i.#s = :done, updatedAt = :old",
+        ExpressionAttributeNames: { "#i": "0", "#s": "status" },
+        ExpressionAttributeValues: { ":done": "success", ":old": 0 },
+      }),
+    );
+    expect((await getJob(runtime.gyre, ref.workflowId, ref.jobName)).status).toBe("running");
+    await reconcile(runtime.gyre, { graceMs: 0 });
+    expect((await getJob(runtime.gyre, ref.workflowId, ref.jobName)).status).toBe("success");
   });
 
   it("still retries a lost allocation it read correctly, and lists the new attempt for the reconciler", async () => {

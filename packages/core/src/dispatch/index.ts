@@ -552,6 +552,11 @@ export async function reconcile(gyre: Gyre, options: { graceMs?: number } = {}):
 }
 
 async function reconcileJob(gyre: Gyre, job: Job): Promise<number> {
+  // Every allocation done but the job not: a report died between its two writes. Settle it.
+  if (Object.values(job.allocations).every((a) => TERMINAL_ALLOCATION.has(a.status))) {
+    await settleJobStatus(gyre, job);
+    return 0;
+  }
   let redriven = 0;
   for (const [index, alloc] of Object.entries(job.allocations)) {
     if (TERMINAL_ALLOCATION.has(alloc.status)) continue;
