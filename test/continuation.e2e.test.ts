@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
+import { continuationKey } from "../packages/core/src/pipeline/index.ts";
 import { api, gitRepo, stepOutputs, tempDir, waitFor } from "./support.ts";
 
 let runtime: LocalRuntime;
@@ -89,6 +90,37 @@ describe("setup: true and POST /api/v2/pipeline/continue", () => {
     expect((await stepOutputs(client, slug, deployJob.job_number as number)).at(-1)!.output).toBe(
       "deploying to staging\n",
     );
+  });
+
+  it("accepts the same continuation again (a retry) without duplicating anything, and refuses another with 409", async () => {
+    const slug = "gh/acme/dynamic-retry";
+    const repo = gitRepo({
+      ".circleci/config.yml": setupConfig("continue.yml"),
+      ".circleci/continue.yml": CONTINUATION,
+    });
+    await client.post("/api/gyre/projects", { repo_url: repo.path, slug });
+    const created = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
+    await waitFor("both workflows to succeed", async () => {
+      const items = await workflows(created.body.id as string);
+      return items.length === 2 && items.every((w) => w.status === "success") ? items : undefined;
+    });
+    const key = await continuationKey(runtime.gyre, created.body.id as string);
+    const send = (configuration: string) =>
+      fetch(`${runtime.url}/api/v2/pipeline/continue`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ "continuation-key": key, configuration, parameters: { target: "staging" } }),
+      });
+    const again = await send(CONTINUATION);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ message: "Pipeline continued." });
+    expect((await workflows(created.body.id as string)).map((w) => w.name).sort()).toEqual([
+      "deploy",
+      "setup",
+    ]);
+    const other = await send(CONTINUATION.replace("deploying to", "shipping to"));
+    expect(other.status).toBe(409);
+    expect(await other.json()).toEqual({ message: "This pipeline has already been continued." });
   });
 
   it("refuses a wrong key with 401 and a malformed body with 400, whatever the pipeline", async () => {

@@ -5,7 +5,7 @@
  * item, root jobs started last. An invalid config or a missing file becomes a pipeline in
  * state `errored` carrying the messages, never a crash.
  */
-import { randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { putNew } from "../aws/dynamo.ts";
@@ -73,6 +73,8 @@ export interface Pipeline {
     commit?: { subject: string; body: string };
   };
   parameters?: Record<string, string | number | boolean>;
+  /** A setup pipeline's accepted continuation (configuration and parameters), by digest. */
+  continuationDigest?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -485,7 +487,13 @@ export async function continuePipeline(
   const expected = pipeline && (await continuationKey(gyre, pipeline.id));
   if (!pipeline || !expected || !safeEqual(expected, input.key))
     throw unauthorized("Invalid continuation key.");
-  if (pipeline.state !== "setup") throw conflict("This pipeline has already been continued.");
+  // The same continuation sent again (its first attempt failed part-way, or its answer was lost)
+  // finishes what the first began; any other after the first is refused.
+  const digest = createHash("sha256")
+    .update(`${input.configuration}\u0000${JSON.stringify(input.parameters ?? {})}`)
+    .digest("hex");
+  const replay = pipeline.state === "created" && pipeline.continuationDigest === digest;
+  if (pipeline.state !== "setup" && !replay) throw conflict("This pipeline has already been continued.");
   const project = await getProject(gyre, pipeline.projectSlug);
   const values: PipelineValues = {
     id: pipeline.id,
@@ -510,7 +518,7 @@ export async function continuePipeline(
       : []
     : compiled.errors.map((e) => ({ type: "config", message: formatDiagnostic(e) }));
   // One continuation wins: the state moves on before anything is written for it.
-  await claimContinuation(gyre, pipeline.id, errors);
+  await claimContinuation(gyre, pipeline.id, errors, digest);
   if (!compiled.ok || errors.length > 0) {
     throw badRequest(`The continuation configuration is invalid: ${errors.map((e) => e.message).join("; ")}`);
   }
@@ -528,18 +536,26 @@ export async function continuePipeline(
   await Promise.all(settled.map((id) => advanceWorkflow(gyre, id)));
 }
 
-async function claimContinuation(gyre: Gyre, pipelineId: string, errors: PipelineError[]): Promise<void> {
+async function claimContinuation(
+  gyre: Gyre,
+  pipelineId: string,
+  errors: PipelineError[],
+  digest: string,
+): Promise<void> {
   try {
     await gyre.aws.dynamo.send(
       new UpdateCommand({
         TableName: gyre.resources.tableName,
         Key: Keys.pipeline(pipelineId),
-        UpdateExpression: "SET #state = :next, errors = :errors, updatedAt = :now",
-        ConditionExpression: "#state = :setup",
+        UpdateExpression:
+          "SET #state = :next, errors = :errors, continuationDigest = :digest, updatedAt = :now",
+        ConditionExpression: "#state = :setup OR (#state = :created AND continuationDigest = :digest)",
         ExpressionAttributeNames: { "#state": "state" },
         ExpressionAttributeValues: {
           ":next": errors.length > 0 ? "errored" : "created",
           ":errors": errors,
+          ":digest": digest,
+          ":created": "created",
           ":setup": "setup",
           ":now": new Date(gyre.now()).toISOString(),
         },
