@@ -5,7 +5,7 @@
  * in its log, and writes its state to GYRE_HEALTH_FILE, which the fleet's health check reads
  * to replace the instance. It takes work again as soon as the engine answers.
  */
-import { writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
 import { dockerClient, dockerEndpoint, pingEngine } from "./executor/docker.ts";
 import { dockerFallbackFromEnv } from "./executor/index.ts";
 
@@ -33,8 +33,13 @@ export function healthCheckFromEnv(env: NodeJS.ProcessEnv = process.env): Health
   };
 }
 
-/** Records `health` in the health file (when there is one): `healthy` or `unhealthy: <reason>`. */
+/**
+ * Records `health` in the health file (when there is one): `healthy` or `unhealthy: <reason>`.
+ * Written whole or not at all (a temporary file renamed over it): a reader never sees it half written.
+ */
 export async function reportHealth(file: string | undefined, health: Health): Promise<void> {
   if (!file) return;
-  await writeFile(file, health.healthy ? "healthy\n" : `unhealthy: ${health.reason}\n`);
+  const partial = `${file}.${process.pid}.tmp`;
+  await writeFile(partial, health.healthy ? "healthy\n" : `unhealthy: ${health.reason}\n`);
+  await rename(partial, file);
 }
