@@ -244,6 +244,8 @@ function plan(config: ExpandedConfig, pipeline: PipelineValues, diags: Diagnosti
       const requires = running.get(j.name);
       if (!requires) continue;
       const wj: WorkflowJob = { name: j.name, requires, type: j.type, contexts: j.contexts };
+      const statuses = requiredStatuses(j.requiredStatuses, requires);
+      if (statuses) wj.requiredStatuses = statuses;
       const p = plans.get(j);
       if (p) wj.plan = p;
       jobs.push(wj);
@@ -253,4 +255,16 @@ function plan(config: ExpandedConfig, pipeline: PipelineValues, diags: Diagnosti
   const out: CompiledConfig = { version: config.version, setup: config.setup, workflows };
   if (scheduled.length > 0) out.scheduledWorkflows = scheduled;
   return out;
+}
+
+/** The status requirements on the required jobs that still run (filters may have pruned some). */
+function requiredStatuses(
+  all: Record<string, string[]> | undefined,
+  requires: readonly string[],
+): Record<string, string[]> | undefined {
+  if (!all) return undefined;
+  const kept = requires
+    .filter((r) => Object.hasOwn(all, r))
+    .map((r): [string, string[]] => [r, [...all[r]!]]);
+  return kept.length > 0 ? Object.fromEntries(kept) : undefined;
 }

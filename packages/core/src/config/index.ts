@@ -13,4 +13,13 @@ export {
   resolveOrbVersion,
 } from "./orbs.ts";
 export type * from "./plan.ts";
+export {
+  DockerImageSchema,
+  ExecutorSchema,
+  JobPlanSchema,
+  PipelineValuesSchema,
+  REQUIRED_STATUSES,
+  StepSchema,
+  StepWhenSchema,
+} from "./plan.ts";
 export { type ProcessResult, processConfig } from "./process.ts";

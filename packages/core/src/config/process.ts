@@ -27,6 +27,13 @@ function plainFilters(f: BranchTagFilters): Mapping | undefined {
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/** `build`, or `{ build: failed }` / `{ build: [success, failed] }` for a status requirement. */
+function requirement(name: string, statuses: Record<string, string[]> | undefined): unknown {
+  const s = statuses && Object.hasOwn(statuses, name) ? statuses[name]! : undefined;
+  if (!s) return name;
+  return { [name]: s.length === 1 ? s[0] : [...s] };
+}
+
 /** Deep copy into plain objects (drops shared references so the printer emits no anchors). */
 function plain(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(plain);
@@ -67,7 +74,8 @@ export async function processConfig(source: string, options: CompileOptions): Pr
         for (const [k, v] of Object.entries(j.body)) if (k !== "branches") body[k] = plain(v);
         jobs[j.name] ??= body;
       }
-      if (j.requires.length > 0) settings.requires = [...j.requires];
+      if (j.requires.length > 0)
+        settings.requires = j.requires.map((r) => requirement(r, j.requiredStatuses));
       if (j.contexts.length > 0) settings.context = j.contexts.length === 1 ? j.contexts[0] : [...j.contexts];
       const filters = plainFilters(j.filters);
       if (filters) settings.filters = filters;

@@ -1,14 +1,22 @@
 /**
  * `workflows:` to workflow specs: each job entry resolved (2.1: expanded through its
  * definition, matrix unrolled; 2.0: the job as written), requires resolved against names
- * and matrix aliases, and the compile-time checks: unknown job, unknown requires, requires
- * cycles, duplicate names. Filters are read here and applied per pipeline in compile.ts.
+ * and matrix aliases (with the statuses a status-form requirement allows), and the
+ * compile-time checks: unknown job, unknown requires or statuses, requires cycles, duplicate
+ * names, schedule cron expressions. Filters are read here and applied per pipeline in
+ * compile.ts.
  */
+import { Cron } from "croner";
 import { type Diagnostics, describeType } from "./diagnostics.ts";
 import { type Expander, lookup, type Namespace } from "./expand.ts";
 import { readFilters } from "./filters.ts";
 import { expandMatrix } from "./matrix.ts";
-import type { BranchTagFilters, ScheduleTrigger } from "./plan.ts";
+import {
+  type BranchTagFilters,
+  REQUIRED_STATUSES,
+  type RequiredStatus,
+  type ScheduleTrigger,
+} from "./plan.ts";
 import { evaluate } from "./when.ts";
 import { isMapping, type Mapping } from "./yaml.ts";
 
@@ -18,6 +26,11 @@ export interface WorkflowJobSpec {
   job: string;
   type: "build" | "approval" | "no-op";
   requires: string[];
+  /**
+   * Required jobs (names as in `requires`) that may end in statuses other than success
+   * (`requires: [{ build: [success, failed] }]`); absent when every requirement is success.
+   */
+  requiredStatuses?: Record<string, RequiredStatus[]>;
   filters: BranchTagFilters;
   contexts: string[];
   /** The expanded 2.0-style job; absent for approvals and unknown jobs. */
@@ -121,9 +134,45 @@ function readTriggers(wf: Mapping, diags: Diagnostics): ScheduleTrigger[] {
       diags.error(s, "cron", `"cron" must be a five-field cron expression such as "0 0 * * *"`, "value");
       return;
     }
+    const problem = cronProblem(s.cron);
+    if (problem) {
+      diags.error(s, "cron", `invalid cron expression ${JSON.stringify(s.cron)}: ${problem}`, "value");
+      return;
+    }
     out.push({ cron: s.cron, filters: readFilters(s.filters, diags, s, "filters") });
   });
   return out;
+}
+
+const CRON_FIELDS = ["minute", "hour", "day of month", "month", "day of week"] as const;
+const CRON_NAMES: Partial<Record<(typeof CRON_FIELDS)[number], ReadonlySet<string>>> = {
+  month: new Set(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]),
+  "day of week": new Set(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]),
+};
+
+/**
+ * Why a five-field cron expression is not one CircleCI schedules (UTC, standard cron:
+ * numbers, `*`, lists, ranges, steps, month and day names), or undefined if it is. croner
+ * checks values and ranges; its extensions (`L`, `W`, `#`, `?`, `+`) are refused after.
+ */
+function cronProblem(expression: string): string | undefined {
+  try {
+    // No function and paused: croner only parses, it starts no timer.
+    new Cron(expression, { paused: true, mode: "5-part" });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return reason.replace(/^CronPattern:\s*/, "");
+  }
+  const fields = expression.trim().split(/\s+/);
+  for (let i = 0; i < CRON_FIELDS.length; i++) {
+    const field = CRON_FIELDS[i]!;
+    const names = CRON_NAMES[field];
+    const text = fields[i] ?? "";
+    const plain = names ? text.replace(/[a-z]+/gi, (w) => (names.has(w.toUpperCase()) ? "0" : w)) : text;
+    if (!/^[0-9*,/-]+$/.test(plain))
+      return `the ${field} field "${text}" is not standard cron (numbers, *, lists, ranges and /steps${names ? `, or ${field === "month" ? "month" : "day"} names` : ""})`;
+  }
+  return undefined;
 }
 
 interface Entry {
@@ -244,42 +293,7 @@ function buildJob(
         "value",
       );
   }
-  const requires: string[] = [];
-  if (args?.requires !== undefined && args.requires !== null) {
-    const raw = args.requires;
-    const items = Array.isArray(raw) ? raw : [raw];
-    if (!Array.isArray(raw)) diags.error(args, "requires", `"requires" must be a list of job names`, "value");
-    items.forEach((r, i) => {
-      let name: unknown = r;
-      // `- build: success` / `- build: [success, failed]` (status requirements)
-      if (isMapping(r) && Object.keys(r).length === 1) name = Object.keys(r)[0];
-      if (typeof name !== "string") {
-        diags.error(
-          Array.isArray(raw) ? raw : args,
-          Array.isArray(raw) ? i : "requires",
-          `a required job must be a job name`,
-          "value",
-        );
-        return;
-      }
-      if (ambiguous.has(name))
-        diags.error(
-          Array.isArray(raw) ? raw : args,
-          Array.isArray(raw) ? i : "requires",
-          `job "${e.name}" requires "${name}", but several jobs in this workflow have that name; give them distinct "name"s`,
-          "value",
-        );
-      else if (names.has(name)) requires.push(name);
-      else if (aliases.has(name)) requires.push(...aliases.get(name)!);
-      else
-        diags.error(
-          Array.isArray(raw) ? raw : args,
-          Array.isArray(raw) ? i : "requires",
-          `job "${e.name}" requires "${name}", which is not a job in this workflow`,
-          "value",
-        );
-    });
-  }
+  const { requires, requiredStatuses } = readRequires(e, args, diags, names, aliases, ambiguous);
   const contexts: string[] = [];
   if (args?.context !== undefined && args.context !== null) {
     const c = args.context;
@@ -295,12 +309,13 @@ function buildJob(
     name: e.name,
     job: e.job,
     type,
-    requires: [...new Set(requires)],
+    requires,
     filters,
     contexts,
     site: e.site,
     extra,
   };
+  if (requiredStatuses) spec.requiredStatuses = requiredStatuses;
   if (type === "approval") return spec;
 
   if (ctx.is21) {
@@ -363,6 +378,144 @@ function buildJob(
   return spec;
 }
 
+/** `terminal`: whatever the required job ended in (the schema's shorthand for every status). */
+const TERMINAL = "terminal";
+const DEFAULT_STATUSES: readonly RequiredStatus[] = ["success"];
+
+function isRequiredStatus(value: unknown): value is RequiredStatus {
+  return typeof value === "string" && (REQUIRED_STATUSES as readonly string[]).includes(value);
+}
+
+const STATUS_LIST = REQUIRED_STATUSES.join(", ");
+
+/**
+ * The statuses a status-form requirement allows (`build: failed`, `build: [success, failed]`,
+ * `build: terminal`), in the canonical order of REQUIRED_STATUSES; undefined (reported) if
+ * it is not a status or a non-empty list of statuses.
+ */
+function readStatuses(req: Mapping, name: string, diags: Diagnostics): RequiredStatus[] | undefined {
+  const raw = req[name];
+  const allowed = new Set<RequiredStatus>();
+  if (raw === TERMINAL) return [...REQUIRED_STATUSES];
+  if (typeof raw === "string") {
+    if (!isRequiredStatus(raw)) {
+      diags.error(
+        req,
+        name,
+        `unknown job status ${JSON.stringify(raw)} for required job "${name}"; expected ${STATUS_LIST} or ${TERMINAL}`,
+        "value",
+      );
+      return undefined;
+    }
+    allowed.add(raw);
+  } else if (Array.isArray(raw)) {
+    if (raw.length === 0) {
+      diags.error(req, name, `required job "${name}" needs at least one status in its list`, "value");
+      return undefined;
+    }
+    let ok = true;
+    raw.forEach((s, j) => {
+      if (isRequiredStatus(s)) allowed.add(s);
+      else {
+        ok = false;
+        diags.error(
+          raw,
+          j,
+          s === TERMINAL
+            ? `"${TERMINAL}" stands for every status and cannot be listed with others; write "${name}: ${TERMINAL}"`
+            : `unknown job status ${typeof s === "string" ? JSON.stringify(s) : describeType(s)} for required job "${name}"; expected ${STATUS_LIST}`,
+          "value",
+        );
+      }
+    });
+    if (!ok) return undefined;
+  } else {
+    diags.error(
+      req,
+      name,
+      `the status of required job "${name}" must be one of ${STATUS_LIST}, ${TERMINAL}, or a list of them, not ${describeType(raw)}`,
+      "value",
+    );
+    return undefined;
+  }
+  return REQUIRED_STATUSES.filter((s) => allowed.has(s));
+}
+
+const sameStatuses = (a: readonly RequiredStatus[], b: readonly RequiredStatus[]) =>
+  a.length === b.length && a.every((s, i) => s === b[i]);
+
+/**
+ * `requires:` of one workflow job: plain names (`- build`, must succeed) and status forms
+ * (`- build: failed`), each resolved to job names (a matrix alias to every job it expanded
+ * to, each with the same statuses). A job required twice must be required with the same
+ * statuses both times.
+ */
+function readRequires(
+  e: Entry,
+  args: Mapping | undefined,
+  diags: Diagnostics,
+  names: Map<string, Entry>,
+  aliases: Map<string, string[]>,
+  ambiguous: ReadonlySet<string>,
+): { requires: string[]; requiredStatuses?: Record<string, RequiredStatus[]> } {
+  const statuses = new Map<string, readonly RequiredStatus[]>();
+  if (args?.requires === undefined || args.requires === null) return { requires: [] };
+  const raw = args.requires;
+  const items = Array.isArray(raw) ? raw : [raw];
+  if (!Array.isArray(raw)) diags.error(args, "requires", `"requires" must be a list of job names`, "value");
+  const container = Array.isArray(raw) ? raw : args;
+  items.forEach((r, i) => {
+    const key = Array.isArray(raw) ? i : "requires";
+    let name: unknown = r;
+    let allowed: readonly RequiredStatus[] | undefined = DEFAULT_STATUSES;
+    // `- build: success` / `- build: [success, failed]` (status requirements)
+    if (isMapping(r) && Object.keys(r).length === 1) {
+      name = Object.keys(r)[0];
+      allowed = readStatuses(r, name as string, diags);
+    }
+    if (typeof name !== "string") {
+      diags.error(container, key, `a required job must be a job name`, "value");
+      return;
+    }
+    let targets: string[];
+    if (ambiguous.has(name)) {
+      diags.error(
+        container,
+        key,
+        `job "${e.name}" requires "${name}", but several jobs in this workflow have that name; give them distinct "name"s`,
+        "value",
+      );
+      return;
+    } else if (names.has(name)) targets = [name];
+    else if (aliases.has(name)) targets = aliases.get(name)!;
+    else {
+      diags.error(
+        container,
+        key,
+        `job "${e.name}" requires "${name}", which is not a job in this workflow`,
+        "value",
+      );
+      return;
+    }
+    if (!allowed) return;
+    for (const t of targets) {
+      const before = statuses.get(t);
+      if (!before) statuses.set(t, allowed);
+      else if (!sameStatuses(before, allowed))
+        diags.error(
+          container,
+          key,
+          `job "${e.name}" requires "${t}" twice with different statuses (${before.join(", ")} and ${allowed.join(", ")})`,
+          "value",
+        );
+    }
+  });
+  const requires = [...statuses.keys()];
+  const special = [...statuses].filter(([, s]) => !sameStatuses(s, DEFAULT_STATUSES));
+  if (special.length === 0) return { requires };
+  return { requires, requiredStatuses: Object.fromEntries(special.map(([n, s]) => [n, [...s]])) };
+}
+
 function checkCycles(specs: WorkflowJobSpec[], wfName: string, diags: Diagnostics) {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const state = new Map<string, 1 | 2>();
@@ -393,5 +546,9 @@ function checkCycles(specs: WorkflowJobSpec[], wfName: string, diags: Diagnostic
   };
   for (const s of specs) if (!state.has(s.name)) visit(s, []);
   // Break cycles so later stages can walk the graph safely.
-  if (reported.size > 0) for (const s of specs) s.requires = [];
+  if (reported.size > 0)
+    for (const s of specs) {
+      s.requires = [];
+      delete s.requiredStatuses;
+    }
 }

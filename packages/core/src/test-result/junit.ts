@@ -16,7 +16,7 @@
  *
  * Malformed or non-JUnit XML fails with GyreError `bad_request`, never a parser error.
  */
-import { parse, validate } from "fast-xml-parser";
+import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { badRequest, GyreError } from "../error.ts";
 
 export type TestResult = "success" | "failure" | "skipped";
@@ -36,16 +36,46 @@ export interface ParseJUnitOptions {
   source: string;
 }
 
-const ATTRIBUTES = "@";
+/** In the parser's ordered output: a node's attributes, its text, its CDATA. */
+const ATTRIBUTES = ":@";
 const TEXT = "#text";
 const CDATA = "#cdata";
-/** Marks where CDATA sat in the text; NUL cannot occur in XML, and input holding one is refused. */
-const CDATA_MARK = "\u0000";
+/**
+ * Names the parser refuses or renames (`__proto__`, `constructor`, `toString`, ...) are read
+ * with this prefix, which no XML name can start with, so every element and attribute name
+ * is an ordinary key and nothing reaches a prototype.
+ */
+const GUARD = "#";
+/** Deeper than any real report; bounds the walk over nested suites. */
+const MAX_DEPTH = 1000;
 
+const guard = (name: string) => (name in Object.prototype || name === "prototype" ? GUARD + name : name);
+const unguard = (name: string) => (name.startsWith(GUARD) ? name.slice(GUARD.length) : name);
+
+/** Reads a document as an ordered list of nodes, text and CDATA apart, nothing decoded. */
+const parser = new XMLParser({
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: "",
+  textNodeName: TEXT,
+  cdataPropName: CDATA,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: false,
+  processEntities: false,
+  htmlEntities: false,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  transformTagName: guard,
+  transformAttributeName: guard,
+  maxNestedTags: MAX_DEPTH,
+});
+
+/** One element: decoded attributes, text with CDATA in place, child elements by name. */
 interface XmlElement {
-  attributes: Record<string, string>;
+  attributes: Map<string, string>;
   text: string;
-  children: Record<string, unknown>;
+  children: Map<string, XmlElement[]>;
 }
 
 export function parseJUnit(xml: string, options: ParseJUnitOptions): TestCaseResult[] {
@@ -59,71 +89,68 @@ export function parseJUnit(xml: string, options: ParseJUnitOptions): TestCaseRes
   }
 }
 
+/** NUL cannot occur in XML; a report holding one is refused before it is parsed. */
+const NUL = "\u0000";
+
+type OrderedNode = Record<string, unknown>;
+
 function parseDocument(xml: string, source: string): TestCaseResult[] {
   if (typeof xml !== "string") throw badRequest("The JUnit report must be text.");
-  if (xml.includes(CDATA_MARK))
-    throw badRequest("The JUnit report is not valid XML: it contains a NUL character.");
-  const validation = validate(xml);
+  if (xml.includes(NUL)) throw badRequest("The JUnit report is not valid XML: it contains a NUL character.");
+  const validation = XMLValidator.validate(xml);
   if (validation !== true) {
     const { msg, line, col } = validation.err;
     throw badRequest(`The JUnit report is not valid XML (line ${line}, column ${col}): ${msg}`);
   }
-  const document: Record<string, unknown> = parse(xml, {
-    ignoreAttributes: false,
-    attributeNamePrefix: "",
-    attrNodeName: ATTRIBUTES,
-    textNodeName: TEXT,
-    cdataTagName: CDATA,
-    cdataPositionChar: CDATA_MARK,
-    parseNodeValue: false,
-    parseAttributeValue: false,
-    trimValues: false,
-    arrayMode: false,
+  const document: unknown = parser.parse(xml);
+  const roots = (Array.isArray(document) ? document : []).flatMap((node) => {
+    const name = isNode(node) ? tagName(node) : undefined;
+    return name === undefined ? [] : [{ name, node }];
   });
-  const roots = Object.keys(document ?? {}).filter((name) => !name.startsWith("?"));
-  const root = roots.find((name) => name === "testsuites" || name === "testsuite");
+  const root = roots.find(({ name }) => name === "testsuites" || name === "testsuite");
   if (!root) {
     throw badRequest(
       `The file is not a JUnit report: expected a <testsuites> or <testsuite> root element, found ${
-        roots.length > 0 ? `<${roots[0]}>` : "none"
+        roots.length > 0 ? `<${unguard(roots[0]!.name)}>` : "none"
       }.`,
     );
   }
   const results: TestCaseResult[] = [];
-  for (const node of asArray(document[root])) collectSuite(element(node), "", source, results);
+  collectSuite(element(root.node, root.name), "", source, results);
   return results;
 }
 
 function collectSuite(suite: XmlElement, inheritedFile: string, source: string, out: TestCaseResult[]): void {
-  const file = suite.attributes.file ?? inheritedFile;
-  for (const node of asArray(suite.children.testcase)) out.push(testCase(element(node), file, source));
+  const file = suite.attributes.get("file") ?? inheritedFile;
+  for (const test of suite.children.get("testcase") ?? []) out.push(testCase(test, file, source));
   for (const name of ["testsuite", "testsuites"]) {
-    for (const node of asArray(suite.children[name])) collectSuite(element(node), file, source, out);
+    for (const child of suite.children.get(name) ?? []) collectSuite(child, file, source, out);
   }
 }
 
 function testCase(test: XmlElement, suiteFile: string, source: string): TestCaseResult {
-  const problems = [...asArray(test.children.failure), ...asArray(test.children.error)].map(element);
-  const skips = asArray(test.children.skipped).map(element);
+  const problems = [...(test.children.get("failure") ?? []), ...(test.children.get("error") ?? [])];
+  const skips = test.children.get("skipped") ?? [];
   const result: TestResult = problems.length > 0 ? "failure" : skips.length > 0 ? "skipped" : "success";
   const explained = result === "failure" ? problems : result === "skipped" ? skips : [];
   const message = explained
     .map(describe)
     .filter((text) => text.length > 0)
     .join("\n");
+  const attribute = (name: string) => test.attributes.get(name);
   return {
-    name: test.attributes.name ?? "",
-    classname: test.attributes.classname ?? test.attributes.class ?? "",
-    file: test.attributes.file ?? suiteFile,
+    name: attribute("name") ?? "",
+    classname: attribute("classname") ?? attribute("class") ?? "",
+    file: attribute("file") ?? suiteFile,
     result,
-    run_time: seconds(test.attributes.time),
+    run_time: seconds(attribute("time")),
     message: message.length === 0 ? null : message,
     source,
   };
 }
 
 function describe(problem: XmlElement): string {
-  return [problem.attributes.message?.trim() ?? "", problem.text.trim()]
+  return [problem.attributes.get("message")?.trim() ?? "", problem.text.trim()]
     .filter((part) => part.length > 0)
     .join("\n");
 }
@@ -136,38 +163,49 @@ function seconds(time: string | undefined): number {
   return plain.length > 0 && Number.isFinite(value) && value >= 0 ? value : 0;
 }
 
-/** One parsed node in a uniform shape: decoded attributes, text with CDATA in place, children. */
-function element(node: unknown): XmlElement {
-  if (node === null || typeof node !== "object") {
-    return { attributes: {}, text: typeof node === "string" ? decodeEntities(node) : "", children: {} };
-  }
-  const record = node as Record<string, unknown>;
-  const attributes: Record<string, string> = {};
-  const rawAttributes = record[ATTRIBUTES];
-  if (rawAttributes && typeof rawAttributes === "object") {
-    for (const [name, value] of Object.entries(rawAttributes as Record<string, unknown>)) {
-      if (typeof value === "string") attributes[name] = decodeEntities(value);
-      else if (value === true) attributes[name] = "";
-    }
-  }
-  const cdata = asArray(record[CDATA]).map((part) => (typeof part === "string" ? part : ""));
-  const rawText = typeof record[TEXT] === "string" ? (record[TEXT] as string) : "";
-  let index = 0;
-  let text = rawText
-    .split(CDATA_MARK)
-    .map((part, i) => (i === 0 ? decodeEntities(part) : (cdata[index++] ?? "") + decodeEntities(part)))
-    .join("");
-  while (index < cdata.length) text += cdata[index++];
-  const children: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(record)) {
-    if (name !== ATTRIBUTES && name !== TEXT && name !== CDATA) children[name] = value;
-  }
-  return { attributes, text, children };
+function isNode(value: unknown): value is OrderedNode {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function asArray(value: unknown): unknown[] {
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [value];
+/** The element name of an ordered node (`{ testcase: [...children], ":@": {...} }`); undefined for text and CDATA. */
+function tagName(node: OrderedNode): string | undefined {
+  for (const key of Object.keys(node)) if (key !== ATTRIBUTES && key !== TEXT && key !== CDATA) return key;
+  return undefined;
+}
+
+/** One parsed element: attributes and text decoded, CDATA verbatim in place, children by name. */
+function element(node: OrderedNode, name: string): XmlElement {
+  const attributes = new Map<string, string>();
+  const rawAttributes = node[ATTRIBUTES];
+  if (isNode(rawAttributes)) {
+    for (const [key, value] of Object.entries(rawAttributes)) {
+      if (typeof value === "string") attributes.set(unguard(key), decodeEntities(value));
+      else if (value === true) attributes.set(unguard(key), "");
+    }
+  }
+  let text = "";
+  const children = new Map<string, XmlElement[]>();
+  const content = node[name];
+  for (const child of Array.isArray(content) ? content : []) {
+    if (!isNode(child)) continue;
+    if (Object.hasOwn(child, TEXT)) {
+      const part = child[TEXT];
+      if (typeof part === "string") text += decodeEntities(part);
+    } else if (Object.hasOwn(child, CDATA)) {
+      const parts = child[CDATA];
+      for (const part of Array.isArray(parts) ? parts : []) {
+        if (isNode(part) && typeof part[TEXT] === "string") text += part[TEXT];
+      }
+    } else {
+      const childName = tagName(child);
+      if (childName === undefined) continue;
+      const key = unguard(childName);
+      const list = children.get(key) ?? [];
+      list.push(element(child, childName));
+      children.set(key, list);
+    }
+  }
+  return { attributes, text, children };
 }
 
 const NAMED_ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
@@ -182,6 +220,6 @@ function decodeEntities(text: string): string {
           : Number(entity.slice(1));
       return Number.isInteger(code) && code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
     }
-    return NAMED_ENTITIES[entity] ?? whole;
+    return Object.hasOwn(NAMED_ENTITIES, entity) ? NAMED_ENTITIES[entity]! : whole;
   });
 }
