@@ -1,39 +1,152 @@
 /**
- * The agent's calls to Gyre's API. Every endpoint is idempotent, so network errors and 5xx
- * answers are retried with backoff; a 409 means the allocation is no longer ours.
+ * The agent's calls to Gyre's API. Every endpoint is idempotent, so a request that gets no
+ * answer in time, a network error and a 5xx answer are retried, with jittered exponential
+ * backoff; a 409 means the allocation is no longer ours, and any other 4xx fails at once.
+ * No request waits for ever: a stalled connection must not freeze heartbeats or the finish.
  */
+import { describeIssues, type z } from "@gyre/core/protocol/schema";
+import pRetry, { AbortError } from "p-retry";
+
 export class AllocationLost extends Error {
   override readonly name = "AllocationLost";
 }
+
+export interface RequestOptions {
+  /** Tries in all, the first included. */
+  attempts?: number;
+  /** How long one try may take, answer body included, before it is abandoned. */
+  timeoutMs?: number;
+  /** The backoff before the first retry (then doubled, and each randomized to 1–2x). */
+  minDelayMs?: number;
+  /** The longest backoff between two tries. */
+  maxDelayMs?: number;
+}
+
+const DEFAULTS: Required<RequestOptions> = {
+  attempts: 5,
+  timeoutMs: 15_000,
+  minDelayMs: 100,
+  maxDelayMs: 5_000,
+};
+
+/**
+ * Paths whose callers need an answer sooner than the default. A heartbeat is sent every third
+ * of the heartbeat timeout (10 s by default): one that is slower than that is better abandoned
+ * and sent again than waited for.
+ */
+const PATH_DEFAULTS: Record<string, RequestOptions> = {
+  "/heartbeat": { timeoutMs: 5_000 },
+};
 
 export class GyreApi {
   constructor(
     readonly baseUrl: string,
     private readonly token: string,
+    /** Options for every call, over the built-in ones (tests use small ones); a call's own win. */
+    private readonly defaults: RequestOptions = {},
   ) {}
 
-  async post<T>(path: string, body: unknown, attempts = 5): Promise<T> {
-    let delay = 100;
-    for (let attempt = 1; ; attempt++) {
-      let response: Response | undefined;
+  /** POSTs to `/agent/v1${path}` and parses the answer with its protocol schema. */
+  async call<S extends z.ZodType>(
+    path: string,
+    body: unknown,
+    schema: S,
+    options: number | RequestOptions = {},
+  ): Promise<z.output<S>> {
+    const answer = await this.post<unknown>(path, body, options);
+    const parsed = schema.safeParse(answer);
+    if (!parsed.success)
+      throw new Error(`POST ${path}: unexpected answer: ${describeIssues(parsed.error).join("; ")}`);
+    return parsed.data;
+  }
+
+  /** POSTs to `/agent/v1${path}`; `options` may be just the number of attempts. */
+  async post<T>(path: string, body: unknown, options: number | RequestOptions = {}): Promise<T> {
+    const { attempts, timeoutMs, minDelayMs, maxDelayMs } = merge(
+      DEFAULTS,
+      PATH_DEFAULTS[path],
+      this.defaults,
+      typeof options === "number" ? { attempts: options } : options,
+    );
+    const url = `${this.baseUrl}/agent/v1${path}`;
+    const payload = JSON.stringify(body);
+    const attempt = async (): Promise<T> => {
+      // One signal per try, covering the connection, the headers and the body.
+      const signal = AbortSignal.timeout(timeoutMs);
+      let response: Response;
       try {
-        response = await fetch(`${this.baseUrl}/agent/v1${path}`, {
+        response = await fetch(url, {
           method: "POST",
           headers: { "content-type": "application/json", authorization: `Bearer ${this.token}` },
-          body: JSON.stringify(body),
+          body: payload,
+          signal,
         });
       } catch (error) {
-        if (attempt >= attempts) throw error;
+        throw requestFailed(path, error, timeoutMs);
       }
-      if (response) {
-        if (response.ok) return (await response.json()) as T;
-        const text = await response.text();
-        if (response.status === 409) throw new AllocationLost(text);
-        if (response.status < 500 || attempt >= attempts)
-          throw new Error(`POST ${path}: ${response.status} ${text}`);
+      if (response.ok) {
+        let text: string;
+        try {
+          text = await response.text();
+        } catch (error) {
+          throw requestFailed(path, error, timeoutMs);
+        }
+        try {
+          return JSON.parse(text) as T;
+        } catch {
+          // The server answered and said something that is not JSON: asking again will not help.
+          throw new AbortError(`POST ${path}: ${response.status} answer is not JSON`);
+        }
       }
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 5000);
-    }
+      // A 5xx is retried whatever its body; a 4xx fails with whatever of it arrived.
+      const message = serverMessage(await response.text().catch(() => ""));
+      if (response.status === 409) throw new AbortError(new AllocationLost(message));
+      const error = new Error(`POST ${path}: ${response.status} ${message}`);
+      throw response.status < 500 ? new AbortError(error) : error;
+    };
+    return pRetry(attempt, {
+      retries: Math.max(0, attempts - 1),
+      factor: 2,
+      minTimeout: minDelayMs,
+      maxTimeout: maxDelayMs,
+      randomize: true,
+    });
   }
+}
+
+/** Later options win; an option left undefined keeps the earlier value. */
+function merge(base: Required<RequestOptions>, ...layers: (RequestOptions | undefined)[]) {
+  const out = { ...base };
+  for (const layer of layers)
+    for (const [key, value] of Object.entries(layer ?? {}))
+      if (value !== undefined) out[key as keyof RequestOptions] = value;
+  return out;
+}
+
+/**
+ * A try that got no full answer: timed out or broke on the network, both retried. Anything
+ * else (a URL fetch cannot parse, say) is a bug that no retry mends.
+ */
+function requestFailed(path: string, error: unknown, timeoutMs: number): Error {
+  if (error instanceof Error && error.name === "TimeoutError")
+    return new Error(`POST ${path}: no answer within ${timeoutMs} ms`, { cause: error });
+  if (error instanceof TypeError && (error.message === "fetch failed" || error.message === "terminated")) {
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
+    return new Error(`POST ${path}: ${error.message}${cause}`, { cause: error });
+  }
+  return new AbortError(error instanceof Error ? error : String(error));
+}
+
+/**
+ * The API answers errors as `{"message": …}`; anything else (a proxy's page) is shown as is,
+ * cut short enough for a log line.
+ */
+function serverMessage(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { message?: unknown };
+    if (typeof parsed?.message === "string") return parsed.message;
+  } catch {
+    // not JSON
+  }
+  return text.trim().slice(0, 500);
 }

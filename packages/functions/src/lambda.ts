@@ -6,6 +6,7 @@ import { createGyre, type Gyre } from "@gyre/core/context";
 import { resourcesFromEnv } from "@gyre/core/resources";
 import { CachingKeyPort } from "@gyre/core/secret/index";
 import { KmsKeyPort } from "@gyre/core/secret/kms-key-port";
+import type { MiddlewareObj } from "@middy/core";
 
 let gyre: Gyre | undefined;
 
@@ -18,4 +19,22 @@ export function lambdaGyre(): Gyre {
     gyre = createGyre(resources, keys, "/tmp/gyre");
   }
   return gyre;
+}
+
+/** What a log line says of a failure: its name and message, never its cause or its input. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : `non-error thrown: ${typeof error}`;
+}
+
+/**
+ * Middy middleware for handlers whose caller must see a failure (Step Functions' Retry and
+ * Catch, the scheduler): logs the error's name and message, not the event, which may carry
+ * task tokens and job data, and handles nothing, so middy rethrows the error as it was.
+ */
+export function logErrors(name: string, log: (line: string) => void = console.error): MiddlewareObj {
+  return {
+    onError: (request) => {
+      log(`${name}: failed: ${describeError(request.error)}`);
+    },
+  };
 }
