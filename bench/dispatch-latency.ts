@@ -11,14 +11,15 @@
  * workflow, the v1.1 build with step times) run after the workflow is finalized, outside the
  * counting window.
  */
-import { execFileSync, spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
+import { apiClient, at, configRepo, fmt, mean, percentile, wall } from "./support.ts";
 
 const RUNS = Number(process.env.RUNS ?? 50);
 const WARMUP = Number(process.env.WARMUP ?? 3);
@@ -33,18 +34,6 @@ workflows:
   main:
     jobs: [hi]
 `;
-
-/** Epoch milliseconds with sub-millisecond resolution (server timestamps are ISO, whole ms). */
-const wall = () => performance.timeOrigin + performance.now();
-const at = (iso: string | null | undefined) => (iso ? Date.parse(iso) : Number.NaN);
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (!sorted.length) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / (values.length || 1);
-const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
 
 // ---------------------------------------------------------------------------------------------
 // Counting: the SDK observer (every server-side AWS request), a probe on the runtime's DynamoDB
@@ -81,6 +70,8 @@ interface Done {
   pk: string;
 }
 let onJobSuccess: ((d: Done) => void) | undefined;
+/** Workflow partitions whose job has been seen succeeding. */
+const succeeded = new Set<string>();
 let onWorkflowDone: ((d: Done) => void) | undefined;
 
 type Middleware = (
@@ -110,11 +101,20 @@ const probe: Middleware = (next, ctx) => async (args) => {
     bump(byItem, `${operation} ${kind}`);
     bump(unitsByItem, `${operation} ${kind}`, units);
   }
-  if (operation === "UpdateItem") {
-    const status = str((input.ExpressionAttributeValues as Record<string, Attr> | undefined)?.[":status"]);
-    if (sk.startsWith("JOB#") && status === "success") onJobSuccess?.({ t, pk });
-    if (sk === "WORKFLOW" && status && status !== "running" && status !== "failing")
-      onWorkflowDone?.({ t, pk });
+  // The write that moves the job to success answers with the item as written (ALL_NEW).
+  if (operation === "UpdateItem" && sk.startsWith("JOB#")) {
+    const after = result.output.Attributes as Record<string, Attr> | undefined;
+    if (str(after?.status) === "success") {
+      succeeded.add(pk);
+      onJobSuccess?.({ t, pk });
+    }
+  }
+  // A workflow's status is derived from its jobs: Finalize is done once its consistent read of
+  // the workflow after the job's success has returned (a one-job workflow has nothing to start).
+  if (operation === "Query" && input.ConsistentRead) {
+    const values = Object.values((input.ExpressionAttributeValues ?? {}) as Record<string, Attr>).map(str);
+    const partition = values.find((v) => v?.startsWith("WORKFLOW#"));
+    if (partition && succeeded.has(partition)) onWorkflowDone?.({ t, pk: partition });
   }
   return result;
 };
@@ -179,14 +179,7 @@ interface Sample {
 
 async function main() {
   const root = await mkdtemp(join(tmpdir(), "gyre-bench-dispatch-"));
-  const repo = join(root, "repo");
-  await mkdir(join(repo, ".circleci"), { recursive: true });
-  await writeFile(join(repo, ".circleci/config.yml"), CONFIG);
-  const git = (...a: string[]) =>
-    execFileSync("git", ["-c", "user.name=Bench", "-c", "user.email=bench@localhost", ...a], { cwd: repo });
-  git("init", "-q", "-b", "main");
-  git("add", "-A");
-  git("commit", "-q", "-m", "echo hi");
+  const repo = await configRepo(join(root, "repo"), CONFIG, "echo hi");
 
   const runtime = await startLocalRuntime({
     dataDir: join(root, "data"),
@@ -203,15 +196,7 @@ async function main() {
     name: "benchProbe",
   });
 
-  const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${runtime.url}${path}`, {
-      method,
-      headers: { "Circle-Token": runtime.adminToken, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
-  };
+  const api = apiClient(runtime.url, runtime.adminToken);
 
   const samples: Sample[] = [];
   try {
@@ -298,7 +283,7 @@ async function main() {
           stepEnd: at(last.end_time),
           stopped: at(v2.stopped_at),
           observed: job.t,
-          finalized: at(wf.stopped_at),
+          finalized: workflow.t,
         });
       }
     }

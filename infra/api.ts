@@ -12,8 +12,12 @@ export const api = new sst.aws.ApiGatewayV2("Api", { cors: false });
 
 export const settings = new sst.Linkable(LinkNames.settings, {
   properties: {
-    /** Seconds a builder may go silent before its allocation fails over. */
+    /** Seconds a builder node may go silent before it is down and its allocations are lost. */
     heartbeatSeconds: 60,
+    /** Seconds an allocation may wait in its queue for a builder (a day; the execution lives 7). */
+    queueTimeoutSeconds: 86_400,
+    /** CircleCI's maximum job run time. */
+    maxJobSeconds: 18_000,
     /** Public base URL: output and artifact URLs, commit-status links, agent callbacks. */
     apiUrl: api.url,
   },

@@ -1,8 +1,9 @@
 /**
  * Dispatch on AWS: one Step Functions execution per job allocation. The execution puts the
  * allocation on its resource class's job queue with a task token and waits for the builder's
- * result (or its heartbeat timeout), then invokes finalize. The reconciler re-drives whatever a
- * lost message, a crash or a restored backup left behind.
+ * result, with no heartbeat clock, then invokes finalize. Liveness is the builder node's: the
+ * reconciler marks a silent node down and fails its allocations' tasks; it also ends allocations
+ * past the queue timeout and repairs what a lost message, a crash or a restored backup left.
  *
  * The builder fleet (EC2 Auto Scaling groups per resource class, scaled on job-queue depth, with
  * an instance role to poll JobQueues and report through the API) will be declared in
@@ -82,7 +83,7 @@ export const stateMachine = new aws.sfn.StateMachine(
   { dependsOn: [stateMachineRolePolicy] },
 );
 
-/** Every minute: re-drive queued jobs without a live message, fail over running ones without a heartbeat. */
+/** Every minute: lose the allocations of nodes past their heartbeat deadline, expire the queue, repair. */
 export const reconcile = new sst.aws.CronV2("Reconcile", {
   schedule: "rate(1 minute)",
   function: {

@@ -69,11 +69,14 @@ export const TASK_TOKEN_ACTIONS = [
   "states:SendTaskHeartbeat",
 ];
 
-/** Functions linked to JobStateMachine: start and inspect allocations, report builders' results. */
+/**
+ * Functions linked to JobStateMachine: start and inspect allocations, report builders' results,
+ * fail a lost node's tasks, stop the executions of allocations nobody will claim.
+ */
 export function jobStateMachineGrants<R>(target: { stateMachineArn: R; executionArns: R }): Grant<R | "*">[] {
   return [
     { actions: ["states:StartExecution"], resources: [target.stateMachineArn] },
-    { actions: ["states:DescribeExecution"], resources: [target.executionArns] },
+    { actions: ["states:DescribeExecution", "states:StopExecution"], resources: [target.executionArns] },
     { actions: TASK_TOKEN_ACTIONS, resources: ["*"] },
   ];
 }

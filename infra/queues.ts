@@ -33,8 +33,8 @@ function pascal(key: string): string {
 /**
  * Resource class name → its job queue. Physical names read `<app>-<stage>-jobs-<queueKey>`, so
  * an operator finds the `medium+` queue as `gyre-prod-jobs-medium-plus`. A message a builder
- * received five times without claiming it goes to the dead-letter queue; the allocation's
- * execution then fails over on its heartbeat timeout.
+ * received five times without claiming it goes to the dead-letter queue; the allocation then
+ * waits until the reconciler ends it at the queue timeout.
  */
 export const jobQueues: Record<string, sst.aws.Queue> = Object.fromEntries(
   DEFAULT_RESOURCE_CLASSES.map((resourceClass) => {

@@ -122,7 +122,7 @@ describe("the context API (CircleCI API v2)", () => {
     const variable = `/api/v2/context/${ctx.id}/environment-variable`;
     expect((await send("PUT", `${variable}/1BAD`, { value: "x" })).status).toBe(400);
     expect((await send("PUT", `${variable}/OK`, { value: 42 })).body).toEqual({
-      message: "value must be a string.",
+      message: "Invalid body: value: Invalid input: expected string, received number",
     });
     expect((await send("PUT", `${variable}/BIG`, { value: "x".repeat(32 * 1024 + 1) })).status).toBe(400);
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
 import { continuationKey } from "../packages/core/src/pipeline/index.ts";
-import { api, gitRepo, stepOutputs, tempDir, waitFor } from "./support.ts";
+import { api, gitRepo, stepOutputs, tempDir, trigger, waitFor } from "./support.ts";
 
 let runtime: LocalRuntime;
 let client: ReturnType<typeof api>;
@@ -70,14 +70,16 @@ describe("setup: true and POST /api/v2/pipeline/continue", () => {
       ".circleci/continue.yml": CONTINUATION,
     });
     await client.post("/api/gyre/projects", { repo_url: repo.path, slug });
-    const created = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
-    expect(created.body.state).toBe("setup");
+    const { id, created, pipeline } = await trigger(client, slug);
+    // Answered at once, before git is read; a setup pipeline once the intake compiled it.
+    expect(created.state).toBe("pending");
+    expect(pipeline.state).toBe("setup");
     const done = await waitFor("both workflows to succeed", async () => {
-      const items = await workflows(created.body.id as string);
+      const items = await workflows(id);
       return items.length === 2 && items.every((w) => w.status === "success") ? items : undefined;
     });
     expect(done.map((w) => w.name).sort()).toEqual(["deploy", "setup"]);
-    expect((await client.get(`/api/v2/pipeline/${created.body.id}`)).body.state).toBe("created");
+    expect((await client.get(`/api/v2/pipeline/${id}`)).body.state).toBe("created");
 
     const setupJob = (await client.get(`/api/v2/workflow/${done.find((w) => w.name === "setup")!.id}/job`))
       .body.items![0]!;
@@ -138,7 +140,9 @@ describe("setup: true and POST /api/v2/pipeline/continue", () => {
     expect(await wrong.json()).toEqual({ message: "Invalid continuation key." });
     const malformed = await continueWith({ configuration: CONTINUATION });
     expect(malformed.status).toBe(400);
-    expect(await malformed.json()).toEqual({ message: "continuation-key must be a non-empty string." });
+    expect(await malformed.json()).toEqual({
+      message: "Invalid body: continuation-key: Invalid input: expected string, received undefined",
+    });
   });
 
   it("errors the pipeline when the continuation is invalid, with the parser's message", async () => {

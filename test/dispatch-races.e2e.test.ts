@@ -3,17 +3,19 @@
  * a claim retried after its answer was lost, and a job that finished while the reconciler or
  * finalize held an older read of it.
  */
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
 import {
   type AllocationRef,
   claimAllocation,
-  failOrRetry,
   finishAllocation,
+  loseAllocation,
   reconcile,
 } from "../packages/core/src/dispatch/index.ts";
-import { getJob, type Job } from "../packages/core/src/job/index.ts";
+import { getJob } from "../packages/core/src/job/index.ts";
+import { heartbeatNode } from "../packages/core/src/node/index.ts";
+import { z } from "../packages/core/src/protocol/schema.ts";
+import { getItem, tryUpdate } from "../packages/core/src/store/index.ts";
 import { Keys } from "../packages/core/src/table.ts";
 import { readWorkflow } from "../packages/core/src/workflow/index.ts";
 import { api, gitRepo, tempDir, waitFor } from "./support.ts";
@@ -29,7 +31,7 @@ afterAll(async () => {
 });
 
 /** A fresh one-job pipeline whose job waits queued (no builder is running). */
-async function queuedJob(slug: string): Promise<{ job: Job; ref: AllocationRef }> {
+async function queuedJob(slug: string): Promise<{ ref: AllocationRef }> {
   const client = api(runtime.url, runtime.adminToken);
   const repo = gitRepo({
     ".circleci/config.yml":
@@ -43,26 +45,28 @@ async function queuedJob(slug: string): Promise<{ job: Job; ref: AllocationRef }
   });
   const { jobs } = await readWorkflow(runtime.gyre, workflowId);
   const job = jobs[0]!;
-  return { job, ref: { workflowId, jobName: job.name, jobId: job.id, attempt: job.attempt, index: 0 } };
+  return { ref: { workflowId, jobName: job.name, jobId: job.id, attempt: job.attempt, index: 0 } };
 }
 
 describe("allocation races", () => {
   it("answers a retried claim from the same node with the job, and a claim from another node with 409", async () => {
     const { ref } = await queuedJob("gh/acme/race-claim");
-    const first = await claimAllocation(runtime.gyre, ref, "node-a");
-    const again = await claimAllocation(runtime.gyre, ref, "node-a");
+    const first = await claim(ref, "node-a");
+    const again = await claim(ref, "node-a");
     expect(again.id).toBe(first.id);
     expect(again.allocations["0"]).toMatchObject({ status: "running", nodeId: "node-a" });
-    await expect(claimAllocation(runtime.gyre, ref, "node-b")).rejects.toMatchObject({ code: "conflict" });
+    await expect(claim(ref, "node-b")).rejects.toMatchObject({ code: "conflict" });
   });
 
   it("never resets or fails a job that finished after the lost-allocation handler read it", async () => {
     const { ref } = await queuedJob("gh/acme/race-finish");
-    await claimAllocation(runtime.gyre, ref, "node-a");
+    await claim(ref, "node-a");
     const stale = await getJob(runtime.gyre, ref.workflowId, ref.jobName); // running, as the reconciler saw it
-    await finishAllocation(runtime.gyre, ref, "node-a", "no-such-token", "success", 1);
-    await failOrRetry(runtime.gyre, stale, ref, "infrastructure_fail", false);
-    await failOrRetry(runtime.gyre, { ...stale, retries: 1 }, ref, "infrastructure_fail", false);
+    await finish(ref, "node-a", "success");
+    expect(await loseAllocation(runtime.gyre, stale, ref, "infrastructure_fail", "lost")).toBe(false);
+    expect(
+      await loseAllocation(runtime.gyre, { ...stale, retries: 1 }, ref, "infrastructure_fail", "lost"),
+    ).toBe(false);
     const job = await getJob(runtime.gyre, ref.workflowId, ref.jobName);
     expect(job).toMatchObject({ status: "success", attempt: 1, retries: 0 });
     expect(job.allocations["0"]).toMatchObject({ status: "success" });
@@ -70,17 +74,15 @@ describe("allocation races", () => {
 
   it("settles a job whose allocations all finished when its own status was never written", async () => {
     const { ref } = await queuedJob("gh/acme/race-settle");
-    await claimAllocation(runtime.gyre, ref, "node-a");
+    await claim(ref, "node-a");
+    await heartbeatNode(runtime.gyre, { node_id: "node-a", allocations: [ref] });
     // As if a parallel job's report died after its allocation write: allocation done, job running.
-    await runtime.gyre.aws.dynamo.send(
-      new UpdateCommand({
-        TableName: runtime.gyre.resources.tableName,
-        Key: Keys.job(ref.workflowId, ref.jobName),
-        UpdateExpression: "SET allocations.#i.#s = :done, updatedAt = :old",
-        ExpressionAttributeNames: { "#i": "0", "#s": "status" },
-        ExpressionAttributeValues: { ":done": "success", ":old": 0 },
-      }),
-    );
+    await tryUpdate(runtime.gyre, Keys.job(ref.workflowId, ref.jobName), {
+      set: [
+        [["allocations", "0", "status"], "success"],
+        [["updatedAt"], 0],
+      ],
+    });
     expect((await getJob(runtime.gyre, ref.workflowId, ref.jobName)).status).toBe("running");
     await reconcile(runtime.gyre, { graceMs: 0 });
     expect((await getJob(runtime.gyre, ref.workflowId, ref.jobName)).status).toBe("success");
@@ -88,11 +90,65 @@ describe("allocation races", () => {
 
   it("still retries a lost allocation it read correctly, and lists the new attempt for the reconciler", async () => {
     const { ref } = await queuedJob("gh/acme/race-lost");
-    await claimAllocation(runtime.gyre, ref, "node-a");
+    await claim(ref, "node-a");
     const seen = await getJob(runtime.gyre, ref.workflowId, ref.jobName);
-    await failOrRetry(runtime.gyre, seen, ref, "infrastructure_fail", false);
-    const job = (await getJob(runtime.gyre, ref.workflowId, ref.jobName)) as Job & { gsi2pk?: string };
+    expect(await loseAllocation(runtime.gyre, seen, ref, "infrastructure_fail", "lost")).toBe(true);
+    const job = await getJob(runtime.gyre, ref.workflowId, ref.jobName);
     expect(job).toMatchObject({ status: "queued", attempt: 2, retries: 1 });
-    expect(job.gsi2pk).toMatch(/^ACTIVE#\d$/);
+    const indexed = await getItem(
+      runtime.gyre,
+      Keys.job(ref.workflowId, ref.jobName),
+      z.object({ gsi2pk: z.string() }),
+      "job",
+    );
+    expect(indexed?.gsi2pk).toMatch(/^ACTIVE#\d$/);
+  });
+
+  it("loses the allocations of a node that stopped heartbeating, and refuses that attempt's later writes", async () => {
+    const { ref } = await queuedJob("gh/acme/race-node-lost");
+    await heartbeatNode(runtime.gyre, { node_id: "node-quiet", allocations: [] });
+    await claim(ref, "node-quiet");
+    // The node's heartbeat is older than the deadline: the reconciler declares it down.
+    const report = await reconcile(runtime.gyre, { graceMs: 0, heartbeatDeadlineMs: 0 });
+    expect(report.nodesDown).toBeGreaterThanOrEqual(1);
+    const job = await getJob(runtime.gyre, ref.workflowId, ref.jobName);
+    expect(job).toMatchObject({ status: "queued", attempt: 2, retries: 1 });
+    expect(job.messages?.[0]?.message).toMatch(/node-quiet stopped heartbeating/);
+    // The old attempt cannot write: its finish is refused, and its heartbeat is told to stop it.
+    await expect(finish(ref, "node-quiet", "success")).rejects.toMatchObject({ code: "conflict" });
+    const answer = await heartbeatNode(runtime.gyre, { node_id: "node-quiet", allocations: [ref] });
+    expect(answer.stop).toEqual([ref]);
+    expect((await getJob(runtime.gyre, ref.workflowId, ref.jobName)).status).toBe("queued");
+  });
+
+  it("leaves a queued allocation queued however long it waits, and ends it at the queue timeout with a message", async () => {
+    const { ref } = await queuedJob("gh/acme/race-wait");
+    // No node holds it: waiting is not a failure, whatever the heartbeat deadline.
+    await reconcile(runtime.gyre, { graceMs: 0, heartbeatDeadlineMs: 0 });
+    expect(await getJob(runtime.gyre, ref.workflowId, ref.jobName)).toMatchObject({
+      status: "queued",
+      attempt: 1,
+    });
+    const resources = runtime.gyre.resources as { queueTimeoutSeconds: number };
+    const saved = resources.queueTimeoutSeconds;
+    resources.queueTimeoutSeconds = 0;
+    try {
+      await new Promise((r) => setTimeout(r, 5));
+      const report = await reconcile(runtime.gyre, { graceMs: 0 });
+      expect(report.expired).toBeGreaterThanOrEqual(1);
+    } finally {
+      resources.queueTimeoutSeconds = saved;
+    }
+    const job = await getJob(runtime.gyre, ref.workflowId, ref.jobName);
+    expect(job).toMatchObject({ status: "infrastructure_fail", attempt: 1 });
+    expect(job.messages?.at(-1)?.message).toMatch(
+      /No builder offering resource class medium took this job within the queue timeout/,
+    );
   });
 });
+
+const claim = (ref: AllocationRef, nodeId: string) =>
+  claimAllocation(runtime.gyre, { allocation: ref, node_id: nodeId, task_token: `token-${nodeId}` });
+
+const finish = (ref: AllocationRef, nodeId: string, status: "success" | "failed") =>
+  finishAllocation(runtime.gyre, { allocation: ref, node_id: nodeId, status, chunks: [], parallelism: 1 });

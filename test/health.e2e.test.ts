@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
 import { startTestEngine, TEST_IMAGE, type TestEngine } from "./support/podman.ts";
-import { api, gitRepo, stepOutputs, tempDir, waitFor } from "./support.ts";
+import { api, gitRepo, stepOutputs, tempDir, trigger, waitFor } from "./support.ts";
 
 let runtime: LocalRuntime;
 let engine: TestEngine | undefined;
@@ -47,7 +47,7 @@ describe("builder health", () => {
       ".circleci/config.yml": `version: 2.1\njobs:\n  inside:\n    docker:\n      - image: ${TEST_IMAGE}\n    steps:\n      - run: echo in a container\nworkflows:\n  main:\n    jobs: [inside]\n`,
     });
     await client.post("/api/gyre/projects", { repo_url: repo.path, slug: "gh/acme/health" });
-    await client.post("/api/v2/project/gh/acme/health/pipeline", { branch: "main" });
+    await trigger(client, "gh/acme/health");
     await new Promise((r) => setTimeout(r, 1500));
     expect((await client.get("/api/v2/project/gh/acme/health/job/1")).body.status).toBe("queued");
 

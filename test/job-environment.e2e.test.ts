@@ -105,7 +105,7 @@ workflows:
       400,
     );
     expect((await client.post(`/api/v2/project/${slug}/envvar`, { name: "OK", value: 42 })).body).toEqual({
-      message: "value must be a string.",
+      message: "Invalid body: value: Invalid input: expected string, received number",
     });
     expect((await client.post(`/api/v2/project/${slug}/envvar`, "{nope")).status).toBe(400);
     expect(

@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { createToken, createUser } from "@gyre/core/auth/index";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { api, gitRepo, stepOutputs, tempDir, waitFor } from "./support.ts";
+import { api, gitRepo, stepOutputs, tempDir, trigger as triggerPipeline, waitFor } from "./support.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 let runtime: LocalRuntime;
@@ -66,9 +66,10 @@ async function put(path: string, body: string, token = runtime.adminToken) {
 async function trigger(slug: string, config: string) {
   const repo = gitRepo({ ".circleci/config.yml": config });
   expect((await client.post("/api/gyre/projects", { repo_url: repo.path, slug })).status).toBe(201);
-  const created = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
-  expect(created.status).toBe(201);
-  return (await client.get(`/api/v2/pipeline/${created.body.id}`)).body;
+  // Answered at once (`pending`); the pipeline once the intake read and compiled its config.
+  const { created, pipeline } = await triggerPipeline(client, slug);
+  expect(created.state).toBe("pending");
+  return pipeline;
 }
 
 function gyre(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -243,7 +244,7 @@ jobs:
   it("refuses a request without config_yaml, or without a token", async () => {
     expect(await client.post("/api/v2/compile-config-with-defaults", {})).toEqual({
       status: 400,
-      body: { message: "config_yaml must be a string: the config." },
+      body: { message: "Invalid body: config_yaml: expected a string: the config" },
     });
     const anonymous = await api(runtime.url, "").post("/api/v2/compile-config-with-defaults", {
       config_yaml: USES_TOOLS,

@@ -16,7 +16,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
 import { startTestEngine, TEST_IMAGE, type TestEngine } from "./support/podman.ts";
-import { api, type StepOutput, stepOutputs, tempDir, waitFor } from "./support.ts";
+import {
+  api,
+  type StepOutput,
+  stepOutputs,
+  tempDir,
+  trigger as triggerPipeline,
+  waitFor,
+} from "./support.ts";
 
 const SLUG = "gh/circleci/realitycheck";
 const PROJECT_DIR = join(import.meta.dirname, "realitycheck");
@@ -56,14 +63,13 @@ function realitycheckRepo(): { path: string; head: string } {
 }
 
 async function trigger(parameters?: Record<string, boolean>): Promise<string> {
-  const created = await client.post(`/api/v2/project/${SLUG}/pipeline`, {
+  // Answered at once; checked once the intake has read and compiled the config.
+  const { id, pipeline } = await triggerPipeline(client, SLUG, {
     branch: "main",
     ...(parameters ? { parameters } : {}),
   });
-  expect(created.status).toBe(201);
-  const pipeline = (await client.get(`/api/v2/pipeline/${created.body.id}`)).body;
   expect(pipeline.errors).toEqual([]);
-  return created.body.id as string;
+  return id;
 }
 
 /** Waits until each of the pipeline's `count` workflows has settled; returns them with their jobs. */

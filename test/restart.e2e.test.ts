@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
 import { newIntakeMessage } from "../packages/core/src/pipeline/index.ts";
 import { recordDelivery } from "../packages/core/src/webhook/github.ts";
-import { api, gitRepo, tempDir, waitFor } from "./support.ts";
+import { api, gitRepo, tempDir, trigger, waitFor } from "./support.ts";
 
 const started: LocalRuntime[] = [];
 // Jobs run sandboxed with a private /tmp: markers live in a directory every job is shown.
@@ -44,18 +44,18 @@ describe("restarting the local runtime", () => {
     });
     const first = await start(dataDir);
     await first.client.post("/api/gyre/projects", { repo_url: repo.path, slug: "gh/acme/kept" });
-    const created = await first.client.post("/api/v2/project/gh/acme/kept/pipeline", { branch: "main" });
+    const created = await trigger(first.client, "gh/acme/kept");
     await waitFor("success", async () =>
-      (await workflowOf(first.client, created.body.id as string)).status === "success" ? true : undefined,
+      (await workflowOf(first.client, created.id)).status === "success" ? true : undefined,
     );
     await first.runtime.stop();
     started.length = 0;
 
     const second = await start(dataDir);
     expect(second.runtime.adminToken).toBe(first.runtime.adminToken);
-    const pipeline = (await second.client.get(`/api/v2/pipeline/${created.body.id}`)).body;
-    expect(pipeline).toMatchObject({ id: created.body.id, number: 1, state: "created" });
-    expect((await workflowOf(second.client, created.body.id as string)).status).toBe("success");
+    const pipeline = (await second.client.get(`/api/v2/pipeline/${created.id}`)).body;
+    expect(pipeline).toMatchObject({ id: created.id, number: 1, state: "created" });
+    expect((await workflowOf(second.client, created.id)).status).toBe("success");
     const build = (await second.client.get("/api/v1.1/project/gh/acme/kept/1")).body as {
       status: string;
       steps: { actions: { output_url: string }[] }[];

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { api, gitRepo, stepOutputs, tempDir, waitFor } from "./support.ts";
+import { api, gitRepo, stepOutputs, tempDir, trigger, waitFor } from "./support.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const usable =
@@ -122,14 +122,12 @@ async function startSshd(authorizedKeys: string): Promise<void> {
 }
 
 async function runPipeline(slug: string) {
-  const created = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
-  expect(created.status).toBe(201);
-  const pipeline = (await client.get(`/api/v2/pipeline/${created.body.id}`)).body;
+  const { id, pipeline } = await trigger(client, slug);
   expect(pipeline.errors).toEqual([]);
   return waitFor(
     "the workflow to finish",
     async () => {
-      const [workflow] = (await client.get(`/api/v2/pipeline/${created.body.id}/workflow`)).body.items!;
+      const [workflow] = (await client.get(`/api/v2/pipeline/${id}/workflow`)).body.items!;
       if (!workflow || !["success", "failed"].includes(workflow.status as string)) return undefined;
       const jobs = (await client.get(`/api/v2/workflow/${workflow.id}/job`)).body.items!;
       return Object.fromEntries(jobs.map((j) => [j.name as string, j]));
@@ -277,7 +275,13 @@ describe("SSH keys: checkout over ssh:// and add_ssh_keys against a real sshd", 
     expect((await builder.get(`/api/v1.1/project/${slug}/ssh-key`)).status).toBe(403);
     // The agent endpoint hands keys only to the node running one of the project's allocations.
     const grabbed = await builder.post("/agent/v1/ssh-keys", {
-      allocation: { workflowId: "w", jobName: "build", jobId: "j", attempt: 1, index: 0 },
+      allocation: {
+        workflowId: "00000000-0000-4000-8000-000000000001",
+        jobName: "build",
+        jobId: "00000000-0000-4000-8000-000000000002",
+        attempt: 1,
+        index: 0,
+      },
       node_id: "someone",
     });
     expect(grabbed.status).toBe(409);
@@ -321,16 +325,16 @@ describe("SSH keys: checkout over ssh:// and add_ssh_keys against a real sshd", 
     ["a key the server does not authorize", "gh/acme/ssh-wrong"],
     ["no checkout key at all", "gh/acme/ssh-none"],
   ])("errors the pipeline with git's own message when the project has %s", async (_, project) => {
-    const created = await client.post(`/api/v2/project/${project}/pipeline`, { branch: "main" });
-    expect(created.status).toBe(201);
-    expect(created.body.state).toBe("errored");
-    const pipeline = (await client.get(`/api/v2/pipeline/${created.body.id}`)).body;
+    const { id, created, pipeline } = await trigger(client, project);
+    // Answered at once, before git is read; errored once the intake failed to clone.
+    expect(created.state).toBe("pending");
+    expect(pipeline.state).toBe("errored");
     const errors = pipeline.errors as { type: string; message: string }[];
     expect(errors).toHaveLength(1);
     expect(errors[0]!.type).toBe("config-fetch");
     expect(errors[0]!.message).toContain(`Could not clone ${repoUrl}`);
     expect(errors[0]!.message).toContain("Permission denied (publickey)");
-    expect((await client.get(`/api/v2/pipeline/${created.body.id}/workflow`)).body.items).toEqual([]);
+    expect((await client.get(`/api/v2/pipeline/${id}/workflow`)).body.items).toEqual([]);
   });
 
   it("deletes keys", async () => {

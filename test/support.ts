@@ -133,22 +133,39 @@ export async function outputsByName(
 }
 
 /**
+ * Triggers a pipeline through the API (answered at once, `pending`) and waits for the intake
+ * to read and compile its config (any state but `pending`); the pipeline as the API shows it.
+ */
+export async function trigger(
+  client: ReturnType<typeof api>,
+  slug: string,
+  body: Record<string, unknown> = { branch: "main" },
+) {
+  const created = await client.post(`/api/v2/project/${slug}/pipeline`, body);
+  if (created.status !== 201)
+    throw new Error(`Trigger answered ${created.status}: ${JSON.stringify(created.body)}`);
+  const id = created.body.id as string;
+  const pipeline = await waitFor("the intake to compile the pipeline", async () => {
+    const p = (await client.get(`/api/v2/pipeline/${id}`)).body;
+    return p.state === "pending" ? undefined : p;
+  });
+  return { id, number: created.body.number as number, created: created.body, pipeline };
+}
+
+/**
  * Triggers a pipeline on `branch` through the API, checks it was created without errors, and
  * waits until its first workflow has settled (neither running, failing nor on hold).
  */
 export async function runPipeline(client: ReturnType<typeof api>, slug: string, branch = "main") {
-  const created = await client.post(`/api/v2/project/${slug}/pipeline`, { branch });
-  if (created.status !== 201)
-    throw new Error(`Trigger answered ${created.status}: ${JSON.stringify(created.body)}`);
-  const pipeline = (await client.get(`/api/v2/pipeline/${created.body.id}`)).body;
+  const { id, pipeline } = await trigger(client, slug, { branch });
   if ((pipeline.errors as unknown[]).length > 0)
     throw new Error(`Pipeline errored: ${JSON.stringify(pipeline.errors)}`);
   return waitFor("the workflow to settle", async () => {
-    const [workflow] = (await client.get(`/api/v2/pipeline/${created.body.id}/workflow`)).body.items!;
+    const [workflow] = (await client.get(`/api/v2/pipeline/${id}/workflow`)).body.items!;
     if (!workflow || ["running", "failing", "on_hold"].includes(workflow.status as string)) return undefined;
     const jobs = (await client.get(`/api/v2/workflow/${workflow.id}/job`)).body.items!;
     return {
-      pipelineId: created.body.id as string,
+      pipelineId: id,
       workflow,
       jobs,
       byName: Object.fromEntries(jobs.map((j) => [j.name as string, j])),

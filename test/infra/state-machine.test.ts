@@ -145,7 +145,7 @@ describe("linked grants", () => {
     expect(executions).toBe("arn:aws:states:eu-west-1:123456789012:execution:gyre-prod-job-allocation:*");
     expect(jobStateMachineGrants({ stateMachineArn: STATE_MACHINE_ARN, executionArns: executions })).toEqual([
       { actions: ["states:StartExecution"], resources: [STATE_MACHINE_ARN] },
-      { actions: ["states:DescribeExecution"], resources: [executions] },
+      { actions: ["states:DescribeExecution", "states:StopExecution"], resources: [executions] },
       {
         actions: ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
         resources: ["*"],

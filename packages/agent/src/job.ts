@@ -9,8 +9,7 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { AllocationRef } from "@gyre/core/dispatch/index";
-import type { Job } from "@gyre/core/job/index";
+import type { AllocationRef, AssignedJob } from "@gyre/core/protocol/agent";
 import type { GyreApi } from "./api.ts";
 import { openJobEnvironment } from "./executor/index.ts";
 import type { OutputStream } from "./output.ts";
@@ -23,8 +22,10 @@ import { haltRequested, installTools } from "./tools/index.ts";
 export type AllocationOutcome = "success" | "failed" | "canceled";
 
 export interface RunContext {
-  job: Job;
+  job: AssignedJob;
   allocation: AllocationRef;
+  /** This builder node. */
+  nodeId: string;
   api: GyreApi;
   workDir: string;
   output: OutputStream;
@@ -37,7 +38,7 @@ export interface RunContext {
 
 /** CircleCI's built-in environment for a job. */
 export function circleEnvironment(
-  job: Job,
+  job: AssignedJob,
   allocation: AllocationRef,
   workingDirectory: string,
   bashEnv: string,
@@ -50,7 +51,7 @@ export function circleEnvironment(
     CIRCLE_BUILD_NUM: String(job.number),
     CIRCLE_JOB: job.name,
     CIRCLE_NODE_INDEX: String(allocation.index),
-    CIRCLE_NODE_TOTAL: String(Object.keys(job.allocations).length),
+    CIRCLE_NODE_TOTAL: String(job.parallelism),
     CIRCLE_PROJECT_USERNAME: org,
     CIRCLE_PROJECT_REPONAME: repo,
     CIRCLE_REPOSITORY_URL: job.checkout.repoUrl,
@@ -67,7 +68,7 @@ export function circleEnvironment(
   return env;
 }
 
-function hostNote(job: Job): string | undefined {
+function hostNote(job: AssignedJob): string | undefined {
   const executor = job.plan?.executor;
   // A docker job that runs on the host says so itself (executor/index.ts).
   if (!executor || executor.type === "machine" || executor.type === "docker") return undefined;
@@ -126,7 +127,7 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
   if (note && !sandbox.refusal) output.write(spinUp.index, note);
   output.write(
     spinUp.index,
-    `Build-agent: gyre, node ${process.env.GYRE_NODE_ID ?? "local"}\nWorking directory: ${workingDirectory}\n${sandbox.summary}`,
+    `Build-agent: gyre, node ${ctx.nodeId}\nWorking directory: ${workingDirectory}\n${sandbox.summary}`,
   );
   output.endStep(spinUp, sandbox.refusal ? "failed" : "success", sandbox.refusal ? null : 0);
   if (sandbox.refusal) {

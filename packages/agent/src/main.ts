@@ -10,8 +10,15 @@
  */
 import { hostname } from "node:os";
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import type { AllocationRef } from "@gyre/core/dispatch/index";
-import type { Job } from "@gyre/core/job/index";
+import { executionName } from "@gyre/core/dispatch/execution";
+import {
+  type AllocationRef,
+  type Assignment,
+  AssignmentSchema,
+  HeartbeatAnswerSchema,
+  type QueueMessage,
+  QueueMessageSchema,
+} from "@gyre/core/protocol/agent";
 import { AllocationLost, GyreApi } from "./api.ts";
 import { type HealthCheck, healthCheckFromEnv, reportHealth } from "./health.ts";
 
@@ -31,6 +38,8 @@ interface AgentConfig {
   sqsEndpoint?: string;
   /** A job running longer than this is stopped and ends `timedout` (CircleCI's 5 h by default). */
   maxJobSeconds: number;
+  /** The server's node deadline: this node heartbeats three times within it. */
+  heartbeatSeconds: number;
 }
 
 export const DEFAULT_MAX_JOB_SECONDS = 5 * 3600;
@@ -57,12 +66,8 @@ function configFromEnv(env = process.env): AgentConfig {
     nodeId: env.GYRE_NODE_ID ?? `${hostname()}-${process.pid}`,
     sqsEndpoint: env.GYRE_SQS_ENDPOINT,
     maxJobSeconds: positiveSeconds(env.GYRE_MAX_JOB_SECONDS, "GYRE_MAX_JOB_SECONDS", DEFAULT_MAX_JOB_SECONDS),
+    heartbeatSeconds: positiveSeconds(env.GYRE_HEARTBEAT_SECONDS, "GYRE_HEARTBEAT_SECONDS", 30),
   };
-}
-
-interface QueueMessage {
-  taskToken: string;
-  allocation: AllocationRef;
 }
 
 export class Agent {
@@ -70,7 +75,9 @@ export class Agent {
   private readonly healthCheck: HealthCheck = healthCheckFromEnv();
   private readonly sqs: SQSClient;
   private readonly stopping = new AbortController();
-  private current?: AbortController;
+  /** The allocations running on this node, with what stops each. */
+  private readonly running = new Map<string, { allocation: AllocationRef; cancel: AbortController }>();
+  private heartbeatTimer?: NodeJS.Timeout;
   /** Read once at start: a bad GYRE_SANDBOX_NETWORK or GYRE_RESOURCE_CLASSES stops the agent. */
   private readonly sandbox: SandboxPolicy;
 
@@ -80,7 +87,35 @@ export class Agent {
     this.sqs = new SQSClient(config.sqsEndpoint ? { endpoint: config.sqsEndpoint } : {});
   }
 
+  /**
+   * The node's liveness: a heartbeat every third of the deadline, idle or busy, naming what it
+   * runs. The answer names what it must stop (an allocation that was lost, retried or ended
+   * elsewhere): the server refuses that attempt's writes anyway, so it is stopped at once.
+   */
+  private async heartbeat(): Promise<void> {
+    try {
+      const answer = await this.api.call(
+        "/heartbeat",
+        { node_id: this.config.nodeId, allocations: [...this.running.values()].map((r) => r.allocation) },
+        HeartbeatAnswerSchema,
+        2,
+      );
+      for (const ref of answer.stop) this.running.get(executionName(ref))?.cancel.abort();
+    } catch (error) {
+      console.error(`agent ${this.config.nodeId}: heartbeat failed: ${(error as Error).message}`);
+    }
+  }
+
   async run(): Promise<void> {
+    const periodMs = Math.max(500, this.config.heartbeatSeconds * 1000) / 3;
+    await this.heartbeat();
+    const beat = () => {
+      this.heartbeatTimer = setTimeout(
+        () => void this.heartbeat().finally(() => !this.stopping.signal.aborted && beat()),
+        periodMs,
+      );
+    };
+    beat();
     let next = 0;
     let wasHealthy: boolean | undefined;
     while (!this.stopping.signal.aborted) {
@@ -114,6 +149,7 @@ export class Agent {
       }
       for (const message of messages) await this.handle(queueUrl, message);
     }
+    clearTimeout(this.heartbeatTimer);
   }
 
   private async handle(queueUrl: string, message: Message): Promise<void> {
@@ -121,21 +157,18 @@ export class Agent {
       this.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
     let body: QueueMessage;
     try {
-      body = JSON.parse(message.Body ?? "");
+      body = QueueMessageSchema.parse(JSON.parse(message.Body ?? ""));
     } catch {
-      await remove();
+      await remove(); // not an allocation: nothing can ever run it
       return;
     }
-    let job: Job;
-    let environment: Record<string, string>;
+    let assignment: Assignment;
     try {
-      ({ job, environment } = await this.api.post<{ job: Job; environment: Record<string, string> }>(
+      assignment = await this.api.call(
         "/claim",
-        {
-          allocation: body.allocation,
-          node_id: this.config.nodeId,
-        },
-      ));
+        { allocation: body.allocation, node_id: this.config.nodeId, task_token: body.taskToken },
+        AssignmentSchema,
+      );
     } catch (error) {
       // Lost the claim (someone else has it, or the attempt moved on): the message is spent.
       if (error instanceof AllocationLost) await remove();
@@ -146,21 +179,15 @@ export class Agent {
     remove().catch((error) =>
       console.error(`agent ${this.config.nodeId}: delete failed: ${(error as Error).message}`),
     );
-    await this.execute(job, body, environment);
+    await this.execute(assignment);
   }
 
-  private async execute(job: Job, message: QueueMessage, environment: Record<string, string>): Promise<void> {
-    const { allocation, taskToken } = message;
+  private async execute({ job, allocation, environment }: Assignment): Promise<void> {
     const cancel = new AbortController();
-    this.current = cancel;
+    const key = executionName(allocation);
+    this.running.set(key, { allocation, cancel });
     // Every project variable's value is masked in the output, wherever and however it appears.
     const output = new OutputStream(this.api, allocation, this.config.nodeId, Object.values(environment));
-    const heartbeatMs = Math.max(1000, (Number(process.env.GYRE_HEARTBEAT_SECONDS) || 30) * 1000) / 3;
-    const heartbeat = setInterval(() => {
-      this.api.post("/heartbeat", { task_token: taskToken }, 2).catch((error) => {
-        if (error instanceof AllocationLost) cancel.abort();
-      });
-    }, heartbeatMs);
     let timedOut = false;
     const limit = setTimeout(() => {
       timedOut = true;
@@ -179,6 +206,7 @@ export class Agent {
         job,
         api: this.api,
         allocation,
+        nodeId: this.config.nodeId,
         workDir: this.config.workDir,
         output,
         signal: cancel.signal,
@@ -189,15 +217,14 @@ export class Agent {
       const step = output.steps.at(-1);
       if (step) output.write(step.index, `\nGyre agent error: ${(error as Error).message}\n`);
     } finally {
-      clearInterval(heartbeat);
       clearTimeout(limit);
-      this.current = undefined;
+      this.running.delete(key);
     }
     if (timedOut) outcome = "timedout";
     if (this.stopping.signal.aborted) {
       // This node is going away (Ctrl-C locally, instance termination on AWS): that is an
-      // infrastructure event, not a cancel. Say nothing; the heartbeat timeout or the
-      // reconciler retries the job on a new attempt elsewhere.
+      // infrastructure event, not a cancel. Say nothing; once the node misses its heartbeat
+      // deadline the reconciler retries the job on a new attempt elsewhere.
       return;
     }
     try {
@@ -205,9 +232,8 @@ export class Agent {
       await this.api.post("/finish", {
         allocation,
         node_id: this.config.nodeId,
-        task_token: taskToken,
         status: outcome,
-        parallelism: Object.keys(job.allocations).length,
+        parallelism: job.parallelism,
         ...rest,
       });
     } catch (error) {
@@ -218,7 +244,8 @@ export class Agent {
 
   stop(): void {
     this.stopping.abort();
-    this.current?.abort();
+    clearTimeout(this.heartbeatTimer);
+    for (const { cancel } of this.running.values()) cancel.abort();
   }
 }
 

@@ -1,5 +1,5 @@
-import type { AllocationRef } from "@gyre/core/dispatch/index";
 import type { OutputChunk } from "@gyre/core/output/index";
+import type { AllocationRef } from "@gyre/core/protocol/agent";
 import { describe, expect, it } from "vitest";
 import type { GyreApi } from "./api.ts";
 import { OutputStream } from "./output.ts";

@@ -4,8 +4,8 @@
  * live. A chunk keeps its number when its upload is retried, so nothing doubles or drops.
  */
 
-import type { AllocationRef } from "@gyre/core/dispatch/index";
 import type { OutputChunk, StepRecord } from "@gyre/core/output/index";
+import type { AllocationRef } from "@gyre/core/protocol/agent";
 import { createMasker, type Masker } from "@gyre/core/secret/masker";
 import type { GyreApi } from "./api.ts";
 

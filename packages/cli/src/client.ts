@@ -39,7 +39,12 @@ export class Client {
     return new Client(url, token);
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     let response: Response;
     try {
       response = await fetch(`${this.url}${path}`, {
@@ -47,6 +52,7 @@ export class Client {
         headers: {
           ...(this.token ? { "circle-token": this.token } : {}),
           ...(body ? { "content-type": "application/json" } : {}),
+          ...headers,
         },
         body: body ? JSON.stringify(body) : undefined,
       });
@@ -73,7 +79,7 @@ export class Client {
     return this.request<T>("GET", path);
   }
 
-  post<T>(path: string, body: unknown): Promise<T> {
-    return this.request<T>("POST", path, body);
+  post<T>(path: string, body: unknown, headers?: Record<string, string>): Promise<T> {
+    return this.request<T>("POST", path, body, headers);
   }
 }

@@ -1,4 +1,5 @@
 /** `gyre project add`, `gyre trigger`, `gyre status`, `gyre logs`: all through the API. */
+import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Client } from "./client.ts";
@@ -69,10 +70,15 @@ export async function projectAdd(
   return project;
 }
 
+/**
+ * Triggers a pipeline. The API answers at once (`pending`); this waits (up to `waitMs`) for the
+ * intake to read and compile the config, so an invalid config shows up straight away as
+ * `errored`. One Idempotency-Key per invocation: the client's own retries make one pipeline.
+ */
 export async function trigger(
   client: Client,
   slug: string,
-  options: { branch?: string; tag?: string },
+  options: { branch?: string; tag?: string; waitMs?: number },
   print: Print,
 ) {
   const created = await client.post<{ id: string; number: number; state: string }>(
@@ -81,9 +87,24 @@ export async function trigger(
       ...(options.branch ? { branch: options.branch } : {}),
       ...(options.tag ? { tag: options.tag } : {}),
     },
+    { "idempotency-key": randomUUID() },
   );
-  print(`Pipeline #${created.number} ${created.state} (${created.id})`);
-  return created;
+  let state = created.state;
+  let errors: { message: string }[] = [];
+  for (
+    const deadline = Date.now() + (options.waitMs ?? 30_000);
+    state === "pending" && Date.now() < deadline;
+  ) {
+    await new Promise((r) => setTimeout(r, 100));
+    const pipeline = await client.get<{ state: string; errors: { message: string }[] }>(
+      `/api/v2/pipeline/${created.id}`,
+    );
+    state = pipeline.state;
+    errors = pipeline.errors;
+  }
+  print(`Pipeline #${created.number} ${state} (${created.id})`);
+  for (const error of errors) print(`  error: ${error.message}`);
+  return { ...created, state };
 }
 
 export async function status(

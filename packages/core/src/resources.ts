@@ -14,8 +14,12 @@ export interface Resources {
   stateMachineArn: string;
   /** KMS key for envelope encryption (AWS); absent locally, where a data key file is used. */
   kmsKeyId?: string;
-  /** Seconds a builder may go silent before its allocation fails over. */
+  /** Seconds a builder node may go silent before it is down and its allocations are lost. */
   heartbeatSeconds: number;
+  /** Seconds an allocation may wait in its queue for a builder before it ends with a message. */
+  queueTimeoutSeconds: number;
+  /** Seconds a job may run (CircleCI's 5 h); bounds an execution's life with the queue timeout. */
+  maxJobSeconds: number;
   /** Endpoints of local stand-ins; absent on AWS. */
   endpoints?: { dynamodb?: string; sqs?: string; s3?: string; sfn?: string };
   /** Public base URL of the API (output URLs, agent callbacks). */
@@ -45,7 +49,13 @@ function link<T>(env: NodeJS.ProcessEnv, name: string): T {
  * missing one fails with a message naming it.
  */
 export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resources {
-  const settings = () => link<{ heartbeatSeconds?: number; apiUrl?: string }>(env, LinkNames.settings);
+  const settings = () =>
+    link<{
+      heartbeatSeconds?: number;
+      queueTimeoutSeconds?: number;
+      maxJobSeconds?: number;
+      apiUrl?: string;
+    }>(env, LinkNames.settings);
   const resources = { region: env.AWS_REGION ?? "us-east-1" } as Resources;
   const lazy = <K extends keyof Resources>(key: K, read: () => Resources[K]) =>
     Object.defineProperty(resources, key, { get: read, enumerable: true });
@@ -56,9 +66,16 @@ export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resource
   lazy("stateMachineArn", () => link<{ arn: string }>(env, LinkNames.stateMachine).arn);
   lazy("kmsKeyId", () => link<{ id: string }>(env, LinkNames.dataKey).id);
   lazy("heartbeatSeconds", () => settings().heartbeatSeconds ?? 60);
+  lazy("queueTimeoutSeconds", () => settings().queueTimeoutSeconds ?? DEFAULT_QUEUE_TIMEOUT_SECONDS);
+  lazy("maxJobSeconds", () => settings().maxJobSeconds ?? DEFAULT_MAX_JOB_SECONDS);
   lazy("apiUrl", () => settings().apiUrl);
   return resources;
 }
+
+/** How long an allocation may wait for a builder by default: a day. */
+export const DEFAULT_QUEUE_TIMEOUT_SECONDS = 24 * 3600;
+/** CircleCI's maximum job run time. */
+export const DEFAULT_MAX_JOB_SECONDS = 5 * 3600;
 
 /** The resource classes CircleCI Server offers by default, smallest first. */
 export const DEFAULT_RESOURCE_CLASSES = ["small", "medium", "medium+", "large", "xlarge", "2xlarge"] as const;

@@ -1,16 +1,16 @@
 /** What every step runner is given, and what it answers. */
 import type { Step } from "@gyre/core/config/plan";
-import type { AllocationRef } from "@gyre/core/dispatch/index";
-import type { Job } from "@gyre/core/job/index";
-import type { StepRecord } from "@gyre/core/output/index";
+import type { AllocationRef, AssignedJob, StepRecord } from "@gyre/core/protocol/agent";
 import type { GyreApi } from "../api.ts";
 import type { OutputStream } from "../output.ts";
 import type { JobService, Launcher } from "../process.ts";
 import type { Confinement } from "./paths.ts";
 
 export interface StepContext {
-  job: Job;
+  job: AssignedJob;
   allocation: AllocationRef;
+  /** This builder node (the one that claimed the allocation). */
+  nodeId: string;
   api: GyreApi;
   output: OutputStream;
   signal: AbortSignal;

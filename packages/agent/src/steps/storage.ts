@@ -28,14 +28,9 @@ export type UploadAnswer = ({ exists: false } & Grant) | { exists: true; created
 
 export type StorageKind = "artifact" | "test_results" | "workspace" | "cache";
 
-/** The node this allocation was claimed by, as the claim recorded it. */
-export function nodeId(ctx: StepContext): string {
-  return ctx.job.allocations[String(ctx.allocation.index)]?.nodeId ?? process.env.GYRE_NODE_ID ?? "";
-}
-
 /** Every storage call names the allocation and the node holding it; the API checks both. */
 export function allocationBody(ctx: StepContext) {
-  return { allocation: ctx.allocation, node_id: nodeId(ctx) };
+  return { allocation: ctx.allocation, node_id: ctx.nodeId };
 }
 
 export function requestUpload(

@@ -1,4 +1,4 @@
-import type { Job } from "@gyre/core/job/index";
+import type { AssignedJob as Job } from "@gyre/core/protocol/agent";
 import { describe, expect, it } from "vitest";
 import { usesTimings } from "./index.ts";
 

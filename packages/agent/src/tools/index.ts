@@ -14,8 +14,7 @@
  */
 import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { AllocationRef } from "@gyre/core/dispatch/index";
-import type { Job } from "@gyre/core/job/index";
+import type { AllocationRef, AssignedJob } from "@gyre/core/protocol/agent";
 import type { GyreApi } from "../api.ts";
 
 export const TIMING_TYPES = ["filename", "classname", "testname"] as const;
@@ -61,8 +60,9 @@ function shellQuote(s: string): string {
 }
 
 export interface ToolsContext {
-  job: Job;
+  job: AssignedJob;
   allocation: AllocationRef;
+  nodeId: string;
   api: GyreApi;
 }
 
@@ -71,7 +71,7 @@ export interface ToolsContext {
  * cannot ask the API themselves, so timings are fetched before the job starts, but only for a
  * job that can use them: the lookup reads the project's earlier results and costs requests.
  */
-export function usesTimings(job: Job): boolean {
+export function usesTimings(job: Pick<AssignedJob, "plan">): boolean {
   return (job.plan?.steps ?? []).some(
     (step) =>
       step.type === "run" &&
@@ -86,12 +86,11 @@ export function usesTimings(job: Job): boolean {
  */
 export async function installTools(ctx: ToolsContext, root: string): Promise<string> {
   if (!usesTimings(ctx.job)) return writeTools(root);
-  const nodeId = ctx.job.allocations[String(ctx.allocation.index)]?.nodeId ?? process.env.GYRE_NODE_ID ?? "";
   let timings: Partial<Timings> | undefined;
   try {
     timings = await ctx.api.post<Partial<Timings>>(
       "/timings",
-      { allocation: ctx.allocation, node_id: nodeId },
+      { allocation: ctx.allocation, node_id: ctx.nodeId },
       2,
     );
   } catch {

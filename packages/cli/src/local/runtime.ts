@@ -17,13 +17,20 @@ import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs
 import { createToken, createUser } from "@gyre/core/auth/index";
 import type { RequestObserver } from "@gyre/core/aws/index";
 import { createGyre, type Gyre } from "@gyre/core/context";
-import { type FinalizeInput, finalizeAllocation, reconcile } from "@gyre/core/dispatch/index";
+import { finalizeAllocation, reconcile } from "@gyre/core/dispatch/index";
 import { consumeIntakeMessage } from "@gyre/core/pipeline/index";
-import { DEFAULT_RESOURCE_CLASSES, queueKey, type Resources } from "@gyre/core/resources";
+import {
+  DEFAULT_MAX_JOB_SECONDS,
+  DEFAULT_QUEUE_TIMEOUT_SECONDS,
+  DEFAULT_RESOURCE_CLASSES,
+  queueKey,
+  type Resources,
+} from "@gyre/core/resources";
 import { CachingKeyPort, LocalKeyPort } from "@gyre/core/secret/index";
 import { tableDefinition } from "@gyre/core/table-schema";
 import { redriveDeliveries } from "@gyre/core/webhook/github";
 import { createApp } from "@gyre/functions/http/app";
+import { nodeServerOptions } from "@gyre/functions/http/node-server";
 import { serve } from "@hono/node-server";
 import { startFauxqs } from "fauxqs";
 import { LocalStepFunctions } from "./stepfunctions.ts";
@@ -45,9 +52,14 @@ export interface LocalRuntimeOptions {
   port?: number;
   /** Builder agent processes to run (default 1). */
   agents?: number;
-  /** Seconds a builder may go silent before its allocation fails over (default 30). */
+  /** Seconds a builder node may go silent before it is down and its allocations are lost (default 30). */
   heartbeatSeconds?: number;
-  /** How often the reconciler runs (default 30 s) and how old a record must be before it acts. */
+  /** Seconds an allocation may wait for a builder before it ends with a message (default a day). */
+  queueTimeoutSeconds?: number;
+  /**
+   * How often the reconciler runs (default: a third of the heartbeat period, so a lost node is
+   * noticed soon after its deadline) and how old a record must be before it acts.
+   */
   reconcileIntervalMs?: number;
   reconcileGraceMs?: number;
   /** More environment for the builder agents (sandbox settings such as GYRE_SANDBOX_NETWORK). */
@@ -151,7 +163,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       substitutions: {
         FinalizeFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${FINALIZE_FUNCTION}`,
       },
-      functions: { [FINALIZE_FUNCTION]: (input) => finalizeAllocation(gyre!, input as FinalizeInput) },
+      functions: { [FINALIZE_FUNCTION]: (input) => finalizeAllocation(gyre!, input) },
       onFailure: (name, error, cause) => log(`execution ${name} failed: ${error}: ${cause}`),
       get sqs() {
         return gyre!.aws.sqs;
@@ -168,6 +180,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       jobQueueUrls: Object.fromEntries(DEFAULT_RESOURCE_CLASSES.map((c) => [queueKey(c), jobs.queueUrl])),
       stateMachineArn,
       heartbeatSeconds: options.heartbeatSeconds ?? 30,
+      queueTimeoutSeconds: options.queueTimeoutSeconds ?? DEFAULT_QUEUE_TIMEOUT_SECONDS,
+      maxJobSeconds: DEFAULT_MAX_JOB_SECONDS,
       endpoints: { dynamodb: dynamo.url, sqs: fauxqs.address, s3: s3.url, sfn: sfnUrl },
     };
     gyre = createGyre(resources, new CachingKeyPort(new LocalKeyPort(dataDir)), dataDir, options.observer);
@@ -177,7 +191,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const app = createApp(ready, {
       logError: (e) => log(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
     });
-    const server = serve({ fetch: app.fetch, port: options.port ?? 8080, hostname: "127.0.0.1" });
+    const server = serve({
+      fetch: app.fetch,
+      port: options.port ?? 8080,
+      hostname: "127.0.0.1",
+      ...nodeServerOptions(),
+    });
     await new Promise<void>((ok, fail) => {
       server.once("listening", ok);
       server.once("error", fail);
@@ -205,19 +224,28 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     closers.push(consumer.stop);
 
     const reconcileOnce = () =>
-      reconcile(ready, { graceMs: options.reconcileGraceMs })
-        .then((r) => r.redriven > 0 && log(`reconciler: re-drove ${r.redriven} job(s)`))
+      reconcile(ready, { graceMs: options.reconcileGraceMs, checkExecutions: true })
+        .then((r) => {
+          if (r.nodesDown > 0) log(`reconciler: ${r.nodesDown} builder node(s) stopped heartbeating`);
+          if (r.redriven > 0) log(`reconciler: re-drove ${r.redriven} job(s)`);
+        })
         .catch((e) => log(`reconciler: ${e instanceof Error ? e.message : String(e)}`));
     // The intake queue lives in memory: pushes accepted but not yet turned into pipelines
     // before the last stop are re-enqueued from their delivery records.
     await redriveDeliveries(ready).then(
       (n) => n > 0 && log(`intake: re-enqueued ${n} push(es) received before the last stop`),
     );
-    // At start nothing is in flight: everything active is left over from the last run.
-    await reconcile(ready, { graceMs: 0 }).then(
-      (r) => r.redriven > 0 && log(`reconciler: re-drove ${r.redriven} job(s) left from the last run`),
+    // At start nothing is in flight: everything active is left over from the last run, and the
+    // local builders of the last run died with it.
+    await reconcile(ready, { graceMs: 0, heartbeatDeadlineMs: 0, checkExecutions: true }).then(
+      (r) =>
+        r.redriven + r.restarted > 0 &&
+        log(`reconciler: re-drove ${r.redriven + r.restarted} job(s) left from the last run`),
     );
-    const timer = setInterval(reconcileOnce, options.reconcileIntervalMs ?? 30_000);
+    const timer = setInterval(
+      reconcileOnce,
+      options.reconcileIntervalMs ?? Math.min(30_000, (resources.heartbeatSeconds * 1000) / 3),
+    );
     timer.unref();
     closers.push(async () => clearInterval(timer));
 

@@ -19,16 +19,14 @@ const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
 let fauxqs: Awaited<ReturnType<typeof startFauxqs>>;
 let sqs: SQSClient;
 let sfn: SFNClient;
-let adapter: LocalStepFunctions;
-let queueUrl: string;
+const adapters: LocalStepFunctions[] = [];
 const finalized: unknown[] = [];
+const DOCUMENT = readFileSync(ASL_PATH, "utf8");
 
-beforeAll(async () => {
-  fauxqs = await startFauxqs({ port: 0, logger: false });
-  queueUrl = fauxqs.createQueue("jobs").queueUrl;
-  sqs = new SQSClient({ region: "us-east-1", endpoint: fauxqs.address, credentials });
-  adapter = new LocalStepFunctions({
-    definition: readFileSync(ASL_PATH, "utf8"),
+/** An adapter running `definition` (the real document unless a test changes one of its fields). */
+async function adapterFor(definition: string): Promise<SFNClient> {
+  const adapter = new LocalStepFunctions({
+    definition,
     stateMachineArn: ARN,
     substitutions: { FinalizeFunctionArn: "arn:aws:lambda:us-east-1:000000000000:function:finalize" },
     functions: {
@@ -39,17 +37,32 @@ beforeAll(async () => {
     },
     sqs,
   });
-  sfn = new SFNClient({ region: "us-east-1", endpoint: await adapter.listen(), credentials });
+  adapters.push(adapter);
+  return new SFNClient({ region: "us-east-1", endpoint: await adapter.listen(), credentials });
+}
+
+/** The real document with its Dispatch state's fields changed. */
+function withDispatch(fields: Record<string, unknown>): string {
+  const doc = JSON.parse(DOCUMENT);
+  Object.assign(doc.States.Dispatch, fields);
+  return JSON.stringify(doc);
+}
+
+beforeAll(async () => {
+  fauxqs = await startFauxqs({ port: 0, logger: false });
+  sqs = new SQSClient({ region: "us-east-1", endpoint: fauxqs.address, credentials });
+  sfn = await adapterFor(DOCUMENT);
 });
 
 afterAll(async () => {
-  await adapter.close();
+  for (const adapter of adapters) await adapter.close();
   await fauxqs.stop();
 });
 
-async function start(name: string, heartbeatSeconds = 30) {
-  const input = { queueUrl, heartbeatSeconds, allocation: { jobId: name } };
-  await sfn.send(new StartExecutionCommand({ stateMachineArn: ARN, name, input: JSON.stringify(input) }));
+async function start(name: string, client = sfn) {
+  const queueUrl = fauxqs.createQueue(`jobs-${name}`).queueUrl;
+  const input = { queueUrl, allocation: { jobId: name } };
+  await client.send(new StartExecutionCommand({ stateMachineArn: ARN, name, input: JSON.stringify(input) }));
   const out = await sqs.send(
     new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 5, MaxNumberOfMessages: 1 }),
   );
@@ -57,9 +70,9 @@ async function start(name: string, heartbeatSeconds = 30) {
   return { input, message };
 }
 
-async function finished(name: string) {
+async function finished(name: string, client = sfn) {
   for (;;) {
-    const d = await sfn.send(
+    const d = await client.send(
       new DescribeExecutionCommand({
         executionArn: `${ARN.replace(":stateMachine:", ":execution:")}:${name}`,
       }),
@@ -88,27 +101,44 @@ describe("the local Step Functions adapter running infra/job-allocation.asl.json
     expect(finalizedFor("ok")).toEqual({ ...input, result: { status: "success" } });
   });
 
-  it("raises States.HeartbeatTimeout when the builder goes silent, and the document's Catch finalizes", async () => {
-    const { message } = await start("silent", 1);
-    const d = await finished("silent");
+  it("keeps an allocation nobody has claimed waiting: the document has no heartbeat clock", async () => {
+    const { message } = await start("waiting");
+    await new Promise((r) => setTimeout(r, 1500));
+    const d = await sfn.send(
+      new DescribeExecutionCommand({
+        executionArn: `${ARN.replace(":stateMachine:", ":execution:")}:waiting`,
+      }),
+    );
+    expect(d.status).toBe("RUNNING");
+    await sfn.send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: "{}" }));
+    expect((await finished("waiting")).status).toBe("SUCCEEDED");
+  });
+
+  it("fails a task past its TimeoutSeconds with States.Timeout, and the document's Catch finalizes", async () => {
+    const client = await adapterFor(withDispatch({ TimeoutSeconds: 1 }));
+    const { message } = await start("too-long", client);
+    const d = await finished("too-long", client);
     expect(d.status).toBe("SUCCEEDED");
-    expect(finalizedFor("silent")).toMatchObject({ error: { Error: "States.HeartbeatTimeout" } });
+    expect(finalizedFor("too-long")).toMatchObject({ error: { Error: "States.Timeout" } });
     await expect(
-      sfn.send(new SendTaskHeartbeatCommand({ taskToken: message.taskToken })),
+      client.send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: "{}" })),
     ).rejects.toMatchObject({
       name: "TaskDoesNotExist",
     });
   });
 
-  it("keeps a task alive while heartbeats arrive", async () => {
-    const { message } = await start("alive", 1);
+  it("raises States.HeartbeatTimeout for a task with HeartbeatSeconds that goes silent, and keeps one alive while heartbeats arrive", async () => {
+    const client = await adapterFor(withDispatch({ HeartbeatSeconds: 1 }));
+    await start("silent", client);
+    await finished("silent", client);
+    expect(finalizedFor("silent")).toMatchObject({ error: { Error: "States.HeartbeatTimeout" } });
+    const { message } = await start("alive", client);
     for (let i = 0; i < 4; i++) {
       await new Promise((r) => setTimeout(r, 400));
-      await sfn.send(new SendTaskHeartbeatCommand({ taskToken: message.taskToken }));
+      await client.send(new SendTaskHeartbeatCommand({ taskToken: message.taskToken }));
     }
-    await sfn.send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: "{}" }));
-    expect((await finished("alive")).status).toBe("SUCCEEDED");
-    expect(finalizedFor("alive")).toMatchObject({ result: {} });
+    await client.send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: "{}" }));
+    expect((await finished("alive", client)).status).toBe("SUCCEEDED");
     expect(finalizedFor("alive")).not.toHaveProperty("error");
   });
 
@@ -122,7 +152,8 @@ describe("the local Step Functions adapter running infra/job-allocation.asl.json
   });
 
   it("treats a second start with the same name and input as a no-op, and other input as a conflict", async () => {
-    const input = JSON.stringify({ queueUrl, heartbeatSeconds: 30, allocation: { jobId: "dup" } });
+    const queueUrl = fauxqs.createQueue("jobs-dup").queueUrl;
+    const input = JSON.stringify({ queueUrl, allocation: { jobId: "dup" } });
     const first = await sfn.send(new StartExecutionCommand({ stateMachineArn: ARN, name: "dup", input }));
     const again = await sfn.send(new StartExecutionCommand({ stateMachineArn: ARN, name: "dup", input }));
     expect(again.executionArn).toBe(first.executionArn);

@@ -9,10 +9,11 @@
  * - `.waitForTaskToken` SQS tasks: the message is sent through the real SQS client, and the
  *   state waits for SendTaskSuccess/SendTaskFailure with the execution's task token.
  * - `HeartbeatSeconds`/`HeartbeatSecondsPath`: a silent task fails with
- *   `States.HeartbeatTimeout`, so the document's own Catch/Retry apply.
+ *   `States.HeartbeatTimeout`; `TimeoutSeconds`/`TimeoutSecondsPath` of a task-token task:
+ *   it fails with `States.Timeout`; either way the document's own Catch/Retry apply.
  * - Lambda tasks run local functions, found by the function name in the ARN.
  * Limits: one task token per execution (a Retry on a waitForTaskToken state would reuse it;
- * Gyre's document retries by starting a new execution instead); HeartbeatSecondsPath is read
+ * Gyre's document retries by starting a new execution instead); the `...Path` fields are read
  * from the execution input. Executions live in memory: after a restart DescribeExecution
  * answers ExecutionDoesNotExist and Gyre's reconciler re-drives the jobs.
  */
@@ -40,6 +41,8 @@ interface TaskState {
   Resource?: string;
   HeartbeatSeconds?: number;
   HeartbeatSecondsPath?: string;
+  TimeoutSeconds?: number;
+  TimeoutSecondsPath?: string;
 }
 
 interface Execution {
@@ -61,6 +64,8 @@ interface Waiter {
   reject: (error: Error) => void;
   heartbeatMs?: number;
   timer?: NodeJS.Timeout;
+  /** The task's whole-life limit (`TimeoutSeconds`). */
+  deadline?: NodeJS.Timeout;
 }
 
 class ServiceError extends Error {
@@ -192,10 +197,7 @@ export class LocalStepFunctions {
     if (execution.status !== "RUNNING") return;
     Object.assign(execution, end, { stopDate: Date.now() });
     for (const [token, waiter] of this.waiters) {
-      if (waiter.execution === execution.name) {
-        clearTimeout(waiter.timer);
-        this.waiters.delete(token);
-      }
+      if (waiter.execution === execution.name) this.forget(token, waiter);
     }
     const keep = this.options.keepFinished ?? 10_000;
     if (this.executions.size > keep) {
@@ -217,6 +219,9 @@ export class LocalStepFunctions {
     const heartbeat =
       state.HeartbeatSeconds ??
       (state.HeartbeatSecondsPath ? readPath(state.HeartbeatSecondsPath, executionInput) : undefined);
+    const timeout =
+      state.TimeoutSeconds ??
+      (state.TimeoutSecondsPath ? readPath(state.TimeoutSecondsPath, executionInput) : undefined);
     const result = new Promise<unknown>((resolve, reject) => {
       const waiter: Waiter = {
         execution,
@@ -226,6 +231,13 @@ export class LocalStepFunctions {
       };
       this.waiters.set(token, waiter);
       this.armHeartbeat(token, waiter);
+      if (typeof timeout === "number") {
+        waiter.deadline = setTimeout(() => {
+          this.forget(token, waiter);
+          reject(namedError("States.Timeout", "The task did not finish within its TimeoutSeconds."));
+        }, timeout * 1000);
+        waiter.deadline.unref();
+      }
     });
     await this.options.sqs.send(
       new SendMessageCommand({
@@ -236,11 +248,17 @@ export class LocalStepFunctions {
     return result;
   }
 
+  private forget(token: string, waiter: Waiter): void {
+    clearTimeout(waiter.timer);
+    clearTimeout(waiter.deadline);
+    this.waiters.delete(token);
+  }
+
   private armHeartbeat(token: string, waiter: Waiter): void {
     clearTimeout(waiter.timer);
     if (!waiter.heartbeatMs) return;
     waiter.timer = setTimeout(() => {
-      this.waiters.delete(token);
+      this.forget(token, waiter);
       waiter.reject(namedError("States.HeartbeatTimeout", "The task did not send a heartbeat in time."));
     }, waiter.heartbeatMs);
     waiter.timer.unref();
@@ -305,15 +323,13 @@ export class LocalStepFunctions {
         } catch {
           throw new ServiceError("InvalidOutput", "Invalid output: not JSON.");
         }
-        clearTimeout(waiter.timer);
-        this.waiters.delete(token);
+        this.forget(token, waiter);
         waiter.resolve(output);
         return {};
       }
       case "SendTaskFailure": {
         const [token, waiter] = this.waiter(body.taskToken);
-        clearTimeout(waiter.timer);
-        this.waiters.delete(token);
+        this.forget(token, waiter);
         waiter.reject(namedError(String(body.error ?? "States.TaskFailed"), String(body.cause ?? "")));
         return {};
       }
@@ -361,8 +377,7 @@ export class LocalStepFunctions {
 
   async close(): Promise<void> {
     for (const e of this.executions.values()) if (e.status === "RUNNING") e.abort();
-    for (const w of this.waiters.values()) clearTimeout(w.timer);
-    this.waiters.clear();
+    for (const [token, w] of this.waiters) this.forget(token, w);
     if (this.server) {
       this.server.closeAllConnections();
       await new Promise<void>((resolve) => this.server!.close(() => resolve()));

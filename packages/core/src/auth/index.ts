@@ -4,20 +4,28 @@
  * a `Circle-Token` header, HTTP basic auth with the token as user name, or `circle-token`.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { Gyre } from "../context.ts";
 import { badRequest, unauthorized } from "../error.ts";
+import { z } from "../protocol/schema.ts";
+import { getItem, putItem } from "../store/index.ts";
 import { Index, Keys } from "../table.ts";
 
-export interface User {
-  id: string;
-  login: string;
-  name: string;
-  admin: boolean;
+/** A user, as the table holds it (`Keys.user`, listed under `Index.users`). */
+export const UserSchema = z.object({
+  id: z.string(),
+  login: z.string(),
+  name: z.string(),
+  admin: z.boolean(),
   /** A builder agent's identity: may claim and report allocations, nothing else. */
-  builder?: boolean;
-  createdAt: string;
-}
+  builder: z.boolean().optional(),
+  createdAt: z.string(),
+});
+export type User = z.infer<typeof UserSchema>;
+
+/** An API token as the table holds it (`Keys.token`, by the token's SHA-256; listed under `Index.tokensOf`). */
+export const TokenItemSchema = z.object({ userId: z.string(), label: z.string() });
+/** What authenticating with a token reads of it. */
+const TokenOwnerSchema = TokenItemSchema.pick({ userId: true });
 
 const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
 
@@ -35,30 +43,20 @@ export async function createUser(
     ...(input.builder ? { builder: true } : {}),
     createdAt: new Date(gyre.now()).toISOString(),
   };
-  await gyre.aws.dynamo.send(
-    new PutCommand({
-      TableName: gyre.resources.tableName,
-      Item: { ...Keys.user(user.id), gsi1pk: Index.users(), gsi1sk: user.login, ...user },
-    }),
-  );
+  await putItem(gyre, { ...Keys.user(user.id), gsi1pk: Index.users(), gsi1sk: user.login, ...user });
   return user;
 }
 
 /** Issues a new token for a user; the returned value is the only copy in clear. */
 export async function createToken(gyre: Gyre, userId: string, label: string): Promise<string> {
   const token = `gyre_${randomBytes(24).toString("hex")}`;
-  await gyre.aws.dynamo.send(
-    new PutCommand({
-      TableName: gyre.resources.tableName,
-      Item: {
-        ...Keys.token(hashToken(token)),
-        gsi1pk: `USER#${userId}#TOKENS`,
-        gsi1sk: new Date(gyre.now()).toISOString(),
-        userId,
-        label,
-      },
-    }),
-  );
+  await putItem(gyre, {
+    ...Keys.token(hashToken(token)),
+    gsi1pk: Index.tokensOf(userId),
+    gsi1sk: new Date(gyre.now()).toISOString(),
+    userId,
+    label,
+  });
   return token;
 }
 
@@ -81,16 +79,14 @@ export async function authenticate(gyre: Gyre, token: string | undefined): Promi
   return user;
 }
 
+/** Token → user in two eventually consistent reads (the cache above tolerates staleness anyway). */
 async function lookUp(gyre: Gyre, hash: string): Promise<User> {
-  const found = await gyre.aws.dynamo.send(
-    new GetCommand({ TableName: gyre.resources.tableName, Key: Keys.token(hash) }),
-  );
-  if (!found.Item) throw unauthorized("Invalid token provided.");
-  const user = await gyre.aws.dynamo.send(
-    new GetCommand({ TableName: gyre.resources.tableName, Key: Keys.user(found.Item.userId as string) }),
-  );
-  if (!user.Item) throw unauthorized("Invalid token provided.");
-  const { id, login, name, admin, builder, createdAt } = user.Item as User;
+  const eventually = { consistent: false };
+  const token = await getItem(gyre, Keys.token(hash), TokenOwnerSchema, "api token", eventually);
+  if (!token) throw unauthorized("Invalid token provided.");
+  const user = await getItem(gyre, Keys.user(token.userId), UserSchema, "user", eventually);
+  if (!user) throw unauthorized("Invalid token provided.");
+  const { id, login, name, admin, builder, createdAt } = user;
   return { id, login, name, admin, ...(builder ? { builder } : {}), createdAt };
 }
 

@@ -45,6 +45,8 @@ beforeAll(async () => {
         jobQueueUrls: {},
         stateMachineArn: "",
         heartbeatSeconds: 30,
+        queueTimeoutSeconds: 86400,
+        maxJobSeconds: 18000,
         endpoints: { dynamodb: `http://127.0.0.1:${server.address().port}` },
       },
       new LocalKeyPort(dir),

@@ -22,42 +22,57 @@
  * - Listing by owner goes through `gsi1`, which may lag a creation by a moment on AWS.
  */
 import { randomUUID } from "node:crypto";
-import {
-  BatchWriteCommand,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-} from "@aws-sdk/lib-dynamodb";
-import { putNew } from "../aws/dynamo.ts";
-import { isConditionFailure } from "../aws/index.ts";
 import type { Gyre } from "../context.ts";
 import { projectEnvironment, validateEnvVar } from "../envvar/index.ts";
 import { badRequest, conflict, notFound } from "../error.ts";
 import { deterministicUuid } from "../id.ts";
 import type { Job } from "../job/index.ts";
+import { decodePageToken, encodePageToken } from "../protocol/page-token.ts";
+import { parseStored, z } from "../protocol/schema.ts";
 import { decryptSecret, encryptSecret } from "../secret/index.ts";
+import {
+  deleteItem,
+  deleteItems,
+  getItem,
+  type Item,
+  putItem,
+  putNew,
+  queryPage,
+  queryRaw,
+} from "../store/index.ts";
+import { Index, Keys, Partitions, Prefixes } from "../table.ts";
 
-export interface Context {
-  id: string;
-  name: string;
+export const ContextSchema = z.object({
+  id: z.string(),
+  name: z.string(),
   /** The owning organization's slug, `gh/acme`. */
-  owner: string;
-  createdAt: string;
-}
+  owner: z.string(),
+  createdAt: z.string(),
+});
+export type Context = z.infer<typeof ContextSchema>;
 
-interface ContextItem extends Context {
-  incarnation: string;
-}
+/** A context as the table holds it (`Keys.context`). */
+export const ContextItemSchema = ContextSchema.extend({ incarnation: z.string() });
+type ContextItem = z.infer<typeof ContextItemSchema>;
 
-interface VariableItem {
-  contextId: string;
-  variable: string;
-  incarnation: string;
-  sealed: string;
-  createdAt: string;
-  updatedAt: string;
-}
+/** One of a context's variables as the table holds it (`Keys.contextVariable`), its value sealed. */
+export const VariableItemSchema = z.object({
+  contextId: z.string(),
+  variable: z.string(),
+  incarnation: z.string(),
+  sealed: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+type VariableItem = z.infer<typeof VariableItemSchema>;
+
+/** What a read of a context's partition needs to tell its items apart before parsing one. */
+const PartitionEntrySchema = z.object({
+  pk: z.string(),
+  sk: z.string(),
+  incarnation: z.string().optional(),
+});
+type PartitionEntry = z.infer<typeof PartitionEntrySchema>;
 
 /** CircleCI API v2 `Context`. */
 export const contextJson = (c: Context) => ({ id: c.id, name: c.name, created_at: c.createdAt });
@@ -75,9 +90,6 @@ const SHORT: Record<string, string> = { github: "gh", bitbucket: "bb" };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PAGE = 20;
 
-const contextKey = (id: string) => ({ pk: `CONTEXT#${id}`, sk: "CONTEXT" });
-const variableKey = (id: string, name: string) => ({ pk: `CONTEXT#${id}`, sk: `ENVVAR#${name}` });
-const contextsOf = (owner: string) => `OWNER#${owner}#CONTEXTS`;
 const aad = (id: string, name: string) => `context:${id}:envvar:${name}`;
 const contextId = (owner: string, name: string) => deterministicUuid("context", owner, name);
 
@@ -101,28 +113,30 @@ function validateName(name: unknown): string {
 export async function createContext(gyre: Gyre, input: { name: unknown; owner: string }): Promise<Context> {
   const owner = parseOwnerSlug(input.owner);
   const name = validateName(input.name);
-  const item: ContextItem & Record<string, unknown> = {
-    ...contextKey(contextId(owner, name)),
-    gsi1pk: contextsOf(owner),
-    gsi1sk: name,
-    id: contextId(owner, name),
+  const id = contextId(owner, name);
+  const item: ContextItem = {
+    id,
     name,
     owner,
     incarnation: randomUUID(),
     createdAt: new Date(gyre.now()).toISOString(),
   };
-  if (!(await putNew(gyre, item))) throw conflict(`A context named "${name}" already exists for ${owner}.`);
-  return { id: item.id, name, owner, createdAt: item.createdAt };
+  const created = await putNew(gyre, {
+    ...Keys.context(id),
+    gsi1pk: Index.contextsOf(owner),
+    gsi1sk: name,
+    ...item,
+  });
+  if (!created) throw conflict(`A context named "${name}" already exists for ${owner}.`);
+  return pick(item);
 }
 
 async function requireContext(gyre: Gyre, id: string): Promise<ContextItem> {
-  const out = UUID.test(id)
-    ? await gyre.aws.dynamo.send(
-        new GetCommand({ TableName: gyre.resources.tableName, Key: contextKey(id), ConsistentRead: true }),
-      )
+  const context = UUID.test(id)
+    ? await getItem(gyre, Keys.context(id), ContextItemSchema, "context")
     : undefined;
-  if (!out?.Item) throw notFound(`Context ${id} not found.`);
-  return out.Item as ContextItem;
+  if (!context) throw notFound(`Context ${id} not found.`);
+  return context;
 }
 
 const pick = (c: Context): Context => ({ id: c.id, name: c.name, owner: c.owner, createdAt: c.createdAt });
@@ -131,6 +145,10 @@ export async function getContext(gyre: Gyre, id: string): Promise<Context> {
   return pick(await requireContext(gyre, id));
 }
 
+/** The key a page of an owner's listing starts after: that of an item of the same listing. */
+const LISTING_KEY = ["pk", "sk", "gsi1pk", "gsi1sk"] as const;
+const ListingKeySchema = z.object({ pk: z.string(), sk: z.string(), gsi1pk: z.string(), gsi1sk: z.string() });
+
 /** An owner's contexts by name, a page at a time. */
 export async function listContexts(
   gyre: Gyre,
@@ -138,58 +156,28 @@ export async function listContexts(
   options: { pageToken?: string; limit?: number } = {},
 ): Promise<{ items: Context[]; nextPageToken: string | null }> {
   const owner = parseOwnerSlug(rawOwner);
-  let start: Record<string, unknown> | undefined;
-  if (options.pageToken) {
-    try {
-      start = JSON.parse(Buffer.from(options.pageToken, "base64url").toString("utf8"));
-    } catch {
-      throw badRequest("Invalid page-token.");
-    }
-    // Exactly the key of an item of this owner's listing, or DynamoDB would refuse it (a 500).
-    const key = start as Record<string, unknown> | null;
-    const valid =
-      typeof key === "object" &&
-      key !== null &&
-      Object.keys(key).sort().join() === "gsi1pk,gsi1sk,pk,sk" &&
-      Object.values(key).every((v) => typeof v === "string") &&
-      key.gsi1pk === contextsOf(owner);
-    if (!valid) throw badRequest("Invalid page-token.");
-  }
-  const out = await gyre.aws.dynamo.send(
-    new QueryCommand({
-      TableName: gyre.resources.tableName,
-      IndexName: "gsi1",
-      KeyConditionExpression: "gsi1pk = :p",
-      ExpressionAttributeValues: { ":p": contextsOf(owner) },
-      Limit: options.limit ?? PAGE,
-      ExclusiveStartKey: start,
-    }),
-  );
-  const next = out.LastEvaluatedKey;
+  const list = Index.contextsOf(owner);
+  // Exactly the key of an item of this owner's listing, or DynamoDB would refuse it (a 500).
+  const start: Item | undefined = options.pageToken
+    ? decodePageToken(list, options.pageToken, { attributes: LISTING_KEY, fixed: { gsi1pk: list } })
+    : undefined;
+  const page = await queryPage(gyre, { index: "gsi1", partition: list, limit: options.limit ?? PAGE }, start);
+  const next = page.lastKey && parseStored(ListingKeySchema, page.lastKey, "context listing key");
   return {
-    items: ((out.Items ?? []) as ContextItem[]).map(pick),
-    nextPageToken: next ? Buffer.from(JSON.stringify(next)).toString("base64url") : null,
+    items: page.items.map((item) => pick(parseStored(ContextItemSchema, item, "context"))),
+    nextPageToken: next ? encodePageToken(list, next) : null,
   };
 }
 
-/** Everything in a context's partition, read consistently: the context item and its variables. */
-async function partition(gyre: Gyre, id: string): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await gyre.aws.dynamo.send(
-      new QueryCommand({
-        TableName: gyre.resources.tableName,
-        KeyConditionExpression: "pk = :pk",
-        ExpressionAttributeValues: { ":pk": contextKey(id).pk },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
-    items.push(...(out.Items ?? []));
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return items;
+/**
+ * Everything in a context's partition, read consistently: the context item and its variables,
+ * each with the keys and incarnation that tell them apart before one is parsed whole.
+ */
+async function partition(gyre: Gyre, id: string): Promise<(PartitionEntry & { item: Item })[]> {
+  const entries: (PartitionEntry & { item: Item })[] = [];
+  for await (const item of queryRaw(gyre, { partition: Partitions.context(id), consistent: true }))
+    entries.push({ ...parseStored(PartitionEntrySchema, item, "context partition item"), item });
+  return entries;
 }
 
 /** The context and its current variables (those of its current incarnation), by name. */
@@ -197,12 +185,14 @@ async function readContext(
   gyre: Gyre,
   id: string,
 ): Promise<{ context: ContextItem; variables: VariableItem[] } | undefined> {
-  const items = await partition(gyre, id);
-  const context = items.find((i) => i.sk === "CONTEXT") as ContextItem | undefined;
-  if (!context) return undefined;
-  const variables = items.filter(
-    (i) => String(i.sk).startsWith("ENVVAR#") && i.incarnation === context.incarnation,
-  ) as unknown as VariableItem[];
+  const entries = await partition(gyre, id);
+  const found = entries.find((e) => e.sk === Keys.context(id).sk);
+  if (!found) return undefined;
+  const context = parseStored(ContextItemSchema, found.item, "context");
+  // A variable of an earlier incarnation (left by an interrupted delete) is not this context's.
+  const variables = entries
+    .filter((e) => e.sk.startsWith(Prefixes.envVar) && e.incarnation === context.incarnation)
+    .map((e) => parseStored(VariableItemSchema, e.item, "context variable"));
   return { context, variables };
 }
 
@@ -212,21 +202,16 @@ async function readContext(
  */
 export async function deleteContext(gyre: Gyre, id: string): Promise<void> {
   await requireContext(gyre, id);
-  const variables = (await partition(gyre, id)).filter((i) => i.sk !== "CONTEXT");
-  for (let i = 0; i < variables.length; i += 25) {
-    let requests: Record<string, unknown>[] | undefined = variables
-      .slice(i, i + 25)
-      .map((v) => ({ DeleteRequest: { Key: { pk: v.pk, sk: v.sk } } }));
-    for (let tries = 0; requests?.length; tries++) {
-      if (tries > 0) await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** tries, 2000)));
-      const out = await gyre.aws.dynamo.send(
-        new BatchWriteCommand({ RequestItems: { [gyre.resources.tableName]: requests } }),
-      );
-      requests = out.UnprocessedItems?.[gyre.resources.tableName] as Record<string, unknown>[] | undefined;
-    }
-  }
-  await gyre.aws.dynamo.send(new DeleteCommand({ TableName: gyre.resources.tableName, Key: contextKey(id) }));
+  const variables = (await partition(gyre, id)).filter((e) => e.sk !== Keys.context(id).sk);
+  await deleteItems(
+    gyre,
+    variables.map(({ pk, sk }) => ({ pk, sk })),
+  );
+  await deleteItem(gyre, Keys.context(id));
 }
+
+/** What a variable's earlier write tells a new one: whether it is this incarnation's, and since when. */
+const PreviousVariableSchema = VariableItemSchema.pick({ incarnation: true, createdAt: true }).partial();
 
 /** Creates or replaces a variable (CircleCI's PUT); `created_at` stays that of its first write. */
 export async function setContextVariable(
@@ -238,22 +223,25 @@ export async function setContextVariable(
   const context = await requireContext(gyre, id);
   const { name, value } = validateEnvVar(rawName, rawValue);
   const now = new Date(gyre.now()).toISOString();
-  const old = await gyre.aws.dynamo.send(
-    new GetCommand({ TableName: gyre.resources.tableName, Key: variableKey(id, name), ConsistentRead: true }),
+  const previous = await getItem(
+    gyre,
+    Keys.contextVariable(id, name),
+    PreviousVariableSchema,
+    "context variable",
   );
-  const previous = old.Item as VariableItem | undefined;
   const item: VariableItem = {
     contextId: id,
     variable: name,
     incarnation: context.incarnation,
     sealed: await encryptSecret(gyre.keys, value, aad(id, name)),
     // One left from an earlier incarnation of this context is not this variable.
-    createdAt: previous?.incarnation === context.incarnation ? previous.createdAt : now,
+    createdAt:
+      previous?.incarnation === context.incarnation && previous.createdAt !== undefined
+        ? previous.createdAt
+        : now,
     updatedAt: now,
   };
-  await gyre.aws.dynamo.send(
-    new PutCommand({ TableName: gyre.resources.tableName, Item: { ...variableKey(id, name), ...item } }),
-  );
+  await putItem(gyre, { ...Keys.contextVariable(id, name), ...item });
   return variableJson(item);
 }
 
@@ -270,19 +258,10 @@ export async function listContextVariables(
 export async function deleteContextVariable(gyre: Gyre, id: string, rawName: string): Promise<void> {
   const context = await requireContext(gyre, id);
   const { name } = validateEnvVar(rawName, "");
-  try {
-    await gyre.aws.dynamo.send(
-      new DeleteCommand({
-        TableName: gyre.resources.tableName,
-        Key: variableKey(id, name),
-        ConditionExpression: "incarnation = :inc",
-        ExpressionAttributeValues: { ":inc": context.incarnation },
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) throw notFound(`Environment variable ${name} not found in context ${id}.`);
-    throw error;
-  }
+  const deleted = await deleteItem(gyre, Keys.contextVariable(id, name), [
+    { path: "incarnation", eq: context.incarnation },
+  ]);
+  if (!deleted) throw notFound(`Environment variable ${name} not found in context ${id}.`);
 }
 
 /** One context's variables in clear, by (owner, name); undefined when there is no such context. */

@@ -3,11 +3,16 @@
  * bound to the project and the name), never returned in clear by the API (only `xxxx` and the
  * last four characters), handed in clear only to a builder running one of the project's jobs.
  */
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import type { Gyre } from "../context.ts";
-import { badRequest, notFound } from "../error.ts";
+import { notFound } from "../error.ts";
 import { parseSlug } from "../project/index.ts";
+import { EnvVarBody, EnvVarName, Limits } from "../protocol/api.ts";
+import { parseInput, z } from "../protocol/schema.ts";
 import { decryptSecret, encryptSecret, maskValue } from "../secret/index.ts";
+import { deleteItem, getItem, putItem, queryAll } from "../store/index.ts";
+import { Keys, Partitions, Prefixes } from "../table.ts";
+
+const EnvVarItemSchema = z.object({ name: z.string(), masked: z.string(), sealed: z.string() });
 
 export interface EnvVarJson {
   name: string;
@@ -16,23 +21,17 @@ export interface EnvVarJson {
 }
 
 /** CircleCI's limit on a variable's value. */
-export const MAX_VALUE_BYTES = 32 * 1024;
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const MAX_VALUE_BYTES = Limits.envVarValueBytes;
 
-const key = (slug: string, name: string) => ({ pk: `PROJECT#${slug}`, sk: `ENVVAR#${name}` });
+const key = Keys.envVar;
 const aad = (slug: string, name: string) => `project:${slug}:envvar:${name}`;
 
+/** The variable's name and value, or a 400 naming what is wrong (see `EnvVarBody`). */
 export function validateEnvVar(name: unknown, value: unknown): { name: string; value: string } {
-  if (typeof name !== "string" || !NAME.test(name) || name.length > 256) {
-    throw badRequest(
-      "name must be a valid environment variable name: letters, digits and underscores, not starting with a digit.",
-    );
-  }
-  if (typeof value !== "string") throw badRequest("value must be a string.");
-  if (Buffer.byteLength(value) > MAX_VALUE_BYTES)
-    throw badRequest(`value is larger than ${MAX_VALUE_BYTES} bytes.`);
-  return { name, value };
+  return parseInput(EnvVarBody, { name, value }, "environment variable");
 }
+
+const validName = (name: unknown) => parseInput(EnvVarName, name, "environment variable name");
 
 /** Creates or replaces a variable, as CircleCI's POST does. */
 export async function setEnvVar(
@@ -43,31 +42,26 @@ export async function setEnvVar(
   const { slug } = parseSlug(rawSlug);
   const { name, value } = validateEnvVar(input.name, input.value);
   const masked = maskValue(value);
-  await gyre.aws.dynamo.send(
-    new PutCommand({
-      TableName: gyre.resources.tableName,
-      Item: {
-        ...key(slug, name),
-        name,
-        masked,
-        sealed: await encryptSecret(gyre.keys, value, aad(slug, name)),
-        updatedAt: new Date(gyre.now()).toISOString(),
-      },
-    }),
-  );
+  await putItem(gyre, {
+    ...key(slug, name),
+    name,
+    masked,
+    sealed: await encryptSecret(gyre.keys, value, aad(slug, name)),
+    updatedAt: new Date(gyre.now()).toISOString(),
+  });
   return { name, value: masked };
 }
 
 async function items(gyre: Gyre, slug: string) {
-  const out = await gyre.aws.dynamo.send(
-    new QueryCommand({
-      TableName: gyre.resources.tableName,
-      KeyConditionExpression: "pk = :pk AND begins_with(sk, :sk)",
-      ExpressionAttributeValues: { ":pk": `PROJECT#${slug}`, ":sk": "ENVVAR#" },
-      ConsistentRead: true,
-    }),
-  );
-  return (out.Items ?? []) as { name: string; masked: string; sealed: string }[];
+  const all: z.infer<typeof EnvVarItemSchema>[] = [];
+  for await (const item of queryAll(
+    gyre,
+    { partition: Partitions.project(slug), sort: { beginsWith: Prefixes.envVar }, consistent: true },
+    EnvVarItemSchema,
+    "environment variable",
+  ))
+    all.push(item);
+  return all;
 }
 
 export async function listEnvVars(gyre: Gyre, rawSlug: string): Promise<EnvVarJson[]> {
@@ -75,21 +69,19 @@ export async function listEnvVars(gyre: Gyre, rawSlug: string): Promise<EnvVarJs
   return (await items(gyre, slug)).map((i) => ({ name: i.name, value: i.masked }));
 }
 
-export async function getEnvVar(gyre: Gyre, rawSlug: string, name: string): Promise<EnvVarJson> {
+export async function getEnvVar(gyre: Gyre, rawSlug: string, rawName: string): Promise<EnvVarJson> {
   const { slug } = parseSlug(rawSlug);
-  const out = await gyre.aws.dynamo.send(
-    new GetCommand({ TableName: gyre.resources.tableName, Key: key(slug, name) }),
-  );
-  if (!out.Item) throw notFound(`Environment variable ${name} not found in project ${slug}.`);
-  return { name, value: out.Item.masked as string };
+  const name = validName(rawName);
+  const item = await getItem(gyre, key(slug, name), EnvVarItemSchema, "environment variable");
+  if (!item) throw notFound(`Environment variable ${name} not found in project ${slug}.`);
+  return { name, value: item.masked };
 }
 
-export async function deleteEnvVar(gyre: Gyre, rawSlug: string, name: string): Promise<void> {
+export async function deleteEnvVar(gyre: Gyre, rawSlug: string, rawName: string): Promise<void> {
   const { slug } = parseSlug(rawSlug);
-  const out = await gyre.aws.dynamo.send(
-    new DeleteCommand({ TableName: gyre.resources.tableName, Key: key(slug, name), ReturnValues: "ALL_OLD" }),
-  );
-  if (!out.Attributes) throw notFound(`Environment variable ${name} not found in project ${slug}.`);
+  const name = validName(rawName);
+  if (!(await deleteItem(gyre, key(slug, name), [{ path: "pk", exists: true }])))
+    throw notFound(`Environment variable ${name} not found in project ${slug}.`);
 }
 
 /** The project's variables in clear, for a builder that has claimed one of its jobs. */

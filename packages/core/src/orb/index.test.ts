@@ -49,6 +49,8 @@ beforeAll(async () => {
     jobQueueUrls: {},
     stateMachineArn: "unused",
     heartbeatSeconds: 30,
+    queueTimeoutSeconds: 86400,
+    maxJobSeconds: 18000,
     endpoints: { s3: `http://127.0.0.1:${address.port}` },
   };
   gyre = createGyre(resources, new LocalKeyPort(dir), dir);

@@ -8,27 +8,10 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { listKeys, readText } from "../aws/s3.ts";
 import type { Gyre } from "../context.ts";
-import { badRequest } from "../error.ts";
+import { type OutputChunk, type StepRecord, StepRecordSchema } from "../protocol/agent.ts";
+import { parseStored, z } from "../protocol/schema.ts";
 
-export type StepStatus = "running" | "success" | "failed" | "canceled" | "timedout";
-
-export interface StepRecord {
-  /** Position in the job's step list, from 0. */
-  index: number;
-  name: string;
-  type: string;
-  status: StepStatus;
-  startedAt: string;
-  endedAt?: string;
-  exitCode?: number | null;
-  background?: boolean;
-}
-
-export interface OutputChunk {
-  step: number;
-  seq: number;
-  data: string;
-}
+export type { OutputChunk, StepRecord, StepStatus } from "../protocol/agent.ts";
 
 export interface AllocationKey {
   jobId: string;
@@ -36,25 +19,8 @@ export interface AllocationKey {
   index: number;
 }
 
-/** Largest chunk accepted from a builder (it flushes far smaller ones). */
-export const MAX_CHUNK_BYTES = 1024 * 1024;
-
 const prefix = (a: AllocationKey) => `output/${a.jobId}/${a.attempt}/${a.index}/`;
 const pad = (n: number, w: number) => String(n).padStart(w, "0");
-
-export function validateChunks(chunks: unknown): OutputChunk[] {
-  if (!Array.isArray(chunks)) throw badRequest("chunks must be an array.");
-  return chunks.map((c, i) => {
-    const chunk = c as Partial<OutputChunk>;
-    if (!Number.isInteger(chunk.step) || chunk.step! < 0 || !Number.isInteger(chunk.seq) || chunk.seq! < 0) {
-      throw badRequest(`chunks[${i}]: step and seq must be non-negative integers.`);
-    }
-    if (typeof chunk.data !== "string") throw badRequest(`chunks[${i}].data must be a string.`);
-    if (Buffer.byteLength(chunk.data) > MAX_CHUNK_BYTES)
-      throw badRequest(`chunks[${i}] is larger than ${MAX_CHUNK_BYTES} bytes.`);
-    return chunk as OutputChunk;
-  });
-}
 
 export async function writeOutput(
   gyre: Gyre,
@@ -101,7 +67,7 @@ export async function writeOutput(
 
 export async function readSteps(gyre: Gyre, alloc: AllocationKey): Promise<StepRecord[]> {
   const text = await readText(gyre, `${prefix(alloc)}steps.json`);
-  return text ? (JSON.parse(text) as StepRecord[]) : [];
+  return text ? parseStored(z.array(StepRecordSchema), JSON.parse(text), "steps document") : [];
 }
 
 /** A step's whole output so far, chunks in order. */

@@ -1,6 +1,18 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GyreError } from "../error.ts";
-import { parseSlug, slugForRepo } from "./index.ts";
+import { z } from "../protocol/schema.ts";
+import { getItem } from "../store/index.ts";
+import { memoryTable, type TestTable } from "../store/test-table.ts";
+import { Index, Keys } from "../table.ts";
+import {
+  createProject,
+  getProject,
+  getWebhookSecret,
+  listProjects,
+  parseSlug,
+  reserveNumbers,
+  slugForRepo,
+} from "./index.ts";
 
 describe("project slugs", () => {
   it.each([
@@ -28,5 +40,53 @@ describe("project slugs", () => {
     ["/tmp/my repo/", "local/tmp/my-repo"],
   ])("derives the slug of %s", (url, slug) => {
     expect(slugForRepo(url)).toBe(slug);
+  });
+});
+
+describe("projects in the table", () => {
+  let table: TestTable;
+  beforeAll(async () => {
+    table = await memoryTable();
+  });
+  afterAll(async () => {
+    await table.close();
+  });
+
+  it("creates a project once, reads and lists it, and keeps its webhook secret sealed", async () => {
+    const { gyre } = table;
+    const { project, webhookSecret } = await createProject(gyre, {
+      repoUrl: "https://github.com/acme/api.git",
+    });
+    expect(project).toMatchObject({ slug: "gh/acme/api", vcsType: "github", defaultBranch: "main" });
+    await expect(createProject(gyre, { repoUrl: "/elsewhere", slug: "gh/acme/api" })).rejects.toThrow(
+      "already exists",
+    );
+    expect(await getProject(gyre, "github/acme/api")).toEqual(project);
+    expect(await listProjects(gyre)).toEqual([project]);
+    expect(await getWebhookSecret(gyre, "gh/acme/api")).toEqual({ project, secret: webhookSecret });
+    const item = await getItem(
+      gyre,
+      Keys.project("gh/acme/api"),
+      z.record(z.string(), z.unknown()),
+      "project",
+    );
+    expect(item).toMatchObject({ gsi1pk: Index.projects(), gsi1sk: "gh/acme/api", pipelineCounter: 0 });
+    expect(JSON.stringify(item)).not.toContain(webhookSecret);
+    await expect(getProject(gyre, "gh/acme/none")).rejects.toThrow("not found");
+  });
+
+  it("reserves pipeline and job numbers in blocks", async () => {
+    const { gyre } = table;
+    await createProject(gyre, { repoUrl: "/src/numbers", slug: "local/src/numbers" });
+    expect(await reserveNumbers(gyre, "local/src/numbers", 3, 1, 3)).toEqual({
+      pipelineNumber: 1,
+      firstJobNumber: 1,
+    });
+    expect(await reserveNumbers(gyre, "local/src/numbers", 2, 0)).toEqual({
+      pipelineNumber: 1,
+      firstJobNumber: 4,
+    });
+    expect((await getProject(gyre, "local/src/numbers")).jobsPerPipeline).toBe(3);
+    await expect(reserveNumbers(gyre, "local/src/none", 1)).rejects.toThrow("not found");
   });
 });

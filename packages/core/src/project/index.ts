@@ -4,31 +4,40 @@
  * pipelines and jobs.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { putNew } from "../aws/dynamo.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, conflict, notFound } from "../error.ts";
+import { z } from "../protocol/schema.ts";
 import { decryptSecret, encryptSecret } from "../secret/index.ts";
+import { getItem, putNew, queryAll, tryUpdate, updateItem } from "../store/index.ts";
 import { Index, Keys } from "../table.ts";
 
-export interface Project {
-  id: string;
-  slug: string;
+export const ProjectSchema = z.object({
+  id: z.string(),
+  slug: z.string(),
   /** `github` for gh/ slugs, `bitbucket` for bb/, `local` otherwise. */
-  vcsType: string;
-  org: string;
-  name: string;
+  vcsType: z.string(),
+  org: z.string(),
+  name: z.string(),
   /** What `git clone` is given: an https/ssh URL or a local path. */
-  repoUrl: string;
-  defaultBranch: string;
-  createdAt: string;
-}
+  repoUrl: z.string(),
+  defaultBranch: z.string(),
+  createdAt: z.string(),
+  /** Job numbers an API trigger reserves with the pipeline's number (the last pipeline's count). */
+  jobsPerPipeline: z.number().int().optional(),
+});
+export type Project = z.infer<typeof ProjectSchema>;
 
-interface ProjectItem extends Project {
-  webhookSecret: string;
-  pipelineCounter: number;
-  jobCounter: number;
-}
+/** A project as the table holds it (`Keys.project`, listed under `Index.projects`). */
+export const ProjectItemSchema = ProjectSchema.extend({
+  /** Sealed at rest, bound to the project (`webhookAad`). */
+  webhookSecret: z.string(),
+  pipelineCounter: z.number().int(),
+  jobCounter: z.number().int(),
+});
+type ProjectItem = z.infer<typeof ProjectItemSchema>;
+
+/** What reserving numbers reads back: the counters after the increment. */
+const CountersSchema = ProjectItemSchema.pick({ pipelineCounter: true, jobCounter: true });
 
 const SLUG = /^(gh|github|bb|bitbucket|local)\/([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/;
 const VCS: Record<string, string> = {
@@ -91,19 +100,19 @@ export async function createProject(
 }
 
 function toProject(item: ProjectItem): Project {
-  const { id, slug, vcsType, org, name, repoUrl, defaultBranch, createdAt } = item;
-  return { id, slug, vcsType, org, name, repoUrl, defaultBranch, createdAt };
+  const { id, slug, vcsType, org, name, repoUrl, defaultBranch, createdAt, jobsPerPipeline } = item;
+  return { id, slug, vcsType, org, name, repoUrl, defaultBranch, createdAt, jobsPerPipeline };
 }
 
-async function getItem(gyre: Gyre, slug: string): Promise<ProjectItem | undefined> {
-  const out = await gyre.aws.dynamo.send(
-    new GetCommand({ TableName: gyre.resources.tableName, Key: Keys.project(slug) }),
-  );
-  return out.Item as ProjectItem | undefined;
-}
+/**
+ * Read eventually consistent: a project's settings change rarely, and its counters are read
+ * only through reserveNumbers' update (`jobsPerPipeline` is a hint: a stale one costs a top-up).
+ */
+const readProject = (gyre: Gyre, slug: string) =>
+  getItem(gyre, Keys.project(slug), ProjectItemSchema, "project", { consistent: false });
 
 export async function findProject(gyre: Gyre, slug: string): Promise<Project | undefined> {
-  const item = await getItem(gyre, slug);
+  const item = await readProject(gyre, slug);
   return item && toProject(item);
 }
 
@@ -119,7 +128,7 @@ export async function getWebhookSecret(
   gyre: Gyre,
   slug: string,
 ): Promise<{ project: Project; secret: string } | undefined> {
-  const item = await getItem(gyre, slug);
+  const item = await readProject(gyre, slug);
   if (!item) return undefined;
   return {
     project: toProject(item),
@@ -128,40 +137,53 @@ export async function getWebhookSecret(
 }
 
 export async function listProjects(gyre: Gyre): Promise<Project[]> {
-  const out = await gyre.aws.dynamo.send(
-    new QueryCommand({
-      TableName: gyre.resources.tableName,
-      IndexName: "gsi1",
-      KeyConditionExpression: "gsi1pk = :p",
-      ExpressionAttributeValues: { ":p": Index.projects() },
-    }),
-  );
-  return (out.Items ?? []).map((i) => toProject(i as ProjectItem));
+  const projects: Project[] = [];
+  const spec = { index: "gsi1", partition: Index.projects() } as const;
+  for await (const item of queryAll(gyre, spec, ProjectItemSchema, "project")) projects.push(toProject(item));
+  return projects;
 }
 
 /**
- * Reserves the next pipeline number and `jobs` job numbers in one conditional update.
- * A crash after this leaves a gap in the numbering, as CircleCI's numbering can have.
+ * Reserves pipeline and job numbers in one conditional update. A pipeline triggered through
+ * the API reserves its number before its config is read, together with a block of job numbers
+ * as large as the project's last pipeline needed (`jobsPerPipeline`), so the usual pipeline
+ * costs one counter write; the intake reserves more only when the config grew. A crash after
+ * this leaves a gap in the numbering, as CircleCI's numbering can have.
  */
 export async function reserveNumbers(
   gyre: Gyre,
   slug: string,
   jobs: number,
-  /** 0 when the jobs join an existing pipeline (a continuation). */
+  /** 0 when the jobs join an existing pipeline (a continuation, or a block that was too small). */
   pipelines = 1,
+  /** Remembered as the block the next API trigger reserves. */
+  jobsPerPipeline?: number,
 ): Promise<{ pipelineNumber: number; firstJobNumber: number }> {
-  const out = await gyre.aws.dynamo.send(
-    new UpdateCommand({
-      TableName: gyre.resources.tableName,
-      Key: Keys.project(slug),
-      UpdateExpression: "ADD pipelineCounter :one, jobCounter :jobs",
-      ConditionExpression: "attribute_exists(pk)",
-      ExpressionAttributeValues: { ":one": pipelines, ":jobs": jobs },
-      ReturnValues: "UPDATED_NEW",
-    }),
+  const attrs = await updateItem(
+    gyre,
+    Keys.project(slug),
+    {
+      add: { pipelineCounter: pipelines, jobCounter: jobs },
+      ...(jobsPerPipeline !== undefined ? { set: { jobsPerPipeline } } : {}),
+      when: [{ path: "pk", exists: true }],
+    },
+    CountersSchema,
+    "project counters",
   );
-  const attrs = out.Attributes as { pipelineCounter: number; jobCounter: number };
+  if (!attrs) throw notFound(`Project ${slug} not found.`);
   return { pipelineNumber: attrs.pipelineCounter, firstJobNumber: attrs.jobCounter - jobs + 1 };
+}
+
+/** Remembers how many job numbers the next API trigger of this project reserves. */
+export async function rememberJobsPerPipeline(
+  gyre: Gyre,
+  slug: string,
+  jobsPerPipeline: number,
+): Promise<void> {
+  await tryUpdate(gyre, Keys.project(slug), {
+    set: { jobsPerPipeline },
+    when: [{ path: "pk", exists: true }],
+  });
 }
 
 /** CircleCI API v2 `Project` shape. */

@@ -14,12 +14,13 @@
  *   pk PROJECT#<slug>   sk CHECKOUTKEY#<md5>              a checkout key
  *   pk PROJECT#<slug>   sk SSHKEY#<md5>#<hostname>        an additional key (one per host)
  */
-import { DeleteCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
-import { putNew } from "../aws/dynamo.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, conflict, notFound } from "../error.ts";
 import { parseSlug } from "../project/index.ts";
+import { z } from "../protocol/schema.ts";
 import { decryptSecret, encryptSecret } from "../secret/index.ts";
+import { deleteItem, putItem, putNew, queryAll } from "../store/index.ts";
+import { Keys, Partitions, Prefixes } from "../table.ts";
 import {
   generateEd25519Key,
   isSshUrl,
@@ -33,7 +34,8 @@ import {
 export * from "./keys.ts";
 
 /** What CircleCI answers for a key's `type`. */
-export type CheckoutKeyType = "deploy-key" | "github-user-key";
+export const CheckoutKeyTypeSchema = z.enum(["deploy-key", "github-user-key"]);
+export type CheckoutKeyType = z.infer<typeof CheckoutKeyTypeSchema>;
 
 export interface CheckoutKey {
   publicKey: string;
@@ -61,41 +63,47 @@ export interface JobKey {
   privateKey: string;
 }
 
-interface SealedItem {
-  sk: string;
-  fingerprint: string;
-  sha256: string;
-  publicKey: string;
-  createdAt: string;
-  sealed: string;
-}
-interface CheckoutItem extends SealedItem {
-  type: CheckoutKeyType;
-}
-interface AdditionalItem extends SealedItem {
-  hostname: string;
-}
+const SealedItemSchema = z.object({
+  sk: z.string(),
+  fingerprint: z.string(),
+  sha256: z.string(),
+  publicKey: z.string(),
+  createdAt: z.string(),
+  sealed: z.string(),
+});
+/** A checkout key as the table holds it (`Keys.checkoutKey`), its private half sealed. */
+export const CheckoutItemSchema = SealedItemSchema.extend({ type: CheckoutKeyTypeSchema });
+type CheckoutItem = z.infer<typeof CheckoutItemSchema>;
+/** An additional key as the table holds it (`Keys.sshKey`), its private half sealed. */
+export const AdditionalItemSchema = SealedItemSchema.extend({ hostname: z.string() });
+type AdditionalItem = z.infer<typeof AdditionalItemSchema>;
 
 /** Keys a project may hold of each kind (CircleCI sets no number; this bounds a claim's work). */
 export const MAX_KEYS = 50;
-const CHECKOUT = "CHECKOUTKEY#";
-const ADDITIONAL = "SSHKEY#";
+/** A fingerprint as its key spells it: the MD5 hex without colons. */
+const md5Hex = (fingerprint: string) => fingerprint.replace(/:/g, "");
 const checkoutAad = (slug: string, fp: string) => `project:${slug}:checkout-key:${fp}`;
 const additionalAad = (slug: string, fp: string, host: string) => `project:${slug}:ssh-key:${fp}:${host}`;
 /** Goes into a job's ~/.ssh/config as a `Host` pattern: no spaces, quotes or line breaks. */
 const HOSTNAME = /^[A-Za-z0-9._:*?\-[\]]{0,253}$/;
 
-async function items<T>(gyre: Gyre, slug: string, prefix: string): Promise<T[]> {
-  const out = await gyre.aws.dynamo.send(
-    new QueryCommand({
-      TableName: gyre.resources.tableName,
-      KeyConditionExpression: "pk = :pk AND begins_with(sk, :sk)",
-      ExpressionAttributeValues: { ":pk": `PROJECT#${slug}`, ":sk": prefix },
-      ConsistentRead: true,
-    }),
-  );
-  return (out.Items ?? []) as T[];
+/** The project's keys of one kind, read consistently (a key just added is there). */
+async function keysOf<S extends z.ZodType>(
+  gyre: Gyre,
+  slug: string,
+  prefix: string,
+  schema: S,
+  what: string,
+) {
+  const found: z.output<S>[] = [];
+  const spec = { partition: Partitions.project(slug), sort: { beginsWith: prefix }, consistent: true };
+  for await (const item of queryAll(gyre, spec, schema, what)) found.push(item);
+  return found;
 }
+const checkoutItems = (gyre: Gyre, slug: string) =>
+  keysOf(gyre, slug, Prefixes.checkoutKey, CheckoutItemSchema, "checkout key");
+const additionalItems = (gyre: Gyre, slug: string) =>
+  keysOf(gyre, slug, Prefixes.sshKey, AdditionalItemSchema, "ssh key");
 
 /** The preferred checkout key is the newest (ties: by fingerprint), as a new key replaces an old one. */
 function withPreferred(list: CheckoutItem[]): CheckoutKey[] {
@@ -117,11 +125,12 @@ export async function createCheckoutKey(gyre: Gyre, rawSlug: string, type: unkno
   const { slug } = parseSlug(rawSlug);
   if (type !== "deploy-key" && type !== "user-key")
     throw badRequest('type must be "deploy-key" or "user-key".');
-  if ((await items(gyre, slug, CHECKOUT)).length >= MAX_KEYS)
+  if ((await checkoutItems(gyre, slug)).length >= MAX_KEYS)
     throw conflict(`Project ${slug} already has ${MAX_KEYS} checkout keys: delete one first.`);
   const key = generateEd25519Key();
+  const { pk, sk } = Keys.checkoutKey(slug, md5Hex(key.fingerprint));
   const item: CheckoutItem = {
-    sk: `${CHECKOUT}${key.fingerprint.replace(/:/g, "")}`,
+    sk,
     type: type === "user-key" ? "github-user-key" : "deploy-key",
     fingerprint: key.fingerprint,
     sha256: key.sha256,
@@ -129,16 +138,14 @@ export async function createCheckoutKey(gyre: Gyre, rawSlug: string, type: unkno
     createdAt: new Date(gyre.now()).toISOString(),
     sealed: await encryptSecret(gyre.keys, key.privateKey, checkoutAad(slug, key.fingerprint)),
   };
-  await putNew(gyre, { pk: `PROJECT#${slug}`, ...item });
-  return withPreferred(await items<CheckoutItem>(gyre, slug, CHECKOUT)).find(
-    (k) => k.fingerprint === key.fingerprint,
-  )!;
+  await putNew(gyre, { pk, ...item });
+  return withPreferred(await checkoutItems(gyre, slug)).find((k) => k.fingerprint === key.fingerprint)!;
 }
 
 export async function listCheckoutKeys(gyre: Gyre, rawSlug: string): Promise<CheckoutKey[]> {
   const { slug } = parseSlug(rawSlug);
   // Newest first, as CircleCI lists them.
-  return withPreferred(await items<CheckoutItem>(gyre, slug, CHECKOUT)).reverse();
+  return withPreferred(await checkoutItems(gyre, slug)).reverse();
 }
 
 export async function getCheckoutKey(gyre: Gyre, rawSlug: string, fingerprint: string): Promise<CheckoutKey> {
@@ -151,12 +158,7 @@ export async function getCheckoutKey(gyre: Gyre, rawSlug: string, fingerprint: s
 export async function deleteCheckoutKey(gyre: Gyre, rawSlug: string, fingerprint: string): Promise<void> {
   const { slug } = parseSlug(rawSlug);
   const key = await getCheckoutKey(gyre, slug, fingerprint);
-  await gyre.aws.dynamo.send(
-    new DeleteCommand({
-      TableName: gyre.resources.tableName,
-      Key: { pk: `PROJECT#${slug}`, sk: `${CHECKOUT}${key.fingerprint.replace(/:/g, "")}` },
-    }),
-  );
+  await deleteItem(gyre, Keys.checkoutKey(slug, md5Hex(key.fingerprint)));
 }
 
 /** CircleCI API v2 `CheckoutKey`. */
@@ -189,8 +191,8 @@ export async function addSshKey(
   const hostname = validateHostname(input.hostname);
   const { privateKey, publicKey } = parsePrivateKey(input.privateKey);
   const fingerprint = md5Fingerprint(publicKey.blob);
-  const existing = await items<AdditionalItem>(gyre, slug, ADDITIONAL);
-  const sk = `${ADDITIONAL}${fingerprint.replace(/:/g, "")}#${hostname}`;
+  const existing = await additionalItems(gyre, slug);
+  const { pk, sk } = Keys.sshKey(slug, md5Hex(fingerprint), hostname);
   if (existing.length >= MAX_KEYS && !existing.some((i) => i.sk === sk))
     throw conflict(`Project ${slug} already has ${MAX_KEYS} SSH keys: delete one first.`);
   const item: AdditionalItem = {
@@ -202,16 +204,14 @@ export async function addSshKey(
     createdAt: new Date(gyre.now()).toISOString(),
     sealed: await encryptSecret(gyre.keys, privateKey, additionalAad(slug, fingerprint, hostname)),
   };
-  await gyre.aws.dynamo.send(
-    new PutCommand({ TableName: gyre.resources.tableName, Item: { pk: `PROJECT#${slug}`, ...item } }),
-  );
+  await putItem(gyre, { pk, ...item });
   const { sealed: _, sk: __, ...key } = item;
   return key;
 }
 
 export async function listSshKeys(gyre: Gyre, rawSlug: string): Promise<AdditionalKey[]> {
   const { slug } = parseSlug(rawSlug);
-  return (await items<AdditionalItem>(gyre, slug, ADDITIONAL))
+  return (await additionalItems(gyre, slug))
     .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.sk.localeCompare(b.sk))
     .map(({ hostname, fingerprint, sha256, publicKey, createdAt }) => ({
       hostname,
@@ -232,16 +232,12 @@ export async function deleteSshKey(
   const { slug } = parseSlug(rawSlug);
   if (typeof fingerprint !== "string") throw badRequest("fingerprint must be a string.");
   const host = hostname === undefined ? undefined : validateHostname(hostname);
-  const doomed = (await items<AdditionalItem>(gyre, slug, ADDITIONAL)).filter(
+  const doomed = (await additionalItems(gyre, slug)).filter(
     (i) => matchesFingerprint(i, fingerprint) && (host === undefined || i.hostname === host),
   );
   if (!doomed.length) throw notFound(`SSH key ${fingerprint} not found in project ${slug}.`);
   await Promise.all(
-    doomed.map((i) =>
-      gyre.aws.dynamo.send(
-        new DeleteCommand({ TableName: gyre.resources.tableName, Key: { pk: `PROJECT#${slug}`, sk: i.sk } }),
-      ),
-    ),
+    doomed.map((i) => deleteItem(gyre, Keys.sshKey(slug, md5Hex(i.fingerprint), i.hostname))),
   );
   return doomed.length;
 }
@@ -261,7 +257,7 @@ export function sshKeyJson(k: AdditionalKey) {
  * running one of its jobs, and for the server's own reads of its repository over SSH.
  */
 export async function preferredCheckoutKey(gyre: Gyre, slug: string): Promise<JobKey | null> {
-  const checkout = await items<CheckoutItem>(gyre, slug, CHECKOUT);
+  const checkout = await checkoutItems(gyre, slug);
   const preferred = withPreferred(checkout).find((k) => k.preferred);
   const sealed = preferred && checkout.find((i) => i.fingerprint === preferred.fingerprint);
   if (!sealed) return null;
@@ -281,7 +277,7 @@ export async function jobSshKeys(
 ): Promise<{ checkoutKey: JobKey | null; keys: JobKey[] }> {
   const [checkoutKey, additional] = await Promise.all([
     isSshUrl(repoUrl) ? preferredCheckoutKey(gyre, slug) : Promise.resolve(null),
-    items<AdditionalItem>(gyre, slug, ADDITIONAL),
+    additionalItems(gyre, slug),
   ]);
   const keys = await Promise.all(
     additional

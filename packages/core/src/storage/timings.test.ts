@@ -42,6 +42,22 @@ function job(number: number, over: Partial<Job> = {}): Job {
 }
 
 /**
+ * The value each attribute is compared with in a query's key condition and filter
+ * (`#n1 < :v1 AND #n2 = :v2` → `{gsi1sk: "<", value}`), whatever its placeholders.
+ */
+function comparisons(input: Record<string, unknown>): Record<string, { op: string; value: unknown }> {
+  const names = input.ExpressionAttributeNames as Record<string, string>;
+  const values = input.ExpressionAttributeValues as Record<string, unknown>;
+  const text = `${input.KeyConditionExpression} AND ${input.FilterExpression ?? ""}`;
+  return Object.fromEntries(
+    [...text.matchAll(/(#\w+) (=|<) (:\w+)/g)].map(([, name, op, value]) => [
+      names[name!]!,
+      { op: op!, value: values[value!] },
+    ]),
+  );
+}
+
+/**
  * A Gyre whose DynamoDB answers the project's jobs (applying the query's key condition, filter
  * and order, 2 per page) and whose S3 holds `results` by object key.
  */
@@ -52,13 +68,14 @@ function fakeGyre(jobs: Job[], results: Record<string, TestCaseResult[]>) {
     const input = command.input as Record<string, unknown>;
     calls.push(name);
     if (name === "QueryCommand") {
-      const values = input.ExpressionAttributeValues as Record<string, string | number>;
-      const below = Number(values[":n"]);
+      const where = comparisons(input);
+      expect(where.gsi1sk?.op).toBe("<");
+      const below = Number(where.gsi1sk?.value);
       const start = (input.ExclusiveStartKey as { offset?: number } | undefined)?.offset ?? 0;
       const ordered = [...jobs].filter((j) => j.number < below).sort((a, b) => b.number - a.number);
       const page = ordered.slice(start, start + 2);
       return {
-        Items: page.filter((j) => j.name === values[":name"] && j.status === values[":success"]),
+        Items: page.filter((j) => j.name === where.name?.value && j.status === where.status?.value),
         ScannedCount: page.length,
         LastEvaluatedKey: start + 2 < ordered.length ? { offset: start + 2 } : undefined,
       };

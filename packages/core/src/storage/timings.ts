@@ -10,12 +10,13 @@
  * The search is bounded: at most `MAX_SCANNED` earlier jobs of the project are read and the
  * stored results of at most `MAX_CANDIDATES` successful ones are opened.
  */
-import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import type { Gyre } from "../context.ts";
-import type { Job } from "../job/index.ts";
+import { type Job, JobSchema } from "../job/index.ts";
+import { parseStored, type z } from "../protocol/schema.ts";
+import { type Item, queryPage } from "../store/index.ts";
 import { Index, padNumber } from "../table.ts";
 import type { TestCaseResult } from "../test-result/junit.ts";
-import { listTestResults } from "./index.ts";
+import { listTestResults } from "./test-results.ts";
 
 export const MAX_SCANNED = 2000;
 export const MAX_CANDIDATES = 10;
@@ -59,42 +60,40 @@ export function timingsFromResults(tests: TestCaseResult[]): Timings {
   };
 }
 
+/** What the search reads of an earlier job. */
+const EarlierJobSchema = JobSchema.pick({ id: true, number: true, attempt: true, checkout: true });
+type EarlierJob = z.infer<typeof EarlierJobSchema>;
+
 /** Earlier successful jobs named like `job` in its project, most recent first. */
-async function* earlierSuccesses(gyre: Gyre, job: Job): AsyncGenerator<Job> {
-  let start: Record<string, unknown> | undefined;
+async function* earlierSuccesses(gyre: Gyre, job: Job): AsyncGenerator<EarlierJob> {
+  const spec = {
+    index: "gsi1",
+    partition: Index.jobsOf(job.projectSlug),
+    sort: { lt: padNumber(job.number) },
+    filter: [
+      { path: "name", eq: job.name },
+      { path: "status", eq: "success" },
+    ],
+    descending: true,
+    limit: 200,
+  } as const;
+  let start: Item | undefined;
   let scanned = 0;
   do {
-    const out = await gyre.aws.dynamo.send(
-      new QueryCommand({
-        TableName: gyre.resources.tableName,
-        IndexName: "gsi1",
-        KeyConditionExpression: "gsi1pk = :p AND gsi1sk < :n",
-        FilterExpression: "#name = :name AND #status = :success",
-        ExpressionAttributeNames: { "#name": "name", "#status": "status" },
-        ExpressionAttributeValues: {
-          ":p": Index.jobsOf(job.projectSlug),
-          ":n": padNumber(job.number),
-          ":name": job.name,
-          ":success": "success",
-        },
-        ScanIndexForward: false,
-        Limit: 200,
-        ExclusiveStartKey: start,
-      }),
-    );
-    scanned += out.ScannedCount ?? out.Items?.length ?? 0;
-    for (const item of out.Items ?? []) yield item as Job;
-    start = out.LastEvaluatedKey;
+    const page = await queryPage(gyre, spec, start);
+    scanned += page.scanned;
+    for (const item of page.items) yield parseStored(EarlierJobSchema, item, "job");
+    start = page.lastKey;
   } while (start && scanned < MAX_SCANNED);
 }
 
 /** The timings a split in `job` should use; empty maps when no earlier run stored results. */
 export async function timingsFor(gyre: Gyre, job: Job): Promise<TimingsAnswer> {
-  let fallback: { job: Job; tests: TestCaseResult[] } | undefined;
+  let fallback: { job: EarlierJob; tests: TestCaseResult[] } | undefined;
   let opened = 0;
   for await (const earlier of earlierSuccesses(gyre, job)) {
     if (earlier.id === job.id) continue;
-    const sameBranch = earlier.checkout?.branch === job.checkout.branch;
+    const sameBranch = earlier.checkout.branch === job.checkout.branch;
     if (!sameBranch && fallback) continue;
     if (opened++ >= MAX_CANDIDATES) break;
     const tests = await listTestResults(gyre, earlier);
@@ -105,9 +104,9 @@ export async function timingsFor(gyre: Gyre, job: Job): Promise<TimingsAnswer> {
   return fallback ? answer(fallback.job, fallback.tests) : { filename: {}, classname: {}, testname: {} };
 }
 
-function answer(job: Job, tests: TestCaseResult[]): TimingsAnswer {
+function answer(job: EarlierJob, tests: TestCaseResult[]): TimingsAnswer {
   return {
     ...timingsFromResults(tests),
-    source: { jobId: job.id, jobNumber: job.number, branch: job.checkout?.branch },
+    source: { jobId: job.id, jobNumber: job.number, branch: job.checkout.branch },
   };
 }

@@ -1,9 +1,11 @@
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CORPUS } from "../../../../test/corpus.ts";
 import { GyreError } from "../error.ts";
+import { Limits, TRUNCATED } from "../protocol/api.ts";
 import { assertSignature, parsePush, repositoryFullName, verifySignature } from "./github.ts";
 
 const corpus = (name: string) => readFileSync(join(CORPUS, "github-webhooks", name));
@@ -85,5 +87,120 @@ describe("parsePush", () => {
     ]) {
       expect(repositoryFullName(payload(name))).toMatch(/^[^/]+\/[^/]+$/);
     }
+  });
+});
+
+describe("what a push keeps", () => {
+  type PushJson = { ref: string; after: string; head_commit: { message: string } };
+  const push = (change: (p: PushJson) => void) => {
+    const p = payload("push.branch.json");
+    change(p);
+    return p;
+  };
+
+  it("bounds the commit message: subject to 1,000 characters, body to 16 KiB, marked where cut", () => {
+    const huge = `${"s".repeat(300_000)}\n\n${"b".repeat(300_000)}`;
+    const parsed = parsePush(push((p) => (p.head_commit.message = huge)));
+    expect(parsed.commit!.subject).toBe(`${"s".repeat(Limits.commitSubject)}${TRUNCATED}`);
+    expect(parsed.commit!.body).toBe(`${"b".repeat(Limits.commitBody)}${TRUNCATED}`);
+    expect(JSON.stringify(parsed).length).toBeLessThan(20_000);
+  });
+
+  it("never cuts a character in two", () => {
+    const parsed = parsePush(push((p) => (p.head_commit.message = `a${"😀".repeat(2000)}`)));
+    expect(parsed.commit!.subject).toBe(`a${"😀".repeat(499)}${TRUNCATED}`);
+  });
+
+  it("refuses a branch or tag name over 255 bytes with 400 naming the limit", () => {
+    const long = push((p) => (p.ref = `refs/heads/${"é".repeat(128)}`));
+    expect(() => parsePush(long)).toThrow(/at most 255 bytes/);
+    expect(parsePush(push((p) => (p.ref = `refs/tags/${"v".repeat(255)}`))).ref.tag).toHaveLength(255);
+    expect(() => parsePush(push((p) => (p.ref = "refs/heads/a b")))).toThrow(GyreError);
+  });
+
+  it("refuses a repository full_name that is not owner/name of bounded length, before any lookup", () => {
+    for (const fullName of [
+      "a".repeat(3000),
+      `${"a".repeat(150)}/${"b".repeat(150)}`,
+      "a/b/c",
+      "a",
+      "a b/c",
+      5,
+    ]) {
+      const error = (() => {
+        try {
+          repositoryFullName({ repository: { full_name: fullName } });
+        } catch (e) {
+          return e as GyreError;
+        }
+      })();
+      expect(error, String(fullName)).toBeInstanceOf(GyreError);
+      expect(error!.code).toBe("bad_request");
+      expect(error!.message.length).toBeLessThan(300);
+    }
+  });
+
+  it("refuses an `after` that is not a commit SHA", () => {
+    expect(() => parsePush(push((p) => (p.after = "x".repeat(100_000))))).toThrow(/after: a full commit SHA/);
+  });
+});
+
+describe("the parser on garbage (property tests)", () => {
+  const SEED = 4_217;
+  const base = payload("push.branch.json");
+  const only400 = (f: () => unknown) => {
+    try {
+      f();
+    } catch (error) {
+      expect(error).toBeInstanceOf(GyreError);
+      expect((error as GyreError).code).toBe("bad_request");
+    }
+  };
+
+  it("arbitrary JSON never throws anything but a 400", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        only400(() => repositoryFullName(value));
+        only400(() => parsePush(value));
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it("a real push with any field replaced by anything never throws anything but a 400", () => {
+    const paths: string[][] = [];
+    const walk = (v: unknown, path: string[]) => {
+      paths.push(path);
+      if (typeof v === "object" && v !== null && path.length < 3)
+        for (const [k, child] of Object.entries(v)) walk(child, [...path, k]);
+    };
+    walk(base, []);
+    const hostile = fc.oneof(
+      fc.jsonValue(),
+      fc.constantFrom(null, -1, 2 ** 60, 1e308, "", "\u0000", "refs/heads/", "refs/tags/..", "0".repeat(40)),
+      fc.string({ unit: "binary", maxLength: 300 }),
+      fc.constant("x".repeat(70_000)),
+    );
+    fc.assert(
+      fc.property(fc.constantFrom(...paths), hostile, fc.boolean(), (path, value, remove) => {
+        const p = structuredClone(base);
+        let at = p;
+        for (const k of path.slice(0, -1)) at = at[k];
+        const last = path.at(-1);
+        if (last === undefined) return;
+        if (remove) delete at[last];
+        else at[last] = value;
+        only400(() => parsePush(p));
+        only400(() => repositoryFullName(p));
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it("a prototype key in the payload is data, never the object's prototype", () => {
+    const p = JSON.parse(
+      `{"__proto__": {"repository": {"full_name": "evil/repo"}}, "ref": "refs/heads/main", "after": "${"a".repeat(40)}"}`,
+    );
+    expect(() => parsePush(p)).toThrow(GyreError);
   });
 });

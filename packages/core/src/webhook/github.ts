@@ -3,11 +3,21 @@
  * delivery records so that a redelivered or replayed delivery creates nothing new.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { putNew, queryAll } from "../aws/dynamo.ts";
 import type { Gyre } from "../context.ts";
-import { badRequest, unauthorized } from "../error.ts";
+import { unauthorized } from "../error.ts";
 import type { Ref } from "../git/index.ts";
-import { enqueueIntake, findPipeline, type IntakeMessage } from "../pipeline/index.ts";
+import { enqueueIntake, findPipeline, type IntakeMessage, IntakeMessageSchema } from "../pipeline/index.ts";
+import {
+  commitMessage,
+  DeliveryId,
+  Limits,
+  RefName,
+  RepositoryFullName,
+  Revision,
+  truncate,
+} from "../protocol/api.ts";
+import { parseInput, z } from "../protocol/schema.ts";
+import { putNew, queryAll } from "../store/index.ts";
 import { Index, Keys } from "../table.ts";
 
 /** True when `signature` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under `secret`. */
@@ -30,44 +40,48 @@ export interface PushEvent {
   ref: Ref;
   deleted: boolean;
   pusher: string;
+  /** The head commit's message, bounded (see `commitMessage`): a delivery record must fit an item. */
   commit?: { subject: string; body: string };
 }
 
-function object(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw badRequest(`${what} must be an object.`);
-  return value as Record<string, unknown>;
-}
+const Payload = z.object({ repository: z.object({ full_name: RepositoryFullName }) });
 
-function string(value: unknown, what: string): string {
-  if (typeof value !== "string" || value === "") throw badRequest(`${what} must be a non-empty string.`);
-  return value;
-}
+const REFS = /^refs\/(heads|tags)\/(.+)$/s;
+
+const Push = z.object({
+  ref: z
+    .string()
+    .max(Limits.refNameBytes + 45, "a ref name of at most 255 bytes")
+    .regex(REFS, "expected refs/heads/* or refs/tags/*"),
+  after: Revision,
+  deleted: z.unknown().optional(),
+  // Optional parts are read leniently: a push GitHub sends is never refused over them.
+  head_commit: z.object({ message: z.string() }).nullish().catch(undefined),
+  pusher: z
+    .object({ name: z.string().min(1) })
+    .nullish()
+    .catch(undefined),
+});
 
 /** The repository a payload is about (every event GitHub sends to a repository hook has one). */
 export function repositoryFullName(payload: unknown): string {
-  const repository = object(object(payload, "The payload").repository, "repository");
-  return string(repository.full_name, "repository.full_name");
+  return parseInput(Payload, payload, "payload").repository.full_name;
 }
 
 export function parsePush(payload: unknown): PushEvent {
-  const body = object(payload, "The payload");
-  const refName = string(body.ref, "ref");
-  const after = string(body.after, "after");
-  const ref: Ref = { revision: after };
-  if (refName.startsWith("refs/heads/")) ref.branch = refName.slice("refs/heads/".length);
-  else if (refName.startsWith("refs/tags/")) ref.tag = refName.slice("refs/tags/".length);
-  else throw badRequest(`Unsupported ref "${refName}": expected refs/heads/* or refs/tags/*.`);
-  const head = body.head_commit as { message?: unknown } | null | undefined;
-  const message = typeof head?.message === "string" ? head.message : undefined;
-  const [subject = "", ...rest] = (message ?? "").split("\n");
-  const pusher = (body.pusher as { name?: unknown } | undefined)?.name;
+  const fullName = repositoryFullName(payload);
+  const body = parseInput(Push, payload, "push payload");
+  const [, kind, name] = REFS.exec(body.ref)!;
+  const ref: Ref = { revision: body.after };
+  if (kind === "heads") ref.branch = parseInput(RefName, name, "branch name (ref)");
+  else ref.tag = parseInput(RefName, name, "tag name (ref)");
+  const message = body.head_commit?.message;
   return {
-    fullName: repositoryFullName(body),
+    fullName,
     ref,
-    deleted: body.deleted === true || /^0{40}$/.test(after),
-    pusher: typeof pusher === "string" ? pusher : "github",
-    commit: message !== undefined ? { subject, body: rest.join("\n").trim() } : undefined,
+    deleted: body.deleted === true || /^0+$/.test(body.after),
+    pusher: body.pusher ? truncate(body.pusher.name, 255) : "github",
+    commit: message !== undefined ? commitMessage(message) : undefined,
   };
 }
 
@@ -82,6 +96,8 @@ export async function recordDelivery(
   deliveryId: string,
   message: IntakeMessage,
 ): Promise<boolean> {
+  // The message is what a redrive needs, bounded by parsePush: the item always fits DynamoDB's 400 KB.
+  parseInput(DeliveryId, deliveryId, "X-GitHub-Delivery header");
   const receivedAt = new Date(gyre.now()).toISOString();
   return putNew(gyre, {
     ...Keys.delivery(deliveryId),
@@ -94,6 +110,14 @@ export async function recordDelivery(
   });
 }
 
+/** A delivery record; an unreadable intake message (an older version's) is not re-driven. */
+const DeliverySchema = z.object({
+  message: z.unknown().transform((m) => {
+    const parsed = IntakeMessageSchema.safeParse(m);
+    return parsed.success ? parsed.data : undefined;
+  }),
+});
+
 /**
  * Re-enqueues every delivery of the last `hours` whose pipeline does not exist: its intake
  * message was lost (a restart of the local runtime loses the in-memory queue). Replaying is
@@ -104,11 +128,12 @@ export async function redriveDeliveries(gyre: Gyre, hours = 24): Promise<number>
   const days = new Set([since.slice(0, 10), new Date(gyre.now()).toISOString().slice(0, 10)]);
   let redriven = 0;
   for (const day of days) {
-    for await (const item of queryAll<{ message?: IntakeMessage }>(gyre, {
-      IndexName: "gsi1",
-      KeyConditionExpression: "gsi1pk = :p AND gsi1sk >= :since",
-      ExpressionAttributeValues: { ":p": Index.deliveriesOn(day), ":since": since },
-    })) {
+    for await (const item of queryAll(
+      gyre,
+      { index: "gsi1", partition: Index.deliveriesOn(day), sort: { gte: since } },
+      DeliverySchema,
+      "delivery",
+    )) {
       if (!item.message || (await findPipeline(gyre, item.message.pipelineId))) continue;
       await enqueueIntake(gyre, item.message);
       redriven++;

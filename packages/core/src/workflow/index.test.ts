@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { JobStatus } from "../job/index.ts";
-import { workflowStatus } from "./index.ts";
+import { readiness, workflowStatus } from "./index.ts";
 
 const job = (name: string, status: JobStatus, requires: string[] = []) => ({ name, status, requires });
 
@@ -42,5 +42,36 @@ describe("workflowStatus", () => {
     ["no jobs", [], "not_run"],
   ] as const)("is %s → %s", (_, jobs, expected) => {
     expect(workflowStatus([...jobs])).toBe(expected);
+  });
+});
+
+describe("status-form requires", () => {
+  const notify = (statuses?: string[]) => ({
+    name: "notify",
+    status: "blocked" as const,
+    requires: ["build"],
+    ...(statuses ? { requiredStatuses: { build: statuses } } : {}),
+  });
+  const statusOf = (status: JobStatus) => (name: string) => (name === "build" ? status : undefined);
+
+  it.each([
+    [undefined, "success", "ready"],
+    [undefined, "failed", "stranded"],
+    [["failed"], "failed", "ready"],
+    [["failed"], "infrastructure_fail", "ready"],
+    [["failed"], "timedout", "ready"],
+    [["failed"], "success", "stranded"],
+    [["success", "failed"], "success", "ready"],
+    [["success", "failed"], "failed", "ready"],
+    [["canceled"], "failed", "stranded"],
+    [["failed"], "running", "waiting"],
+  ] as const)("requiring %j, a build that ended %s leaves the job %s", (statuses, build, expected) => {
+    expect(readiness(notify(statuses ? [...statuses] : undefined), statusOf(build))).toBe(expected);
+  });
+
+  it("keeps the workflow failing while a job that runs on failure is about to start, and failed once it is done", () => {
+    const build = { name: "build", status: "failed" as const, requires: [] };
+    expect(workflowStatus([build, notify(["failed"])])).toBe("failing");
+    expect(workflowStatus([build, { ...notify(["failed"]), status: "success" }])).toBe("failed");
   });
 });

@@ -1,13 +1,14 @@
 /**
  * Workflows: a set of jobs ordered by `requires`. A workflow and its jobs share one table
- * partition, so a single query reads everything finalize needs.
+ * partition, so a single query reads everything finalize and the API need. A workflow's status
+ * is derived from its jobs (job/transitions.ts WORKFLOW_RULES), never written.
  */
-import { GetCommand } from "@aws-sdk/lib-dynamodb";
-import { queryAll } from "../aws/dynamo.ts";
 import type { Gyre } from "../context.ts";
 import { notFound } from "../error.ts";
-import { ACTIVE_JOB, type Job, type JobStatus } from "../job/index.ts";
-import { Index, Keys } from "../table.ts";
+import { type Job, JobSchema, type JobStatus, TERMINAL_JOB } from "../job/index.ts";
+import { parseStored, z } from "../protocol/schema.ts";
+import { queryAll, queryRaw } from "../store/index.ts";
+import { Index, Partitions } from "../table.ts";
 
 export type WorkflowStatus =
   | "success"
@@ -29,37 +30,65 @@ export const TERMINAL_WORKFLOW = new Set<WorkflowStatus>([
   "canceled",
 ]);
 
-export interface Workflow {
-  id: string;
-  name: string;
-  pipelineId: string;
-  pipelineNumber: number;
-  projectSlug: string;
+export const WorkflowItemSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  pipelineId: z.string(),
+  pipelineNumber: z.number().int(),
+  projectSlug: z.string(),
+  createdAt: z.string(),
+  startedBy: z.string(),
+  tag: z.string().optional(),
+});
+export type WorkflowItem = z.infer<typeof WorkflowItemSchema>;
+
+/** A workflow as the API shows it: the item plus what its jobs say. */
+export interface Workflow extends WorkflowItem {
   status: WorkflowStatus;
-  createdAt: string;
   stoppedAt?: string;
-  startedBy: string;
-  tag?: string;
-  updatedAt: number;
 }
 
 const FAILED = new Set<JobStatus>(["failed", "infrastructure_fail", "timedout"]);
 
+type JobView = Pick<Job, "status" | "name" | "requires" | "requiredStatuses">;
+
+/** The statuses a requirement's end state satisfies: `failed` covers every failure. */
+export function satisfies(status: JobStatus, allowed: readonly string[] | undefined): boolean {
+  const wanted = allowed ?? ["success"];
+  if (wanted.includes(status)) return true;
+  return FAILED.has(status) && wanted.includes("failed");
+}
+
 /**
- * A workflow's status from its jobs, as CircleCI reports it: `failing` while a failed job's
- * siblings still run, `on_hold` while only approvals wait, `failed` once nothing can move.
- * `blocked` jobs behind a failure can never run and do not keep the workflow alive.
+ * What a blocked job waits for: `ready` when every requirement ended as it requires, `stranded`
+ * when one ended otherwise (it can never run), else `waiting`.
  */
-export function workflowStatus(jobs: Pick<Job, "status" | "name" | "requires">[]): WorkflowStatus {
+export function readiness(job: JobView, statusOf: (name: string) => JobStatus | undefined) {
+  let waiting = false;
+  for (const name of job.requires) {
+    const status = statusOf(name);
+    if (status === undefined || !TERMINAL_JOB.has(status)) {
+      waiting = true;
+      continue;
+    }
+    if (!satisfies(status, job.requiredStatuses?.[name])) return "stranded" as const;
+  }
+  return waiting ? ("waiting" as const) : ("ready" as const);
+}
+
+/**
+ * A workflow's status from its jobs, as CircleCI reports it (WORKFLOW_RULES in
+ * job/transitions.ts, in that order): `failing` while a failed job's siblings still run,
+ * `on_hold` while only approvals wait, `failed` once nothing can move. Blocked jobs that can
+ * never run do not keep the workflow alive.
+ */
+export function workflowStatus(jobs: JobView[]): WorkflowStatus {
   const statusOf = new Map(jobs.map((j) => [j.name, j.status]));
-  // A blocked job whose requirements all succeeded is about to be queued; any other blocked
-  // job waits on an active job (counted itself), an approval, or a failure that stops it.
-  const ready = (job: Pick<Job, "status" | "requires">) =>
-    job.status === "blocked" && job.requires.every((r) => statusOf.get(r) === "success");
-  const active = jobs.some((j) => ACTIVE_JOB.has(j.status) || ready(j));
+  const ready = (job: JobView) =>
+    job.status === "blocked" && readiness(job, (n) => statusOf.get(n)) === "ready";
+  const active = jobs.some((j) => j.status === "queued" || j.status === "running" || ready(j));
   const failed = jobs.some((j) => FAILED.has(j.status));
   if (active) return failed ? "failing" : "running";
-  // A job refused a context it may not use (or that does not exist) settles the workflow, as in CircleCI.
   if (jobs.some((j) => j.status === "unauthorized")) return "unauthorized";
   if (jobs.some((j) => j.status === "on_hold")) return failed ? "failing" : "on_hold";
   if (failed) return "failed";
@@ -68,60 +97,46 @@ export function workflowStatus(jobs: Pick<Job, "status" | "name" | "requires">[]
   return "not_run";
 }
 
-export async function getWorkflow(gyre: Gyre, id: string): Promise<Workflow> {
-  const out = await gyre.aws.dynamo.send(
-    new GetCommand({ TableName: gyre.resources.tableName, Key: Keys.workflow(id) }),
-  );
-  if (!out.Item) throw notFound(`Workflow ${id} not found.`);
-  return out.Item as Workflow;
+/** The workflow as the API shows it, from its item and its jobs. */
+export function present(item: WorkflowItem, jobs: Job[]): Workflow {
+  const status = workflowStatus(jobs);
+  const stops = jobs.map((j) => j.stoppedAt).filter((s): s is string => Boolean(s));
+  return {
+    ...item,
+    status,
+    ...(TERMINAL_WORKFLOW.has(status) && stops.length > 0 ? { stoppedAt: stops.sort().at(-1) } : {}),
+  };
 }
 
 /** The workflow and all its jobs, read consistently in one query. */
 export async function readWorkflow(gyre: Gyre, id: string): Promise<{ workflow: Workflow; jobs: Job[] }> {
-  const items: Record<string, unknown>[] = [];
-  for await (const item of queryAll(gyre, {
-    KeyConditionExpression: "pk = :pk",
-    ExpressionAttributeValues: { ":pk": Keys.workflow(id).pk },
-    ConsistentRead: true,
-  })) {
-    items.push(item);
+  let item: WorkflowItem | undefined;
+  const jobs: Job[] = [];
+  for await (const raw of queryRaw(gyre, { partition: Partitions.workflow(id), consistent: true })) {
+    if (raw.sk === "WORKFLOW") item = parseStored(WorkflowItemSchema, raw, "workflow");
+    else jobs.push(parseStored(JobSchema, raw, "job"));
   }
-  const workflow = items.find((i) => i.sk === "WORKFLOW") as Workflow | undefined;
-  if (!workflow) throw notFound(`Workflow ${id} not found.`);
-  const jobs = items.filter((i) => String(i.sk).startsWith("JOB#")) as unknown as Job[];
-  return { workflow, jobs };
+  if (!item) throw notFound(`Workflow ${id} not found.`);
+  return { workflow: present(item, jobs), jobs };
 }
+
+export const getWorkflow = async (gyre: Gyre, id: string) => (await readWorkflow(gyre, id)).workflow;
 
 /** The ids of a pipeline's workflows, oldest first. */
 export async function workflowIdsOf(gyre: Gyre, pipelineId: string): Promise<string[]> {
   const ids: string[] = [];
-  for await (const w of queryAll<{ id: string }>(gyre, {
-    IndexName: "gsi1",
-    KeyConditionExpression: "gsi1pk = :p",
-    ExpressionAttributeValues: { ":p": Index.workflowsOf(pipelineId) },
-  })) {
+  for await (const w of queryAll(
+    gyre,
+    { index: "gsi1", partition: Index.workflowsOf(pipelineId) },
+    z.object({ id: z.string() }),
+    "workflow",
+  )) {
     ids.push(w.id);
   }
   return ids;
 }
 
 export async function listWorkflows(gyre: Gyre, pipelineId: string): Promise<Workflow[]> {
-  // The index may lag; read each workflow's current status from its item.
+  // The index may lag; each workflow's status comes from its own partition.
   return Promise.all((await workflowIdsOf(gyre, pipelineId)).map((id) => getWorkflow(gyre, id)));
-}
-
-/** CircleCI API v2 `Workflow` shape. */
-export function workflowJson(w: Workflow) {
-  return {
-    pipeline_id: w.pipelineId,
-    id: w.id,
-    name: w.name,
-    project_slug: w.projectSlug,
-    status: w.status,
-    started_by: w.startedBy,
-    pipeline_number: w.pipelineNumber,
-    created_at: w.createdAt,
-    stopped_at: w.stoppedAt ?? null,
-    ...(w.tag ? { tag: w.tag } : {}),
-  };
 }

@@ -1,8 +1,9 @@
 /** Gyre's own endpoints (no CircleCI equivalent): project registration and listing. */
-import { badRequest } from "@gyre/core/error";
-import { createProject, listProjects, projectJson } from "@gyre/core/project/index";
+import { createProject, listProjects, projectJson, slugForRepo } from "@gyre/core/project/index";
+import { CreateProjectBody, ProjectSlug } from "@gyre/core/protocol/api";
+import { parseInput } from "@gyre/core/protocol/schema";
 import { Hono } from "hono";
-import { type Env, jsonBody, requireUser } from "./context.ts";
+import { type Env, parseBody, requireUser } from "./context.ts";
 
 export function adminRoutes() {
   const app = new Hono<Env>();
@@ -14,17 +15,19 @@ export function adminRoutes() {
     "/projects",
     requireUser((u) => u.admin && !u.builder, "Only an admin can add projects."),
     async (c) => {
-      const body = await jsonBody(c);
-      if (typeof body.repo_url !== "string")
-        throw badRequest("repo_url must be a string: a git URL or a local path.");
-      for (const key of ["slug", "default_branch"] as const) {
-        if (body[key] !== undefined && typeof body[key] !== "string")
-          throw badRequest(`${key} must be a string.`);
-      }
+      const body = await parseBody(c, CreateProjectBody);
+      // A slug derived from the URL is bounded like a given one: every project can be addressed.
+      const slug =
+        body.slug ??
+        parseInput(
+          ProjectSlug,
+          slugForRepo(body.repo_url),
+          "slug (derived from repo_url: give one with slug)",
+        );
       const { project, webhookSecret } = await createProject(c.get("gyre"), {
         repoUrl: body.repo_url,
-        slug: body.slug as string | undefined,
-        defaultBranch: body.default_branch as string | undefined,
+        slug,
+        defaultBranch: body.default_branch,
       });
       return c.json({ ...projectJson(project), webhook_secret: webhookSecret }, 201);
     },

@@ -1,20 +1,27 @@
 /**
- * The builder agents' endpoints: claim an allocation, heartbeat, stream output, finish. Each
- * is idempotent, so an agent retries any of them after a network error (buildkite-style).
+ * The builder agents' endpoints: claim an allocation, heartbeat (the node's liveness), stream
+ * output, finish. Every body is parsed by its schema in @gyre/core/protocol/agent, which the
+ * agent imports too; each call is idempotent, so an agent retries any of them after a network
+ * error (buildkite-style).
  */
 
 import { jobEnvironment } from "@gyre/core/contexts/index";
-import type { AllocationRef } from "@gyre/core/dispatch/index";
-import {
-  claimAllocation,
-  finishAllocation,
-  heartbeatAllocation,
-  refuseAllocation,
-} from "@gyre/core/dispatch/index";
-import { badRequest, conflict, GyreError } from "@gyre/core/error";
-import type { AllocationStatus } from "@gyre/core/job/index";
-import { type StepRecord, validateChunks, writeOutput } from "@gyre/core/output/index";
+import { claimAllocation, finishAllocation, refuseAllocation } from "@gyre/core/dispatch/index";
+import { conflict, GyreError } from "@gyre/core/error";
+import { parallelismOf } from "@gyre/core/job/index";
+import { heartbeatNode } from "@gyre/core/node/index";
+import { writeOutput } from "@gyre/core/output/index";
 import { continuationKey } from "@gyre/core/pipeline/index";
+import {
+  AllocationBodySchema,
+  type AllocationRef,
+  type Assignment,
+  ClaimRequestSchema,
+  FinishRequestSchema,
+  HeartbeatRequestSchema,
+  OutputRequestSchema,
+} from "@gyre/core/protocol/agent";
+import { parseInput, z } from "@gyre/core/protocol/schema";
 import { verifyAllocation } from "@gyre/core/storage/index";
 import { Hono } from "hono";
 import { type Env, jsonBody, requireUser } from "./context.ts";
@@ -23,87 +30,69 @@ import { storageRoutes } from "./storage.ts";
 /** Output requests carry several chunks of up to 1 MiB each. */
 const MAX_OUTPUT_BODY = 8 * 1024 * 1024;
 
-export function allocationRef(value: unknown): AllocationRef {
-  const a = value as Partial<AllocationRef> | undefined;
-  if (
-    !a ||
-    typeof a.workflowId !== "string" ||
-    typeof a.jobName !== "string" ||
-    typeof a.jobId !== "string" ||
-    !Number.isInteger(a.attempt) ||
-    !Number.isInteger(a.index)
-  ) {
-    throw badRequest("allocation must have workflowId, jobName, jobId, attempt and index.");
-  }
-  return {
-    workflowId: a.workflowId,
-    jobName: a.jobName,
-    jobId: a.jobId,
-    attempt: a.attempt!,
-    index: a.index!,
-  };
-}
-
-export function text(body: Record<string, unknown>, key: string): string {
-  const v = body[key];
-  if (typeof v !== "string" || !v) throw badRequest(`${key} must be a non-empty string.`);
-  return v;
-}
-
-function steps(value: unknown): StepRecord[] | undefined {
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value)) throw badRequest("steps must be an array.");
-  return value as StepRecord[];
-}
+const FinishBodySchema = FinishRequestSchema.extend({ parallelism: z.number().int().min(1).max(1000) });
 
 export function agentRoutes() {
   const app = new Hono<Env>();
   app.use(requireUser((u) => u.builder === true, "Only builder agents may call this endpoint."));
 
   app.post("/claim", async (c) => {
-    const body = await jsonBody(c);
     const gyre = c.get("gyre");
-    const ref = allocationRef(body.allocation);
-    const nodeId = text(body, "node_id");
-    const job = await claimAllocation(gyre, ref, nodeId);
+    const request = parseInput(ClaimRequestSchema, await jsonBody(c), "claim");
+    const job = await claimAllocation(gyre, request);
+    const ref = request.allocation;
     // Only a builder that has just won this job's claim gets the variables (project, contexts) in clear.
     const found = await jobEnvironment(gyre, job);
     if ("unauthorized" in found) {
       // The job ends here, never run; a 409 tells the builder the allocation is not its to run.
-      await refuseAllocation(gyre, job, ref, nodeId, found.unauthorized);
+      await refuseAllocation(gyre, job, ref, request.node_id, found.unauthorized);
       throw conflict(found.unauthorized);
     }
-    const { environment } = found;
+    if (!job.plan) throw conflict("This job has nothing to run.");
     // A setup job may continue its pipeline: it gets the key (masked in its output like any secret).
     const key = job.setup ? await continuationKey(gyre, job.pipelineId) : undefined;
-    return c.json({ job, environment: key ? { ...environment, CIRCLE_CONTINUATION_KEY: key } : environment });
+    const assignment: Assignment = {
+      allocation: ref,
+      job: {
+        id: job.id,
+        number: job.number,
+        name: job.name,
+        projectSlug: job.projectSlug,
+        pipelineId: job.pipelineId,
+        pipelineNumber: job.pipelineNumber,
+        workflowId: job.workflowId,
+        workflowName: job.workflowName,
+        attempt: job.attempt,
+        plan: job.plan,
+        checkout: job.checkout,
+        pipeline: job.pipeline,
+        parallelism: parallelismOf(job),
+      },
+      environment: key ? { ...found.environment, CIRCLE_CONTINUATION_KEY: key } : found.environment,
+    };
+    return c.json(assignment);
   });
 
   app.post("/heartbeat", async (c) => {
-    const body = await jsonBody(c);
-    await heartbeatAllocation(c.get("gyre"), text(body, "task_token"));
-    return c.json({ ok: true });
+    const request = parseInput(HeartbeatRequestSchema, await jsonBody(c), "heartbeat");
+    return c.json(await heartbeatNode(c.get("gyre"), request));
   });
 
   app.post("/output", async (c) => {
-    const body = await jsonBody(c, MAX_OUTPUT_BODY);
-    const ref = allocationRef(body.allocation);
+    const gyre = c.get("gyre");
+    const request = parseInput(OutputRequestSchema, await jsonBody(c, MAX_OUTPUT_BODY), "output");
     // Only the node running the allocation may write its output.
-    await verifyAllocation(c.get("gyre"), ref, text(body, "node_id"));
-    await writeOutput(c.get("gyre"), ref, {
-      steps: steps(body.steps),
-      chunks: validateChunks(body.chunks ?? []),
-    });
+    await verifyAllocation(gyre, request.allocation, request.node_id);
+    await writeOutput(gyre, request.allocation, { steps: request.steps, chunks: request.chunks });
     return c.json({ ok: true });
   });
 
   app.post("/finish", async (c) => {
     const gyre = c.get("gyre");
-    const body = await jsonBody(c, MAX_OUTPUT_BODY);
-    const ref = allocationRef(body.allocation);
+    const request = parseInput(FinishBodySchema, await jsonBody(c, MAX_OUTPUT_BODY), "finish");
     // Only the node running the allocation writes its output. A retried report of an allocation
     // already finished skips the write; finishAllocation then accepts it if it is the same outcome.
-    const owns = await verifyAllocation(gyre, ref, text(body, "node_id")).then(
+    const owns = await verifyAllocation(gyre, request.allocation, request.node_id).then(
       () => true,
       (error: unknown) => {
         if (error instanceof GyreError && error.code === "conflict") return false;
@@ -113,23 +102,22 @@ export function agentRoutes() {
     if (owns) {
       await writeOutput(
         gyre,
-        ref,
-        { steps: steps(body.steps), chunks: validateChunks(body.chunks ?? []) },
+        request.allocation,
+        { steps: request.steps, chunks: request.chunks },
         { final: true },
       );
     }
-    await finishAllocation(
-      gyre,
-      ref,
-      text(body, "node_id"),
-      text(body, "task_token"),
-      text(body, "status") as AllocationStatus,
-      Number(body.parallelism ?? 1),
-    );
+    await finishAllocation(gyre, request);
     return c.json({ ok: true });
   });
 
   app.route("/", storageRoutes());
 
   return app;
+}
+
+/** The allocation reference and node every storage request names (storage and ssh-key routes). */
+export function allocationOf(body: unknown): { allocation: AllocationRef; nodeId: string } {
+  const { allocation, node_id } = parseInput(AllocationBodySchema, body, "request");
+  return { allocation, nodeId: node_id };
 }

@@ -4,6 +4,8 @@ import { badRequest } from "@gyre/core/error";
 import { getJobByNumber, type Job } from "@gyre/core/job/index";
 import { readStepOutput, readSteps, type StepRecord } from "@gyre/core/output/index";
 import { getProject } from "@gyre/core/project/index";
+import { StepOutputPath } from "@gyre/core/protocol/api";
+import { parseInput } from "@gyre/core/protocol/schema";
 import { Hono } from "hono";
 import { baseUrl } from "./api-v2.ts";
 import { type Env, positiveInt, requireUser, slugOf } from "./context.ts";
@@ -37,25 +39,32 @@ export function apiV1Routes() {
     const gyre = c.get("gyre");
     const project = await getProject(gyre, slugOf(c));
     const job = await getJobByNumber(gyre, project.slug, positiveInt(c.req.param("num"), "build_num"));
-    const indices = Object.keys(job.allocations).map(Number);
+    const indices = Object.keys(job.allocations)
+      .map(Number)
+      .sort((a, b) => a - b);
     const perAllocation = await Promise.all(
-      indices.map((index) => readSteps(gyre, { jobId: job.id, attempt: job.attempt, index })),
+      indices.map(async (node) => ({
+        node,
+        steps: await readSteps(gyre, { jobId: job.id, attempt: job.attempt, index: node }),
+      })),
     );
-    const byStep = new Map<number, { name: string; actions: StepRecord[] }>();
-    perAllocation.forEach((steps) => {
+    // Each action carries the node it ran on: a node that stopped early (or ran other steps)
+    // has fewer actions, so a step's actions are not one per node in node order.
+    const byStep = new Map<number, { name: string; actions: (StepRecord & { node: number })[] }>();
+    for (const { node, steps } of perAllocation) {
       for (const s of steps) {
         const entry = byStep.get(s.index) ?? { name: s.name, actions: [] };
-        entry.actions.push(s);
+        entry.actions.push({ ...s, node });
         byStep.set(s.index, entry);
       }
-    });
+    }
     const base = `${baseUrl(c.req.url)}/api/v1.1/project/${project.slug}/${job.number}/output`;
     const steps = [...byStep.entries()]
       .sort(([a], [b]) => a - b)
       .map(([stepIndex, { name, actions }]) => ({
         name,
-        actions: actions.map((a, i) => ({
-          index: indices[i] ?? 0,
+        actions: actions.map((a) => ({
+          index: a.node,
           step: stepIndex,
           name: a.name,
           type: a.type,
@@ -66,7 +75,7 @@ export function apiV1Routes() {
           run_time_millis: ms(a.startedAt, a.endedAt),
           exit_code: a.exitCode ?? null,
           has_output: true,
-          output_url: `${base}/${stepIndex}/${indices[i] ?? 0}`,
+          output_url: `${base}/${stepIndex}/${a.node}`,
         })),
       }));
     const pipeline = job.pipeline;
@@ -102,10 +111,8 @@ export function apiV1Routes() {
     const gyre = c.get("gyre");
     const project = await getProject(gyre, slugOf(c));
     const job = await getJobByNumber(gyre, project.slug, positiveInt(c.req.param("num"), "build_num"));
-    const step = Number(c.req.param("step"));
-    const index = Number(c.req.param("index"));
-    if (!Number.isInteger(step) || step < 0 || !(String(index) in job.allocations))
-      throw badRequest("No such step or index.");
+    const { step, index } = parseInput(StepOutputPath, c.req.param(), "path");
+    if (!Object.hasOwn(job.allocations, String(index))) throw badRequest("No such step or index.");
     const message = await readStepOutput(gyre, { jobId: job.id, attempt: job.attempt, index }, step);
     return c.json([
       { type: "out", time: job.stoppedAt ?? new Date(gyre.now()).toISOString(), message, truncated: false },

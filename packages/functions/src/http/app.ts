@@ -7,6 +7,7 @@ import type { Gyre } from "@gyre/core/context";
 import { type ErrorCode, GyreError } from "@gyre/core/error";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { getPath } from "hono/utils/url";
 import { adminRoutes } from "./admin.ts";
 import { agentRoutes } from "./agent.ts";
 import { apiV1Routes } from "./api-v1.ts";
@@ -31,13 +32,32 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   internal: 500,
 };
 
+const PROJECT_PATH = /^(\/api\/(?:v2|v1\.1)\/project\/)(.*)$/s;
+
+/**
+ * A project route's path with its slug unescaped: the CircleCI API lets clients send the slug's
+ * `/` as `%2F` (`/api/v2/project/gh%2Facme%2Fapi/pipeline`), which the router would otherwise
+ * see as one segment. Only the segments that make up the slug are touched; a path whose escaped
+ * segment would not make exactly `vcs/org/repo` is left as it is (and answers 404 or 400).
+ */
+export function normalizeProjectPath(path: string): string {
+  const m = PROJECT_PATH.exec(path);
+  if (!m || !/%2f/i.test(m[2]!)) return path;
+  const segments = m[2]!.split("/");
+  const parts: string[] = [];
+  let used = 0;
+  while (parts.length < 3 && used < segments.length) parts.push(...segments[used++]!.split(/%2f/i));
+  if (parts.length !== 3) return path;
+  return `${m[1]}${[...parts, ...segments.slice(used)].join("/")}`;
+}
+
 export interface AppOptions {
   /** Where to log unexpected errors (never request bodies or secrets). */
   logError?: (error: unknown) => void;
 }
 
 export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
-  const app = new Hono<Env>();
+  const app = new Hono<Env>({ getPath: (request) => normalizeProjectPath(getPath(request)) });
   app.use(async (c, next) => {
     c.set("gyre", gyre);
     await next();
@@ -55,7 +75,10 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
   app.route("/agent/v1", agentRoutes());
   app.route("/", artifactRoutes());
   app.get("/healthz", (c) => c.json({ ok: true }));
-  app.notFound((c) => c.json({ message: `Not found: ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound((c) => {
+    const path = c.req.path.length > 200 ? `${c.req.path.slice(0, 200)}…` : c.req.path;
+    return c.json({ message: `Not found: ${c.req.method} ${path}` }, 404);
+  });
   app.onError((error, c) => {
     if (error instanceof GyreError) {
       const status = STATUS[error.code];

@@ -14,6 +14,7 @@
 import { artifactResponse } from "@gyre/core/artifact/content-type";
 import { notFound } from "@gyre/core/error";
 import { getJobByNumber } from "@gyre/core/job/index";
+import { ArtifactPath } from "@gyre/core/protocol/api";
 import { listArtifacts, listTestResults, readArtifact } from "@gyre/core/storage/index";
 import { Hono } from "hono";
 import { baseUrl } from "./api-v2.ts";
@@ -50,10 +51,9 @@ export function artifactRoutes() {
   });
 
   app.get(`${DOWNLOAD}*`, requireUser(), async (c) => {
-    const attempt = Number(c.req.param("attempt"));
-    const index = Number(c.req.param("index"));
-    if (!Number.isInteger(attempt) || attempt < 1 || !Number.isInteger(index) || index < 0)
-      throw notFound("No such artifact.");
+    const address = ArtifactPath.safeParse(c.req.param());
+    if (!address.success) throw notFound("No such artifact.");
+    const { jobId, attempt, index } = address.data;
     const prefix = `/artifacts/${c.req.param("jobId")}/${c.req.param("attempt")}/${c.req.param("index")}/`;
     const raw = new URL(c.req.url).pathname.slice(prefix.length);
     let path: string;
@@ -62,7 +62,7 @@ export function artifactRoutes() {
     } catch {
       throw notFound("No such artifact.");
     }
-    const artifact = await readArtifact(c.get("gyre"), { jobId: c.req.param("jobId"), attempt, index, path });
+    const artifact = await readArtifact(c.get("gyre"), { jobId, attempt, index, path });
     const served = artifactResponse({
       path,
       storedContentType: artifact.contentType,

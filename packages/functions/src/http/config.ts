@@ -9,46 +9,28 @@ import { type CompileResult, compileConfig, formatDiagnostic, processConfig } fr
 import type { ConfigDiagnostic, PipelineValues } from "@gyre/core/config/plan";
 import { badRequest } from "@gyre/core/error";
 import { orbResolver } from "@gyre/core/orb/index";
+import { CompileConfigBody } from "@gyre/core/protocol/api";
+import type { z } from "@gyre/core/protocol/schema";
 import { Hono } from "hono";
-import { type Env, jsonBody, requireUser } from "./context.ts";
+import { type Env, parseBody, requireUser } from "./context.ts";
 
 type Scalar = string | number | boolean;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function scalars(value: unknown, what: string): Record<string, Scalar> {
-  if (value === undefined || value === null) return {};
-  if (!isObject(value)) throw badRequest(`${what} must be an object.`);
-  for (const [k, v] of Object.entries(value)) {
-    if (!["string", "number", "boolean"].includes(typeof v))
-      throw badRequest(`${what}.${k} must be a string, number or boolean.`);
-  }
-  return value as Record<string, Scalar>;
-}
+type Body = z.output<typeof CompileConfigBody>;
 
 /**
  * The pipeline values to compile with: CircleCI's defaults, overridden by `pipeline_values`
  * (keys as in `<< pipeline.x >>`, with or without the `pipeline.` prefix, as the circleci
  * CLI sends them) and `pipeline_parameters`. Accepted at the top level or under `options`.
  */
-function pipelineValues(body: Record<string, unknown>): PipelineValues {
-  const options = body.options === undefined ? {} : body.options;
-  if (!isObject(options)) throw badRequest("options must be an object.");
-  const given = {
-    ...scalars(options.pipeline_values, "options.pipeline_values"),
-    ...scalars(body.pipeline_values, "pipeline_values"),
-  };
+function pipelineValues(body: Body): PipelineValues {
+  const options = body.options ?? {};
+  const given = { ...options.pipeline_values, ...body.pipeline_values };
   const values = new Map(Object.entries(given).map(([k, v]) => [k.replace(/^pipeline\./, ""), v]));
   const text = (key: string) => {
     const v = values.get(key);
     return v === undefined || v === "" ? undefined : String(v);
   };
-  const parameters: Record<string, Scalar> = {
-    ...scalars(options.pipeline_parameters, "options.pipeline_parameters"),
-    ...scalars(body.pipeline_parameters, "pipeline_parameters"),
-  };
+  const parameters: Record<string, Scalar> = { ...options.pipeline_parameters, ...body.pipeline_parameters };
   for (const [k, v] of values) if (k.startsWith("parameters.")) parameters[k.slice(11)] ??= v;
   const number = Number(values.get("number") ?? 1);
   if (!Number.isInteger(number) || number < 0) throw badRequest("pipeline_values.number must be an integer.");
@@ -77,8 +59,7 @@ export function configRoutes() {
   app.use(requireUser());
 
   app.post("/compile-config-with-defaults", async (c) => {
-    const body = await jsonBody(c);
-    if (typeof body.config_yaml !== "string") throw badRequest("config_yaml must be a string: the config.");
+    const body = await parseBody(c, CompileConfigBody);
     const source = body.config_yaml;
     const options = { pipeline: pipelineValues(body), orbs: orbResolver(c.get("gyre")) };
     const compiled: CompileResult = await compileConfig(source, options);

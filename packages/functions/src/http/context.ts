@@ -1,7 +1,9 @@
 import type { User } from "@gyre/core/auth/index";
 import { authenticate } from "@gyre/core/auth/index";
 import type { Gyre } from "@gyre/core/context";
-import { badRequest, GyreError } from "@gyre/core/error";
+import { badRequest, GyreError, notFound } from "@gyre/core/error";
+import { NumberParam, ProjectPath, Uuid } from "@gyre/core/protocol/api";
+import { parseInput, type z } from "@gyre/core/protocol/schema";
 import type { Context, MiddlewareHandler } from "hono";
 
 export type Env = { Variables: { gyre: Gyre; user: User } };
@@ -75,12 +77,42 @@ export function requireUser(
   };
 }
 
-/** `vcs/org/repo` from the three path parameters every project route has. */
-export const slugOf = (c: Context<Env>) =>
-  `${c.req.param("vcs")}/${c.req.param("org")}/${c.req.param("repo")}`;
+/** The JSON object body parsed by `schema`: a 400 naming each field that is wrong, 413 when too large. */
+export async function parseBody<S extends z.ZodType>(
+  c: Context<Env>,
+  schema: S,
+  limit = MAX_BODY_BYTES,
+): Promise<z.output<S>> {
+  return parseInput(schema, await jsonBody(c, limit), "body");
+}
 
+/** The query string (first value of each parameter) parsed by `schema`. */
+export function parseQuery<S extends z.ZodType>(c: Context<Env>, schema: S): z.output<S> {
+  return parseInput(schema, c.req.query(), "query");
+}
+
+/**
+ * `vcs/org/repo` from the three path parameters every project route has, bounded (each part at
+ * most 100 characters of A-Z a-z 0-9 _ . -): a 400 naming the part otherwise. The slug may also
+ * come URL-escaped (`gh%2Forg%2Frepo`, see `normalizeProjectPath` in app.ts).
+ */
+export const slugOf = (c: Context<Env>): string =>
+  parseInput(
+    ProjectPath,
+    { vcs: c.req.param("vcs"), org: c.req.param("org"), repo: c.req.param("repo") },
+    "project slug",
+  );
+
+/** A per-project number (job, build) from the path: a positive integer of at most 12 digits, or 400. */
 export function positiveInt(value: string | undefined, what: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw badRequest(`${what} must be a positive integer.`);
-  return n;
+  const parsed = NumberParam.safeParse(value);
+  if (!parsed.success) throw badRequest(`${what} must be a positive integer (at most 12 digits).`);
+  return parsed.data;
+}
+
+/** A pipeline's or workflow's id from the path: they are UUIDs, so anything else does not exist (404). */
+export function pathId(c: Context<Env>, param: string, what: string): string {
+  const id = c.req.param(param);
+  if (!Uuid.safeParse(id).success) throw notFound(`${what} not found: its id must be a UUID.`);
+  return id!;
 }

@@ -12,9 +12,17 @@ import {
   listContextVariables,
   setContextVariable,
 } from "@gyre/core/contexts/index";
-import { badRequest } from "@gyre/core/error";
-import { Hono } from "hono";
-import { type Env, jsonBody, requireUser } from "./context.ts";
+import { badRequest, notFound } from "@gyre/core/error";
+import {
+  ContextListQuery,
+  ContextVariableBody,
+  CreateContextBody,
+  EnvVarName,
+  Uuid,
+} from "@gyre/core/protocol/api";
+import { parseInput } from "@gyre/core/protocol/schema";
+import { type Context, Hono } from "hono";
+import { type Env, parseBody, parseQuery, requireUser } from "./context.ts";
 
 /** The owner named by `owner-slug` (or `owner.slug`): Gyre identifies organizations by slug. */
 function ownerSlug(slug: unknown, id: unknown, type: unknown): string {
@@ -26,53 +34,57 @@ function ownerSlug(slug: unknown, id: unknown, type: unknown): string {
   return slug;
 }
 
+/** A context's id from the path: contexts are named by UUIDs, so anything else does not exist. */
+function contextId(c: Context<Env>): string {
+  const id = c.req.param("id");
+  if (!Uuid.safeParse(id).success) throw notFound("Context not found: its id must be a UUID.");
+  return id!;
+}
+
+const variableName = (c: Context<Env>) =>
+  parseInput(EnvVarName, c.req.param("name"), "environment variable name");
+
 export function contextRoutes() {
   const app = new Hono<Env>();
   app.use("/context", requireUser());
   app.use("/context/*", requireUser());
 
   app.get("/context", async (c) => {
-    const owner = ownerSlug(c.req.query("owner-slug"), c.req.query("owner-id"), c.req.query("owner-type"));
-    const page = await listContexts(c.get("gyre"), owner, {
-      pageToken: c.req.query("page-token") || undefined,
-    });
+    const query = parseQuery(c, ContextListQuery);
+    const owner = ownerSlug(query["owner-slug"], query["owner-id"], query["owner-type"]);
+    const page = await listContexts(c.get("gyre"), owner, { pageToken: query["page-token"] || undefined });
     return c.json({ items: page.items.map(contextJson), next_page_token: page.nextPageToken });
   });
 
   app.post("/context", async (c) => {
-    const body = await jsonBody(c);
-    const owner = body.owner as Record<string, unknown> | undefined;
-    if (typeof owner !== "object" || owner === null || Array.isArray(owner))
-      throw badRequest('owner is required: {"slug": "gh/acme"}.');
+    const { name, owner } = await parseBody(c, CreateContextBody);
     const context = await createContext(c.get("gyre"), {
-      name: body.name,
+      name,
       owner: ownerSlug(owner.slug, owner.id, owner.type),
     });
     return c.json(contextJson(context));
   });
 
-  app.get("/context/:id", async (c) =>
-    c.json(contextJson(await getContext(c.get("gyre"), c.req.param("id")))),
-  );
+  app.get("/context/:id", async (c) => c.json(contextJson(await getContext(c.get("gyre"), contextId(c)))));
 
   app.delete("/context/:id", async (c) => {
-    await deleteContext(c.get("gyre"), c.req.param("id"));
+    await deleteContext(c.get("gyre"), contextId(c));
     return c.json({ message: "Context deleted." });
   });
 
   app.get("/context/:id/environment-variable", async (c) =>
-    c.json({ items: await listContextVariables(c.get("gyre"), c.req.param("id")), next_page_token: null }),
+    c.json({ items: await listContextVariables(c.get("gyre"), contextId(c)), next_page_token: null }),
   );
 
   app.put("/context/:id/environment-variable/:name", async (c) => {
-    const body = await jsonBody(c);
-    return c.json(
-      await setContextVariable(c.get("gyre"), c.req.param("id"), c.req.param("name"), body.value),
-    );
+    const id = contextId(c);
+    const name = variableName(c);
+    const { value } = await parseBody(c, ContextVariableBody);
+    return c.json(await setContextVariable(c.get("gyre"), id, name, value));
   });
 
   app.delete("/context/:id/environment-variable/:name", async (c) => {
-    await deleteContextVariable(c.get("gyre"), c.req.param("id"), c.req.param("name"));
+    await deleteContextVariable(c.get("gyre"), contextId(c), variableName(c));
     return c.json({ message: "Environment variable deleted." });
   });
 

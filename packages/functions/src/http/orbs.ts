@@ -5,8 +5,10 @@
  */
 import { badRequest } from "@gyre/core/error";
 import { listOrbs, MAX_ORB_BYTES, publishOrb } from "@gyre/core/orb/index";
+import { OrbPath, OrbSourceBody } from "@gyre/core/protocol/api";
+import { parseInput } from "@gyre/core/protocol/schema";
 import { type Context, Hono } from "hono";
-import { type Env, jsonBody, rawBody, requireUser } from "./context.ts";
+import { type Env, parseBody, rawBody, requireUser } from "./context.ts";
 
 /**
  * The orb's source: the raw body (YAML, any content type but JSON), or `{"source": "..."}`
@@ -15,9 +17,7 @@ import { type Env, jsonBody, rawBody, requireUser } from "./context.ts";
 async function orbSource(c: Context<Env>): Promise<string> {
   if (/^application\/json\b/i.test(c.req.header("content-type") ?? "")) {
     // JSON escapes make the envelope larger than the source; publishOrb checks the source's own size.
-    const body = await jsonBody(c, 2 * MAX_ORB_BYTES);
-    if (typeof body.source !== "string") throw badRequest("source must be a string: the orb's YAML.");
-    return body.source;
+    return (await parseBody(c, OrbSourceBody, 2 * MAX_ORB_BYTES)).source;
   }
   const raw = await rawBody(c, MAX_ORB_BYTES);
   try {
@@ -37,13 +37,9 @@ export function orbRoutes() {
     "/:namespace/:orb/:version",
     requireUser((u) => u.admin && !u.builder, "Only an admin can publish orbs."),
     async (c) => {
+      const { namespace, orb, version } = parseInput(OrbPath, c.req.param(), "path");
       const source = await orbSource(c);
-      const published = await publishOrb(
-        c.get("gyre"),
-        `${c.req.param("namespace")}/${c.req.param("orb")}`,
-        c.req.param("version"),
-        source,
-      );
+      const published = await publishOrb(c.get("gyre"), `${namespace}/${orb}`, version, source);
       return c.json(published, published.created ? 201 : 200);
     },
   );

@@ -12,6 +12,8 @@
  * allocations (checked like storage grants), never in any other answer.
  */
 import { getProject } from "@gyre/core/project/index";
+import { AddSshKeyBody, CheckoutKeyBody, DeleteSshKeyBody, Fingerprint } from "@gyre/core/protocol/api";
+import { parseInput } from "@gyre/core/protocol/schema";
 import {
   addSshKey,
   checkoutKeyJson,
@@ -26,9 +28,9 @@ import {
   sshKeyJson,
 } from "@gyre/core/ssh/index";
 import { verifyAllocation } from "@gyre/core/storage/index";
-import { Hono } from "hono";
-import { allocationRef, text } from "./agent.ts";
-import { type Env, jsonBody, requireUser, slugOf } from "./context.ts";
+import { type Context, Hono } from "hono";
+import { allocationOf } from "./agent.ts";
+import { type Env, jsonBody, parseBody, parseQuery, requireUser, slugOf } from "./context.ts";
 
 const V2 = "/api/v2/project/:vcs/:org/:repo/checkout-key";
 const V1 = "/api/v1.1/project/:vcs/:org/:repo/ssh-key";
@@ -39,6 +41,8 @@ const jobKeyJson = (k: JobKey) => ({
   sha256: k.sha256,
   private_key: k.privateKey,
 });
+
+const fingerprintOf = (c: Context<Env>) => parseInput(Fingerprint, c.req.param("fingerprint"), "fingerprint");
 
 export function sshKeyRoutes() {
   const app = new Hono<Env>();
@@ -58,21 +62,23 @@ export function sshKeyRoutes() {
 
   app.post(V2, async (c) => {
     const gyre = c.get("gyre");
-    const body = await jsonBody(c);
+    const body = await parseBody(c, CheckoutKeyBody);
     const project = await getProject(gyre, slugOf(c));
     return c.json(checkoutKeyJson(await createCheckoutKey(gyre, project.slug, body.type)), 201);
   });
 
   app.get(`${V2}/:fingerprint`, async (c) => {
     const gyre = c.get("gyre");
+    const fingerprint = fingerprintOf(c);
     const project = await getProject(gyre, slugOf(c));
-    return c.json(checkoutKeyJson(await getCheckoutKey(gyre, project.slug, c.req.param("fingerprint"))));
+    return c.json(checkoutKeyJson(await getCheckoutKey(gyre, project.slug, fingerprint)));
   });
 
   app.delete(`${V2}/:fingerprint`, async (c) => {
     const gyre = c.get("gyre");
+    const fingerprint = fingerprintOf(c);
     const project = await getProject(gyre, slugOf(c));
-    await deleteCheckoutKey(gyre, project.slug, c.req.param("fingerprint"));
+    await deleteCheckoutKey(gyre, project.slug, fingerprint);
     return c.json({ message: "ok" });
   });
 
@@ -84,7 +90,7 @@ export function sshKeyRoutes() {
 
   app.post(V1, async (c) => {
     const gyre = c.get("gyre");
-    const body = await jsonBody(c);
+    const body = await parseBody(c, AddSshKeyBody);
     const project = await getProject(gyre, slugOf(c));
     const key = await addSshKey(gyre, project.slug, {
       hostname: body.hostname,
@@ -96,21 +102,22 @@ export function sshKeyRoutes() {
   // CircleCI takes {fingerprint, hostname} in the body; query parameters work too.
   app.delete(V1, async (c) => {
     const gyre = c.get("gyre");
-    const body = await jsonBody(c);
+    const body = await parseBody(c, DeleteSshKeyBody);
+    const query = parseQuery(c, DeleteSshKeyBody);
     const project = await getProject(gyre, slugOf(c));
     await deleteSshKey(
       gyre,
       project.slug,
-      body.fingerprint ?? c.req.query("fingerprint"),
-      body.hostname ?? c.req.query("hostname"),
+      body.fingerprint ?? query.fingerprint,
+      body.hostname ?? query.hostname,
     );
     return c.json({ message: "ok" });
   });
 
   app.post("/agent/v1/ssh-keys", async (c) => {
     const gyre = c.get("gyre");
-    const body = await jsonBody(c);
-    const job = await verifyAllocation(gyre, allocationRef(body.allocation), text(body, "node_id"));
+    const { allocation, nodeId } = allocationOf(await jsonBody(c));
+    const job = await verifyAllocation(gyre, allocation, nodeId);
     const { checkoutKey, keys } = await jobSshKeys(gyre, job.projectSlug, job.checkout.repoUrl);
     return c.json({ checkout_key: checkoutKey && jobKeyJson(checkoutKey), keys: keys.map(jobKeyJson) });
   });

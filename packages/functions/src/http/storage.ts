@@ -27,7 +27,13 @@ import {
 } from "@gyre/core/storage/index";
 import { timingsFor } from "@gyre/core/storage/timings";
 import { Hono } from "hono";
-import { allocationRef, text } from "./agent.ts";
+import { allocationOf } from "./agent.ts";
+
+const ref = (body: unknown) => {
+  const a = allocationOf(body);
+  return [a.allocation, a.nodeId] as const;
+};
+
 import { type Env, jsonBody } from "./context.ts";
 
 /** Keys a `restore_cache` step may try (CircleCI documents no limit; configs use a handful). */
@@ -45,7 +51,7 @@ export function storageRoutes() {
 
   app.post("/storage/upload", async (c) => {
     const body = await jsonBody(c);
-    const answer = await grantUpload(c.get("gyre"), allocationRef(body.allocation), text(body, "node_id"), {
+    const answer = await grantUpload(c.get("gyre"), ...ref(body), {
       kind: body.kind as StorageKind,
       name: body.name,
       contentType: body.content_type,
@@ -59,7 +65,7 @@ export function storageRoutes() {
 
   app.post("/storage/commit", async (c) => {
     const body = await jsonBody(c);
-    const answer = await commitUpload(c.get("gyre"), allocationRef(body.allocation), text(body, "node_id"), {
+    const answer = await commitUpload(c.get("gyre"), ...ref(body), {
       kind: body.kind as StorageKind,
       name: body.name,
       sha256: body.sha256,
@@ -75,7 +81,7 @@ export function storageRoutes() {
     if (!Array.isArray(body.keys) || body.keys.length === 0 || body.keys.length > MAX_RESTORE_KEYS)
       throw badRequest(`keys must be an array of 1 to ${MAX_RESTORE_KEYS} cache keys.`);
     const keys = body.keys.map((k) => validateCacheKey(k));
-    const job = await verifyAllocation(gyre, allocationRef(body.allocation), text(body, "node_id"));
+    const job = await verifyAllocation(gyre, ...ref(body));
     // CircleCI: keys in order; for each, the most recently created cache whose key starts with it.
     for (const key of keys) {
       const entry = selectCacheEntry([key], await listCaches(gyre, job.projectSlug, key));
@@ -100,11 +106,7 @@ export function storageRoutes() {
 
   app.post("/workspace/layers", async (c) => {
     const body = await jsonBody(c);
-    const layers = await workspaceLayers(
-      c.get("gyre"),
-      allocationRef(body.allocation),
-      text(body, "node_id"),
-    );
+    const layers = await workspaceLayers(c.get("gyre"), ...ref(body));
     return c.json({
       layers: layers.map((l) => ({
         job: l.job,
@@ -122,7 +124,7 @@ export function storageRoutes() {
   app.post("/timings", async (c) => {
     const gyre = c.get("gyre");
     const body = await jsonBody(c);
-    const job = await verifyAllocation(gyre, allocationRef(body.allocation), text(body, "node_id"));
+    const job = await verifyAllocation(gyre, ...ref(body));
     const timings = await timingsFor(gyre, job);
     return c.json({
       filename: timings.filename,

@@ -1,7 +1,9 @@
-import { DeleteCommand } from "@aws-sdk/lib-dynamodb";
 import { badRequest, GyreError, notFound } from "@gyre/core/error";
 import { enqueueIntake, newIntakeMessage } from "@gyre/core/pipeline/index";
 import { getWebhookSecret } from "@gyre/core/project/index";
+import { DeliveryId, GitHubEvent } from "@gyre/core/protocol/api";
+import { parseInput } from "@gyre/core/protocol/schema";
+import { deleteItem } from "@gyre/core/store/index";
 import { Keys } from "@gyre/core/table";
 import { assertSignature, parsePush, recordDelivery, repositoryFullName } from "@gyre/core/webhook/github";
 import { Hono } from "hono";
@@ -16,10 +18,10 @@ export function webhookRoutes() {
   // DESIGN.md "Dispatch" step 1: check the signature, record the delivery, enqueue, answer fast.
   app.post("/github", async (c) => {
     const gyre = c.get("gyre");
-    const event = c.req.header("x-github-event");
-    const deliveryId = c.req.header("x-github-delivery");
-    if (!event) throw badRequest("Missing X-GitHub-Event header.");
-    if (!deliveryId) throw badRequest("Missing X-GitHub-Delivery header.");
+    if (!c.req.header("x-github-event")) throw badRequest("Missing X-GitHub-Event header.");
+    if (!c.req.header("x-github-delivery")) throw badRequest("Missing X-GitHub-Delivery header.");
+    const event = parseInput(GitHubEvent, c.req.header("x-github-event"), "X-GitHub-Event header");
+    const deliveryId = parseInput(DeliveryId, c.req.header("x-github-delivery"), "X-GitHub-Delivery header");
     const body = await rawBody(c, MAX_WEBHOOK_BYTES);
     let payload: unknown;
     try {
@@ -27,6 +29,7 @@ export function webhookRoutes() {
     } catch {
       throw badRequest("Malformed JSON body.");
     }
+    // Bounded and well formed before anything is looked up (a 3,000-character name is a 400).
     const slug = `gh/${repositoryFullName(payload)}`;
     const found = await getWebhookSecret(gyre, slug);
     if (!found) throw notFound(`No project ${slug}: add it with "gyre project add".`);
@@ -50,9 +53,7 @@ export function webhookRoutes() {
       await enqueueIntake(gyre, message);
     } catch (error) {
       // Forget the delivery so that GitHub's "Redeliver" gets the push in after all.
-      await gyre.aws.dynamo
-        .send(new DeleteCommand({ TableName: gyre.resources.tableName, Key: Keys.delivery(deliveryId) }))
-        .catch(() => undefined);
+      await deleteItem(gyre, Keys.delivery(deliveryId)).catch(() => undefined);
       throw new GyreError("internal", "Could not enqueue the push.", error);
     }
     return c.json({ message: "Accepted.", pipeline_id: message.pipelineId }, 202);

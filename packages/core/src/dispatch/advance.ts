@@ -1,0 +1,63 @@
+/**
+ * Advancing a workflow: every blocked job whose requirements ended as it requires is released
+ * (queued, on hold for an approval, success for a no-op); one whose requirement ended
+ * otherwise is stranded (it stays `blocked` and leaves the active index). Safe to run
+ * concurrently and repeatedly: each move is a conditional write and each execution start is
+ * idempotent; the last finisher always sees every job terminal.
+ */
+import type { Gyre } from "../context.ts";
+import type { Job, JobStatus } from "../job/index.ts";
+import { jobMove } from "../job/transitions.ts";
+import { tryUpdate } from "../store/index.ts";
+import { Keys } from "../table.ts";
+import { readiness, readWorkflow, type WorkflowStatus, workflowStatus } from "../workflow/index.ts";
+import { startAllocations } from "./execution.ts";
+
+/** The status a job takes once nothing holds it back. */
+export function readyStatus(type: Job["type"]): JobStatus {
+  return type === "approval" ? "on_hold" : type === "no-op" ? "success" : "queued";
+}
+
+async function release(gyre: Gyre, job: Job): Promise<JobStatus | undefined> {
+  const now = new Date(gyre.now()).toISOString();
+  const next = readyStatus(job.type);
+  const spec =
+    next === "queued"
+      ? jobMove(job, "unblock", "queued", { queuedAt: now }, gyre.now())
+      : next === "on_hold"
+        ? jobMove(job, "hold", "on_hold", {}, gyre.now())
+        : jobMove(job, "pass", "success", { startedAt: now, stoppedAt: now }, gyre.now());
+  if (!(await tryUpdate(gyre, Keys.job(job.workflowId, job.name), spec))) return undefined;
+  if (next === "queued") await startAllocations(gyre, { ...job, status: next });
+  return next;
+}
+
+export async function advanceWorkflow(gyre: Gyre, workflowId: string): Promise<WorkflowStatus> {
+  const { jobs } = await readWorkflow(gyre, workflowId);
+  const statusOf = new Map(jobs.map((j) => [j.name, j.status]));
+  // Until nothing changes: a no-op job that succeeds can release the jobs behind it.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const job of jobs) {
+      if (statusOf.get(job.name) !== "blocked" || (job as Job & { stranded?: true }).stranded) continue;
+      const state = readiness(job, (n) => statusOf.get(n));
+      if (state === "waiting") continue;
+      if (state === "stranded") {
+        await tryUpdate(
+          gyre,
+          Keys.job(job.workflowId, job.name),
+          jobMove(job, "strand", "blocked", {}, gyre.now()),
+        );
+        (job as Job & { stranded?: true }).stranded = true;
+        continue;
+      }
+      const next = await release(gyre, job);
+      if (next) {
+        statusOf.set(job.name, next);
+        job.status = next;
+        changed = true;
+      }
+    }
+  }
+  return workflowStatus(jobs.map((j) => ({ ...j, status: statusOf.get(j.name)! })));
+}

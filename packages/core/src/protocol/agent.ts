@@ -1,0 +1,133 @@
+/**
+ * The agent protocol, written down once: every request a builder agent sends the server and
+ * every answer it gets back, as schemas that `packages/functions` (the server side) and
+ * `packages/agent` (the builder) both import. Woodpecker's rpc/peer.go and Buildkite's
+ * accept → start → chunks → finish are the models: every call is idempotent, so an agent
+ * retries any of them after a network error.
+ *
+ *   queue message  {taskToken, allocation}         put on the resource class's queue by the
+ *                                                   execution waiting for the allocation
+ *   POST /claim    {allocation, node_id, task_token} → Assignment   (409: not yours to run)
+ *   POST /heartbeat {node_id, allocations[]}        → {stop[], heartbeat_seconds}
+ *                  the node's liveness: a node that stops heartbeating for heartbeat_seconds is
+ *                  down, its allocations lost (retried elsewhere, its later writes refused);
+ *                  `stop` lists the allocations it holds that are no longer its to run
+ *   POST /output   {allocation, node_id, steps?, chunks}
+ *   POST /finish   {allocation, node_id, status, steps?, chunks?}
+ *   storage grants (storage routes): {allocation, node_id, ...} → presigned URLs
+ *
+ * Wire names: the allocation reference is camelCase (it is also the execution's input); the
+ * request's own fields are snake_case, as in CircleCI's API.
+ */
+import { JobPlanSchema } from "../config/plan.ts";
+import { CheckoutSourceSchema, JobSchema, PipelineValuesSchema } from "../job/schema.ts";
+import { Ids, z } from "./schema.ts";
+
+/** Names one allocation of one attempt of one job: ids, never documents. */
+export const AllocationRefSchema = z.object({
+  workflowId: Ids.uuid,
+  jobName: Ids.name,
+  jobId: Ids.uuid,
+  attempt: z.number().int().min(1).max(1000),
+  index: z.number().int().min(0).max(999),
+});
+export type AllocationRef = z.infer<typeof AllocationRefSchema>;
+
+export const QueueMessageSchema = z.object({
+  taskToken: z.string().min(1).max(4096),
+  allocation: AllocationRefSchema,
+});
+export type QueueMessage = z.infer<typeof QueueMessageSchema>;
+
+const nodeId = Ids.node;
+
+export const ClaimRequestSchema = z.object({
+  allocation: AllocationRefSchema,
+  node_id: nodeId,
+  task_token: z.string().min(1).max(4096),
+});
+export type ClaimRequest = z.infer<typeof ClaimRequestSchema>;
+
+/** What a builder needs to run its allocation: the job's plan and checkout, never a table item. */
+export const AssignedJobSchema = JobSchema.pick({
+  id: true,
+  number: true,
+  name: true,
+  projectSlug: true,
+  pipelineId: true,
+  pipelineNumber: true,
+  workflowId: true,
+  workflowName: true,
+  attempt: true,
+}).extend({
+  plan: JobPlanSchema,
+  checkout: CheckoutSourceSchema,
+  pipeline: PipelineValuesSchema,
+  parallelism: z.number().int().min(1),
+});
+export type AssignedJob = z.infer<typeof AssignedJobSchema>;
+
+export const AssignmentSchema = z.object({
+  allocation: AllocationRefSchema,
+  job: AssignedJobSchema,
+  /** Project and context variables and the continuation key, in clear: masked in output. */
+  environment: z.record(z.string(), z.string()),
+});
+export type Assignment = z.infer<typeof AssignmentSchema>;
+
+export const HeartbeatRequestSchema = z.object({
+  node_id: nodeId,
+  /** The allocations this node is running now. */
+  allocations: z.array(AllocationRefSchema).max(1000),
+});
+export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
+
+export const HeartbeatAnswerSchema = z.object({
+  /** Allocations this node must stop: they ended, were retried, or are no longer its. */
+  stop: z.array(AllocationRefSchema),
+  /** The node is down when it has not heartbeated for this long. */
+  heartbeat_seconds: z.number().positive(),
+});
+export type HeartbeatAnswer = z.infer<typeof HeartbeatAnswerSchema>;
+
+export const STEP_STATUSES = ["running", "success", "failed", "canceled", "timedout"] as const;
+export const StepRecordSchema = z.object({
+  /** Position in the job's step list, from 0. */
+  index: z.number().int().min(0).max(100_000),
+  name: z.string().max(10_000),
+  type: z.string().max(100),
+  status: z.enum(STEP_STATUSES),
+  startedAt: z.string().max(40),
+  endedAt: z.string().max(40).optional(),
+  exitCode: z.number().int().nullable().optional(),
+  background: z.boolean().optional(),
+});
+export type StepRecord = z.infer<typeof StepRecordSchema>;
+export type StepStatus = StepRecord["status"];
+
+/** Largest chunk accepted from a builder (it flushes far smaller ones). */
+export const MAX_CHUNK_BYTES = 1024 * 1024;
+
+export const OutputChunkSchema = z.object({
+  step: z.number().int().min(0).max(100_000),
+  seq: z.number().int().min(0).max(1_000_000_000),
+  data: z.string().refine((d) => Buffer.byteLength(d) <= MAX_CHUNK_BYTES, `at most ${MAX_CHUNK_BYTES} bytes`),
+});
+export type OutputChunk = z.infer<typeof OutputChunkSchema>;
+
+export const OutputRequestSchema = z.object({
+  allocation: AllocationRefSchema,
+  node_id: nodeId,
+  steps: z.array(StepRecordSchema).max(100_000).optional(),
+  chunks: z.array(OutputChunkSchema).max(10_000).default([]),
+});
+export type OutputRequest = z.input<typeof OutputRequestSchema>;
+
+export const FINISHED_STATUSES = ["success", "failed", "timedout", "canceled"] as const;
+export const FinishRequestSchema = OutputRequestSchema.extend({
+  status: z.enum(FINISHED_STATUSES),
+});
+export type FinishRequest = z.input<typeof FinishRequestSchema>;
+
+/** The part of every storage request that says whose it is. */
+export const AllocationBodySchema = z.object({ allocation: AllocationRefSchema, node_id: nodeId });

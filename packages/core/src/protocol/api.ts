@@ -1,0 +1,315 @@
+/**
+ * The requests of Gyre's HTTP API, declared once: path parameters, query strings and bodies of
+ * the CircleCI-shaped API (v2 and v1.1), the GitHub webhook and Gyre's admin API. Routes parse
+ * what they take with `parseInput` (a 400 naming each field and what it must be) before
+ * anything is read or written, so every identifier that reaches DynamoDB or S3 is bounded
+ * (key limits: 2,048 bytes for a partition key, 1,024 for a sort key; items ≤ 400 KB).
+ *
+ * Limits follow CircleCI's where it documents them (pipeline parameters: "100 max entries,
+ * 128 maximum key length, 512 maximum value length", circleci-docs pipeline-variables), git's
+ * and GitHub's otherwise, and are named in the messages.
+ */
+import { Ids, z } from "./schema.ts";
+
+export const Limits = {
+  /** A branch or tag name, in bytes: a loose ref is a file, and file names are ≤ 255 bytes. */
+  refNameBytes: 255,
+  /** CircleCI's pipeline parameter limits (API v2 trigger). */
+  parameters: 100,
+  parameterKey: 128,
+  parameterValue: 512,
+  /** What a pipeline keeps of a commit message (the rest is cut, with TRUNCATED after it). */
+  commitSubject: 1000,
+  commitBody: 16 * 1024,
+  /** `org` and `repo` of a slug (GitHub: logins ≤ 39, repositories ≤ 100 characters). */
+  slugPart: 100,
+  envVarName: 256,
+  /** CircleCI's limit on a variable's value. */
+  envVarValueBytes: 32 * 1024,
+  /** A context's name. */
+  contextName: 256,
+  /** X-GitHub-Delivery (a GUID from GitHub). */
+  deliveryId: 128,
+  /** A clone URL or a local path. */
+  repoUrl: 2048,
+  /** An SSH private key in PEM/OpenSSH form (a 16,384-bit RSA key is ~12.5 KB). */
+  privateKey: 32 * 1024,
+  /** A page token (see page-token.ts). */
+  pageToken: 4096,
+} as const;
+
+/** The mark left where a commit message was cut. */
+export const TRUNCATED = "\n… [truncated by Gyre]";
+
+const bytes = (s: string) => Buffer.byteLength(s, "utf8");
+
+/** `text` cut to at most `max` characters (never inside a surrogate pair), marked when cut. */
+export function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max;
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end--;
+  return `${text.slice(0, end)}${TRUNCATED}`;
+}
+
+/** A key shown in a message: long or hostile keys must not make the answer long too. */
+const shown = (key: string) => (key.length > 40 ? `${key.slice(0, 40)}…` : key);
+
+// ---------------------------------------------------------------------------------------------
+// Identifiers
+
+const SLUG_PART = /^[A-Za-z0-9_.-]+$/;
+const slugPart = z
+  .string()
+  .min(1, "must not be empty")
+  .max(Limits.slugPart, `at most ${Limits.slugPart} characters`)
+  .regex(SLUG_PART, "letters, digits, _ . and - only");
+
+export const Vcs = z.enum(["gh", "github", "bb", "bitbucket", "local"], {
+  error: "expected gh, github, bb, bitbucket or local",
+});
+
+/** `{vcs, org, repo}` as a project route's path carries them → the slug `vcs/org/repo`. */
+export const ProjectPath = z
+  .object({ vcs: Vcs, org: slugPart, repo: slugPart })
+  .transform((p) => `${p.vcs}/${p.org}/${p.repo}`)
+  .pipe(Ids.slug);
+
+/** A whole slug, `<vcs>/<org>/<repo>` (admin API bodies). */
+export const ProjectSlug = z
+  .string()
+  .max(300, "at most 300 characters")
+  .transform((s, ctx) => {
+    const [vcs, org, repo, ...rest] = s.split("/");
+    const parsed = ProjectPath.safeParse({ vcs, org, repo });
+    if (parsed.success && rest.length === 0) return parsed.data;
+    ctx.addIssue({ code: "custom", message: "expected <vcs>/<org>/<repo>, e.g. gh/acme/api" });
+    return z.NEVER;
+  });
+
+/** An organization (context owner) slug, `<vcs>/<org>`. */
+export const OwnerSlug = z
+  .string()
+  .max(Limits.slugPart + 10, `at most ${Limits.slugPart + 10} characters`)
+  .regex(/^(gh|github|bb|bitbucket|local)\/[A-Za-z0-9_.-]+$/, "expected <vcs>/<org>, e.g. gh/acme");
+
+/** GitHub's `repository.full_name`, `owner/name`. */
+export const RepositoryFullName = z
+  .string()
+  .min(3)
+  .max(2 * Limits.slugPart + 1, `at most ${2 * Limits.slugPart + 1} characters`)
+  .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "expected owner/name");
+
+/** Pipeline and workflow ids are UUIDs; a route answers 404 for anything else. */
+export const Uuid = Ids.uuid;
+
+/** A per-project number (pipeline, job), as a path segment: padded to 12 digits in keys. */
+export const NumberParam = z
+  .string()
+  .regex(/^[1-9][0-9]{0,11}$/, "a positive integer of at most 12 digits")
+  .transform(Number);
+
+/** A non-negative index (step, node) as a path segment. */
+export const IndexParam = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,8})$/, "a non-negative integer")
+  .transform(Number);
+
+export const EnvVarName = z
+  .string()
+  .min(1, "must not be empty")
+  .max(Limits.envVarName, `at most ${Limits.envVarName} characters`)
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "letters, digits and underscores, not starting with a digit");
+
+export const EnvVarValue = z
+  .string()
+  .refine((v) => bytes(v) <= Limits.envVarValueBytes, `at most ${Limits.envVarValueBytes} bytes`);
+
+/** A git ref name as `git check-ref-format` accepts it (for a branch or a tag), ≤ 255 bytes. */
+export function isRefName(name: string): boolean {
+  return (
+    name.length > 0 &&
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+    !/[\x00-\x20\x7f~^:?*[\\]/.test(name) &&
+    !name.includes("..") &&
+    !name.includes("@{") &&
+    !name.includes("//") &&
+    name !== "@" &&
+    !/^[-/]/.test(name) &&
+    !/(\/|\.|\.lock)$/.test(name) &&
+    !/(^|\/)\./.test(name)
+  );
+}
+
+export const RefName = z
+  .string()
+  .min(1, "must not be empty")
+  .refine((s) => bytes(s) <= Limits.refNameBytes, `at most ${Limits.refNameBytes} bytes`)
+  .refine(isRefName, "a valid git ref name (no spaces, control characters, ~ ^ : ? * [ \\ or ..)");
+
+/** A full commit SHA (SHA-1, or SHA-256 for repositories that use it). */
+export const Revision = z.string().regex(/^([0-9a-f]{40}|[0-9a-f]{64})$/, "a full commit SHA");
+
+export const DeliveryId = z
+  .string()
+  .regex(
+    new RegExp(`^[A-Za-z0-9_.:-]{1,${Limits.deliveryId}}$`),
+    `1-${Limits.deliveryId} characters of A-Z a-z 0-9 _ . : -`,
+  );
+
+export const GitHubEvent = z.string().regex(/^[a-z_]{1,64}$/, "a GitHub event name such as push");
+
+export const PageToken = z.string().max(Limits.pageToken, `at most ${Limits.pageToken} characters`);
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline parameters and the commit a pipeline keeps
+
+const Scalar = z.union([z.string(), z.number(), z.boolean()], {
+  error: "expected a string, an integer or a boolean",
+});
+
+/** Pipeline parameters with CircleCI's limits: 100 entries, keys ≤ 128 and values ≤ 512 characters. */
+export const PipelineParameters = z.record(z.string(), Scalar).superRefine((parameters, ctx) => {
+  const keys = Object.keys(parameters);
+  if (keys.length > Limits.parameters)
+    ctx.addIssue({ code: "custom", message: `at most ${Limits.parameters} parameters (CircleCI's limit)` });
+  for (const key of keys.slice(0, Limits.parameters + 1)) {
+    const value = parameters[key];
+    if (key.length === 0 || key.length > Limits.parameterKey)
+      ctx.addIssue({
+        code: "custom",
+        path: [shown(key)],
+        message: `parameter names are 1 to ${Limits.parameterKey} characters (CircleCI's limit)`,
+      });
+    else if (typeof value === "string" && value.length > Limits.parameterValue)
+      ctx.addIssue({
+        code: "custom",
+        path: [key],
+        message: `at most ${Limits.parameterValue} characters (CircleCI's limit)`,
+      });
+    else if (typeof value === "number" && !Number.isSafeInteger(value))
+      ctx.addIssue({ code: "custom", path: [key], message: "an integer" });
+  }
+});
+
+/** A commit's message as a pipeline keeps it: subject ≤ 1,000 characters, body ≤ 16 KiB characters. */
+export const CommitMessage = z.object({
+  subject: z.string().transform((s) => truncate(s, Limits.commitSubject)),
+  body: z.string().transform((s) => truncate(s, Limits.commitBody)),
+});
+
+/** Splits a commit message into subject (first line) and body, each bounded. */
+export function commitMessage(message: string): { subject: string; body: string } {
+  const newline = message.indexOf("\n");
+  const subject = newline < 0 ? message : message.slice(0, newline);
+  const body = newline < 0 ? "" : message.slice(newline + 1).trim();
+  return CommitMessage.parse({ subject, body });
+}
+
+// ---------------------------------------------------------------------------------------------
+// CircleCI API v2
+
+export const PipelineListQuery = z.object({
+  branch: RefName.optional(),
+  "page-token": PageToken.optional(),
+});
+
+export const EnvVarBody = z.object({ name: EnvVarName, value: EnvVarValue });
+
+/** `POST /api/v2/pipeline/continue`. */
+export const ContinuePipelineBody = z.object({
+  "continuation-key": z.string().min(1, "must not be empty").max(256, "at most 256 characters"),
+  configuration: z.string().min(1, "must not be empty"),
+  parameters: PipelineParameters.optional(),
+});
+
+/** `POST /api/v2/compile-config-with-defaults`. */
+const PipelineValues = z.record(z.string().max(Limits.parameterKey), Scalar).nullish();
+export const CompileConfigBody = z.object({
+  config_yaml: z.string({ error: "expected a string: the config" }),
+  pipeline_values: PipelineValues,
+  pipeline_parameters: PipelineParameters.nullish(),
+  options: z
+    .object({ pipeline_values: PipelineValues, pipeline_parameters: PipelineParameters.nullish() })
+    .optional(),
+});
+
+export const ContextListQuery = z.object({
+  "owner-slug": z.string().max(200, "at most 200 characters").optional(),
+  "owner-id": z.string().max(200, "at most 200 characters").optional(),
+  "owner-type": z.string().max(50, "at most 50 characters").optional(),
+  "page-token": PageToken.optional(),
+});
+
+const Owner = z.object({
+  slug: z.string().max(200, "at most 200 characters").optional(),
+  id: z.string().max(200, "at most 200 characters").optional(),
+  type: z.string().max(50, "at most 50 characters").optional(),
+});
+
+export const CreateContextBody = z.object({
+  name: z
+    .string()
+    .min(1, "must not be empty")
+    .max(Limits.contextName, `at most ${Limits.contextName} characters`),
+  owner: Owner,
+});
+
+export const ContextVariableBody = z.object({ value: EnvVarValue });
+
+export const Fingerprint = z
+  .string()
+  .regex(/^[A-Za-z0-9:+/=._-]{1,128}$/, "an MD5 (aa:bb:…) or SHA256 fingerprint");
+
+const Hostname = z.string().max(253, "at most 253 characters");
+
+export const CheckoutKeyBody = z.object({
+  type: z.enum(["deploy-key", "user-key"], { error: 'expected "deploy-key" or "user-key"' }),
+});
+
+export const AddSshKeyBody = z.object({
+  hostname: Hostname.nullish(),
+  private_key: z
+    .string()
+    .min(1, "must not be empty")
+    .max(Limits.privateKey, `at most ${Limits.privateKey} characters`),
+});
+
+export const DeleteSshKeyBody = z.object({
+  fingerprint: Fingerprint.optional(),
+  hostname: Hostname.optional(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// CircleCI API v1.1 and artifacts
+
+/** `GET /api/v1.1/project/{slug}/{build}/output/{step}/{node index}`. */
+export const StepOutputPath = z.object({ step: IndexParam, index: IndexParam });
+
+/** `GET /artifacts/{job id}/{attempt}/{node index}/{path}`: anything else is 404. */
+export const ArtifactPath = z.object({
+  jobId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+  attempt: NumberParam,
+  index: IndexParam,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Gyre's admin API
+
+export const CreateProjectBody = z.object({
+  repo_url: z
+    .string({ error: "expected a string: a git URL or a local path" })
+    .trim()
+    .min(1, "must not be empty")
+    .max(Limits.repoUrl, `at most ${Limits.repoUrl} characters`),
+  slug: ProjectSlug.optional(),
+  default_branch: RefName.optional(),
+});
+
+export const OrbPath = z.object({
+  namespace: z.string().max(100, "at most 100 characters"),
+  orb: z.string().max(100, "at most 100 characters"),
+  version: z.string().max(64, "at most 64 characters"),
+});
+
+export const OrbSourceBody = z.object({ source: z.string({ error: "expected a string: the orb's YAML" }) });
