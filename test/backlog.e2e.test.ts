@@ -7,6 +7,8 @@
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
+import { encodePageToken } from "../packages/core/src/protocol/page-token.ts";
+import { Index } from "../packages/core/src/table.ts";
 import { api, gitRepo, runPipeline, tempDir, trigger, waitFor } from "./support.ts";
 
 let runtime: LocalRuntime;
@@ -143,9 +145,34 @@ workflows:
     const third = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" }, headers);
     expect(second.body.id).toBe(first.body.id);
     expect(third.body).toMatchObject({ id: first.body.id, number: first.body.number });
+    const reused = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "other" }, headers);
+    expect(reused).toEqual({
+      status: 422,
+      body: {
+        message:
+          "This Idempotency-Key was used for a different trigger request: use a new key for a new request.",
+      },
+    });
     const other = await trigger(client, slug);
     expect(other.id).not.toBe(first.body.id);
     const list = (await client.get(`/api/v2/project/${slug}/pipeline`)).body.items!;
     expect(list.map((p) => p.id).sort()).toEqual([first.body.id, other.id].sort());
+  });
+
+  it("refuses with 400 a page token forged for the right list but naming no position of it", async () => {
+    const slug = "gh/acme/idempotent";
+    const list = Index.pipelinesOf(slug);
+    for (const key of [
+      { pk: list, sk: "y" },
+      { pk: "PIPELINE#x", sk: "PIPELINE", gsi1pk: list, gsi1sk: "zz" },
+    ]) {
+      const res = await client.get(
+        `/api/v2/project/${slug}/pipeline?page-token=${encodePageToken(list, key)}`,
+      );
+      expect(res.status === 400 || res.status === 200).toBe(true);
+      if (res.status === 400) expect(res.body).toEqual({ message: "Invalid page-token." });
+    }
+    const forged = encodePageToken(list, { pk: list, sk: "y" });
+    expect((await client.get(`/api/v2/project/${slug}/pipeline?page-token=${forged}`)).status).toBe(400);
   });
 });

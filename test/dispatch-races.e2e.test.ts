@@ -121,6 +121,26 @@ describe("allocation races", () => {
     expect((await getJob(runtime.gyre, ref.workflowId, ref.jobName)).status).toBe("queued");
   });
 
+  it("loses an allocation its live node has stopped reporting (a restart under the same id, a lost claim answer)", async () => {
+    const { ref } = await queuedJob("gh/acme/race-unreported");
+    await claim(ref, "node-forgetful");
+    // The node heartbeats on, but without the allocation, for longer than a deadline after the claim.
+    const later = Date.now() + 3 * runtime.gyre.resources.heartbeatSeconds * 1000;
+    const clock = runtime.gyre as { now: () => number };
+    const saved = clock.now;
+    clock.now = () => later;
+    try {
+      await heartbeatNode(runtime.gyre, { node_id: "node-forgetful", allocations: [] });
+      await reconcile(runtime.gyre, { graceMs: 0 });
+    } finally {
+      clock.now = saved;
+    }
+    const job = await getJob(runtime.gyre, ref.workflowId, ref.jobName);
+    expect(job).toMatchObject({ status: "queued", attempt: 2, retries: 1 });
+    expect(job.startedAt).toBeUndefined();
+    expect(job.messages?.at(-1)?.message).toBe("Builder node node-forgetful no longer runs allocation 0 (attempt 1).");
+  });
+
   it("leaves a queued allocation queued however long it waits, and ends it at the queue timeout with a message", async () => {
     const { ref } = await queuedJob("gh/acme/race-wait");
     // No node holds it: waiting is not a failure, whatever the heartbeat deadline.

@@ -8,6 +8,7 @@
  * the job sandbox's GYRE_SANDBOX_NETWORK, GYRE_ALLOW_UNSANDBOXED and GYRE_RESOURCE_CLASSES
  * (sandbox/index.ts).
  */
+import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { executionName } from "@gyre/core/dispatch/execution";
@@ -63,7 +64,9 @@ function configFromEnv(env = process.env): AgentConfig {
     token: need("GYRE_AGENT_TOKEN"),
     queueUrls: need("GYRE_QUEUE_URL").split(",").filter(Boolean),
     workDir: env.GYRE_WORK_DIR ?? defaultWorkDir(),
-    nodeId: env.GYRE_NODE_ID ?? `${hostname()}-${process.pid}`,
+    // Unique per process: a restarted agent is a new node, so the old one's allocations are lost
+    // rather than taken for its own (the server also loses what a live node stops reporting).
+    nodeId: env.GYRE_NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
     sqsEndpoint: env.GYRE_SQS_ENDPOINT,
     maxJobSeconds: positiveSeconds(env.GYRE_MAX_JOB_SECONDS, "GYRE_MAX_JOB_SECONDS", DEFAULT_MAX_JOB_SECONDS),
     heartbeatSeconds: positiveSeconds(env.GYRE_HEARTBEAT_SECONDS, "GYRE_HEARTBEAT_SECONDS", 30),
@@ -78,6 +81,7 @@ export class Agent {
   /** The allocations running on this node, with what stops each. */
   private readonly running = new Map<string, { allocation: AllocationRef; cancel: AbortController }>();
   private heartbeatTimer?: NodeJS.Timeout;
+  private periodMs = 10_000;
   /** Read once at start: a bad GYRE_SANDBOX_NETWORK or GYRE_RESOURCE_CLASSES stops the agent. */
   private readonly sandbox: SandboxPolicy;
 
@@ -101,18 +105,20 @@ export class Agent {
         2,
       );
       for (const ref of answer.stop) this.running.get(executionName(ref))?.cancel.abort();
+      // The server's deadline wins: three heartbeats within it, whatever this node was told.
+      this.periodMs = Math.max(500, answer.heartbeat_seconds * 1000) / 3;
     } catch (error) {
       console.error(`agent ${this.config.nodeId}: heartbeat failed: ${(error as Error).message}`);
     }
   }
 
   async run(): Promise<void> {
-    const periodMs = Math.max(500, this.config.heartbeatSeconds * 1000) / 3;
+    this.periodMs = Math.max(500, this.config.heartbeatSeconds * 1000) / 3;
     await this.heartbeat();
     const beat = () => {
       this.heartbeatTimer = setTimeout(
         () => void this.heartbeat().finally(() => !this.stopping.signal.aborted && beat()),
-        periodMs,
+        this.periodMs,
       );
     };
     beat();

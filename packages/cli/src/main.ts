@@ -39,6 +39,12 @@ GYRE_URL and GYRE_TOKEN select the server (default: the local one and .gyre/admi
 
 const print = (line: string) => console.log(line);
 
+// Output piped into a reader that stops early (`gyre status | head`): stop quietly, as Unix tools do.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
+
 /** A git repository made from examples/demo, once, inside the data directory. */
 export function demoRepository(dataDir: string): string {
   const repo = join(dataDir, "examples", "demo");
@@ -130,8 +136,9 @@ export async function main(argv: string[]): Promise<number> {
         options: { branch: { type: "string" }, tag: { type: "string" } },
       });
       if (!positionals[0]) break;
-      await trigger(client(), positionals[0], values, print);
-      return 0;
+      // An errored pipeline (invalid config, unreadable repository) fails the command.
+      const created = await trigger(client(), positionals[0], values, print);
+      return created.state === "errored" ? 1 : 0;
     }
     case "status": {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });

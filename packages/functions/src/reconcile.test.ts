@@ -14,6 +14,7 @@ describe("reconcile handler", () => {
       nodesDown: 1,
       workflowsAdvanced: 0,
       pipelinesRequeued: 0,
+      failures: [],
     };
     const logged = vi.spyOn(console, "log").mockImplementation(() => {});
     try {

@@ -224,10 +224,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     closers.push(consumer.stop);
 
     const reconcileOnce = () =>
-      reconcile(ready, { graceMs: options.reconcileGraceMs, checkExecutions: true })
+      reconcile(ready, {
+        graceMs: options.reconcileGraceMs,
+        // Executions live in memory here: a lost one is noticed after the grace period.
+        checkExecutionsAfterMs: options.reconcileGraceMs ?? 30_000,
+      })
         .then((r) => {
           if (r.nodesDown > 0) log(`reconciler: ${r.nodesDown} builder node(s) stopped heartbeating`);
           if (r.redriven > 0) log(`reconciler: re-drove ${r.redriven} job(s)`);
+          for (const failure of r.failures) log(`reconciler: could not repair ${failure}`);
         })
         .catch((e) => log(`reconciler: ${e instanceof Error ? e.message : String(e)}`));
     // The intake queue lives in memory: pushes accepted but not yet turned into pipelines
@@ -237,7 +242,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     );
     // At start nothing is in flight: everything active is left over from the last run, and the
     // local builders of the last run died with it.
-    await reconcile(ready, { graceMs: 0, heartbeatDeadlineMs: 0, checkExecutions: true }).then(
+    await reconcile(ready, { graceMs: 0, heartbeatDeadlineMs: 0, checkExecutionsAfterMs: 0 }).then(
       (r) =>
         r.redriven + r.restarted > 0 &&
         log(`reconciler: re-drove ${r.redriven + r.restarted} job(s) left from the last run`),

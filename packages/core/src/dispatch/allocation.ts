@@ -214,6 +214,8 @@ export async function loseAllocation(
       retries: job.retries + (neverClaimed ? 0 : 1),
       allocations: freshAllocations(parallelismOf(job)),
       queuedAt: now,
+      // The new attempt's start is its own claim's.
+      startedAt: undefined,
       messages,
     };
     next = await updateItem(

@@ -11,16 +11,17 @@
  * - re-enqueues the intake of API-triggered pipelines still pending (a lost intake message).
  */
 import type { Gyre } from "../context.ts";
-import { type Job, JobSchema, TERMINAL_ALLOCATION } from "../job/index.ts";
-import { listNodes, markNodeDown } from "../node/index.ts";
+import { type AllocationState, type Job, JobSchema, TERMINAL_ALLOCATION } from "../job/index.ts";
+import { listNodes, markNodeDown, type Node } from "../node/index.ts";
 import { enqueuePending } from "../pipeline/intake.ts";
 import { PipelineSchema } from "../pipeline/model.ts";
+import type { AllocationRef } from "../protocol/agent.ts";
 import { parseStored } from "../protocol/schema.ts";
 import { queryRaw } from "../store/index.ts";
 import { ACTIVE_SHARDS } from "../table.ts";
 import { advanceWorkflow } from "./advance.ts";
 import { loseAllocation, settleJob } from "./allocation.ts";
-import { executionState, refsOf, startExecution } from "./execution.ts";
+import { executionName, executionState, refsOf, startExecution } from "./execution.ts";
 
 export interface ReconcileReport {
   checked: number;
@@ -32,6 +33,8 @@ export interface ReconcileReport {
   nodesDown: number;
   workflowsAdvanced: number;
   pipelinesRequeued: number;
+  /** Items it could not repair this pass, and why (the next pass tries again). */
+  failures: string[];
 }
 
 export interface ReconcileOptions {
@@ -39,8 +42,12 @@ export interface ReconcileOptions {
   graceMs?: number;
   /** A node is down when it has not heartbeated for this long (default: heartbeatSeconds). */
   heartbeatDeadlineMs?: number;
-  /** Ask Step Functions whether each queued allocation's execution still runs (local runtime). */
-  checkExecutions?: boolean;
+  /**
+   * Ask Step Functions whether the execution of a queued allocation still runs once it has
+   * waited this long (default 10 minutes; the local runtime, whose executions live in memory,
+   * asks after the grace period). A missing execution is started again; an ended one retried.
+   */
+  checkExecutionsAfterMs?: number;
 }
 
 export async function reconcile(gyre: Gyre, options: ReconcileOptions = {}): Promise<ReconcileReport> {
@@ -55,40 +62,84 @@ export async function reconcile(gyre: Gyre, options: ReconcileOptions = {}): Pro
     nodesDown: 0,
     workflowsAdvanced: 0,
     pipelinesRequeued: 0,
+    failures: [],
   };
-  const alive = new Set<string>();
+  const alive = new Map<string, Node>();
   for (const node of await listNodes(gyre)) {
-    if (node.heartbeatAt >= deadline) alive.add(node.id);
-    else if (node.status === "ready" && (await markNodeDown(gyre, node.id, deadline))) report.nodesDown++;
+    if (node.heartbeatAt >= deadline) alive.set(node.id, node);
+    else if (node.status === "ready") {
+      if (await markNodeDown(gyre, node.id, deadline)) report.nodesDown++;
+      // A heartbeat in between (the list read is not consistent): the node is alive after all.
+      else alive.set(node.id, { ...node, heartbeatAt: now, allocations: undefined });
+    }
   }
   const workflows = new Set<string>();
+  // One item that cannot be repaired (unreadable, a throttled call) never stops the others.
+  const each = async (what: string, repair: () => Promise<void>) => {
+    try {
+      await repair();
+    } catch (error) {
+      report.failures.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
   for (let shard = 0; shard < ACTIVE_SHARDS; shard++) {
     for await (const item of queryRaw(gyre, { index: "gsi2", partition: `ACTIVE#${shard}` })) {
-      if (item.sk === "PIPELINE") {
-        const pipeline = parseStored(PipelineSchema, item, "pipeline");
-        if (Date.parse(pipeline.updatedAt) < cutoff && (await enqueuePending(gyre, pipeline)))
-          report.pipelinesRequeued++;
-        continue;
-      }
-      if (item.sk === "WORKFLOW") continue; // left by earlier versions: workflows are not indexed
-      const job = parseStored(JobSchema, item, "job");
-      report.checked++;
-      workflows.add(job.workflowId);
-      if (job.status === "blocked" || job.updatedAt >= cutoff) continue;
-      await reconcileJob(gyre, job, alive, options, report);
+      await each(`${item.pk}/${item.sk}`, async () => {
+        if (item.sk === "PIPELINE") {
+          const pipeline = parseStored(PipelineSchema, item, "pipeline");
+          if (Date.parse(pipeline.updatedAt) < cutoff && (await enqueuePending(gyre, pipeline)))
+            report.pipelinesRequeued++;
+          return;
+        }
+        if (item.sk === "WORKFLOW") return; // left by earlier versions: workflows are not indexed
+        const job = parseStored(JobSchema, item, "job");
+        report.checked++;
+        workflows.add(job.workflowId);
+        if (job.status === "blocked" || job.updatedAt >= cutoff) return;
+        await reconcileJob(gyre, job, alive, now - deadline, options, report);
+      });
     }
   }
   for (const id of workflows) {
-    await advanceWorkflow(gyre, id);
-    report.workflowsAdvanced++;
+    await each(`workflow ${id}`, async () => {
+      await advanceWorkflow(gyre, id);
+      report.workflowsAdvanced++;
+    });
   }
   return report;
+}
+
+/** Why a running allocation is over although its record says `running`, if it is. */
+function lostReason(
+  gyre: Gyre,
+  alloc: AllocationState,
+  ref: AllocationRef,
+  alive: Map<string, Node>,
+  deadlineMs: number,
+) {
+  const node = alive.get(alloc.nodeId ?? "");
+  const where = `allocation ${ref.index} (attempt ${ref.attempt})`;
+  if (!node) return `Builder node ${alloc.nodeId} stopped heartbeating while it ran ${where}.`;
+  // A live node that has heartbeated a whole deadline since the claim without naming it: it
+  // restarted under the same id, or never got the claim's answer.
+  const startedAt = Date.parse(alloc.startedAt ?? "") || 0;
+  if (
+    node.allocations &&
+    node.heartbeatAt - startedAt > deadlineMs &&
+    !node.allocations.includes(executionName(ref))
+  )
+    return `Builder node ${alloc.nodeId} no longer runs ${where}.`;
+  // The backstop: nothing runs longer than the maximum run time.
+  if (gyre.now() - startedAt > (gyre.resources.maxJobSeconds + 600) * 1000)
+    return `${where} ran past the maximum run time (${gyre.resources.maxJobSeconds} s) without its node ending it.`;
+  return undefined;
 }
 
 async function reconcileJob(
   gyre: Gyre,
   job: Job,
-  alive: Set<string>,
+  alive: Map<string, Node>,
+  deadlineMs: number,
   options: ReconcileOptions,
   report: ReconcileReport,
 ): Promise<void> {
@@ -100,15 +151,9 @@ async function reconcileJob(
   const queueTimeoutMs = gyre.resources.queueTimeoutSeconds * 1000;
   for (const ref of refsOf(job)) {
     const alloc = job.allocations[String(ref.index)]!;
-    if (alloc.status === "running" && !alive.has(alloc.nodeId ?? "")) {
-      const lost = await loseAllocation(
-        gyre,
-        job,
-        ref,
-        "infrastructure_fail",
-        `Builder node ${alloc.nodeId} stopped heartbeating while it ran allocation ${ref.index} (attempt ${ref.attempt}).`,
-      );
-      if (lost) report.redriven++;
+    const lost = alloc.status === "running" && lostReason(gyre, alloc, ref, alive, deadlineMs);
+    if (lost) {
+      if (await loseAllocation(gyre, job, ref, "infrastructure_fail", lost)) report.redriven++;
       return; // a retry restarts every allocation of the job
     }
     if (alloc.status !== "queued") continue;
@@ -124,7 +169,8 @@ async function reconcileJob(
       if (expired) report.expired++;
       return;
     }
-    if (!options.checkExecutions || !job.plan) continue;
+    const checkAfter = options.checkExecutionsAfterMs ?? 600_000;
+    if (!job.plan || !job.queuedAt || Date.parse(job.queuedAt) > gyre.now() - checkAfter) continue;
     const state = await executionState(gyre, ref);
     if (state === "missing") {
       await startExecution(gyre, ref, job.plan.resourceClass);

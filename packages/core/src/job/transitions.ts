@@ -129,7 +129,7 @@ export const JOB_MOVES = [
     event: "retry",
     from: ["queued", "running"],
     to: ["queued"],
-    sets: ["attempt", "retries", "allocations", "queuedAt", "messages"],
+    sets: ["attempt", "retries", "allocations", "queuedAt", "startedAt", "messages"],
     note: "a node was lost: a new attempt, the old one fenced off",
   },
   {
@@ -184,14 +184,14 @@ export const NODE_MOVES = [
     event: "register",
     from: [],
     to: ["ready"],
-    sets: ["heartbeatAt"],
+    sets: ["heartbeatAt", "allocations"],
     note: "its first heartbeat",
   },
   {
     event: "heartbeat",
     from: ["ready", "down"],
     to: ["ready"],
-    sets: ["heartbeatAt"],
+    sets: ["heartbeatAt", "allocations"],
     note: "a heartbeat within the deadline (a down node that comes back gets new work only)",
   },
   {

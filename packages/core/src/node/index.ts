@@ -6,6 +6,7 @@
  */
 import type { Gyre } from "../context.ts";
 import { holds } from "../dispatch/allocation.ts";
+import { executionName } from "../dispatch/execution.ts";
 import { findJob } from "../job/index.ts";
 import { nodeMove } from "../job/transitions.ts";
 import type { AllocationRef, HeartbeatAnswer, HeartbeatRequest } from "../protocol/agent.ts";
@@ -19,6 +20,8 @@ export const NodeSchema = z.object({
   /** Epoch ms of the last heartbeat. */
   heartbeatAt: z.number(),
   downAt: z.number().optional(),
+  /** The allocations (execution names) the node said it runs at its last heartbeat. */
+  allocations: z.array(z.string()).optional(),
   createdAt: z.string(),
   updatedAt: z.number(),
 });
@@ -30,7 +33,11 @@ export type Node = z.infer<typeof NodeSchema>;
  */
 export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Promise<HeartbeatAnswer> {
   const now = gyre.now();
-  const spec = nodeMove("heartbeat", { heartbeatAt: now }, now);
+  const spec = nodeMove(
+    "heartbeat",
+    { heartbeatAt: now, allocations: request.allocations.map(executionName) },
+    now,
+  );
   // The first heartbeat registers the node (the move's `from` does not hold for a new item).
   await tryUpdate(gyre, Keys.node(request.node_id), {
     set: [

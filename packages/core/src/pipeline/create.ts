@@ -150,29 +150,38 @@ export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promis
     firstJobNumber,
     "setup",
   );
-  // Jobs and workflows are written: the pipeline's state and the first executions can go together.
-  await Promise.all([
-    existing
-      ? tryUpdate(
-          gyre,
-          Keys.pipeline(pipeline.id),
-          pipelineMove(
-            pipeline.id,
-            "compile",
-            pipeline.state,
-            { vcs, errors: [], ...(continuation ? { continuation } : {}) },
-            now,
-          ),
-        )
-      : putNew(gyre, {
-          ...Keys.pipeline(pipeline.id),
-          gsi1pk: Index.pipelinesOf(project.slug),
-          gsi1sk: padNumber(pipelineNumber),
-          ...pipeline,
-          ...(continuation ? { continuation } : {}),
-        }),
-    ...roots.map((job) => startAllocations(gyre, job)),
-  ]);
+  // Jobs and workflows are written. A pending pipeline's state moves on first, and only the
+  // delivery whose move won starts its jobs (a concurrent duplicate of the message may have
+  // compiled another revision, or errored); a push's pipeline item goes with the first executions.
+  if (existing) {
+    const moved = await tryUpdate(
+      gyre,
+      Keys.pipeline(pipeline.id),
+      pipelineMove(
+        pipeline.id,
+        "compile",
+        pipeline.state,
+        { vcs, errors: [], ...(continuation ? { continuation } : {}) },
+        now,
+      ),
+    );
+    if (!moved) {
+      await startWorkflows(gyre, pipeline.id);
+      return (await findPipeline(gyre, pipeline.id)) ?? pipeline;
+    }
+    await Promise.all(roots.map((job) => startAllocations(gyre, job)));
+  } else {
+    await Promise.all([
+      putNew(gyre, {
+        ...Keys.pipeline(pipeline.id),
+        gsi1pk: Index.pipelinesOf(project.slug),
+        gsi1sk: padNumber(pipelineNumber),
+        ...pipeline,
+        ...(continuation ? { continuation } : {}),
+      }),
+      ...roots.map((job) => startAllocations(gyre, job)),
+    ]);
+  }
   // A no-op job with nothing to wait for succeeded on creation: let what it unblocks start.
   await Promise.all(settled.map((id) => advanceWorkflow(gyre, id)));
   return pipeline;

@@ -81,21 +81,41 @@ export interface TriggerRequest {
   idempotencyKey?: string;
 }
 
-const TriggerRecordSchema = z.object({ pipelineId: z.string() });
+const TriggerRecordSchema = z.object({ pipelineId: z.string(), digest: z.string().optional() });
 const IDEMPOTENCY_SECONDS = 24 * 3600;
 
-/** The pipeline id a keyed trigger has, the same for every retry of it. */
-async function keyedPipelineId(gyre: Gyre, slug: string, key: string): Promise<string> {
+/**
+ * The pipeline id a keyed trigger has, the same for every retry of it. A key is the caller's:
+ * it is bound to the actor and the request, and reusing it for another request is a 422.
+ */
+async function keyedPipelineId(gyre: Gyre, slug: string, key: string, request: unknown): Promise<string> {
   const hash = createHash("sha256").update(key).digest("hex");
+  const digest = createHash("sha256").update(JSON.stringify(request)).digest("hex");
   const record = Keys.trigger(slug, hash);
+  const check = (found: z.infer<typeof TriggerRecordSchema>) => {
+    if (found.digest !== undefined && found.digest !== digest)
+      throw new GyreError(
+        "unprocessable",
+        "This Idempotency-Key was used for a different trigger request: use a new key for a new request.",
+      );
+    return found.pipelineId;
+  };
   const found = await getItem(gyre, record, TriggerRecordSchema, "trigger record");
-  if (found) return found.pipelineId;
+  if (found) return check(found);
   const pipelineId = randomUUID();
   const expiresAt = Math.floor(gyre.now() / 1000) + IDEMPOTENCY_SECONDS;
-  if (await putNew(gyre, { ...record, pipelineId, createdAt: new Date(gyre.now()).toISOString(), expiresAt }))
+  if (
+    await putNew(gyre, {
+      ...record,
+      pipelineId,
+      digest,
+      createdAt: new Date(gyre.now()).toISOString(),
+      expiresAt,
+    })
+  )
     return pipelineId;
   const winner = await getItem(gyre, record, TriggerRecordSchema, "trigger record");
-  return winner?.pipelineId ?? pipelineId;
+  return winner ? check(winner) : pipelineId;
 }
 
 /**
@@ -112,7 +132,12 @@ export async function triggerPipeline(
   const now = new Date(gyre.now()).toISOString();
   const trigger: TriggerInfo = { type: "api", receivedAt: now, actor: request.actor };
   const pipelineId: string = request.idempotencyKey
-    ? await keyedPipelineId(gyre, project.slug, request.idempotencyKey)
+    ? await keyedPipelineId(gyre, project.slug, request.idempotencyKey, {
+        actor: request.actor,
+        branch: request.branch,
+        tag: request.tag,
+        parameters: request.parameters,
+      })
     : randomUUID();
   const message = newIntakeMessage(
     { projectSlug: project.slug, trigger, ref: { branch, tag: request.tag }, parameters: request.parameters },
@@ -161,7 +186,11 @@ export async function triggerPipeline(
 export async function enqueuePending(gyre: Gyre, pipeline: Pipeline): Promise<boolean> {
   const touched = await tryUpdate(gyre, Keys.pipeline(pipeline.id), {
     set: { updatedAt: new Date(gyre.now()).toISOString() },
-    when: [{ path: "state", eq: "pending" }],
+    // Only the reconciler that read this version re-sends it (two passes never both do).
+    when: [
+      { path: "state", eq: "pending" },
+      { path: "updatedAt", eq: pipeline.updatedAt },
+    ],
   });
   if (!touched) return false;
   await enqueueIntake(gyre, {

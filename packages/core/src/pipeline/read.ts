@@ -28,7 +28,12 @@ export async function listPipelines(
   const { slug } = parseSlug(rawSlug);
   const list = Index.pipelinesOf(slug);
   // A token is bound to the list it came from: one from another project's list is refused.
-  let startKey: Item | undefined = options.pageToken ? decodePageToken(list, options.pageToken) : undefined;
+  let startKey: Item | undefined = options.pageToken
+    ? decodePageToken(list, options.pageToken, {
+        attributes: ["pk", "sk", "gsi1pk", "gsi1sk"],
+        fixed: { gsi1pk: list },
+      })
+    : undefined;
   // Fill the page even when a branch filter drops items: read on until `limit` match or the
   // project's pipelines run out; the page token points just after the last item returned.
   const limit = options.limit ?? 20;

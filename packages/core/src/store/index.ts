@@ -17,6 +17,7 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { isConditionFailure } from "../aws/index.ts";
 import type { Gyre } from "../context.ts";
+import { badRequest } from "../error.ts";
 import { parseStored, type z } from "../protocol/schema.ts";
 import {
   type Condition,
@@ -192,13 +193,22 @@ export async function queryPage(
   spec: QuerySpec,
   startKey?: Item,
 ): Promise<{ items: Item[]; lastKey?: Item; scanned: number }> {
-  const out = await gyre.aws.dynamo.send(
-    new QueryCommand({
-      TableName: gyre.resources.tableName,
-      ...compileQuery(spec),
-      ExclusiveStartKey: startKey,
-    }),
-  );
+  const command = new QueryCommand({
+    TableName: gyre.resources.tableName,
+    ...compileQuery(spec),
+    ExclusiveStartKey: startKey,
+  });
+  const out = await gyre.aws.dynamo.send(command).catch((error: unknown) => {
+    // A start key from a page token that names no position of this query: the caller's input.
+    if (
+      startKey &&
+      error instanceof Error &&
+      error.name === "ValidationException" &&
+      /start/i.test(error.message)
+    )
+      throw badRequest("Invalid page-token.");
+    throw error;
+  });
   const items = out.Items ?? [];
   return { items, lastKey: out.LastEvaluatedKey, scanned: out.ScannedCount ?? items.length };
 }
