@@ -138,7 +138,9 @@ describe("allocation races", () => {
     const job = await getJob(runtime.gyre, ref.workflowId, ref.jobName);
     expect(job).toMatchObject({ status: "queued", attempt: 2, retries: 1 });
     expect(job.startedAt).toBeUndefined();
-    expect(job.messages?.at(-1)?.message).toBe("Builder node node-forgetful no longer runs allocation 0 (attempt 1).");
+    expect(job.messages?.at(-1)?.message).toBe(
+      "Builder node node-forgetful no longer runs allocation 0 (attempt 1).",
+    );
   });
 
   it("leaves a queued allocation queued however long it waits, and ends it at the queue timeout with a message", async () => {

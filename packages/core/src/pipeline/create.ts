@@ -141,7 +141,7 @@ export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promis
     updatedAt: now,
   };
   const continuation = setup ? await sealContinuationKey(gyre, pipeline.id) : undefined;
-  const { roots, settled } = await writeWorkflows(
+  const { roots, settled, written } = await writeWorkflows(
     gyre,
     project,
     pipeline,
@@ -150,26 +150,32 @@ export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promis
     firstJobNumber,
     "setup",
   );
-  // Jobs and workflows are written. A pending pipeline's state moves on first, and only the
-  // delivery whose move won starts its jobs (a concurrent duplicate of the message may have
-  // compiled another revision, or errored); a push's pipeline item goes with the first executions.
+  // Jobs and workflows are written: the pipeline's state moves on with the first executions. A
+  // delivery starts only the jobs it wrote itself, and the others only if its move won (a
+  // concurrent duplicate of the message may have compiled another revision, or errored).
   if (existing) {
-    const moved = await tryUpdate(
-      gyre,
-      Keys.pipeline(pipeline.id),
-      pipelineMove(
-        pipeline.id,
-        "compile",
-        pipeline.state,
-        { vcs, errors: [], ...(continuation ? { continuation } : {}) },
-        now,
+    // The jobs this delivery wrote start with the state's move (one round trip on every
+    // pipeline's path); the rest (a replay after a crash) only once this delivery's move won.
+    const ours = roots.filter((job) => written.has(job.id));
+    const [moved] = await Promise.all([
+      tryUpdate(
+        gyre,
+        Keys.pipeline(pipeline.id),
+        pipelineMove(
+          pipeline.id,
+          "compile",
+          pipeline.state,
+          { vcs, errors: [], ...(continuation ? { continuation } : {}) },
+          now,
+        ),
       ),
-    );
+      ...ours.map((job) => startAllocations(gyre, job)),
+    ]);
     if (!moved) {
       await startWorkflows(gyre, pipeline.id);
       return (await findPipeline(gyre, pipeline.id)) ?? pipeline;
     }
-    await Promise.all(roots.map((job) => startAllocations(gyre, job)));
+    await Promise.all(roots.filter((job) => !written.has(job.id)).map((job) => startAllocations(gyre, job)));
   } else {
     await Promise.all([
       putNew(gyre, {
@@ -248,13 +254,15 @@ export async function writeWorkflows(
   firstJobNumber: number,
   /** `setup`: the config the pipeline was created with; `continuation`: the one a setup job sent. */
   phase: "setup" | "continuation",
-): Promise<{ roots: Job[]; settled: string[] }> {
+): Promise<{ roots: Job[]; settled: string[]; written: Set<string> }> {
   const now = gyre.now();
   const createdAt = new Date(now).toISOString();
   let number = firstJobNumber;
   const roots: Job[] = [];
   const settled: string[] = [];
   const writes: Promise<boolean>[] = [];
+  /** Ids of the jobs this call created (a concurrent or earlier delivery wrote the others). */
+  const written = new Set<string>();
   for (const plan of config.workflows) {
     const workflowId = deterministicUuid(pipeline.id, phase, "workflow", plan.name);
     const jobs: Job[] = plan.jobs.map((wj) => ({
@@ -303,6 +311,9 @@ export async function writeWorkflows(
           gsi1sk: padNumber(job.number),
           ...(active ? { gsi2pk: activeShard(job.id), gsi2sk: job.id } : {}),
           ...job,
+        }).then((created) => {
+          if (created) written.add(job.id);
+          return created;
         }),
       );
     }
@@ -327,7 +338,7 @@ export async function writeWorkflows(
   }
   // Every job and workflow item at once; the pipeline's state moves on only when all exist.
   await Promise.all(writes);
-  return { roots, settled };
+  return { roots, settled, written };
 }
 
 /** Replay of an intake message: start whatever the first delivery did not get to. */
