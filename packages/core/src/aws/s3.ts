@@ -5,6 +5,7 @@
  */
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import type { Gyre } from "../context.ts";
+import { parseStored, type z } from "../protocol/schema.ts";
 
 /** True when S3 (or a stand-in) says the object is not there. */
 export function isMissing(error: unknown): boolean {
@@ -26,9 +27,22 @@ export async function readText(gyre: Gyre, key: string): Promise<string | undefi
   }
 }
 
-export async function readJson<T>(gyre: Gyre, key: string): Promise<T | undefined> {
+/** A JSON object Gyre wrote, parsed by its schema; undefined when there is none. */
+export async function readJson<S extends z.ZodType>(
+  gyre: Gyre,
+  key: string,
+  schema: S,
+  what: string,
+): Promise<z.output<S> | undefined> {
   const text = await readText(gyre, key);
-  return text === undefined ? undefined : ((JSON.parse(text || "null") ?? undefined) as T | undefined);
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text || "null");
+  } catch {
+    return parseStored(schema, text, what);
+  }
+  return value === null ? undefined : parseStored(schema, value, what);
 }
 
 export async function putJson(gyre: Gyre, key: string, value: unknown): Promise<void> {

@@ -10,6 +10,7 @@ import { listObjects, putJson, readJson } from "../aws/s3.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest } from "../error.ts";
 import type { Job } from "../job/index.ts";
+import { z } from "../protocol/schema.ts";
 import { CONTROL, type Grant, presign } from "./grant.ts";
 
 /** Longest cache key, as the agent renders it (`MAX_CACHE_KEY_LENGTH`). */
@@ -37,20 +38,21 @@ export function validateCacheKey(value: unknown): string {
   return value;
 }
 
-export interface CacheMeta {
-  key: string;
-  sha256: string;
-  bytes: number;
-  createdAt: string;
-  jobId: string;
-  jobNumber: number;
+export const CacheMetaSchema = z.object({
+  key: z.string(),
+  sha256: z.string(),
+  bytes: z.number(),
+  createdAt: z.string(),
+  jobId: z.string(),
+  jobNumber: z.number(),
   /** The saving allocation's directory: paths below it are restored below the restoring one's. */
-  root?: string;
-}
+  root: z.string().optional(),
+});
+export type CacheMeta = z.infer<typeof CacheMetaSchema>;
 
 /** The metadata of a committed cache; undefined while there is none. */
 export const committedCache = (gyre: Gyre, slug: string, key: string) =>
-  readJson<CacheMeta>(gyre, CacheKeys.meta(slug, key));
+  readJson(gyre, CacheKeys.meta(slug, key), CacheMetaSchema, "cache metadata");
 
 /**
  * Commits an uploaded archive of `job`'s project under `key`; false when the key was
@@ -63,7 +65,7 @@ export async function commitCache(
   upload: { sha256: string; bytes: number; createdAt: string; root?: string },
 ): Promise<boolean> {
   const metaKey = CacheKeys.meta(job.projectSlug, key);
-  if (await readJson(gyre, metaKey)) return false;
+  if (await readJson(gyre, metaKey, CacheMetaSchema, "cache metadata")) return false;
   const meta: CacheMeta = {
     key,
     sha256: upload.sha256,

@@ -228,7 +228,14 @@ describe("grantUpload", () => {
   it("presigns a GET for a committed cache that expires with the grant", async () => {
     const { gyre, s3 } = fakeGyre(job());
     s3.objects.set(StorageKeys.cacheMeta("gh/acme/api", "v1-k"), {
-      body: JSON.stringify({ key: "v1-k", sha256: "ab".repeat(32), bytes: 5, createdAt: "x" }),
+      body: JSON.stringify({
+        key: "v1-k",
+        sha256: "ab".repeat(32),
+        bytes: 5,
+        createdAt: "x",
+        jobId: "j",
+        jobNumber: 1,
+      }),
     });
     const download = await grantCacheDownload(gyre, "gh/acme/api", "v1-k");
     const url = new URL(download!.url);
@@ -270,7 +277,14 @@ describe("grantUpload", () => {
   it("answers exists for a cache key already committed, and never presigns over it", async () => {
     const { gyre, s3 } = fakeGyre(job());
     s3.objects.set(StorageKeys.cacheMeta("gh/acme/api", "v1-k"), {
-      body: JSON.stringify({ key: "v1-k", createdAt: "2024-01-01T00:00:00.000Z" }),
+      body: JSON.stringify({
+        key: "v1-k",
+        sha256: "ab".repeat(32),
+        bytes: 5,
+        createdAt: "2024-01-01T00:00:00.000Z",
+        jobId: "j",
+        jobNumber: 1,
+      }),
     });
     expect(await grantUpload(gyre, ref, "node-a", { kind: "cache", name: "v1-k" })).toEqual({
       exists: true,

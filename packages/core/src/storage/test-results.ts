@@ -7,7 +7,21 @@
 import { listObjects, readJson } from "../aws/s3.ts";
 import type { Gyre } from "../context.ts";
 import type { Job } from "../job/index.ts";
+import { z } from "../protocol/schema.ts";
 import type { TestCaseResult } from "../test-result/junit.ts";
+
+/** Test results as the commit stored them (parsed JUnit, CircleCI's shape). */
+const TestCasesSchema = z.array(
+  z.object({
+    name: z.string(),
+    classname: z.string(),
+    file: z.string(),
+    result: z.enum(["success", "failure", "skipped"]),
+    run_time: z.number(),
+    message: z.string().nullable(),
+    source: z.string(),
+  }),
+) satisfies z.ZodType<TestCaseResult[]>;
 
 export const TestResultKeys = {
   prefix: (jobId: string, attempt: number) => `tests/${jobId}/${attempt}/`,
@@ -27,8 +41,13 @@ export async function listTestResults(
   }
   const results: TestCaseResult[] = [];
   for (const index of indices.sort((a, b) => a - b)) {
-    const tests = await readJson<TestCaseResult[]>(gyre, TestResultKeys.object(job.id, job.attempt, index));
-    if (Array.isArray(tests)) results.push(...tests);
+    const tests = await readJson(
+      gyre,
+      TestResultKeys.object(job.id, job.attempt, index),
+      TestCasesSchema,
+      "test results",
+    );
+    if (tests) results.push(...tests);
   }
   return results;
 }

@@ -10,6 +10,7 @@ import { listObjects, putJson, readJson } from "../aws/s3.ts";
 import type { Gyre } from "../context.ts";
 import type { AllocationRef } from "../dispatch/index.ts";
 import type { Job } from "../job/index.ts";
+import { z } from "../protocol/schema.ts";
 import { readWorkflow } from "../workflow/index.ts";
 import { type Grant, presign, verifyAllocation } from "./grant.ts";
 
@@ -27,13 +28,14 @@ export const WorkspaceKeys = {
     `workspaces/${workflowId}/${segment(jobName)}/${index}.json`,
 } as const;
 
-export interface LayerMeta {
-  sha256: string;
-  bytes: number;
-  createdAt: string;
-  jobId: string;
-  attempt: number;
-}
+export const LayerMetaSchema = z.object({
+  sha256: z.string(),
+  bytes: z.number(),
+  createdAt: z.string(),
+  jobId: z.string(),
+  attempt: z.number(),
+});
+export type LayerMeta = z.infer<typeof LayerMetaSchema>;
 
 /** Commits the layer allocation `index` of `job` uploaded (a later commit replaces it). */
 export async function commitLayer(
@@ -94,7 +96,12 @@ export async function workspaceLayers(
       if (match) indices.push(Number(match[1]));
     }
     for (const index of indices.sort((a, b) => a - b)) {
-      const meta = await readJson<LayerMeta>(gyre, WorkspaceKeys.meta(job.workflowId, upstream.name, index));
+      const meta = await readJson(
+        gyre,
+        WorkspaceKeys.meta(job.workflowId, upstream.name, index),
+        LayerMetaSchema,
+        "workspace layer",
+      );
       if (!meta) continue;
       const grant = await presign(gyre, "GET", WorkspaceKeys.archive(job.workflowId, upstream.name, index));
       layers.push({ job: upstream.name, index, ...meta, ...grant });
