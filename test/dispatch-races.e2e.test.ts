@@ -14,8 +14,9 @@ import {
 } from "../packages/core/src/dispatch/index.ts";
 import { getJob } from "../packages/core/src/job/index.ts";
 import { heartbeatNode } from "../packages/core/src/node/index.ts";
+import { createPipeline, findPipeline } from "../packages/core/src/pipeline/index.ts";
 import { z } from "../packages/core/src/protocol/schema.ts";
-import { getItem, tryUpdate } from "../packages/core/src/store/index.ts";
+import { getItem, putItem, tryUpdate } from "../packages/core/src/store/index.ts";
 import { Keys } from "../packages/core/src/table.ts";
 import { readWorkflow } from "../packages/core/src/workflow/index.ts";
 import { api, gitRepo, tempDir, waitFor } from "./support.ts";
@@ -166,6 +167,38 @@ describe("allocation races", () => {
     expect(job.messages?.at(-1)?.message).toMatch(
       /No builder offering resource class medium took this job within the queue timeout/,
     );
+  });
+});
+
+describe("pending pipelines", () => {
+  it("ends a pending pipeline errored when its project is gone, instead of re-sending its intake for ever", async () => {
+    const id = "00000000-0000-4000-8000-00000000abcd";
+    const now = new Date().toISOString();
+    const trigger = { type: "api" as const, receivedAt: now, actor: "admin" };
+    await putItem(runtime.gyre, {
+      ...Keys.pipeline(id),
+      id,
+      number: 1,
+      projectSlug: "gh/acme/gone",
+      state: "pending",
+      errors: [],
+      trigger,
+      vcs: { providerName: "GitHub", repoUrl: "nowhere", revision: "", branch: "main" },
+      createdAt: now,
+      updatedAt: now,
+    });
+    await expect(
+      createPipeline(runtime.gyre, {
+        pipelineId: id,
+        projectSlug: "gh/acme/gone",
+        trigger,
+        ref: { branch: "main" },
+      }),
+    ).rejects.toMatchObject({ code: "not_found" });
+    expect(await findPipeline(runtime.gyre, id)).toMatchObject({
+      state: "errored",
+      errors: [{ type: "other", message: "Project gh/acme/gone not found." }],
+    });
   });
 });
 

@@ -63,7 +63,25 @@ export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promis
     await startWorkflows(gyre, existing.id);
     return existing;
   }
-  const project = await getProject(gyre, message.projectSlug);
+  const project = await getProject(gyre, message.projectSlug).catch(async (error: unknown) => {
+    // The project was removed after an API trigger: its pending pipeline ends errored instead of
+    // waiting for an intake that can never succeed (the message itself is dropped).
+    if (existing && error instanceof GyreError && error.code === "not_found") {
+      const now = new Date(gyre.now()).toISOString();
+      await tryUpdate(
+        gyre,
+        Keys.pipeline(existing.id),
+        pipelineMove(
+          existing.id,
+          "compile",
+          "errored",
+          { errors: [{ type: "other", message: error.message }] },
+          now,
+        ),
+      );
+    }
+    throw error;
+  });
   const now = new Date(gyre.now()).toISOString();
   const base = {
     id: message.pipelineId,
