@@ -267,7 +267,7 @@ workflows:
     );
     const { workflow, byName: jobs } = await runPipeline(client, slug);
     expect(jobs.deploy!.status).toBe("unauthorized");
-    expect(jobs.after!.status).toBe("blocked");
+    expect(jobs.after!.status).toBe("not_run");
     expect(workflow.status).toBe("unauthorized");
     const number = jobs.deploy!.job_number as number;
     expect((await client.get(`/api/v2/project/${slug}/job/${number}`)).body.status).toBe("unauthorized");

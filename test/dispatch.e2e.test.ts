@@ -153,7 +153,7 @@ describe("GitHub push webhook → finished jobs", () => {
     expect(workflow.status).toBe("failed");
     expect(jobs.map((j) => [j.name, j.status])).toEqual([
       ["build", "failed"],
-      ["test", "blocked"],
+      ["test", "not_run"],
     ]);
     const steps = await stepOutputs(client, slug, jobs[0]!.job_number as number);
     expect(steps.at(-1)!.output).toBe("about to fail\n\nExited with code 3\n");

@@ -16,6 +16,7 @@ import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamo
 import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { createToken, createUser } from "@gyre/core/auth/index";
 import type { RequestObserver } from "@gyre/core/aws/index";
+import { ASL_PATH, LocalStepFunctions } from "@gyre/core/aws/local-stepfunctions";
 import { createGyre, type Gyre } from "@gyre/core/context";
 import { finalizeAllocation, reconcile } from "@gyre/core/dispatch/index";
 import { consumeIntakeMessage } from "@gyre/core/pipeline/index";
@@ -33,11 +34,9 @@ import { createApp } from "@gyre/functions/http/app";
 import { nodeServerOptions } from "@gyre/functions/http/node-server";
 import { serve } from "@hono/node-server";
 import { startFauxqs } from "fauxqs";
-import { LocalStepFunctions } from "./stepfunctions.ts";
 
 const require = createRequire(import.meta.url);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
-export const ASL_PATH = join(ROOT, "infra/job-allocation.asl.json");
 const AGENT_MAIN = join(ROOT, "packages/agent/src/main.ts");
 
 const REGION = "us-east-1";

@@ -1,12 +1,12 @@
 /**
  * Advancing a workflow: every blocked job whose requirements ended as it requires is released
  * (queued, on hold for an approval, success for a no-op); one whose requirement ended
- * otherwise is stranded (it stays `blocked` and leaves the active index). Safe to run
+ * otherwise is `not_run` (it leaves the active index), and so on down the graph. Safe to run
  * concurrently and repeatedly: each move is a conditional write and each execution start is
  * idempotent; the last finisher always sees every job terminal.
  */
 import type { Gyre } from "../context.ts";
-import type { Job, JobStatus } from "../job/index.ts";
+import { findJob, type Job, type JobStatus } from "../job/index.ts";
 import { jobMove } from "../job/transitions.ts";
 import { tryUpdate } from "../store/index.ts";
 import { Keys } from "../table.ts";
@@ -32,6 +32,23 @@ async function release(gyre: Gyre, job: Job): Promise<JobStatus | undefined> {
   return next;
 }
 
+/**
+ * A job whose dependencies will never be satisfied is `not_run` (CircleCI's flexible requires):
+ * the jobs that require it see a terminal status. If another advance moved it first, its status is read.
+ */
+async function strand(gyre: Gyre, job: Job): Promise<JobStatus | undefined> {
+  if (
+    await tryUpdate(
+      gyre,
+      Keys.job(job.workflowId, job.name),
+      jobMove(job, "strand", "not_run", {}, gyre.now()),
+    )
+  )
+    return "not_run";
+  const current = await findJob(gyre, job.workflowId, job.name);
+  return current && current.status !== "blocked" ? current.status : undefined;
+}
+
 export async function advanceWorkflow(gyre: Gyre, workflowId: string): Promise<WorkflowStatus> {
   const { jobs } = await readWorkflow(gyre, workflowId);
   const statusOf = new Map(jobs.map((j) => [j.name, j.status]));
@@ -39,19 +56,10 @@ export async function advanceWorkflow(gyre: Gyre, workflowId: string): Promise<W
   for (let changed = true; changed; ) {
     changed = false;
     for (const job of jobs) {
-      if (statusOf.get(job.name) !== "blocked" || (job as Job & { stranded?: true }).stranded) continue;
+      if (statusOf.get(job.name) !== "blocked") continue;
       const state = readiness(job, (n) => statusOf.get(n));
       if (state === "waiting") continue;
-      if (state === "stranded") {
-        await tryUpdate(
-          gyre,
-          Keys.job(job.workflowId, job.name),
-          jobMove(job, "strand", "blocked", {}, gyre.now()),
-        );
-        (job as Job & { stranded?: true }).stranded = true;
-        continue;
-      }
-      const next = await release(gyre, job);
+      const next = state === "stranded" ? await strand(gyre, job) : await release(gyre, job);
       if (next) {
         statusOf.set(job.name, next);
         job.status = next;

@@ -105,10 +105,10 @@ export const JOB_MOVES = [
   {
     event: "strand",
     from: ["blocked"],
-    to: ["blocked"],
+    to: ["not_run"],
     sets: [],
     active: "leave",
-    note: "a requirement ended otherwise: it can never run",
+    note: "a requirement ended otherwise: its dependencies will never be satisfied",
   },
   {
     event: "start",
@@ -215,7 +215,7 @@ export const WORKFLOW_RULES = [
   { status: "on_hold", when: "an approval is on hold" },
   { status: "failed", when: "a job failed (failed, infrastructure_fail, timedout)" },
   { status: "canceled", when: "a job was canceled" },
-  { status: "success", when: "every job succeeded" },
+  { status: "success", when: "every job succeeded or was not run, and one succeeded" },
   { status: "not_run", when: "otherwise" },
 ] as const;
 

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import { createGyre, type Gyre } from "../context.ts";
+import type { Resources } from "../resources.ts";
 import { LocalKeyPort } from "../secret/index.ts";
 import { tableDefinition } from "../table-schema.ts";
 
@@ -25,7 +26,8 @@ export interface TestTable {
   close(): Promise<void>;
 }
 
-export async function memoryTable(): Promise<TestTable> {
+/** `resources` adds to (or overrides) the defaults: other stand-ins' endpoints, queues, ARNs. */
+export async function memoryTable(resources: Partial<Resources> = {}): Promise<TestTable> {
   const server = (createRequire(import.meta.url)("dynalite") as (o: object) => Dynalite)({
     createTableMs: 0,
   });
@@ -44,7 +46,8 @@ export async function memoryTable(): Promise<TestTable> {
         heartbeatSeconds: 30,
         queueTimeoutSeconds: 86400,
         maxJobSeconds: 18000,
-        endpoints: { dynamodb: `http://127.0.0.1:${server.address().port}` },
+        ...resources,
+        endpoints: { ...resources.endpoints, dynamodb: `http://127.0.0.1:${server.address().port}` },
       },
       new LocalKeyPort(dir),
       dir,

@@ -39,6 +39,17 @@ describe("workflowStatus", () => {
       [job("a", "unauthorized"), job("hold", "on_hold")],
       "unauthorized",
     ],
+    [
+      "a job succeeded and one whose flexible requires were not met was not run",
+      [job("release", "success"), job("rollback", "not_run", ["release"])],
+      "success",
+    ],
+    [
+      "a job failed and the jobs behind it were not run",
+      [job("a", "failed"), job("b", "not_run", ["a"]), job("c", "not_run", ["b"])],
+      "failed",
+    ],
+    ["every job was not run", [job("a", "not_run")], "not_run"],
     ["no jobs", [], "not_run"],
   ] as const)("is %s → %s", (_, jobs, expected) => {
     expect(workflowStatus([...jobs])).toBe(expected);

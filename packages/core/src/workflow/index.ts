@@ -93,7 +93,12 @@ export function workflowStatus(jobs: JobView[]): WorkflowStatus {
   if (jobs.some((j) => j.status === "on_hold")) return failed ? "failing" : "on_hold";
   if (failed) return "failed";
   if (jobs.some((j) => j.status === "canceled")) return "canceled";
-  if (jobs.length > 0 && jobs.every((j) => j.status === "success")) return "success";
+  // A job skipped because its flexible requires were not met (`rollback` after a good release).
+  if (
+    jobs.some((j) => j.status === "success") &&
+    jobs.every((j) => j.status === "success" || j.status === "not_run")
+  )
+    return "success";
   return "not_run";
 }
 

@@ -10,8 +10,7 @@ import {
 import { ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { startFauxqs } from "fauxqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ASL_PATH } from "./runtime.ts";
-import { LocalStepFunctions } from "./stepfunctions.ts";
+import { ASL_PATH, LocalStepFunctions } from "./local-stepfunctions.ts";
 
 const ARN = "arn:aws:states:us-east-1:000000000000:stateMachine:test";
 const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };

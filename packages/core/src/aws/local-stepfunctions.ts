@@ -20,6 +20,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 
 // aws-local-stepfunctions uses Promise.withResolvers (Node 22+).
@@ -33,6 +34,9 @@ P.withResolvers ??= <T>() => {
   });
   return { promise, resolve, reject };
 };
+
+/** The one state-machine document, as infra deploys it (`infra/job-allocation.asl.json`). */
+export const ASL_PATH = fileURLToPath(new URL("../../../../infra/job-allocation.asl.json", import.meta.url));
 
 type LocalFunction = (input: unknown) => Promise<unknown>;
 
