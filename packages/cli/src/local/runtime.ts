@@ -1,14 +1,13 @@
 /**
  * The embedded default: Gyre on one machine. Local stand-ins that speak the AWS wire
- * protocols (dynalite for DynamoDB, fauxqs for SQS, s3rver for S3, the local Step Functions
- * adapter), the same handlers as on AWS behind one HTTP server, the intake consumer, the
+ * protocols (dynalite for DynamoDB, fauxqs for SQS and s3rver for S3 in a worker thread of
+ * their own, the local Step Functions adapter in this one), the same handlers as on AWS behind one HTTP server, the intake consumer, the
  * reconciler, and builder agents as supervised child processes. Data persists under the
  * data directory, so a restart keeps every pipeline and its output.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,9 +32,8 @@ import { redriveDeliveries } from "@gyre/core/webhook/github";
 import { createApp } from "@gyre/functions/http/app";
 import { nodeServerOptions } from "@gyre/functions/http/node-server";
 import { serve } from "@hono/node-server";
-import { startFauxqs } from "fauxqs";
+import { startStandIns } from "./standins.ts";
 
-const require = createRequire(import.meta.url);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 const AGENT_MAIN = join(ROOT, "packages/agent/src/main.ts");
 
@@ -77,37 +75,6 @@ export interface LocalRuntime {
   stop(): Promise<void>;
 }
 
-type Dynalite = {
-  listen(port: number, host: string, cb: (err?: Error) => void): void;
-  close(cb: () => void): void;
-  address(): AddressInfo;
-};
-
-async function listenDynalite(path: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const dynalite = require("dynalite") as (o: object) => Dynalite;
-  const server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((ok, fail) => server.listen(0, "127.0.0.1", (err) => (err ? fail(err) : ok())));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise<void>((ok) => server.close(() => ok())),
-  };
-}
-
-async function listenS3(directory: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const S3rver = require("s3rver") as new (
-    o: object,
-  ) => { run(): Promise<AddressInfo>; close(): Promise<void> };
-  const server = new S3rver({
-    port: 0,
-    address: "127.0.0.1",
-    directory,
-    silent: true,
-    configureBuckets: [{ name: BUCKET }],
-  });
-  const address = await server.run();
-  return { url: `http://127.0.0.1:${address.port}`, close: () => server.close() };
-}
-
 /** A secret kept in the data directory, readable by its owner only; created on first start. */
 async function fileSecret(
   path: string,
@@ -133,26 +100,30 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   };
 
   try {
-    const dynamo = await listenDynalite(join(dataDir, "dynamodb"));
-    closers.push(dynamo.close);
-    const fauxqs = await startFauxqs({ port: 0, logger: false });
-    closers.push(() => fauxqs.stop());
-    const s3 = await listenS3(join(dataDir, "s3"));
-    closers.push(s3.close);
-
     // Queues are in memory: created at every start. The reconciler re-drives what was lost.
-    fauxqs.createQueue("gyre-intake-dlq");
-    const intake = fauxqs.createQueue("gyre-intake", {
-      attributes: {
-        VisibilityTimeout: "60",
-        RedrivePolicy: JSON.stringify({
-          deadLetterTargetArn: `arn:aws:sqs:${REGION}:${ACCOUNT}:gyre-intake-dlq`,
-          maxReceiveCount: "5",
-        }),
-      },
-    });
     // One local queue serves every resource class: the local builders run them all.
-    const jobs = fauxqs.createQueue("gyre-jobs", { attributes: { VisibilityTimeout: "30" } });
+    const standIns = await startStandIns({
+      dynamodbPath: join(dataDir, "dynamodb"),
+      s3Directory: join(dataDir, "s3"),
+      bucket: BUCKET,
+      queues: [
+        { name: "gyre-intake-dlq" },
+        {
+          name: "gyre-intake",
+          attributes: {
+            VisibilityTimeout: "60",
+            RedrivePolicy: JSON.stringify({
+              deadLetterTargetArn: `arn:aws:sqs:${REGION}:${ACCOUNT}:gyre-intake-dlq`,
+              maxReceiveCount: "5",
+            }),
+          },
+        },
+        { name: "gyre-jobs", attributes: { VisibilityTimeout: "30" } },
+      ],
+    });
+    closers.push(standIns.close);
+    const intakeQueueUrl = standIns.queueUrls["gyre-intake"]!;
+    const jobQueueUrl = standIns.queueUrls["gyre-jobs"]!;
 
     const stateMachineArn = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:gyre-job-allocation`;
     let gyre: Gyre | undefined;
@@ -175,13 +146,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       region: REGION,
       tableName: TABLE,
       bucketName: BUCKET,
-      intakeQueueUrl: intake.queueUrl,
-      jobQueueUrls: Object.fromEntries(DEFAULT_RESOURCE_CLASSES.map((c) => [queueKey(c), jobs.queueUrl])),
+      intakeQueueUrl,
+      jobQueueUrls: Object.fromEntries(DEFAULT_RESOURCE_CLASSES.map((c) => [queueKey(c), jobQueueUrl])),
       stateMachineArn,
       heartbeatSeconds: options.heartbeatSeconds ?? 30,
       queueTimeoutSeconds: options.queueTimeoutSeconds ?? DEFAULT_QUEUE_TIMEOUT_SECONDS,
       maxJobSeconds: DEFAULT_MAX_JOB_SECONDS,
-      endpoints: { dynamodb: dynamo.url, sqs: fauxqs.address, s3: s3.url, sfn: sfnUrl },
+      endpoints: { ...standIns.endpoints, sfn: sfnUrl },
     };
     gyre = createGyre(resources, new CachingKeyPort(new LocalKeyPort(dataDir)), dataDir, options.observer);
     const ready = gyre;
@@ -257,8 +228,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       {
         GYRE_URL: url,
         GYRE_AGENT_TOKEN: builder.value,
-        GYRE_QUEUE_URL: jobs.queueUrl,
-        GYRE_SQS_ENDPOINT: fauxqs.address,
+        GYRE_QUEUE_URL: jobQueueUrl,
+        GYRE_SQS_ENDPOINT: standIns.endpoints.sqs,
         GYRE_WORK_DIR: join(dataDir, "work"),
         GYRE_HEARTBEAT_SECONDS: String(resources.heartbeatSeconds),
         AWS_REGION: REGION,

@@ -131,7 +131,9 @@ export async function resolveRevision(scratchDir: string, repo: Repository, ref:
   const mirror = await mirrorOf(scratchDir, repo);
   let listed: string;
   try {
-    listed = await git(["ls-remote", "origin", name, `${name}^{}`], mirror);
+    listed = await sharedFreshRun(`${mirror.dir}\u0000${name}`, () =>
+      git(["ls-remote", "origin", name, `${name}^{}`], mirror),
+    );
   } catch (error) {
     throw new GyreError("unprocessable", `Could not read the repository: ${gitMessage(error)}`);
   }
@@ -168,14 +170,73 @@ export async function readAtRevision(
   path: string,
 ): Promise<CommitRead> {
   const mirror = await mirrorOf(scratchDir, repo);
+  // What a commit holds never changes: a read by full SHA is remembered.
+  const key = `${mirror.dir}\u0000${revision}\u0000${path}`;
+  const known = /^[0-9a-f]{40}$/.test(revision) ? reads.get(key) : undefined;
+  if (known) {
+    reads.delete(key);
+    reads.set(key, known); // most recently used last
+    return known;
+  }
   let read = await catFile(mirror, revision, path);
   if (!read) {
     await fetchMirror(mirror);
     read = await catFile(mirror, revision, path);
   }
   if (!read) throw new GyreError("unprocessable", `Commit ${revision} is not in the repository.`);
+  if (
+    /^[0-9a-f]{40}$/.test(revision) &&
+    (read.file?.length ?? 0) + read.body.length <= MAX_REMEMBERED_BYTES
+  ) {
+    reads.set(key, read);
+    if (reads.size > MAX_REMEMBERED_READS) reads.delete(reads.keys().next().value!);
+  }
   return read;
 }
+
+/** Reads remembered by commit (least recently used first), and their bounds. */
+const reads = new Map<string, CommitRead>();
+const MAX_REMEMBERED_READS = 256;
+const MAX_REMEMBERED_BYTES = 256 * 1024;
+
+/**
+ * Runs `fn` for `key` so that every caller gets an answer from a run that started after it
+ * called: with no run going, one starts at once; while one runs, the callers that arrive share
+ * the next run, which starts when it ends. A burst of triggers for one branch costs two
+ * `ls-remote`s instead of one each, and none is answered with a ref read before it asked.
+ */
+export function sharedFreshRun<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const lane = (lanes.get(key) ?? {}) as Lane<T>;
+  lanes.set(key, lane);
+  if (lane.queued) return lane.queued;
+  const start = (): Promise<T> => {
+    const run: Promise<T> = fn().finally(() => {
+      if (lane.current !== run) return;
+      lane.current = undefined;
+      if (!lane.queued) lanes.delete(key);
+    });
+    lane.current = run;
+    return run;
+  };
+  if (!lane.current) return start();
+  const queued = lane.current
+    .then(
+      () => undefined,
+      () => undefined,
+    )
+    .then(() => {
+      lane.queued = undefined;
+      return start();
+    });
+  lane.queued = queued;
+  return queued;
+}
+
+interface Lane<T> {
+  current?: Promise<T>;
+  queued?: Promise<T>;
+}
+const lanes = new Map<string, Lane<unknown>>();
 
 async function catFile(mirror: Mirror, revision: string, path: string): Promise<CommitRead | undefined> {
   const out = await new Promise<Buffer>((resolvePromise, reject) => {
