@@ -21,24 +21,13 @@ import { constants, existsSync } from "node:fs";
 import { lstat, mkdir, open, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { StepRecord } from "@gyre/core/output/index";
+import { type JobKeysAnswer, JobKeysAnswerSchema } from "@gyre/core/protocol/agent";
 import { matchesFingerprint } from "@gyre/core/ssh/keys";
 import { quote } from "../process.ts";
 import { toolsDir } from "../tools/index.ts";
 import type { StepContext, StepRunner } from "./context.ts";
 import { assertInside, PathOutsideJob } from "./paths.ts";
 import { allocationBody } from "./storage.ts";
-
-interface WireKey {
-  hostname: string;
-  fingerprint: string;
-  sha256: string;
-  private_key: string;
-}
-
-interface JobKeys {
-  checkout_key: WireKey | null;
-  keys: WireKey[];
-}
 
 const hex = (fingerprint: string) => fingerprint.replace(/:/g, "");
 export const sshDir = (ctx: StepContext) => join(ctx.home, ".ssh");
@@ -57,8 +46,8 @@ export function keyForms(privateKey: string): string[] {
   return [privateKey, privateKey.trim(), ...lines];
 }
 
-async function fetchKeys(ctx: StepContext): Promise<JobKeys> {
-  const keys = await ctx.api.post<JobKeys>("/ssh-keys", allocationBody(ctx));
+async function fetchKeys(ctx: StepContext): Promise<JobKeysAnswer> {
+  const keys = await ctx.api.call("/ssh-keys", allocationBody(ctx), JobKeysAnswerSchema);
   const all = [...(keys.checkout_key ? [keys.checkout_key] : []), ...keys.keys];
   ctx.output.addSecrets(all.flatMap((k) => keyForms(k.private_key)));
   return keys;

@@ -5,23 +5,21 @@
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { WorkspaceLayersAnswerSchema } from "@gyre/core/protocol/agent";
 import { extract } from "../cache/archive.ts";
 import type { StepRunner } from "./context.ts";
 import { hostPath } from "./paths.ts";
-import { allocationBody, formatBytes, type Grant, getObject, messageOf } from "./storage.ts";
-
-interface Layer extends Grant {
-  job: string;
-  index: number;
-  sha256: string;
-  bytes: number;
-}
+import { allocationBody, formatBytes, getObject, messageOf } from "./storage.ts";
 
 export const attach_workspace: StepRunner<"attach_workspace"> = async (step, record, ctx) => {
   const say = (text: string) => ctx.output.write(record.index, text);
   const at = await hostPath(step.at, ctx);
   try {
-    const { layers } = await ctx.api.post<{ layers: Layer[] }>("/workspace/layers", allocationBody(ctx));
+    const { layers } = await ctx.api.call(
+      "/workspace/layers",
+      allocationBody(ctx),
+      WorkspaceLayersAnswerSchema,
+    );
     if (layers.length === 0) {
       say("No workspace layers to attach: no upstream job of this workflow persisted to the workspace.\n");
       return { status: "success", exitCode: 0 };

@@ -9,24 +9,11 @@
  */
 import { lstat, mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { CacheLookupAnswerSchema } from "@gyre/core/protocol/agent";
 import { extract } from "../cache/archive.ts";
 import type { StepRunner } from "./context.ts";
 import { renderKey } from "./save_cache.ts";
-import { allocationBody, copyInto, formatBytes, type Grant, getObject, messageOf } from "./storage.ts";
-
-interface Lookup {
-  matched_key: string | null;
-  cache:
-    | (Grant & {
-        key: string;
-        sha256: string;
-        bytes: number;
-        created_at: string;
-        job_number: number;
-        root: string | null;
-      })
-    | null;
-}
+import { allocationBody, copyInto, formatBytes, getObject, messageOf } from "./storage.ts";
 
 export const restore_cache: StepRunner<"restore_cache"> = async (step, record, ctx) => {
   const say = (text: string) => ctx.output.write(record.index, text);
@@ -40,10 +27,11 @@ export const restore_cache: StepRunner<"restore_cache"> = async (step, record, c
   const archivePath = join(ctx.root, `restore-${record.index}.tar.gz`);
   const staging = join(ctx.root, `restore-${record.index}`);
   try {
-    const { matched_key, cache } = await ctx.api.post<Lookup>("/caches/lookup", {
-      ...allocationBody(ctx),
-      keys,
-    });
+    const { matched_key, cache } = await ctx.api.call(
+      "/caches/lookup",
+      { ...allocationBody(ctx), keys },
+      CacheLookupAnswerSchema,
+    );
     for (const key of keys) {
       if (key === matched_key) break;
       say(`No cache is found for key: ${key}\n`);

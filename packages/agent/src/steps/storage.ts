@@ -14,19 +14,17 @@ import { request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import {
+  CommitAnswerSchema,
+  type GrantJson,
+  type StorageKind,
+  type UploadAnswer,
+  UploadAnswerSchema,
+} from "@gyre/core/protocol/agent";
 import { packTar } from "../cache/archive.ts";
 import type { StepContext } from "./context.ts";
 
-export interface Grant {
-  url: string;
-  method: "PUT" | "GET";
-  headers: Record<string, string>;
-  expires_at: string;
-}
-
-export type UploadAnswer = ({ exists: false } & Grant) | { exists: true; created_at: string };
-
-export type StorageKind = "artifact" | "test_results" | "workspace" | "cache";
+export type Grant = GrantJson;
 
 /** Every storage call names the allocation and the node holding it; the API checks both. */
 export function allocationBody(ctx: StepContext) {
@@ -38,7 +36,7 @@ export function requestUpload(
   kind: StorageKind,
   extra: { name?: string; content_type?: string } = {},
 ): Promise<UploadAnswer> {
-  return ctx.api.post<UploadAnswer>("/storage/upload", { ...allocationBody(ctx), kind, ...extra });
+  return ctx.api.call("/storage/upload", { ...allocationBody(ctx), kind, ...extra }, UploadAnswerSchema);
 }
 
 export function commitUpload(
@@ -46,7 +44,7 @@ export function commitUpload(
   kind: "cache" | "workspace",
   body: { name?: string; sha256: string; bytes: number; root?: string },
 ): Promise<{ stored: boolean }> {
-  return ctx.api.post("/storage/commit", { ...allocationBody(ctx), kind, ...body });
+  return ctx.api.call("/storage/commit", { ...allocationBody(ctx), kind, ...body }, CommitAnswerSchema);
 }
 
 /** PUTs a file (or bytes) to a presigned URL with a Content-Length, as S3 requires; retried. */

@@ -14,7 +14,7 @@
  */
 import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { AllocationRef, AssignedJob } from "@gyre/core/protocol/agent";
+import { type AllocationRef, type AssignedJob, TimingsAnswerSchema } from "@gyre/core/protocol/agent";
 import type { GyreApi } from "../api.ts";
 
 export const TIMING_TYPES = ["filename", "classname", "testname"] as const;
@@ -88,9 +88,10 @@ export async function installTools(ctx: ToolsContext, root: string): Promise<str
   if (!usesTimings(ctx.job)) return writeTools(root);
   let timings: Partial<Timings> | undefined;
   try {
-    timings = await ctx.api.post<Partial<Timings>>(
+    timings = await ctx.api.call(
       "/timings",
       { allocation: ctx.allocation, node_id: ctx.nodeId },
+      TimingsAnswerSchema,
       2,
     );
   } catch {

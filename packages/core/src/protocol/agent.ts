@@ -131,3 +131,99 @@ export type FinishRequest = z.input<typeof FinishRequestSchema>;
 
 /** The part of every storage request that says whose it is. */
 export const AllocationBodySchema = z.object({ allocation: AllocationRefSchema, node_id: nodeId });
+
+// Storage: presigned URLs for the objects of a running allocation (functions/src/http/storage.ts).
+// Keys are computed by the server from the job; the agent only names the kind and, for artifacts
+// and caches, the name.
+
+export const STORAGE_KINDS = ["artifact", "test_results", "workspace", "cache"] as const;
+export type StorageKind = (typeof STORAGE_KINDS)[number];
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits");
+const Bytes = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const UploadRequestSchema = AllocationBodySchema.extend({
+  kind: z.enum(STORAGE_KINDS),
+  /** The artifact's path or the rendered cache key (the server bounds it by its storage key). */
+  name: z.string().optional(),
+  content_type: z.string().min(1).max(255).optional(),
+});
+export type UploadRequest = z.infer<typeof UploadRequestSchema>;
+
+export const CommitRequestSchema = AllocationBodySchema.extend({
+  kind: z.enum(["cache", "workspace"]),
+  name: z.string().optional(),
+  sha256: Sha256,
+  bytes: Bytes,
+  root: z.string().startsWith("/", "an absolute path").max(1024).optional(),
+});
+export type CommitRequest = z.infer<typeof CommitRequestSchema>;
+
+/** Keys a `restore_cache` step may try (CircleCI documents no limit; configs use a handful). */
+export const MAX_RESTORE_KEYS = 50;
+export const CacheLookupRequestSchema = AllocationBodySchema.extend({
+  /** Each is checked as a cache key (validateCacheKey, with its own messages). */
+  keys: z.array(z.string()).min(1).max(MAX_RESTORE_KEYS),
+});
+
+export const GrantSchema = z.object({
+  url: z.string().url(),
+  method: z.enum(["PUT", "GET"]),
+  headers: z.record(z.string(), z.string()),
+  expires_at: z.string(),
+});
+export type GrantJson = z.infer<typeof GrantSchema>;
+
+export const UploadAnswerSchema = z.discriminatedUnion("exists", [
+  GrantSchema.extend({ exists: z.literal(false) }),
+  z.object({ exists: z.literal(true), created_at: z.string() }),
+]);
+export type UploadAnswer = z.infer<typeof UploadAnswerSchema>;
+
+export const CommitAnswerSchema = z.object({ stored: z.boolean() });
+
+export const CacheLookupAnswerSchema = z.object({
+  matched_key: z.string().nullable(),
+  cache: GrantSchema.extend({
+    key: z.string(),
+    sha256: Sha256,
+    bytes: Bytes,
+    created_at: z.string(),
+    job_number: z.number().int(),
+    root: z.string().nullable(),
+  }).nullable(),
+});
+export type CacheLookupAnswer = z.infer<typeof CacheLookupAnswerSchema>;
+
+export const WorkspaceLayersAnswerSchema = z.object({
+  layers: z.array(
+    GrantSchema.extend({
+      job: z.string(),
+      index: z.number().int().min(0),
+      sha256: Sha256,
+      bytes: Bytes,
+      created_at: z.string(),
+    }),
+  ),
+});
+export type WorkspaceLayer = z.infer<typeof WorkspaceLayersAnswerSchema>["layers"][number];
+
+const Seconds = z.record(z.string(), z.number());
+export const TimingsAnswerSchema = z.object({
+  filename: Seconds,
+  classname: Seconds,
+  testname: Seconds,
+  source: z.object({ job_number: z.number().int(), branch: z.string().nullable() }).nullable(),
+});
+
+const WireKeySchema = z.object({
+  hostname: z.string(),
+  fingerprint: z.string(),
+  sha256: z.string(),
+  private_key: z.string(),
+});
+export const JobKeysAnswerSchema = z.object({
+  checkout_key: WireKeySchema.nullable(),
+  keys: z.array(WireKeySchema),
+});
+export type JobKeysAnswer = z.infer<typeof JobKeysAnswerSchema>;

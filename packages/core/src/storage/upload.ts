@@ -7,14 +7,14 @@ import type { Gyre } from "../context.ts";
 import type { AllocationRef } from "../dispatch/index.ts";
 import { badRequest, GyreError } from "../error.ts";
 import type { Job } from "../job/index.ts";
+import { STORAGE_KINDS, type StorageKind } from "../protocol/agent.ts";
 import { ArtifactKeys, artifactContentType } from "./artifacts.ts";
 import { CacheKeys, commitCache, committedCache, validateCacheKey } from "./caches.ts";
 import { type Grant, objectSize, presign, validateRelativeName, verifyAllocation } from "./grant.ts";
 import { TestResultKeys } from "./test-results.ts";
 import { commitLayer, WorkspaceKeys } from "./workspaces.ts";
 
-export type StorageKind = "artifact" | "test_results" | "workspace" | "cache";
-export const STORAGE_KINDS: readonly StorageKind[] = ["artifact", "test_results", "workspace", "cache"];
+export { STORAGE_KINDS, type StorageKind } from "../protocol/agent.ts";
 
 export interface UploadRequest {
   kind: StorageKind;

@@ -4,6 +4,8 @@
  * identifiers, what a webhook keeps, v1.1 actions per node, and schema errors that write nothing.
  */
 import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { GetCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { type LocalRuntime, startLocalRuntime } from "@gyre/cli/local/runtime";
 import { getJobByNumber } from "@gyre/core/job/index";
@@ -337,6 +339,55 @@ describe("schema errors", () => {
       expect(res.status, `${method} ${path}`).toBe(400);
       expect(res.body.message, `${method} ${path}`).toMatch(/^Invalid body: /);
       expect(res.body.message, `${method} ${path}`).toMatch(expected);
+    }
+    expect(await table()).toEqual(before);
+    expect(errors).toEqual([]);
+  });
+
+  it("answer 400 naming the field on the builders' storage requests, before any lookup", async () => {
+    const builder = { "circle-token": readFileSync(join(runtime.dataDir, "builder-token"), "utf8").trim() };
+    const whose = {
+      allocation: {
+        workflowId: "6f1c7c2e-4d0b-4d52-9a57-0b7e6f6b1a10",
+        jobName: "build",
+        jobId: "2a4b6c8d-1e3f-4a5b-8c7d-9e0f1a2b3c4d",
+        attempt: 1,
+        index: 0,
+      },
+      node_id: "node-1",
+    };
+    const before = await table();
+    const cases: [string, unknown, RegExp][] = [
+      ["/agent/v1/storage/upload", { ...whose, kind: "tarball" }, /kind: .*"artifact"/],
+      ["/agent/v1/storage/upload", { ...whose, kind: "artifact", content_type: 7 }, /content_type: /],
+      [
+        "/agent/v1/storage/commit",
+        { ...whose, kind: "cache", name: "k", sha256: "xyz", bytes: 1 },
+        /sha256: 64 lowercase hex digits/,
+      ],
+      [
+        "/agent/v1/storage/commit",
+        { ...whose, kind: "workspace", sha256: "a".repeat(64), bytes: -1 },
+        /bytes: /,
+      ],
+      [
+        "/agent/v1/storage/commit",
+        { ...whose, kind: "artifact", sha256: "a".repeat(64), bytes: 1 },
+        /kind: /,
+      ],
+      ["/agent/v1/caches/lookup", { ...whose, keys: [] }, /keys: /],
+      ["/agent/v1/workspace/layers", { ...whose, node_id: "" }, /node_id: /],
+      [
+        "/agent/v1/timings",
+        { allocation: { ...whose.allocation, attempt: 2 ** 60 }, node_id: "n" },
+        /allocation.attempt: /,
+      ],
+    ];
+    for (const [path, body, expected] of cases) {
+      const res = await call("POST", path, body, builder);
+      expect(res.status, path).toBe(400);
+      expect(res.body.message, path).toMatch(/^Invalid body: /);
+      expect(res.body.message, path).toMatch(expected);
     }
     expect(await table()).toEqual(before);
     expect(errors).toEqual([]);

@@ -13,33 +13,32 @@
  *                          testname: {...}, source: {job_number, branch} | null}
  */
 import { selectCacheEntry } from "@gyre/core/cache/select";
-import { badRequest } from "@gyre/core/error";
+import type { AllocationRef } from "@gyre/core/protocol/agent";
+import {
+  AllocationBodySchema,
+  CacheLookupRequestSchema,
+  CommitRequestSchema,
+  type GrantJson,
+  UploadRequestSchema,
+} from "@gyre/core/protocol/agent";
 import {
   commitUpload,
   type Grant,
   grantCacheDownload,
   grantUpload,
   listCaches,
-  type StorageKind,
   validateCacheKey,
   verifyAllocation,
   workspaceLayers,
 } from "@gyre/core/storage/index";
 import { timingsFor } from "@gyre/core/storage/timings";
 import { Hono } from "hono";
-import { allocationOf } from "./agent.ts";
+import { type Env, parseBody } from "./context.ts";
 
-const ref = (body: unknown) => {
-  const a = allocationOf(body);
-  return [a.allocation, a.nodeId] as const;
-};
+const ref = (body: { allocation: AllocationRef; node_id: string }) =>
+  [body.allocation, body.node_id] as const;
 
-import { type Env, jsonBody } from "./context.ts";
-
-/** Keys a `restore_cache` step may try (CircleCI documents no limit; configs use a handful). */
-const MAX_RESTORE_KEYS = 50;
-
-const grantJson = (grant: Grant) => ({
+const grantJson = (grant: Grant): GrantJson => ({
   url: grant.url,
   method: grant.method,
   headers: grant.headers,
@@ -50,9 +49,9 @@ export function storageRoutes() {
   const app = new Hono<Env>();
 
   app.post("/storage/upload", async (c) => {
-    const body = await jsonBody(c);
+    const body = await parseBody(c, UploadRequestSchema);
     const answer = await grantUpload(c.get("gyre"), ...ref(body), {
-      kind: body.kind as StorageKind,
+      kind: body.kind,
       name: body.name,
       contentType: body.content_type,
     });
@@ -64,9 +63,9 @@ export function storageRoutes() {
   });
 
   app.post("/storage/commit", async (c) => {
-    const body = await jsonBody(c);
+    const body = await parseBody(c, CommitRequestSchema);
     const answer = await commitUpload(c.get("gyre"), ...ref(body), {
-      kind: body.kind as StorageKind,
+      kind: body.kind,
       name: body.name,
       sha256: body.sha256,
       bytes: body.bytes,
@@ -77,9 +76,7 @@ export function storageRoutes() {
 
   app.post("/caches/lookup", async (c) => {
     const gyre = c.get("gyre");
-    const body = await jsonBody(c);
-    if (!Array.isArray(body.keys) || body.keys.length === 0 || body.keys.length > MAX_RESTORE_KEYS)
-      throw badRequest(`keys must be an array of 1 to ${MAX_RESTORE_KEYS} cache keys.`);
+    const body = await parseBody(c, CacheLookupRequestSchema);
     const keys = body.keys.map((k) => validateCacheKey(k));
     const job = await verifyAllocation(gyre, ...ref(body));
     // CircleCI: keys in order; for each, the most recently created cache whose key starts with it.
@@ -105,7 +102,7 @@ export function storageRoutes() {
   });
 
   app.post("/workspace/layers", async (c) => {
-    const body = await jsonBody(c);
+    const body = await parseBody(c, AllocationBodySchema);
     const layers = await workspaceLayers(c.get("gyre"), ...ref(body));
     return c.json({
       layers: layers.map((l) => ({
@@ -123,7 +120,7 @@ export function storageRoutes() {
   // run of the same job in this project (see @gyre/core/storage/timings).
   app.post("/timings", async (c) => {
     const gyre = c.get("gyre");
-    const body = await jsonBody(c);
+    const body = await parseBody(c, AllocationBodySchema);
     const job = await verifyAllocation(gyre, ...ref(body));
     const timings = await timingsFor(gyre, job);
     return c.json({
