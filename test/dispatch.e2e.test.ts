@@ -3,11 +3,20 @@
  * Step Functions adapter running infra/job-allocation.asl.json, real git repositories and a
  * real builder agent process. Nothing is mocked.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { api, gitRepo, pushPayload, sign, stepOutputs, tempDir, waitFor } from "./support.ts";
+import {
+  api,
+  gitRepo,
+  pushPayload,
+  registerTestNode,
+  sign,
+  stepOutputs,
+  tempDir,
+  waitFor,
+} from "./support.ts";
 
 let runtime: LocalRuntime;
 let client: ReturnType<typeof api>;
@@ -330,7 +339,6 @@ workflows:
 
 describe("builder tokens", () => {
   it("are refused by the API: a builder may only claim and report allocations", async () => {
-    const { readFileSync } = await import("node:fs");
     const builderToken = readFileSync(join(runtime.dataDir, "builder-token"), "utf8").trim();
     const asBuilder = api(runtime.url, builderToken);
     for (const path of ["/api/v2/me", "/api/gyre/projects", "/api/v2/project/gh/acme/widgets/pipeline"]) {
@@ -338,11 +346,52 @@ describe("builder tokens", () => {
       expect(res.status).toBe(403);
       expect(res.body).toEqual({ message: "You are not allowed to do this." });
     }
-    const agentCall = await fetch(`${runtime.url}/agent/v1/heartbeat`, {
-      method: "POST",
-      headers: { "circle-token": runtime.adminToken, "content-type": "application/json" },
-      body: "{}",
+    // The agent endpoints take a node's own credential, not a user's or the join token.
+    for (const token of [runtime.adminToken, builderToken]) {
+      const agentCall = await api(runtime.url, token).post("/agent/v1/heartbeat", {});
+      expect(agentCall).toEqual({ status: 401, body: { message: "Invalid node credential." } });
+    }
+    // Registration takes only the join token.
+    expect(
+      (await api(runtime.url, runtime.adminToken).post("/agent/v1/register", { name: "x" })).status,
+    ).toBe(403);
+  });
+});
+
+describe("builder nodes", () => {
+  it("speak only for themselves, and a revoked node's credential is refused while the others keep working", async () => {
+    const a = await registerTestNode(runtime.url, runtime.dataDir, "node-a");
+    const b = await registerTestNode(runtime.url, runtime.dataDir, "node-b");
+    expect(await a.client.post("/agent/v1/heartbeat", { node_id: a.nodeId, allocations: [] })).toMatchObject({
+      status: 200,
+      body: { stop: [] },
     });
-    expect(agentCall.status).toBe(403);
+    expect(await a.client.post("/agent/v1/heartbeat", { node_id: b.nodeId, allocations: [] })).toEqual({
+      status: 403,
+      body: { message: `This request names node ${b.nodeId}, but its credential is node ${a.nodeId}'s.` },
+    });
+    const admin = api(runtime.url, runtime.adminToken);
+    const listed = (await admin.get("/api/gyre/nodes")).body.items!;
+    expect(
+      listed.filter((n) => n.id === a.nodeId || n.id === b.nodeId).map((n) => [n.name, n.status]),
+    ).toEqual(
+      expect.arrayContaining([
+        ["node-a", "ready"],
+        ["node-b", "ready"],
+      ]),
+    );
+    expect(JSON.stringify(listed)).not.toContain(a.credential.split(".")[2]);
+    const revoked = await admin.post(`/api/gyre/nodes/${a.nodeId}/revoke`);
+    expect(revoked).toMatchObject({ status: 200, body: { id: a.nodeId, status: "down" } });
+    await waitFor("the revocation to take effect", async () => {
+      const res = await a.client.post("/agent/v1/heartbeat", { node_id: a.nodeId, allocations: [] });
+      return res.status === 401 ? res : undefined;
+    });
+    expect((await b.client.post("/agent/v1/heartbeat", { node_id: b.nodeId, allocations: [] })).status).toBe(
+      200,
+    );
+    expect((await admin.post("/api/gyre/nodes/no-such-node/revoke")).status).toBe(404);
+    const asBuilder = api(runtime.url, readFileSync(join(runtime.dataDir, "builder-token"), "utf8").trim());
+    expect((await asBuilder.get("/api/gyre/nodes")).status).toBe(403);
   });
 });

@@ -17,6 +17,7 @@ import { createToken, createUser } from "@gyre/core/auth/index";
 import type { Gyre } from "@gyre/core/context";
 import { setEnvVar } from "@gyre/core/envvar/index";
 import { getJobByNumber } from "@gyre/core/job/index";
+import { registerNode } from "@gyre/core/node/index";
 import { writeOutput } from "@gyre/core/output/index";
 import { encodePageToken } from "@gyre/core/protocol/page-token";
 import { Index } from "@gyre/core/table";
@@ -86,7 +87,7 @@ const fixture = {
   contextId: "",
   jobId: "",
   jobNumber: "1",
-  tokens: { admin: "", builder: "", user: "" },
+  tokens: { admin: "", builder: "", user: "", node: "" },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -289,8 +290,17 @@ const query = fc.dictionary(
   { maxKeys: 4 },
 );
 
-type Auth = "none" | "garbage" | "user" | "admin" | "builder" | "basic" | "bearer-garbage";
-const auth = fc.constantFrom<Auth>("none", "garbage", "user", "admin", "builder", "basic", "bearer-garbage");
+type Auth = "none" | "garbage" | "user" | "admin" | "builder" | "node" | "basic" | "bearer-garbage";
+const auth = fc.constantFrom<Auth>(
+  "none",
+  "garbage",
+  "user",
+  "admin",
+  "builder",
+  "node",
+  "basic",
+  "bearer-garbage",
+);
 
 /** Header values as a client can send them (a ByteString without line breaks or NUL). */
 const headerValue = hostileString.map((s) =>
@@ -374,7 +384,7 @@ function requestFor(route: string) {
       headers,
     })
     .chain((r) => {
-      const authed = r.auth === "user" || r.auth === "admin" || r.auth === "builder";
+      const authed = r.auth === "user" || r.auth === "admin" || r.auth === "builder" || r.auth === "node";
       // Writes that get past authentication must be refused by their body (so nothing is written).
       const body = writes && authed ? refusedBody : fc.oneof(anyBody, fc.constant(undefined));
       return body.map((b) => ({ ...r, body: b }));
@@ -478,6 +488,7 @@ beforeAll(async () => {
   fixture.tokens.builder = (await readFile(join(runtime.dataDir, "builder-token"), "utf8")).trim();
   const user = await createUser(gyre, { login: "fuzzer" });
   fixture.tokens.user = await createToken(gyre, user.id, "fuzz");
+  fixture.tokens.node = (await registerNode(gyre, { name: "fuzz-node" })).credential;
 
   const admin = { "circle-token": runtime.adminToken, "content-type": "application/json" };
   const repo = gitRepo({ ".circleci/config.yml": CONFIG });

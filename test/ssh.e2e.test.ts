@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { api, gitRepo, stepOutputs, tempDir, trigger, waitFor } from "./support.ts";
+import { api, gitRepo, registerTestNode, stepOutputs, tempDir, trigger, waitFor } from "./support.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const usable =
@@ -274,7 +274,9 @@ describe("SSH keys: checkout over ssh:// and add_ssh_keys against a real sshd", 
     expect((await builder.get(`/api/v2/project/${slug}/checkout-key`)).status).toBe(403);
     expect((await builder.get(`/api/v1.1/project/${slug}/ssh-key`)).status).toBe(403);
     // The agent endpoint hands keys only to the node running one of the project's allocations.
-    const grabbed = await builder.post("/agent/v1/ssh-keys", {
+    expect((await builder.post("/agent/v1/ssh-keys", {})).status).toBe(401);
+    const node = await registerTestNode(runtime.url, runtime.dataDir);
+    const grabbed = await node.client.post("/agent/v1/ssh-keys", {
       allocation: {
         workflowId: "00000000-0000-4000-8000-000000000001",
         jobName: "build",
@@ -282,7 +284,7 @@ describe("SSH keys: checkout over ssh:// and add_ssh_keys against a real sshd", 
         attempt: 1,
         index: 0,
       },
-      node_id: "someone",
+      node_id: node.nodeId,
     });
     expect(grabbed.status).toBe(409);
     expect(JSON.stringify(grabbed.body)).not.toContain("PRIVATE");

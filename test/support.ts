@@ -94,6 +94,18 @@ export function api(url: string, token: string) {
   };
 }
 
+/**
+ * A builder node of its own, registered as an agent does: the local runtime's join token (its
+ * `builder-token`) buys a node id and a credential for every later `/agent/v1` call.
+ */
+export async function registerTestNode(url: string, dataDir: string, name = "test-node") {
+  const join_ = api(url, readFileSync(join(dataDir, "builder-token"), "utf8").trim());
+  const answer = await join_.post("/agent/v1/register", { name });
+  if (answer.status !== 201) throw new Error(`register: ${answer.status} ${JSON.stringify(answer.body)}`);
+  const { node_id, credential } = answer.body as { node_id: string; credential: string };
+  return { nodeId: node_id, credential, client: api(url, credential) };
+}
+
 export interface StepOutput {
   name: string;
   status: string;

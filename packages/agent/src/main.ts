@@ -1,10 +1,13 @@
 /**
  * The builder agent: long-polls its resource class's queue, claims an allocation through the
- * API (one winner), runs it while heartbeating, and reports the outcome. It holds no
- * credentials beyond its queue and its builder token.
+ * API (one winner), runs it while heartbeating, and reports the outcome. At start it registers
+ * with the join token (GYRE_AGENT_TOKEN, a builder token) and from then on speaks as its own
+ * node, with the credential the server gave it; it holds no other credentials beyond its queue.
+ * When the server refuses that credential (the node was revoked), it stops.
  *
  * Environment: GYRE_URL, GYRE_AGENT_TOKEN, GYRE_QUEUE_URL (comma-separated for several
- * classes), GYRE_WORK_DIR, GYRE_NODE_ID, and GYRE_SQS_ENDPOINT for a local SQS stand-in;
+ * classes), GYRE_WORK_DIR, GYRE_NODE_NAME (what it calls itself; the node id is the server's),
+ * and GYRE_SQS_ENDPOINT for a local SQS stand-in;
  * the job sandbox's GYRE_SANDBOX_NETWORK, GYRE_ALLOW_UNSANDBOXED and GYRE_RESOURCE_CLASSES
  * (sandbox/index.ts).
  */
@@ -19,8 +22,9 @@ import {
   HeartbeatAnswerSchema,
   type QueueMessage,
   QueueMessageSchema,
+  RegisterAnswerSchema,
 } from "@gyre/core/protocol/agent";
-import { AllocationLost, GyreApi } from "./api.ts";
+import { AllocationLost, CredentialRefused, GyreApi } from "./api.ts";
 import { type HealthCheck, healthCheckFromEnv, reportHealth } from "./health.ts";
 
 /** How often an unhealthy builder checks whether it can take work again. */
@@ -35,7 +39,8 @@ interface AgentConfig {
   token: string;
   queueUrls: string[];
   workDir: string;
-  nodeId: string;
+  /** What this node calls itself (host name, process); the server picks its id. */
+  nodeName: string;
   sqsEndpoint?: string;
   /** A job running longer than this is stopped and ends `timedout` (CircleCI's 5 h by default). */
   maxJobSeconds: number;
@@ -64,9 +69,9 @@ function configFromEnv(env = process.env): AgentConfig {
     token: need("GYRE_AGENT_TOKEN"),
     queueUrls: need("GYRE_QUEUE_URL").split(",").filter(Boolean),
     workDir: env.GYRE_WORK_DIR ?? defaultWorkDir(),
-    // Unique per process: a restarted agent is a new node, so the old one's allocations are lost
-    // rather than taken for its own (the server also loses what a live node stops reporting).
-    nodeId: env.GYRE_NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
+    // Every start registers a new node, so a restarted agent never takes the old one's
+    // allocations for its own (the server also loses what a live node stops reporting).
+    nodeName: env.GYRE_NODE_NAME ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
     sqsEndpoint: env.GYRE_SQS_ENDPOINT,
     maxJobSeconds: positiveSeconds(env.GYRE_MAX_JOB_SECONDS, "GYRE_MAX_JOB_SECONDS", DEFAULT_MAX_JOB_SECONDS),
     heartbeatSeconds: positiveSeconds(env.GYRE_HEARTBEAT_SECONDS, "GYRE_HEARTBEAT_SECONDS", 30),
@@ -74,7 +79,12 @@ function configFromEnv(env = process.env): AgentConfig {
 }
 
 export class Agent {
-  private readonly api: GyreApi;
+  /** The API as this node, once registered (until then, as the join token). */
+  private api: GyreApi;
+  /** The node id the server gave this agent at registration. */
+  private nodeId = "";
+  /** Why the server stopped accepting this node, if it did. */
+  private refused?: string;
   private readonly healthCheck: HealthCheck = healthCheckFromEnv();
   private readonly sqs: SQSClient;
   private readonly stopping = new AbortController();
@@ -100,7 +110,7 @@ export class Agent {
     try {
       const answer = await this.api.call(
         "/heartbeat",
-        { node_id: this.config.nodeId, allocations: [...this.running.values()].map((r) => r.allocation) },
+        { node_id: this.nodeId, allocations: [...this.running.values()].map((r) => r.allocation) },
         HeartbeatAnswerSchema,
         2,
       );
@@ -108,12 +118,26 @@ export class Agent {
       // The server's deadline wins: three heartbeats within it, whatever this node was told.
       this.periodMs = Math.max(500, answer.heartbeat_seconds * 1000) / 3;
     } catch (error) {
-      console.error(`agent ${this.config.nodeId}: heartbeat failed: ${(error as Error).message}`);
+      if (error instanceof CredentialRefused) {
+        this.refused = error.message;
+        this.stop();
+      }
+      console.error(`agent ${this.nodeId}: heartbeat failed: ${(error as Error).message}`);
     }
+  }
+
+  /** Registers with the join token: from here on every call is this node's own. */
+  private async register(): Promise<void> {
+    const answer = await this.api.call("/register", { name: this.config.nodeName }, RegisterAnswerSchema, 5);
+    this.nodeId = answer.node_id;
+    this.api = new GyreApi(this.config.url, answer.credential);
+    this.periodMs = Math.max(500, answer.heartbeat_seconds * 1000) / 3;
+    console.error(`agent ${this.config.nodeName}: registered as node ${this.nodeId}`);
   }
 
   async run(): Promise<void> {
     this.periodMs = Math.max(500, this.config.heartbeatSeconds * 1000) / 3;
+    await this.register();
     await this.heartbeat();
     const beat = () => {
       this.heartbeatTimer = setTimeout(
@@ -130,9 +154,8 @@ export class Agent {
       if (health.healthy !== wasHealthy) {
         // Logged on changes only: unhealthy, and healthy again after that.
         if (!health.healthy)
-          console.error(`agent ${this.config.nodeId}: unhealthy, taking no jobs: ${health.reason}`);
-        else if (wasHealthy === false)
-          console.error(`agent ${this.config.nodeId}: healthy again, taking jobs`);
+          console.error(`agent ${this.nodeId}: unhealthy, taking no jobs: ${health.reason}`);
+        else if (wasHealthy === false) console.error(`agent ${this.nodeId}: healthy again, taking jobs`);
         wasHealthy = health.healthy;
         await reportHealth(process.env.GYRE_HEALTH_FILE, health).catch(() => undefined);
       }
@@ -150,12 +173,13 @@ export class Agent {
         messages = out.Messages ?? [];
       } catch (error) {
         if (this.stopping.signal.aborted) break;
-        console.error(`agent ${this.config.nodeId}: receive failed: ${(error as Error).message}`);
+        console.error(`agent ${this.nodeId}: receive failed: ${(error as Error).message}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
       for (const message of messages) await this.handle(queueUrl, message);
     }
     clearTimeout(this.heartbeatTimer);
+    if (this.refused) throw new Error(`The server refused node ${this.nodeId}'s credential: ${this.refused}`);
   }
 
   private async handle(queueUrl: string, message: Message): Promise<void> {
@@ -172,18 +196,18 @@ export class Agent {
     try {
       assignment = await this.api.call(
         "/claim",
-        { allocation: body.allocation, node_id: this.config.nodeId, task_token: body.taskToken },
+        { allocation: body.allocation, node_id: this.nodeId, task_token: body.taskToken },
         AssignmentSchema,
       );
     } catch (error) {
       // Lost the claim (someone else has it, or the attempt moved on): the message is spent.
       if (error instanceof AllocationLost) await remove();
-      else console.error(`agent ${this.config.nodeId}: claim failed: ${(error as Error).message}`);
+      else console.error(`agent ${this.nodeId}: claim failed: ${(error as Error).message}`);
       return;
     }
     // The message is spent; deleting it need not delay the job.
     remove().catch((error) =>
-      console.error(`agent ${this.config.nodeId}: delete failed: ${(error as Error).message}`),
+      console.error(`agent ${this.nodeId}: delete failed: ${(error as Error).message}`),
     );
     await this.execute(assignment);
   }
@@ -193,7 +217,7 @@ export class Agent {
     const key = executionName(allocation);
     this.running.set(key, { allocation, cancel });
     // Every project variable's value is masked in the output, wherever and however it appears.
-    const output = new OutputStream(this.api, allocation, this.config.nodeId, Object.values(environment));
+    const output = new OutputStream(this.api, allocation, this.nodeId, Object.values(environment));
     let timedOut = false;
     const limit = setTimeout(() => {
       timedOut = true;
@@ -212,7 +236,7 @@ export class Agent {
         job,
         api: this.api,
         allocation,
-        nodeId: this.config.nodeId,
+        nodeId: this.nodeId,
         workDir: this.config.workDir,
         output,
         signal: cancel.signal,
@@ -237,14 +261,14 @@ export class Agent {
       const rest = await output.drain();
       await this.api.post("/finish", {
         allocation,
-        node_id: this.config.nodeId,
+        node_id: this.nodeId,
         status: outcome,
         parallelism: job.parallelism,
         ...rest,
       });
     } catch (error) {
       if (!(error instanceof AllocationLost))
-        console.error(`agent ${this.config.nodeId}: finish failed: ${(error as Error).message}`);
+        console.error(`agent ${this.nodeId}: finish failed: ${(error as Error).message}`);
     }
   }
 

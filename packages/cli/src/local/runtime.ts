@@ -330,7 +330,7 @@ export class AgentSupervisor {
 
   start(nodeId: string): void {
     const child = spawn(process.execPath, ["--import", "tsx", AGENT_MAIN], {
-      env: { ...process.env, ...this.env, GYRE_NODE_ID: `${nodeId}-${randomBytes(3).toString("hex")}` },
+      env: { ...process.env, ...this.env, GYRE_NODE_NAME: `${nodeId}-${randomBytes(3).toString("hex")}` },
       // The IPC channel closes when this process dies, however it dies: the agent then stops too.
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       cwd: ROOT,

@@ -3,7 +3,7 @@
  * executions are in-process stand-ins (test-world.ts) and the test plays the builder node.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { heartbeatNode } from "../node/index.ts";
+import { heartbeatNode, registerNode, revokeNode } from "../node/index.ts";
 import type { AllocationRef } from "../protocol/agent.ts";
 import { claimAllocation, finishAllocation, loseAllocation } from "./allocation.ts";
 import { finalizeAllocation } from "./finalize.ts";
@@ -189,8 +189,9 @@ describe("lost allocations", () => {
     const { workflowIds } = await world.pipeline(ONE);
     const wf = workflowIds[0]!;
     const start = world.gyre.now();
-    const old = await claimNext("node-a");
-    await heartbeatNode(world.gyre, { node_id: "node-a", allocations: [old.ref] });
+    const nodeA = (await registerNode(world.gyre, { name: "a" })).node_id;
+    const old = await claimNext(nodeA);
+    await heartbeatNode(world.gyre, { node_id: nodeA, allocations: [old.ref] });
     // node-a goes silent for longer than the heartbeat deadline.
     world.setNow(start + (world.gyre.resources.heartbeatSeconds + 1) * 1000);
     const report = await reconcile(world.gyre, { graceMs: 0 });
@@ -198,14 +199,14 @@ describe("lost allocations", () => {
     const retried = await world.job(wf, "build");
     expect(retried).toMatchObject({ status: "queued", attempt: 2, retries: 1 });
     expect(retried.messages?.at(-1)?.message).toBe(
-      "Builder node node-a stopped heartbeating while it ran allocation 0 (attempt 1).",
+      `Builder node ${nodeA} stopped heartbeating while it ran allocation 0 (attempt 1).`,
     );
     // The old execution was failed with Gyre.NodeLost: its Finalize changes nothing.
     expect(await world.finalized(old.ref)).toEqual({ workflowStatus: "running" });
-    await expect(finish(old.ref, "node-a", "success")).rejects.toMatchObject({ code: "conflict" });
+    await expect(finish(old.ref, nodeA, "success")).rejects.toMatchObject({ code: "conflict" });
     // node-a comes back: its heartbeat tells it to stop attempt 1.
     world.setNow(start + (world.gyre.resources.heartbeatSeconds + 2) * 1000);
-    const answer = await heartbeatNode(world.gyre, { node_id: "node-a", allocations: [old.ref] });
+    const answer = await heartbeatNode(world.gyre, { node_id: nodeA, allocations: [old.ref] });
     expect(answer.stop).toEqual([old.ref]);
     const next = await claimNext("node-b");
     expect(next.ref).toEqual({ ...old.ref, attempt: 2 });
@@ -309,11 +310,12 @@ describe("reconcile", () => {
   it("leaves a live node's running allocation alone and a waiting allocation queued", async () => {
     const { workflowIds } = await world.pipeline(PARALLEL);
     const wf = workflowIds[0]!;
-    const running = await claimNext("node-a");
+    const nodeA = (await registerNode(world.gyre, { name: "a" })).node_id;
+    const running = await claimNext(nodeA);
     const start = world.gyre.now();
     for (let s = 10; s <= 120; s += 10) {
       world.setNow(start + s * 1000);
-      await heartbeatNode(world.gyre, { node_id: "node-a", allocations: [running.ref] });
+      await heartbeatNode(world.gyre, { node_id: nodeA, allocations: [running.ref] });
       expect(await reconcile(world.gyre, { graceMs: 0 })).toMatchObject({
         redriven: 0,
         expired: 0,
@@ -329,19 +331,37 @@ describe("reconcile", () => {
     ).toEqual(["queued", "running"]);
   });
 
+  it("gives a revoked node's allocation a new attempt at once, without spending the job's retry budget", async () => {
+    const { workflowIds } = await world.pipeline(ONE);
+    const wf = workflowIds[0]!;
+    const nodeA = (await registerNode(world.gyre, { name: "a" })).node_id;
+    const old = await claimNext(nodeA);
+    await heartbeatNode(world.gyre, { node_id: nodeA, allocations: [old.ref] });
+    world.setNow(world.gyre.now() + 1000);
+    await revokeNode(world.gyre, nodeA);
+    expect(await reconcile(world.gyre, { graceMs: 0 })).toMatchObject({ redriven: 1, failures: [] });
+    const job = await world.job(wf, "build");
+    expect(job).toMatchObject({ status: "queued", attempt: 2, retries: 0 });
+    expect(job.messages?.at(-1)?.message).toBe(
+      `Builder node ${nodeA} was revoked while it ran allocation 0 (attempt 1).`,
+    );
+    await expect(finish(old.ref, nodeA, "success")).rejects.toMatchObject({ code: "conflict" });
+  });
+
   it("loses an allocation that a live node stopped reporting for a whole deadline", async () => {
     const { workflowIds } = await world.pipeline(ONE);
     const wf = workflowIds[0]!;
     const start = world.gyre.now();
-    await claimNext("node-a");
+    const nodeA = (await registerNode(world.gyre, { name: "a" })).node_id;
+    await claimNext(nodeA);
     // node-a heartbeats, but without the allocation it claimed (it restarted under the same id).
     world.setNow(start + (world.gyre.resources.heartbeatSeconds + 1) * 1000);
-    await heartbeatNode(world.gyre, { node_id: "node-a", allocations: [] });
+    await heartbeatNode(world.gyre, { node_id: nodeA, allocations: [] });
     expect(await reconcile(world.gyre, { graceMs: 0 })).toMatchObject({ nodesDown: 0, redriven: 1 });
     const job = await world.job(wf, "build");
     expect(job).toMatchObject({ status: "queued", attempt: 2 });
     expect(job.messages?.at(-1)?.message).toBe(
-      "Builder node node-a no longer runs allocation 0 (attempt 1).",
+      `Builder node ${nodeA} no longer runs allocation 0 (attempt 1).`,
     );
   });
 });

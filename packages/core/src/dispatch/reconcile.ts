@@ -65,7 +65,13 @@ export async function reconcile(gyre: Gyre, options: ReconcileOptions = {}): Pro
     failures: [],
   };
   const alive = new Map<string, Node>();
+  const revoked = new Set<string>();
   for (const node of await listNodes(gyre)) {
+    // Its credential is refused: what it runs is lost, at no cost to the job's retry budget.
+    if (node.revokedAt !== undefined) {
+      revoked.add(node.id);
+      continue;
+    }
     if (node.heartbeatAt >= deadline) alive.set(node.id, node);
     else if (node.status === "ready") {
       if (await markNodeDown(gyre, node.id, deadline)) report.nodesDown++;
@@ -96,7 +102,7 @@ export async function reconcile(gyre: Gyre, options: ReconcileOptions = {}): Pro
         report.checked++;
         workflows.add(job.workflowId);
         if (job.status === "blocked" || job.updatedAt >= cutoff) return;
-        await reconcileJob(gyre, job, alive, now - deadline, options, report);
+        await reconcileJob(gyre, job, { alive, revoked }, now - deadline, options, report);
       });
     }
   }
@@ -135,10 +141,16 @@ function lostReason(
   return undefined;
 }
 
+interface Fleet {
+  alive: Map<string, Node>;
+  /** Nodes whose credential an operator revoked. */
+  revoked: Set<string>;
+}
+
 async function reconcileJob(
   gyre: Gyre,
   job: Job,
-  alive: Map<string, Node>,
+  { alive, revoked }: Fleet,
   deadlineMs: number,
   options: ReconcileOptions,
   report: ReconcileReport,
@@ -151,9 +163,13 @@ async function reconcileJob(
   const queueTimeoutMs = gyre.resources.queueTimeoutSeconds * 1000;
   for (const ref of refsOf(job)) {
     const alloc = job.allocations[String(ref.index)]!;
-    const lost = alloc.status === "running" && lostReason(gyre, alloc, ref, alive, deadlineMs);
+    const wasRevoked = alloc.status === "running" && revoked.has(alloc.nodeId ?? "");
+    const lost = wasRevoked
+      ? `Builder node ${alloc.nodeId} was revoked while it ran allocation ${ref.index} (attempt ${ref.attempt}).`
+      : alloc.status === "running" && lostReason(gyre, alloc, ref, alive, deadlineMs);
     if (lost) {
-      if (await loseAllocation(gyre, job, ref, "infrastructure_fail", lost)) report.redriven++;
+      if (await loseAllocation(gyre, job, ref, "infrastructure_fail", lost, wasRevoked ? { free: true } : {}))
+        report.redriven++;
       return; // a retry restarts every allocation of the job
     }
     if (alloc.status !== "queued") continue;

@@ -181,7 +181,12 @@ describe("pipeline and node moves", () => {
     expect(await tryUpdate(table.gyre, key, nodeMove("miss", { downAt: 21 }, 21))).toBe(false);
     expect(await tryUpdate(table.gyre, key, nodeMove("heartbeat", { heartbeatAt: 30 }, 30))).toBe(true);
     expect((await read(key)).status).toBe("ready");
-    expect(NODE_MOVES.map((m) => m.event)).toEqual(["register", "heartbeat", "miss"]);
+    // A revoked node stays down: its heartbeat is refused by the caller's condition.
+    expect(await tryUpdate(table.gyre, key, nodeMove("revoke", { revokedAt: 40, downAt: 40 }, 40))).toBe(
+      true,
+    );
+    expect((await read(key)).status).toBe("down");
+    expect(NODE_MOVES.map((m) => m.event)).toEqual(["register", "heartbeat", "miss", "revoke"]);
   });
 });
 

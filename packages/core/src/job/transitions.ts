@@ -184,8 +184,8 @@ export const NODE_MOVES = [
     event: "register",
     from: [],
     to: ["ready"],
-    sets: ["heartbeatAt", "allocations"],
-    note: "its first heartbeat",
+    sets: ["name", "version", "heartbeatAt", "allocations", "credentialHash"],
+    note: "a builder presents the join token and gets its own credential",
   },
   {
     event: "heartbeat",
@@ -200,6 +200,13 @@ export const NODE_MOVES = [
     to: ["down"],
     sets: ["downAt"],
     note: "no heartbeat within the deadline: its running allocations are lost",
+  },
+  {
+    event: "revoke",
+    from: ["ready", "down"],
+    to: ["down"],
+    sets: ["revokedAt", "downAt"],
+    note: "an operator revoked its credential: its calls are refused, its running allocations lost",
   },
 ] as const satisfies readonly Move<NodeStatus, string>[];
 
@@ -326,7 +333,7 @@ export function pipelineMove(
 }
 
 export function nodeMove(
-  event: "heartbeat" | "miss",
+  event: "heartbeat" | "miss" | "revoke",
   fields: Record<string, unknown>,
   now: number,
   extra: Condition[] = [],

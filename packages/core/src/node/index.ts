@@ -1,22 +1,40 @@
 /**
- * Builder nodes (Nomad's clients): a node exists from its first heartbeat; it stays `ready`
- * while it heartbeats and goes `down` when it misses the deadline (`heartbeatSeconds`), and
- * then its running allocations are lost (dispatch/reconcile.ts). One write per node per
- * heartbeat, however many allocations it runs.
+ * Builder nodes (Nomad's clients). A builder registers with the join token (a builder user's
+ * token) and gets a node of its own: a server-chosen id and a credential (`gyre-node.<id>.<secret>`,
+ * stored as a SHA-256 of the secret) that every later agent call presents, so one node cannot
+ * speak for another. It stays `ready` while it heartbeats and goes `down` when it misses the
+ * deadline (`heartbeatSeconds`), and then its running allocations are lost
+ * (dispatch/reconcile.ts). Revoking a node refuses its credential (within AUTH_CACHE_MS) and
+ * loses what it runs. One write per node per heartbeat, however many allocations it runs.
  */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import type { Gyre } from "../context.ts";
 import { holds } from "../dispatch/allocation.ts";
 import { executionName } from "../dispatch/execution.ts";
+import { GyreError, notFound, unauthorized } from "../error.ts";
 import { findJob } from "../job/index.ts";
 import { nodeMove } from "../job/transitions.ts";
-import type { AllocationRef, HeartbeatAnswer, HeartbeatRequest } from "../protocol/agent.ts";
+import type {
+  AllocationRef,
+  HeartbeatAnswer,
+  HeartbeatRequest,
+  RegisterAnswer,
+  RegisterRequest,
+} from "../protocol/agent.ts";
 import { z } from "../protocol/schema.ts";
-import { queryAll, tryUpdate } from "../store/index.ts";
+import { getItem, putNew, queryAll, tryUpdate } from "../store/index.ts";
 import { Index, Keys } from "../table.ts";
 
 export const NodeSchema = z.object({
   id: z.string(),
+  /** What the builder calls itself (its host name); ids are the server's. */
+  name: z.string().optional(),
+  version: z.string().optional(),
   status: z.enum(["ready", "down"]),
+  /** SHA-256 (hex) of the credential's secret. */
+  credentialHash: z.string().optional(),
+  /** Epoch ms; a revoked node's credential is refused. */
+  revokedAt: z.number().optional(),
   /** Epoch ms of the last heartbeat. */
   heartbeatAt: z.number(),
   downAt: z.number().optional(),
@@ -37,17 +55,10 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
     "heartbeat",
     { heartbeatAt: now, allocations: request.allocations.map(executionName) },
     now,
+    [{ path: "revokedAt", exists: false }],
   );
-  // The first heartbeat registers the node (the move's `from` does not hold for a new item).
-  await tryUpdate(gyre, Keys.node(request.node_id), {
-    set: [
-      ...(Array.isArray(spec.set) ? spec.set : []),
-      [["id"], request.node_id],
-      [["gsi1pk"], Index.nodes()],
-      [["gsi1sk"], request.node_id],
-    ],
-    setIfMissing: { createdAt: new Date(now).toISOString() },
-  });
+  if (!(await tryUpdate(gyre, Keys.node(request.node_id), spec)))
+    throw unauthorized(`Node ${request.node_id} is not registered, or its credential was revoked.`);
   const stop: AllocationRef[] = [];
   await Promise.all(
     request.allocations.map(async (ref) => {
@@ -56,6 +67,84 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
     }),
   );
   return { stop, heartbeat_seconds: gyre.resources.heartbeatSeconds };
+}
+
+const CREDENTIAL =
+  /^gyre-node\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
+const digest = (secret: string) => createHash("sha256").update(secret).digest("hex");
+
+/** A new node for a builder that presented the join token: its id and its own credential, shown once. */
+export async function registerNode(gyre: Gyre, request: RegisterRequest): Promise<RegisterAnswer> {
+  const id = randomUUID();
+  const secret = randomBytes(32).toString("base64url");
+  const now = gyre.now();
+  await putNew(gyre, {
+    ...Keys.node(id),
+    gsi1pk: Index.nodes(),
+    gsi1sk: id,
+    id,
+    name: request.name,
+    ...(request.version ? { version: request.version } : {}),
+    // The move `register` (job/transitions.ts): the node is ready from its registration.
+    status: "ready",
+    heartbeatAt: now,
+    allocations: [],
+    credentialHash: digest(secret),
+    createdAt: new Date(now).toISOString(),
+    updatedAt: now,
+  });
+  return {
+    node_id: id,
+    credential: `gyre-node.${id}.${secret}`,
+    heartbeat_seconds: gyre.resources.heartbeatSeconds,
+  };
+}
+
+/**
+ * How long a checked credential is trusted without reading its node again: a revocation takes
+ * effect everywhere within this time.
+ */
+export const NODE_AUTH_CACHE_MS = 1000;
+/** Digest of a checked credential's secret → its node; dropped for a node this process revokes. */
+const authCache = new Map<string, { id: string; expires: number }>();
+
+/** The node a credential belongs to: 401 when it is malformed, unknown or revoked. */
+export async function authenticateNode(gyre: Gyre, credential: string | undefined): Promise<string> {
+  const match = CREDENTIAL.exec(credential ?? "");
+  if (!match) throw unauthorized("Invalid node credential.");
+  const [, id, secret] = match as unknown as [string, string, string];
+  const cacheKey = digest(`${id}.${secret}`);
+  const cached = authCache.get(cacheKey);
+  if (cached && cached.expires > gyre.now()) return cached.id;
+  const node = await getItem(gyre, Keys.node(id), NodeSchema, "node", { consistent: true });
+  const expected = Buffer.from(node?.credentialHash ?? "", "hex");
+  const given = Buffer.from(digest(secret), "hex");
+  if (!node || expected.length !== given.length || !timingSafeEqual(expected, given))
+    throw unauthorized("Invalid node credential.");
+  if (node.revokedAt !== undefined) throw unauthorized(`The credential of node ${id} was revoked.`);
+  if (authCache.size >= 10_000) authCache.clear();
+  authCache.set(cacheKey, { id, expires: gyre.now() + NODE_AUTH_CACHE_MS });
+  return id;
+}
+
+/**
+ * Revokes a node's credential: its calls are refused and it goes `down`, so the reconciler
+ * loses what it runs (new attempts elsewhere). The builder may register again with the join token
+ * as a new node; rotate the join token to keep a host out.
+ */
+export async function revokeNode(gyre: Gyre, id: string): Promise<Node> {
+  const now = gyre.now();
+  const revoked = await tryUpdate(
+    gyre,
+    Keys.node(id),
+    nodeMove("revoke", { revokedAt: now, downAt: now }, now, [{ path: "revokedAt", exists: false }]),
+  );
+  for (const [key, entry] of authCache) if (entry.id === id) authCache.delete(key);
+  const node = await getItem(gyre, Keys.node(id), NodeSchema, "node", { consistent: true });
+  if (!node) throw notFound(`Node not found: ${id}.`);
+  if (!revoked && node.revokedAt === undefined)
+    throw new GyreError("conflict", `Node ${id} changed; try again.`);
+  return node;
 }
 
 export async function listNodes(gyre: Gyre): Promise<Node[]> {

@@ -82,6 +82,21 @@ export const HeartbeatRequestSchema = z.object({
 });
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 
+/** A builder's registration, with the join token: what it calls itself. */
+export const RegisterRequestSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "1-128 characters of A-Z a-z 0-9 _ . : -"),
+  version: z.string().min(1).max(64).optional(),
+});
+export type RegisterRequest = z.infer<typeof RegisterRequestSchema>;
+
+/** The node's id and its own credential (shown once), for every later call. */
+export const RegisterAnswerSchema = z.object({
+  node_id: Ids.node,
+  credential: z.string().startsWith("gyre-node."),
+  heartbeat_seconds: z.number().positive(),
+});
+export type RegisterAnswer = z.infer<typeof RegisterAnswerSchema>;
+
 export const HeartbeatAnswerSchema = z.object({
   /** Allocations this node must stop: they ended, were retried, or are no longer its. */
   stop: z.array(AllocationRefSchema),

@@ -1,7 +1,12 @@
-/** Gyre's own endpoints (no CircleCI equivalent): project registration and listing. */
+/**
+ * Gyre's own endpoints (no CircleCI equivalent): project registration and listing; builder nodes
+ * (list, revoke a node's credential; admins only).
+ */
+import { reconcile } from "@gyre/core/dispatch/index";
+import { listNodes, type Node, revokeNode } from "@gyre/core/node/index";
 import { createProject, listProjects, projectJson, slugForRepo } from "@gyre/core/project/index";
 import { CreateProjectBody, ProjectSlug } from "@gyre/core/protocol/api";
-import { parseInput } from "@gyre/core/protocol/schema";
+import { Ids, parseInput } from "@gyre/core/protocol/schema";
 import { Hono } from "hono";
 import { type Env, parseBody, requireUser } from "./context.ts";
 
@@ -33,5 +38,28 @@ export function adminRoutes() {
     },
   );
 
+  const adminOnly = requireUser((u) => u.admin && !u.builder, "Only an admin can manage builder nodes.");
+  app.get("/nodes", adminOnly, async (c) =>
+    c.json({ items: (await listNodes(c.get("gyre"))).map(nodeJson) }),
+  );
+  app.post("/nodes/:id/revoke", adminOnly, async (c) => {
+    const id = parseInput(Ids.node, c.req.param("id"), "node id");
+    const node = await revokeNode(c.get("gyre"), id);
+    // What it runs gets a new attempt now, not at the reconciler's next pass.
+    await reconcile(c.get("gyre"), { graceMs: 0 });
+    return c.json(nodeJson(node));
+  });
+
   return app;
 }
+
+/** A node as operators see it: never its credential's digest. */
+const nodeJson = (n: Node) => ({
+  id: n.id,
+  name: n.name ?? null,
+  status: n.status,
+  heartbeat_at: new Date(n.heartbeatAt).toISOString(),
+  revoked_at: n.revokedAt === undefined ? null : new Date(n.revokedAt).toISOString(),
+  allocations: n.allocations ?? [],
+  created_at: n.createdAt,
+});

@@ -1,6 +1,8 @@
 /**
- * The builder agents' endpoints: claim an allocation, heartbeat (the node's liveness), stream
- * output, finish. Every body is parsed by its schema in @gyre/core/protocol/agent, which the
+ * The builder agents' endpoints: register (with the join token, for a node id and credential
+ * of its own), then, with that credential, claim an allocation, heartbeat (the node's
+ * liveness), stream output, finish, and the storage and SSH-key grants. Every body names the
+ * node, and must name the credential's (403 otherwise). Every body is parsed by its schema in @gyre/core/protocol/agent, which the
  * agent imports too; each call is idempotent, so an agent retries any of them after a network
  * error (buildkite-style).
  */
@@ -9,22 +11,23 @@ import { jobEnvironment } from "@gyre/core/contexts/index";
 import { claimAllocation, finishAllocation, refuseAllocation } from "@gyre/core/dispatch/index";
 import { conflict, GyreError } from "@gyre/core/error";
 import { parallelismOf } from "@gyre/core/job/index";
-import { heartbeatNode } from "@gyre/core/node/index";
+import { authenticateNode, heartbeatNode, registerNode } from "@gyre/core/node/index";
 import { writeOutput } from "@gyre/core/output/index";
 import { continuationKey } from "@gyre/core/pipeline/index";
 import {
   AllocationBodySchema,
-  type AllocationRef,
   type Assignment,
   ClaimRequestSchema,
   FinishRequestSchema,
   HeartbeatRequestSchema,
   OutputRequestSchema,
+  RegisterRequestSchema,
 } from "@gyre/core/protocol/agent";
-import { parseInput, z } from "@gyre/core/protocol/schema";
+import { z } from "@gyre/core/protocol/schema";
 import { verifyAllocation } from "@gyre/core/storage/index";
 import { Hono } from "hono";
-import { type Env, jsonBody, requireUser } from "./context.ts";
+import { type Env, nodeBody, parseBody, requireUser, tokenOf } from "./context.ts";
+import { jobKeysAnswer } from "./ssh-keys.ts";
 import { storageRoutes } from "./storage.ts";
 
 /** Output requests carry several chunks of up to 1 MiB each. */
@@ -34,11 +37,20 @@ const FinishBodySchema = FinishRequestSchema.extend({ parallelism: z.number().in
 
 export function agentRoutes() {
   const app = new Hono<Env>();
-  app.use(requireUser((u) => u.builder === true, "Only builder agents may call this endpoint."));
+  const joinToken = requireUser((u) => u.builder === true, "Only builder agents may call this endpoint.");
+  // Registration takes the join token (a builder user's token); every other call a node's own credential.
+  app.post("/register", joinToken, async (c) => {
+    const request = await parseBody(c, RegisterRequestSchema);
+    return c.json(await registerNode(c.get("gyre"), request), 201);
+  });
+  app.use(async (c, next) => {
+    c.set("nodeId", await authenticateNode(c.get("gyre"), tokenOf(c)));
+    await next();
+  });
 
   app.post("/claim", async (c) => {
     const gyre = c.get("gyre");
-    const request = parseInput(ClaimRequestSchema, await jsonBody(c), "claim");
+    const request = await nodeBody(c, ClaimRequestSchema, "claim");
     const job = await claimAllocation(gyre, request);
     const ref = request.allocation;
     // Only a builder that has just won this job's claim gets the variables (project, contexts) in clear.
@@ -74,13 +86,13 @@ export function agentRoutes() {
   });
 
   app.post("/heartbeat", async (c) => {
-    const request = parseInput(HeartbeatRequestSchema, await jsonBody(c), "heartbeat");
+    const request = await nodeBody(c, HeartbeatRequestSchema, "heartbeat");
     return c.json(await heartbeatNode(c.get("gyre"), request));
   });
 
   app.post("/output", async (c) => {
     const gyre = c.get("gyre");
-    const request = parseInput(OutputRequestSchema, await jsonBody(c, MAX_OUTPUT_BODY), "output");
+    const request = await nodeBody(c, OutputRequestSchema, "output", MAX_OUTPUT_BODY);
     // Only the node running the allocation may write its output.
     await verifyAllocation(gyre, request.allocation, request.node_id);
     await writeOutput(gyre, request.allocation, { steps: request.steps, chunks: request.chunks });
@@ -89,7 +101,7 @@ export function agentRoutes() {
 
   app.post("/finish", async (c) => {
     const gyre = c.get("gyre");
-    const request = parseInput(FinishBodySchema, await jsonBody(c, MAX_OUTPUT_BODY), "finish");
+    const request = await nodeBody(c, FinishBodySchema, "finish", MAX_OUTPUT_BODY);
     // Only the node running the allocation writes its output. A retried report of an allocation
     // already finished skips the write; finishAllocation then accepts it if it is the same outcome.
     const owns = await verifyAllocation(gyre, request.allocation, request.node_id).then(
@@ -111,13 +123,12 @@ export function agentRoutes() {
     return c.json({ ok: true });
   });
 
+  app.post("/ssh-keys", async (c) => {
+    const body = await nodeBody(c, AllocationBodySchema, "request");
+    return c.json(await jobKeysAnswer(c.get("gyre"), body.allocation, body.node_id));
+  });
+
   app.route("/", storageRoutes());
 
   return app;
-}
-
-/** The allocation reference and node every storage request names (storage and ssh-key routes). */
-export function allocationOf(body: unknown): { allocation: AllocationRef; nodeId: string } {
-  const { allocation, node_id } = parseInput(AllocationBodySchema, body, "request");
-  return { allocation, nodeId: node_id };
 }

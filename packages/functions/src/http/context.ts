@@ -6,7 +6,9 @@ import { NumberParam, ProjectPath, Uuid } from "@gyre/core/protocol/api";
 import { parseInput, type z } from "@gyre/core/protocol/schema";
 import type { Context, MiddlewareHandler } from "hono";
 
-export type Env = { Variables: { gyre: Gyre; user: User } };
+export type Env = {
+  Variables: { gyre: Gyre; user: User /** The node a builder's credential belongs to. */; nodeId: string };
+};
 
 /** Default cap on JSON request bodies. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -115,4 +117,24 @@ export function pathId(c: Context<Env>, param: string, what: string): string {
   const id = c.req.param(param);
   if (!Uuid.safeParse(id).success) throw notFound(`${what} not found: its id must be a UUID.`);
   return id!;
+}
+
+/**
+ * An agent request's body parsed by `schema` (400 naming the field), which must name the node
+ * whose credential made the call: one node never speaks for another (403).
+ */
+export async function nodeBody<S extends z.ZodType<{ node_id: string }>>(
+  c: Context<Env>,
+  schema: S,
+  what: string,
+  limit = MAX_BODY_BYTES,
+): Promise<z.output<S>> {
+  const body = parseInput(schema, await jsonBody(c, limit), what);
+  const nodeId = c.get("nodeId");
+  if (body.node_id !== nodeId)
+    throw new GyreError(
+      "forbidden",
+      `This request names node ${body.node_id}, but its credential is node ${nodeId}'s.`,
+    );
+  return body;
 }

@@ -4,11 +4,10 @@
  * identifiers, what a webhook keeps, v1.1 actions per node, and schema errors that write nothing.
  */
 import { createHmac } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { GetCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { type LocalRuntime, startLocalRuntime } from "@gyre/cli/local/runtime";
 import { getJobByNumber } from "@gyre/core/job/index";
+import { registerNode } from "@gyre/core/node/index";
 import { writeOutput } from "@gyre/core/output/index";
 import { Limits, TRUNCATED } from "@gyre/core/protocol/api";
 import { encodePageToken } from "@gyre/core/protocol/page-token";
@@ -345,7 +344,8 @@ describe("schema errors", () => {
   });
 
   it("answer 400 naming the field on the builders' storage requests, before any lookup", async () => {
-    const builder = { "circle-token": readFileSync(join(runtime.dataDir, "builder-token"), "utf8").trim() };
+    const node = await registerNode(runtime.gyre, { name: "routes-node" });
+    const builder = { "circle-token": node.credential };
     const whose = {
       allocation: {
         workflowId: "6f1c7c2e-4d0b-4d52-9a57-0b7e6f6b1a10",
@@ -354,7 +354,7 @@ describe("schema errors", () => {
         attempt: 1,
         index: 0,
       },
-      node_id: "node-1",
+      node_id: node.node_id,
     };
     const before = await table();
     const cases: [string, unknown, RegExp][] = [
@@ -379,7 +379,7 @@ describe("schema errors", () => {
       ["/agent/v1/workspace/layers", { ...whose, node_id: "" }, /node_id: /],
       [
         "/agent/v1/timings",
-        { allocation: { ...whose.allocation, attempt: 2 ** 60 }, node_id: "n" },
+        { allocation: { ...whose.allocation, attempt: 2 ** 60 }, node_id: node.node_id },
         /allocation.attempt: /,
       ],
     ];

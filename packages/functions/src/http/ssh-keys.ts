@@ -6,12 +6,14 @@
  *   GET|DELETE      /api/v2/project/{vcs}/{org}/{repo}/checkout-key/{fp}
  *   POST|DELETE     /api/v1.1/project/{vcs}/{org}/{repo}/ssh-key              CircleCI API v1.1
  *   GET             /api/v1.1/project/{vcs}/{org}/{repo}/ssh-key              (Gyre: the list)
- *   POST            /agent/v1/ssh-keys  {allocation, node_id}                 builders only
  *
- * Private keys go out only on the last route, to the builder running one of the project's
- * allocations (checked like storage grants), never in any other answer.
+ * Private keys go out only through `jobKeysAnswer` (`POST /agent/v1/ssh-keys` in agent.ts), to
+ * the node running one of the project's allocations (checked like storage grants), never in any
+ * other answer.
  */
+import type { Gyre } from "@gyre/core/context";
 import { getProject } from "@gyre/core/project/index";
+import type { AllocationRef } from "@gyre/core/protocol/agent";
 import { AddSshKeyBody, CheckoutKeyBody, DeleteSshKeyBody, Fingerprint } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
 import {
@@ -29,8 +31,7 @@ import {
 } from "@gyre/core/ssh/index";
 import { verifyAllocation } from "@gyre/core/storage/index";
 import { type Context, Hono } from "hono";
-import { allocationOf } from "./agent.ts";
-import { type Env, jsonBody, parseBody, parseQuery, requireUser, slugOf } from "./context.ts";
+import { type Env, parseBody, parseQuery, requireUser, slugOf } from "./context.ts";
 
 const V2 = "/api/v2/project/:vcs/:org/:repo/checkout-key";
 const V1 = "/api/v1.1/project/:vcs/:org/:repo/ssh-key";
@@ -48,10 +49,6 @@ export function sshKeyRoutes() {
   const app = new Hono<Env>();
   app.use(`${V2}/*`, requireUser()); // also matches V2 itself
   app.use(V1, requireUser());
-  app.use(
-    "/agent/v1/ssh-keys",
-    requireUser((u) => u.builder === true, "Only builder agents may call this endpoint."),
-  );
 
   app.get(V2, async (c) => {
     const gyre = c.get("gyre");
@@ -114,13 +111,12 @@ export function sshKeyRoutes() {
     return c.json({ message: "ok" });
   });
 
-  app.post("/agent/v1/ssh-keys", async (c) => {
-    const gyre = c.get("gyre");
-    const { allocation, nodeId } = allocationOf(await jsonBody(c));
-    const job = await verifyAllocation(gyre, allocation, nodeId);
-    const { checkoutKey, keys } = await jobSshKeys(gyre, job.projectSlug, job.checkout.repoUrl);
-    return c.json({ checkout_key: checkoutKey && jobKeyJson(checkoutKey), keys: keys.map(jobKeyJson) });
-  });
-
   return app;
+}
+
+/** The keys a running job gets for `add_ssh_keys` and its checkout (`POST /agent/v1/ssh-keys`). */
+export async function jobKeysAnswer(gyre: Gyre, allocation: AllocationRef, nodeId: string) {
+  const job = await verifyAllocation(gyre, allocation, nodeId);
+  const { checkoutKey, keys } = await jobSshKeys(gyre, job.projectSlug, job.checkout.repoUrl);
+  return { checkout_key: checkoutKey && jobKeyJson(checkoutKey), keys: keys.map(jobKeyJson) };
 }

@@ -33,7 +33,7 @@ import {
 } from "@gyre/core/storage/index";
 import { timingsFor } from "@gyre/core/storage/timings";
 import { Hono } from "hono";
-import { type Env, parseBody } from "./context.ts";
+import { type Env, nodeBody } from "./context.ts";
 
 const ref = (body: { allocation: AllocationRef; node_id: string }) =>
   [body.allocation, body.node_id] as const;
@@ -49,7 +49,7 @@ export function storageRoutes() {
   const app = new Hono<Env>();
 
   app.post("/storage/upload", async (c) => {
-    const body = await parseBody(c, UploadRequestSchema);
+    const body = await nodeBody(c, UploadRequestSchema, "body");
     const answer = await grantUpload(c.get("gyre"), ...ref(body), {
       kind: body.kind,
       name: body.name,
@@ -63,7 +63,7 @@ export function storageRoutes() {
   });
 
   app.post("/storage/commit", async (c) => {
-    const body = await parseBody(c, CommitRequestSchema);
+    const body = await nodeBody(c, CommitRequestSchema, "body");
     const answer = await commitUpload(c.get("gyre"), ...ref(body), {
       kind: body.kind,
       name: body.name,
@@ -76,7 +76,7 @@ export function storageRoutes() {
 
   app.post("/caches/lookup", async (c) => {
     const gyre = c.get("gyre");
-    const body = await parseBody(c, CacheLookupRequestSchema);
+    const body = await nodeBody(c, CacheLookupRequestSchema, "body");
     const keys = body.keys.map((k) => validateCacheKey(k));
     const job = await verifyAllocation(gyre, ...ref(body));
     // CircleCI: keys in order; for each, the most recently created cache whose key starts with it.
@@ -102,7 +102,7 @@ export function storageRoutes() {
   });
 
   app.post("/workspace/layers", async (c) => {
-    const body = await parseBody(c, AllocationBodySchema);
+    const body = await nodeBody(c, AllocationBodySchema, "body");
     const layers = await workspaceLayers(c.get("gyre"), ...ref(body));
     return c.json({
       layers: layers.map((l) => ({
@@ -120,7 +120,7 @@ export function storageRoutes() {
   // run of the same job in this project (see @gyre/core/storage/timings).
   app.post("/timings", async (c) => {
     const gyre = c.get("gyre");
-    const body = await parseBody(c, AllocationBodySchema);
+    const body = await nodeBody(c, AllocationBodySchema, "body");
     const job = await verifyAllocation(gyre, ...ref(body));
     const timings = await timingsFor(gyre, job);
     return c.json({

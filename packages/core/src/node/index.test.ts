@@ -1,0 +1,81 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { memoryTable, type TestTable } from "../store/test-table.ts";
+import {
+  authenticateNode,
+  heartbeatNode,
+  listNodes,
+  NODE_AUTH_CACHE_MS,
+  registerNode,
+  revokeNode,
+} from "./index.ts";
+
+let table: TestTable;
+beforeEach(async () => {
+  table = await memoryTable();
+});
+afterEach(async () => {
+  await table.close();
+});
+
+describe("node identity", () => {
+  it("gives each registration a node id of the server's and a credential that authenticates as that node only", async () => {
+    const a = await registerNode(table.gyre, { name: "builder-1" });
+    const b = await registerNode(table.gyre, { name: "builder-1" });
+    expect(a.node_id).not.toBe(b.node_id);
+    expect(a.credential).toMatch(/^gyre-node\.[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}$/);
+    expect(await authenticateNode(table.gyre, a.credential)).toBe(a.node_id);
+    expect(await authenticateNode(table.gyre, b.credential)).toBe(b.node_id);
+    const nodes = await listNodes(table.gyre);
+    expect(nodes.map((n) => [n.name, n.status]).sort()).toEqual([
+      ["builder-1", "ready"],
+      ["builder-1", "ready"],
+    ]);
+    // The table keeps a digest of the secret, never the credential.
+    expect(JSON.stringify(nodes)).not.toContain(a.credential.split(".")[2]);
+  });
+
+  it("refuses a malformed credential, one whose secret is wrong and one naming an unknown node with 401", async () => {
+    const a = await registerNode(table.gyre, { name: "builder-1" });
+    const [, id, secret] = a.credential.split(".") as [string, string, string];
+    const forged = `gyre-node.${id}.${secret.slice(0, -1)}${secret.endsWith("A") ? "B" : "A"}`;
+    for (const credential of [
+      undefined,
+      "",
+      "gyre-node.x.y",
+      forged,
+      `gyre-node.${crypto.randomUUID()}.${secret}`,
+    ]) {
+      await expect(authenticateNode(table.gyre, credential)).rejects.toMatchObject({
+        code: "unauthorized",
+        message: "Invalid node credential.",
+      });
+    }
+  });
+
+  it("refuses a revoked node's credential and heartbeat, and marks it down", async () => {
+    const a = await registerNode(table.gyre, { name: "builder-1" });
+    await authenticateNode(table.gyre, a.credential);
+    const revoked = await revokeNode(table.gyre, a.node_id);
+    expect(revoked).toMatchObject({ status: "down", revokedAt: table.gyre.now() });
+    // Within the cache window the old answer may stand; after it, never.
+    table.setNow(table.gyre.now() + NODE_AUTH_CACHE_MS + 1);
+    await expect(authenticateNode(table.gyre, a.credential)).rejects.toMatchObject({
+      code: "unauthorized",
+      message: `The credential of node ${a.node_id} was revoked.`,
+    });
+    await expect(heartbeatNode(table.gyre, { node_id: a.node_id, allocations: [] })).rejects.toMatchObject({
+      code: "unauthorized",
+    });
+    expect((await listNodes(table.gyre))[0]).toMatchObject({ status: "down" });
+    // Revoking again is a no-op; an unknown node is 404.
+    await expect(revokeNode(table.gyre, a.node_id)).resolves.toMatchObject({ status: "down" });
+    await expect(revokeNode(table.gyre, crypto.randomUUID())).rejects.toMatchObject({ code: "not_found" });
+  });
+
+  it("refuses the heartbeat of a node that never registered", async () => {
+    await expect(heartbeatNode(table.gyre, { node_id: "made-up", allocations: [] })).rejects.toMatchObject({
+      code: "unauthorized",
+    });
+    expect(await listNodes(table.gyre)).toEqual([]);
+  });
+});
