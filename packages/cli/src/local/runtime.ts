@@ -318,9 +318,14 @@ function consumeIntake(gyre: Gyre, log: (line: string) => void): { stop: () => P
   };
 }
 
-/** Runs builder agents as child processes and restarts one that dies. */
+/**
+ * Runs builder agents as child processes and restarts one that dies: after 200 ms, doubling up
+ * to 30 s while it keeps dying within 10 s of its start (a refused join token, say), so a broken
+ * agent does not spin.
+ */
 export class AgentSupervisor {
   private readonly children = new Map<string, ChildProcess>();
+  private readonly delays = new Map<string, number>();
   private stopping = false;
 
   constructor(
@@ -336,12 +341,16 @@ export class AgentSupervisor {
       cwd: ROOT,
     });
     this.children.set(nodeId, child);
+    const startedAt = Date.now();
     child.on("exit", (code, signal) => {
       if (this.children.get(nodeId) !== child) return;
       this.children.delete(nodeId);
       if (this.stopping) return;
-      this.log(`agent ${nodeId} exited (${signal ?? code}); restarting it`);
-      setTimeout(() => !this.stopping && this.start(nodeId), 200).unref();
+      const quick = Date.now() - startedAt < 10_000;
+      const delay = quick ? Math.min(30_000, this.delays.get(nodeId) ?? 200) : 200;
+      this.delays.set(nodeId, quick ? delay * 2 : 200);
+      this.log(`agent ${nodeId} exited (${signal ?? code}); restarting it in ${delay} ms`);
+      setTimeout(() => !this.stopping && this.start(nodeId), delay).unref();
     });
   }
 
