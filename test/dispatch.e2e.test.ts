@@ -390,6 +390,13 @@ describe("builder nodes", () => {
     expect((await b.client.post("/agent/v1/heartbeat", { node_id: b.nodeId, allocations: [] })).status).toBe(
       200,
     );
+    // A credential in the query string (where access logs keep it) is not taken.
+    const inQuery = await fetch(`${runtime.url}/agent/v1/heartbeat?circle-token=${b.credential}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ node_id: b.nodeId, allocations: [] }),
+    });
+    expect(inQuery.status).toBe(401);
     expect((await admin.post("/api/gyre/nodes/no-such-node/revoke")).status).toBe(404);
     const asBuilder = api(runtime.url, readFileSync(join(runtime.dataDir, "builder-token"), "utf8").trim());
     expect((await asBuilder.get("/api/gyre/nodes")).status).toBe(403);

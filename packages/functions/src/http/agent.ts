@@ -26,7 +26,7 @@ import {
 import { z } from "@gyre/core/protocol/schema";
 import { verifyAllocation } from "@gyre/core/storage/index";
 import { Hono } from "hono";
-import { type Env, nodeBody, parseBody, requireUser, tokenOf } from "./context.ts";
+import { type Env, nodeBody, parseBody, requireUser } from "./context.ts";
 import { jobKeysAnswer } from "./ssh-keys.ts";
 import { storageRoutes } from "./storage.ts";
 
@@ -44,7 +44,11 @@ export function agentRoutes() {
     return c.json(await registerNode(c.get("gyre"), request), 201);
   });
   app.use(async (c, next) => {
-    c.set("nodeId", await authenticateNode(c.get("gyre"), tokenOf(c)));
+    // Headers only: a credential in a query string ends up in access logs.
+    const bearer = c.req.header("authorization");
+    const credential =
+      c.req.header("circle-token") ?? (bearer?.startsWith("Bearer ") ? bearer.slice(7) : undefined);
+    c.set("nodeId", await authenticateNode(c.get("gyre"), credential));
     await next();
   });
 
