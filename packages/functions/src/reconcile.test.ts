@@ -12,6 +12,7 @@ describe("reconcile handler", () => {
       restarted: 0,
       expired: 0,
       nodesDown: 1,
+      nodesRemoved: 0,
       workflowsAdvanced: 0,
       pipelinesRequeued: 0,
       failures: [],

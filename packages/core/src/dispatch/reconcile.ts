@@ -2,7 +2,8 @@
  * The reconciler: nothing stays queued, running or pending forever, and nothing is retried for
  * waiting. On a schedule (and at every local start) it
  * - marks down the nodes that missed their heartbeat deadline, and loses their running
- *   allocations (a new attempt, or `infrastructure_fail` past the retry budget);
+ *   allocations (a new attempt, or `infrastructure_fail` past the retry budget); removes nodes
+ *   down for a day;
  * - ends allocations that waited in their queue past the queue timeout, with a message;
  * - re-starts the execution of a queued allocation whose execution is gone (the local runtime
  *   keeps executions in memory), with the same attempt;
@@ -12,7 +13,7 @@
  */
 import type { Gyre } from "../context.ts";
 import { type AllocationState, type Job, JobSchema, TERMINAL_ALLOCATION } from "../job/index.ts";
-import { listNodes, markNodeDown, type Node } from "../node/index.ts";
+import { forgetNode, listNodes, markNodeDown, type Node } from "../node/index.ts";
 import { enqueuePending } from "../pipeline/intake.ts";
 import { PipelineSchema } from "../pipeline/model.ts";
 import type { AllocationRef } from "../protocol/agent.ts";
@@ -31,6 +32,8 @@ export interface ReconcileReport {
   restarted: number;
   expired: number;
   nodesDown: number;
+  /** Nodes removed after a day down (DOWN_NODE_RETENTION_MS). */
+  nodesRemoved: number;
   workflowsAdvanced: number;
   pipelinesRequeued: number;
   /** Items it could not repair this pass, and why (the next pass tries again). */
@@ -60,6 +63,7 @@ export async function reconcile(gyre: Gyre, options: ReconcileOptions = {}): Pro
     restarted: 0,
     expired: 0,
     nodesDown: 0,
+    nodesRemoved: 0,
     workflowsAdvanced: 0,
     pipelinesRequeued: 0,
     failures: [],
@@ -67,6 +71,10 @@ export async function reconcile(gyre: Gyre, options: ReconcileOptions = {}): Pro
   const alive = new Map<string, Node>();
   const revoked = new Set<string>();
   for (const node of await listNodes(gyre)) {
+    if (await forgetNode(gyre, node)) {
+      report.nodesRemoved++;
+      continue;
+    }
     // Its credential is refused: what it runs is lost, at no cost to the job's retry budget.
     if (node.revokedAt !== undefined) {
       revoked.add(node.id);

@@ -2,8 +2,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { memoryTable, type TestTable } from "../store/test-table.ts";
 import {
   authenticateNode,
+  DOWN_NODE_RETENTION_MS,
+  forgetNode,
   heartbeatNode,
   listNodes,
+  markNodeDown,
   NODE_AUTH_CACHE_MS,
   registerNode,
   revokeNode,
@@ -77,5 +80,23 @@ describe("node identity", () => {
       code: "unauthorized",
     });
     expect(await listNodes(table.gyre)).toEqual([]);
+  });
+
+  it("removes a node a day after it went down, and keeps one that came back", async () => {
+    const gone = await registerNode(table.gyre, { name: "gone" });
+    const back = await registerNode(table.gyre, { name: "back" });
+    await revokeNode(table.gyre, gone.node_id);
+    await markNodeDown(table.gyre, back.node_id, table.gyre.now() + 1);
+    table.setNow(table.gyre.now() + DOWN_NODE_RETENTION_MS - 1000);
+    await heartbeatNode(table.gyre, { node_id: back.node_id, allocations: [] });
+    table.setNow(table.gyre.now() + 2000);
+    const nodes = await listNodes(table.gyre);
+    expect(await Promise.all(nodes.map((n) => forgetNode(table.gyre, n)))).toEqual(
+      nodes.map((n) => n.id === gone.node_id),
+    );
+    expect((await listNodes(table.gyre)).map((n) => n.name)).toEqual(["back"]);
+    await expect(authenticateNode(table.gyre, gone.credential)).rejects.toMatchObject({
+      code: "unauthorized",
+    });
   });
 });

@@ -22,7 +22,7 @@ import type {
   RegisterRequest,
 } from "../protocol/agent.ts";
 import { z } from "../protocol/schema.ts";
-import { getItem, putNew, queryAll, tryUpdate } from "../store/index.ts";
+import { deleteItem, getItem, putNew, queryAll, tryUpdate } from "../store/index.ts";
 import { Index, Keys } from "../table.ts";
 
 export const NodeSchema = z.object({
@@ -152,6 +152,24 @@ export async function listNodes(gyre: Gyre): Promise<Node[]> {
   for await (const node of queryAll(gyre, { index: "gsi1", partition: Index.nodes() }, NodeSchema, "node"))
     nodes.push(node);
   return nodes;
+}
+
+/** How long a `down` node (silent or revoked) is kept before the reconciler removes its item. */
+export const DOWN_NODE_RETENTION_MS = 24 * 3600 * 1000;
+
+/**
+ * Removes a node that has been down for the retention period (its allocations were lost when it
+ * went down), only if it is still down since then: a node that came back in between stays. Every
+ * agent start registers a node, so without this the node list only grows. Its credential then
+ * reads as unknown: still refused.
+ */
+export async function forgetNode(gyre: Gyre, node: Node): Promise<boolean> {
+  const since = node.downAt ?? node.heartbeatAt;
+  if (node.status !== "down" || since > gyre.now() - DOWN_NODE_RETENTION_MS) return false;
+  return deleteItem(gyre, Keys.node(node.id), [
+    { path: "status", eq: "down" },
+    { path: "heartbeatAt", eq: node.heartbeatAt },
+  ]);
 }
 
 /** Marks a node down, only if it has not heartbeated since `cutoff` (a heartbeat in between wins). */
