@@ -118,11 +118,8 @@ export class Agent {
       // The server's deadline wins: three heartbeats within it, whatever this node was told.
       this.periodMs = Math.max(500, answer.heartbeat_seconds * 1000) / 3;
     } catch (error) {
-      if (error instanceof CredentialRefused) {
-        this.refused = error.message;
-        this.stop();
-      }
-      console.error(`agent ${this.nodeId}: heartbeat failed: ${(error as Error).message}`);
+      if (!this.refusedBy(error))
+        console.error(`agent ${this.config.nodeName}: heartbeat failed: ${(error as Error).message}`);
     }
   }
 
@@ -154,8 +151,9 @@ export class Agent {
       if (health.healthy !== wasHealthy) {
         // Logged on changes only: unhealthy, and healthy again after that.
         if (!health.healthy)
-          console.error(`agent ${this.nodeId}: unhealthy, taking no jobs: ${health.reason}`);
-        else if (wasHealthy === false) console.error(`agent ${this.nodeId}: healthy again, taking jobs`);
+          console.error(`agent ${this.config.nodeName}: unhealthy, taking no jobs: ${health.reason}`);
+        else if (wasHealthy === false)
+          console.error(`agent ${this.config.nodeName}: healthy again, taking jobs`);
         wasHealthy = health.healthy;
         await reportHealth(process.env.GYRE_HEALTH_FILE, health).catch(() => undefined);
       }
@@ -173,13 +171,14 @@ export class Agent {
         messages = out.Messages ?? [];
       } catch (error) {
         if (this.stopping.signal.aborted) break;
-        console.error(`agent ${this.nodeId}: receive failed: ${(error as Error).message}`);
+        console.error(`agent ${this.config.nodeName}: receive failed: ${(error as Error).message}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
       for (const message of messages) await this.handle(queueUrl, message);
     }
     clearTimeout(this.heartbeatTimer);
-    if (this.refused) throw new Error(`The server refused node ${this.nodeId}'s credential: ${this.refused}`);
+    // Refused: exit 1, so a supervisor knows this agent did not stop of its own accord.
+    if (this.refused) process.exitCode = 1;
   }
 
   private async handle(queueUrl: string, message: Message): Promise<void> {
@@ -202,12 +201,13 @@ export class Agent {
     } catch (error) {
       // Lost the claim (someone else has it, or the attempt moved on): the message is spent.
       if (error instanceof AllocationLost) await remove();
-      else console.error(`agent ${this.nodeId}: claim failed: ${(error as Error).message}`);
+      else if (!this.refusedBy(error))
+        console.error(`agent ${this.config.nodeName}: claim failed: ${(error as Error).message}`);
       return;
     }
     // The message is spent; deleting it need not delay the job.
     remove().catch((error) =>
-      console.error(`agent ${this.nodeId}: delete failed: ${(error as Error).message}`),
+      console.error(`agent ${this.config.nodeName}: delete failed: ${(error as Error).message}`),
     );
     await this.execute(assignment);
   }
@@ -217,7 +217,9 @@ export class Agent {
     const key = executionName(allocation);
     this.running.set(key, { allocation, cancel });
     // Every project variable's value is masked in the output, wherever and however it appears.
-    const output = new OutputStream(this.api, allocation, this.nodeId, Object.values(environment));
+    const output = new OutputStream(this.api, allocation, this.nodeId, Object.values(environment), {
+      onRefused: (error) => this.refusedBy(error),
+    });
     let timedOut = false;
     const limit = setTimeout(() => {
       timedOut = true;
@@ -267,9 +269,23 @@ export class Agent {
         ...rest,
       });
     } catch (error) {
-      if (!(error instanceof AllocationLost))
-        console.error(`agent ${this.nodeId}: finish failed: ${(error as Error).message}`);
+      if (!(error instanceof AllocationLost) && !this.refusedBy(error))
+        console.error(`agent ${this.config.nodeName}: finish failed: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * True when `error` is the server refusing this node's credential (it was revoked): the agent
+   * says so once and stops, since no retry can help.
+   */
+  private refusedBy(error: unknown): boolean {
+    if (!(error instanceof CredentialRefused)) return false;
+    if (!this.refused) {
+      this.refused = error.message;
+      console.error(`agent ${this.config.nodeName}: node ${this.nodeId} was refused (revoked?); stopping`);
+      this.stop();
+    }
+    return true;
   }
 
   stop(): void {
@@ -285,7 +301,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   // Started by a local runtime: stop when it goes away, even if it was killed outright.
   if (process.send) process.on("disconnect", () => agent.stop());
   agent.run().then(
-    () => process.exit(0),
+    () => process.exit(),
     (error) => {
       console.error(error);
       process.exit(1);

@@ -1,7 +1,7 @@
 import type { OutputChunk } from "@gyre/core/output/index";
 import type { AllocationRef } from "@gyre/core/protocol/agent";
 import { describe, expect, it } from "vitest";
-import type { GyreApi } from "./api.ts";
+import { CredentialRefused, type GyreApi } from "./api.ts";
 import { OutputStream } from "./output.ts";
 
 const allocation: AllocationRef = { workflowId: "w", jobName: "j", jobId: "id", attempt: 1, index: 0 };
@@ -10,7 +10,11 @@ const allocation: AllocationRef = { workflowId: "w", jobName: "j", jobId: "id", 
 class Recorder {
   requests: { chunks: OutputChunk[] }[] = [];
   failNext = 0;
+  refuse = false;
+  calls = 0;
   async post<T>(_path: string, body: { chunks: OutputChunk[] }): Promise<T> {
+    this.calls++;
+    if (this.refuse) throw new CredentialRefused("POST /output: 401 The credential of node n was revoked.");
     if (this.failNext > 0) {
       this.failNext--;
       throw new Error("network down");
@@ -22,7 +26,7 @@ class Recorder {
 
 const textOf = (chunks: OutputChunk[]) => chunks.map((c) => c.data).join("");
 const stream = (api: Recorder) =>
-  new OutputStream(api as unknown as GyreApi, allocation, "node-1", [], 10_000);
+  new OutputStream(api as unknown as GyreApi, allocation, "node-1", [], { flushMs: 10_000 });
 
 describe("OutputStream", () => {
   it("uploads a large backlog in requests of at most 1 Mi characters, every chunk once and in order", async () => {
@@ -40,6 +44,23 @@ describe("OutputStream", () => {
     expect(sent.map((c) => c.seq)).toEqual(sent.map((_, i) => i));
     expect(textOf(sent)).toBe(line.repeat(50_000));
     expect(api.requests.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("drops a batch the server refused for a revoked credential, tells the agent once per refusal, and never retries it", async () => {
+    const api = new Recorder();
+    const refused: string[] = [];
+    const out = new OutputStream(api as unknown as GyreApi, allocation, "node-1", [], {
+      flushMs: 10_000,
+      onRefused: (e) => refused.push(e.message),
+    });
+    const step = out.startStep({ index: 0, name: "s", type: "run" });
+    out.write(step.index, "lost\n");
+    api.refuse = true;
+    await out.flush();
+    await out.flush();
+    expect(api.calls).toBe(1);
+    expect(refused).toEqual(["POST /output: 401 The credential of node n was revoked."]);
+    expect((await out.drain()).chunks).toEqual([]);
   });
 
   it("puts a failed upload back and sends it with the next flush, without doubling or dropping", async () => {

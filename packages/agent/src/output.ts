@@ -7,7 +7,7 @@
 import type { OutputChunk, StepRecord } from "@gyre/core/output/index";
 import type { AllocationRef } from "@gyre/core/protocol/agent";
 import { createMasker, type Masker } from "@gyre/core/secret/masker";
-import type { GyreApi } from "./api.ts";
+import { CredentialRefused, type GyreApi } from "./api.ts";
 
 const MAX_CHUNK = 256 * 1024;
 /**
@@ -35,7 +35,11 @@ export class OutputStream {
     /** This builder's node id: the API stores output only for the node running the allocation. */
     private readonly nodeId: string,
     secrets: readonly string[],
-    private readonly flushMs = 250,
+    private readonly options: {
+      flushMs?: number;
+      /** Told when the server refuses this node's credential: the batch is dropped, not retried. */
+      onRefused?: (error: CredentialRefused) => void;
+    } = {},
   ) {
     this.secrets = [...secrets];
   }
@@ -86,7 +90,7 @@ export class OutputStream {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
-    }, this.flushMs);
+    }, this.options.flushMs ?? 250);
   }
 
   /** Characters of output not yet uploaded (buffered or waiting to be sent). */
@@ -116,6 +120,11 @@ export class OutputStream {
             chunks,
           });
         } catch (error) {
+          if (error instanceof CredentialRefused) {
+            // Revoked: every later write of this node is refused too; the attempt is lost anyway.
+            this.options.onRefused?.(error);
+            return;
+          }
           this.pending.unshift(...chunks);
           this.dirty = true;
           console.error(`agent: output upload failed, will retry: ${(error as Error).message}`);
