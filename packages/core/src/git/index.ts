@@ -9,6 +9,7 @@ import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { badRequest, GyreError } from "../error.ts";
+import { sharedFreshRun } from "../lane.ts";
 import { isSshUrl } from "../ssh/keys.ts";
 
 const run = promisify(execFile);
@@ -131,7 +132,7 @@ export async function resolveRevision(scratchDir: string, repo: Repository, ref:
   const mirror = await mirrorOf(scratchDir, repo);
   let listed: string;
   try {
-    listed = await sharedFreshRun(`${mirror.dir}\u0000${name}`, () =>
+    listed = await sharedFreshRun(GIT_LANES, `${mirror.dir}\u0000${name}`, () =>
       git(["ls-remote", "origin", name, `${name}^{}`], mirror),
     );
   } catch (error) {
@@ -199,44 +200,8 @@ const reads = new Map<string, CommitRead>();
 const MAX_REMEMBERED_READS = 256;
 const MAX_REMEMBERED_BYTES = 256 * 1024;
 
-/**
- * Runs `fn` for `key` so that every caller gets an answer from a run that started after it
- * called: with no run going, one starts at once; while one runs, the callers that arrive share
- * the next run, which starts when it ends. A burst of triggers for one branch costs two
- * `ls-remote`s instead of one each, and none is answered with a ref read before it asked.
- */
-export function sharedFreshRun<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const lane = (lanes.get(key) ?? {}) as Lane<T>;
-  lanes.set(key, lane);
-  if (lane.queued) return lane.queued;
-  const start = (): Promise<T> => {
-    const run: Promise<T> = fn().finally(() => {
-      if (lane.current !== run) return;
-      lane.current = undefined;
-      if (!lane.queued) lanes.delete(key);
-    });
-    lane.current = run;
-    return run;
-  };
-  if (!lane.current) return start();
-  const queued = lane.current
-    .then(
-      () => undefined,
-      () => undefined,
-    )
-    .then(() => {
-      lane.queued = undefined;
-      return start();
-    });
-  lane.queued = queued;
-  return queued;
-}
-
-interface Lane<T> {
-  current?: Promise<T>;
-  queued?: Promise<T>;
-}
-const lanes = new Map<string, Lane<unknown>>();
+/** The lanes of `ls-remote` (a burst of triggers for one branch costs two, not one each). */
+const GIT_LANES = {};
 
 async function catFile(mirror: Mirror, revision: string, path: string): Promise<CommitRead | undefined> {
   const out = await new Promise<Buffer>((resolvePromise, reject) => {

@@ -5,12 +5,13 @@
  * state `pending`, then enqueues; git and the config engine run in the intake, like a push's.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { sendMessages } from "../aws/sqs.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, GyreError } from "../error.ts";
+import { inLane } from "../lane.ts";
 import { type Project, reserveNumbers } from "../project/index.ts";
 import { parseInput, z } from "../protocol/schema.ts";
-import { getItem, putNew, tryUpdate } from "../store/index.ts";
+import { getItem, putItems, putNew, tryUpdate } from "../store/index.ts";
 import { activeShard, Index, Keys, padNumber } from "../table.ts";
 import { createPipeline } from "./create.ts";
 import {
@@ -44,11 +45,15 @@ export function parseIntakeMessage(body: string): IntakeMessage {
   return parseInput(IntakeMessageSchema, value, "intake message");
 }
 
-/** Puts a trigger on the intake queue; the intake consumer creates the pipeline from it. */
+/**
+ * Puts a trigger on the intake queue; the intake consumer creates the pipeline from it.
+ * Messages that arrive while a send is in flight go together in one SendMessageBatch.
+ */
 export async function enqueueIntake(gyre: Gyre, message: IntakeMessage): Promise<void> {
-  await gyre.aws.sqs.send(
-    new SendMessageCommand({ QueueUrl: gyre.resources.intakeQueueUrl, MessageBody: JSON.stringify(message) }),
+  const error = await inLane(gyre, "intake queue", JSON.stringify(message), (bodies) =>
+    sendMessages(gyre.aws.sqs, gyre.resources.intakeQueueUrl, bodies),
   );
+  if (error) throw error;
 }
 
 /**
@@ -120,8 +125,9 @@ async function keyedPipelineId(gyre: Gyre, slug: string, key: string, request: u
 
 /**
  * `POST /project/{slug}/pipeline`: answers with the pipeline in state `pending`, at once. Two
- * writes (the numbers, the pipeline item) and a queue message; a lost message is re-sent by
- * the reconciler, which watches pending pipelines.
+ * writes (the numbers, the pipeline item) and a queue message, each shared with the triggers
+ * that arrive while it is in flight (lane.ts); a lost message is re-sent by the reconciler,
+ * which watches pending pipelines.
  */
 export async function triggerPipeline(
   gyre: Gyre,
@@ -168,16 +174,25 @@ export async function triggerPipeline(
     createdAt: now,
     updatedAt: now,
   };
-  const written = await putNew(gyre, {
+  const item = {
     ...Keys.pipeline(pipeline.id),
     gsi1pk: Index.pipelinesOf(project.slug),
     gsi1sk: padNumber(pipeline.number),
     gsi2pk: activeShard(pipeline.id),
     gsi2sk: pipeline.id,
     ...pipeline,
-  });
-  // A retry of the same keyed trigger that raced this one: the first pipeline is the answer.
-  if (!written) return (await findPipeline(gyre, pipelineId)) ?? pipeline;
+  };
+  if (request.idempotencyKey) {
+    // A retry of the same keyed trigger that raced this one: the first pipeline is the answer.
+    if (!(await putNew(gyre, item))) return (await findPipeline(gyre, pipelineId)) ?? pipeline;
+  } else {
+    // A fresh random id: nobody else writes this item, so triggers that arrive while a write is
+    // in flight are written together (BatchWriteItem).
+    await inLane(gyre, "pipeline writes", item, async (items) => {
+      await putItems(gyre, items);
+      return items.map(() => undefined);
+    });
+  }
   await enqueueIntake(gyre, message).catch(() => undefined); // the reconciler re-sends it
   return pipeline;
 }

@@ -89,4 +89,45 @@ describe("projects in the table", () => {
     expect((await getProject(gyre, "local/src/numbers")).jobsPerPipeline).toBe(3);
     await expect(reserveNumbers(gyre, "local/src/none", 1)).rejects.toThrow("not found");
   });
+
+  it("hands a burst of concurrent reservations distinct numbers in arrival order, in fewer counter writes than reservations", async () => {
+    const { gyre } = table;
+    await createProject(gyre, { repoUrl: "/src/burst", slug: "local/src/burst" });
+    let updates = 0;
+    gyre.aws.dynamo.middlewareStack.add(
+      (next, ctx) => (args) => {
+        if (/^Update(Item)?Command$/.test(ctx.commandName ?? "")) updates++;
+        return next(args);
+      },
+      { step: "initialize", name: "countUpdates" },
+    );
+    // Reservation i asks for i % 3 jobs; every fourth joins the last pipeline (no new number).
+    const asks = Array.from({ length: 40 }, (_, i) => ({ jobs: i % 3, pipelines: i % 4 === 3 ? 0 : 1 }));
+    const answers = await Promise.all(
+      asks.map((a) => reserveNumbers(gyre, "local/src/burst", a.jobs, a.pipelines)),
+    );
+    gyre.aws.dynamo.middlewareStack.remove("countUpdates");
+    // As if each had been its own update, one after the other, in the order they were asked.
+    let pipeline = 0;
+    let job = 0;
+    const expected = asks.map((a) => {
+      pipeline += a.pipelines;
+      const first = job + 1;
+      job += a.jobs;
+      return { pipelineNumber: pipeline, firstJobNumber: first };
+    });
+    expect(answers).toEqual(expected);
+    expect(updates).toBeLessThan(asks.length);
+    expect(updates).toBeGreaterThan(0);
+    // The counters hold the sums: the next reservation continues after the burst.
+    expect(await reserveNumbers(gyre, "local/src/burst", 1)).toEqual({
+      pipelineNumber: pipeline + 1,
+      firstJobNumber: job + 1,
+    });
+    // A burst against a project that does not exist fails every reservation in it.
+    const missing = await Promise.allSettled(
+      Array.from({ length: 5 }, () => reserveNumbers(gyre, "local/src/none", 1)),
+    );
+    expect(missing.map((m) => m.status)).toEqual(Array(5).fill("rejected"));
+  });
 });

@@ -6,6 +6,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Gyre } from "../context.ts";
 import { badRequest, conflict, notFound } from "../error.ts";
+import { inLane, sharedFreshRun } from "../lane.ts";
 import { z } from "../protocol/schema.ts";
 import { decryptSecret, encryptSecret } from "../secret/index.ts";
 import { getItem, putNew, queryAll, tryUpdate, updateItem } from "../store/index.ts";
@@ -107,9 +108,12 @@ function toProject(item: ProjectItem): Project {
 /**
  * Read eventually consistent: a project's settings change rarely, and its counters are read
  * only through reserveNumbers' update (`jobsPerPipeline` is a hint: a stale one costs a top-up).
+ * Reads of one project that arrive while one is in flight share the next read (lane.ts).
  */
 const readProject = (gyre: Gyre, slug: string) =>
-  getItem(gyre, Keys.project(slug), ProjectItemSchema, "project", { consistent: false });
+  sharedFreshRun(gyre, `project\u0000${slug}`, () =>
+    getItem(gyre, Keys.project(slug), ProjectItemSchema, "project", { consistent: false }),
+  );
 
 export async function findProject(gyre: Gyre, slug: string): Promise<Project | undefined> {
   const item = await readProject(gyre, slug);
@@ -159,6 +163,37 @@ export async function reserveNumbers(
   /** Remembered as the block the next API trigger reserves. */
   jobsPerPipeline?: number,
 ): Promise<{ pipelineNumber: number; firstJobNumber: number }> {
+  // Reservations of one project that arrive while one is in flight are one update: a burst of
+  // triggers does not queue on the counter item. Numbers are handed out in arrival order.
+  const numbers = await inLane(
+    gyre,
+    `numbers\u0000${slug}`,
+    { jobs, pipelines, jobsPerPipeline },
+    (requests) => reserveBatch(gyre, slug, requests),
+  );
+  if (!numbers) throw notFound(`Project ${slug} not found.`);
+  return numbers;
+}
+
+interface Reservation {
+  jobs: number;
+  pipelines: number;
+  jobsPerPipeline?: number;
+}
+
+async function reserveBatch(
+  gyre: Gyre,
+  slug: string,
+  requests: Reservation[],
+): Promise<({ pipelineNumber: number; firstJobNumber: number } | undefined)[]> {
+  const sum = (f: (r: Reservation) => number) => requests.reduce((n, r) => n + f(r), 0);
+  const pipelines = sum((r) => r.pipelines);
+  const jobs = sum((r) => r.jobs);
+  // The last request's hint wins, as it would have with one update each.
+  const jobsPerPipeline = requests.reduce<number | undefined>(
+    (last, r) => r.jobsPerPipeline ?? last,
+    undefined,
+  );
   const attrs = await updateItem(
     gyre,
     Keys.project(slug),
@@ -170,8 +205,15 @@ export async function reserveNumbers(
     CountersSchema,
     "project counters",
   );
-  if (!attrs) throw notFound(`Project ${slug} not found.`);
-  return { pipelineNumber: attrs.pipelineCounter, firstJobNumber: attrs.jobCounter - jobs + 1 };
+  if (!attrs) return requests.map(() => undefined);
+  let pipelineCounter = attrs.pipelineCounter - pipelines;
+  let jobCounter = attrs.jobCounter - jobs;
+  return requests.map((r) => {
+    pipelineCounter += r.pipelines;
+    const firstJobNumber = jobCounter + 1;
+    jobCounter += r.jobs;
+    return { pipelineNumber: pipelineCounter, firstJobNumber };
+  });
 }
 
 /** Remembers how many job numbers the next API trigger of this project reserves. */

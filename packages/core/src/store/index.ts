@@ -125,19 +125,39 @@ export async function deleteItem(gyre: Gyre, key: Key, when?: readonly Condition
 }
 
 /** Deletes many items, 25 per request, retrying what DynamoDB leaves unprocessed. */
-export async function deleteItems(gyre: Gyre, keys: readonly Key[]): Promise<void> {
-  for (let i = 0; i < keys.length; i += 25) {
-    let requests: Record<string, unknown>[] = keys
-      .slice(i, i + 25)
-      .map((Key) => ({ DeleteRequest: { Key } }));
-    for (let round = 0; requests.length > 0; round++) {
-      const out = await gyre.aws.dynamo.send(
-        new BatchWriteCommand({ RequestItems: { [gyre.resources.tableName]: requests } }),
-      );
-      requests = (out.UnprocessedItems?.[gyre.resources.tableName] ?? []) as Record<string, unknown>[];
-      if (requests.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** round)));
-    }
-  }
+export const deleteItems = (gyre: Gyre, keys: readonly Key[]) =>
+  writeBatch(
+    gyre,
+    keys.map((Key) => ({ DeleteRequest: { Key } })),
+  );
+
+/**
+ * Puts many items unconditionally (keys included), 25 per request, the requests in parallel,
+ * retrying what DynamoDB leaves unprocessed. Only for items nobody else can be writing: fresh
+ * random ids (a conditional put is one request per item).
+ */
+export const putItems = (gyre: Gyre, items: readonly Item[]) =>
+  writeBatch(
+    gyre,
+    items.map((Item) => ({ PutRequest: { Item } })),
+  );
+
+async function writeBatch(gyre: Gyre, all: readonly Record<string, unknown>[]): Promise<void> {
+  const table = gyre.resources.tableName;
+  const chunks: Record<string, unknown>[][] = [];
+  for (let i = 0; i < all.length; i += 25) chunks.push(all.slice(i, i + 25));
+  await Promise.all(
+    chunks.map(async (chunk) => {
+      let requests = chunk;
+      for (let round = 0; requests.length > 0; round++) {
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** (round - 1))));
+        const out = await gyre.aws.dynamo.send(
+          new BatchWriteCommand({ RequestItems: { [table]: requests } }),
+        );
+        requests = (out.UnprocessedItems?.[table] ?? []) as Record<string, unknown>[];
+      }
+    }),
+  );
 }
 
 export type SortKeyCondition =
