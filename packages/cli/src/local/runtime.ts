@@ -9,6 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import { setPriority } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
@@ -161,8 +162,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const app = createApp(ready, {
       logError: (e) => log(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
     });
+    // Requests being answered: while there are any, the intake takes its messages one at a time.
+    let inFlight = 0;
     const server = serve({
-      fetch: app.fetch,
+      fetch: async (request, env) => {
+        inFlight++;
+        try {
+          return await app.fetch(request, env);
+        } finally {
+          inFlight--;
+        }
+      },
       port: options.port ?? 8080,
       hostname: "127.0.0.1",
       ...nodeServerOptions(),
@@ -190,7 +200,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       return createToken(ready, user.id, "local builders");
     });
 
-    const consumer = consumeIntake(ready, log);
+    const consumer = consumeIntake(ready, log, () => inFlight > 0);
     closers.push(consumer.stop);
 
     const reconcileOnce = () =>
@@ -274,8 +284,34 @@ async function ensureTable(gyre: Gyre): Promise<void> {
   }
 }
 
+/** The niceness of local builder agents (and their steps) over the runtime's: see spawn. */
+const AGENT_NICENESS = 10;
+
+/**
+ * Runs `f` over `items`, all at once while `busy()` is false and one at a time while it is
+ * true: here the intake shares one event loop with the API (on AWS it is a Lambda of its own),
+ * so during a burst of requests it takes its messages in turn instead of crowding the answers.
+ */
+export async function eachYielding<T>(
+  items: readonly T[],
+  busy: () => boolean,
+  f: (item: T) => Promise<void>,
+): Promise<void> {
+  const running = new Set<Promise<void>>();
+  for (const item of items) {
+    while (running.size > 0 && busy()) await Promise.race(running);
+    const run: Promise<void> = f(item).finally(() => running.delete(run));
+    running.add(run);
+  }
+  await Promise.all(running);
+}
+
 /** Long-polls the intake queue and creates pipelines; a message that fails is retried, then dead-lettered. */
-function consumeIntake(gyre: Gyre, log: (line: string) => void): { stop: () => Promise<void> } {
+function consumeIntake(
+  gyre: Gyre,
+  log: (line: string) => void,
+  busy: () => boolean,
+): { stop: () => Promise<void> } {
   const abort = new AbortController();
   const loop = (async () => {
     while (!abort.signal.aborted) {
@@ -288,21 +324,19 @@ function consumeIntake(gyre: Gyre, log: (line: string) => void): { stop: () => P
           }),
           { abortSignal: abort.signal },
         );
-        await Promise.all(
-          (out.Messages ?? []).map(async (m) => {
-            try {
-              await consumeIntakeMessage(gyre, m.Body ?? "", log);
-              await gyre.aws.sqs.send(
-                new DeleteMessageCommand({
-                  QueueUrl: gyre.resources.intakeQueueUrl,
-                  ReceiptHandle: m.ReceiptHandle,
-                }),
-              );
-            } catch (error) {
-              log(`intake: ${error instanceof Error ? error.message : String(error)} (will retry)`);
-            }
-          }),
-        );
+        await eachYielding(out.Messages ?? [], busy, async (m) => {
+          try {
+            await consumeIntakeMessage(gyre, m.Body ?? "", log);
+            await gyre.aws.sqs.send(
+              new DeleteMessageCommand({
+                QueueUrl: gyre.resources.intakeQueueUrl,
+                ReceiptHandle: m.ReceiptHandle,
+              }),
+            );
+          } catch (error) {
+            log(`intake: ${error instanceof Error ? error.message : String(error)} (will retry)`);
+          }
+        });
       } catch (error) {
         if (abort.signal.aborted) break;
         log(`intake: ${error instanceof Error ? error.message : String(error)}`);
@@ -341,6 +375,15 @@ export class AgentSupervisor {
       cwd: ROOT,
     });
     this.children.set(nodeId, child);
+    // Builds run below the control plane's priority (the agent and every step it spawns inherit
+    // it): on one machine a full build load then slows the builds, not the API's answers.
+    if (child.pid !== undefined) {
+      try {
+        setPriority(child.pid, AGENT_NICENESS);
+      } catch {
+        // Not permitted here (some containers): the agent runs at the runtime's own priority.
+      }
+    }
     const startedAt = Date.now();
     child.on("exit", (code, signal) => {
       if (this.children.get(nodeId) !== child) return;
