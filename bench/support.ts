@@ -43,3 +43,66 @@ export function apiClient(url: string, token: string) {
     return (await res.json()) as T;
   };
 }
+
+export interface BurstAnswer {
+  /** Wall-clock ms (performance.timeOrigin based, comparable across threads). */
+  sent: number;
+  answered: number;
+  /** HTTP status; 0 when the request failed without an answer. */
+  status: number;
+  body: string;
+}
+
+/**
+ * Sends `n` identical JSON POSTs to `url`, `concurrency` in flight, from a worker thread with
+ * its own event loop and keep-alive connections: the client's work does not run on the event
+ * loop of the server it measures (a real client is another process). Plain JavaScript (eval'd)
+ * so that the worker needs no loader.
+ */
+export async function burst(
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+  n: number,
+  concurrency: number,
+): Promise<BurstAnswer[]> {
+  const { Worker } = await import("node:worker_threads");
+  const code = `
+const http = require("node:http");
+const { parentPort, workerData: w } = require("node:worker_threads");
+const { performance } = require("node:perf_hooks");
+const wall = () => performance.timeOrigin + performance.now();
+const agent = new http.Agent({ keepAlive: true, maxSockets: w.concurrency });
+const payload = JSON.stringify(w.body);
+const one = () => new Promise((done) => {
+  const a = { sent: wall(), answered: 0, status: 0, body: "" };
+  const req = http.request(w.url, { method: "POST", agent, headers: { ...w.headers, "content-type": "application/json", "content-length": Buffer.byteLength(payload) } }, (res) => {
+    let text = "";
+    res.setEncoding("utf8");
+    res.on("data", (c) => (text += c));
+    res.on("end", () => { a.answered = wall(); a.status = res.statusCode; a.body = text; done(a); });
+  });
+  req.on("error", (e) => { a.answered = wall(); a.body = e.message; done(a); });
+  req.end(payload);
+});
+(async () => {
+  const answers = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(w.concurrency, w.n) }, async () => {
+    while (next < w.n) { next++; answers.push(await one()); }
+  }));
+  agent.destroy();
+  parentPort.postMessage(answers);
+})();
+`;
+  const worker = new Worker(code, { eval: true, workerData: { url, headers, body, n, concurrency } });
+  try {
+    return await new Promise<BurstAnswer[]>((ok, fail) => {
+      worker.once("message", ok);
+      worker.once("error", fail);
+      worker.once("exit", (code) => fail(new Error(`The burst client exited with code ${code}.`)));
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
