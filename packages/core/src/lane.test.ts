@@ -86,4 +86,16 @@ describe("inLane", () => {
     await expect(inLane(lane, "k", 1, async () => [1, 2])).rejects.toThrow("answered 2 outputs for 1 inputs");
     await expect(inLane(lane, "k", 5, async (inputs) => inputs)).resolves.toBe(5);
   });
+
+  it("starts the batch that waited behind a failed run, and answers it", async () => {
+    const lane = {};
+    let fail: (e: Error) => void = () => undefined;
+    const first = inLane(lane, "k", 1, () => new Promise<number[]>((_, no) => (fail = no)));
+    const queued = [2, 3].map((n) =>
+      inLane(lane, "k", n, async (inputs: number[]) => inputs.map((i) => i * 2)),
+    );
+    fail(new Error("throttled"));
+    await expect(first).rejects.toThrow("throttled");
+    expect(await Promise.all(queued)).toEqual([4, 6]);
+  });
 });

@@ -6,9 +6,11 @@
  * after its request was made: nothing is answered from a stale read.
  *
  * Used where a burst of API triggers meets one item or one endpoint: the project read, the
- * project's number counter, the pipeline writes, the intake queue, `git ls-remote`. On AWS one
- * Lambda invocation serves one request, so every batch there holds one request and the
- * behaviour is the same as without lanes.
+ * project's number counter, the pipeline writes, the intake queue, `git ls-remote`. On AWS an
+ * HTTP Lambda invocation serves one request, so its batches hold one (a BatchWriteItem or
+ * SendMessageBatch of one entry); the intake Lambda's ten records of one invocation do share
+ * project reads and counter updates. A flush must not call its own lane (it would wait on
+ * itself).
  *
  * Why not DataLoader: it batches what arrives in one tick of the event loop, which under load
  * is a batch of one or two; a lane batches what arrives during the round trip, which is where

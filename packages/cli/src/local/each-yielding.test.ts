@@ -34,4 +34,18 @@ describe("eachYielding (the local intake's share of the event loop)", () => {
     expect(t.most()).toBe(1);
     expect(done).toEqual([1, 2, 3, 4]);
   });
+
+  it("runs the rest when one item fails, and then reports the failure", async () => {
+    const done: number[] = [];
+    const all = eachYielding(
+      [1, 2, 3],
+      () => true,
+      async (n) => {
+        if (n === 1) throw new Error("one failed");
+        done.push(n);
+      },
+    );
+    await expect(all).rejects.toThrow("one failed");
+    expect(done).toEqual([2, 3]);
+  });
 });

@@ -188,10 +188,8 @@ export async function triggerPipeline(
   } else {
     // A fresh random id: nobody else writes this item, so triggers that arrive while a write is
     // in flight are written together (BatchWriteItem).
-    await inLane(gyre, "pipeline writes", item, async (items) => {
-      await putItems(gyre, items);
-      return items.map(() => undefined);
-    });
+    const error = await inLane(gyre, "pipeline writes", item, (items) => putItems(gyre, items));
+    if (error) throw error;
   }
   await enqueueIntake(gyre, message).catch(() => undefined); // the reconciler re-sends it
   return pipeline;

@@ -125,16 +125,21 @@ export async function deleteItem(gyre: Gyre, key: Key, when?: readonly Condition
 }
 
 /** Deletes many items, 25 per request, retrying what DynamoDB leaves unprocessed. */
-export const deleteItems = (gyre: Gyre, keys: readonly Key[]) =>
-  writeBatch(
-    gyre,
-    keys.map((Key) => ({ DeleteRequest: { Key } })),
-  );
+export async function deleteItems(gyre: Gyre, keys: readonly Key[]): Promise<void> {
+  const failed = (
+    await writeBatch(
+      gyre,
+      keys.map((Key) => ({ DeleteRequest: { Key } })),
+    )
+  ).find((e) => e !== undefined);
+  if (failed) throw failed;
+}
 
 /**
  * Puts many items unconditionally (keys included), 25 per request, the requests in parallel,
  * retrying what DynamoDB leaves unprocessed. Only for items nobody else can be writing: fresh
- * random ids (a conditional put is one request per item).
+ * random ids (a conditional put is one request per item). One answer per item, in order:
+ * undefined when it was written, the error when it was not (only its own request's items fail).
  */
 export const putItems = (gyre: Gyre, items: readonly Item[]) =>
   writeBatch(
@@ -142,22 +147,38 @@ export const putItems = (gyre: Gyre, items: readonly Item[]) =>
     items.map((Item) => ({ PutRequest: { Item } })),
   );
 
-async function writeBatch(gyre: Gyre, all: readonly Record<string, unknown>[]): Promise<void> {
+/** Rounds of retrying unprocessed items (backoff 25 ms doubling to 1 s: about 4 s in all). */
+const BATCH_ROUNDS = 8;
+
+async function writeBatch(
+  gyre: Gyre,
+  all: readonly Record<string, unknown>[],
+): Promise<(Error | undefined)[]> {
   const table = gyre.resources.tableName;
-  const chunks: Record<string, unknown>[][] = [];
-  for (let i = 0; i < all.length; i += 25) chunks.push(all.slice(i, i + 25));
+  const answers: (Error | undefined)[] = all.map(() => undefined);
+  const chunks: number[][] = [];
+  for (let i = 0; i < all.length; i += 25) chunks.push(all.slice(i, i + 25).map((_, j) => i + j));
   await Promise.all(
     chunks.map(async (chunk) => {
-      let requests = chunk;
-      for (let round = 0; requests.length > 0; round++) {
-        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** (round - 1))));
-        const out = await gyre.aws.dynamo.send(
-          new BatchWriteCommand({ RequestItems: { [table]: requests } }),
-        );
-        requests = (out.UnprocessedItems?.[table] ?? []) as Record<string, unknown>[];
+      try {
+        let requests = chunk.map((i) => all[i]!);
+        for (let round = 0; requests.length > 0; round++) {
+          if (round === BATCH_ROUNDS)
+            throw new Error(`DynamoDB left ${requests.length} write(s) unprocessed after ${round} rounds.`);
+          if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** (round - 1))));
+          const out = await gyre.aws.dynamo.send(
+            new BatchWriteCommand({ RequestItems: { [table]: requests } }),
+          );
+          requests = (out.UnprocessedItems?.[table] ?? []) as Record<string, unknown>[];
+        }
+      } catch (error) {
+        // Some of the chunk may be written: each of its items is answered as not written (an
+        // unconditional put of a fresh id is safe to repeat).
+        for (const i of chunk) answers[i] = error instanceof Error ? error : new Error(String(error));
       }
     }),
   );
+  return answers;
 }
 
 export type SortKeyCondition =
