@@ -176,6 +176,9 @@ export async function runPipeline(client: ReturnType<typeof api>, slug: string, 
     const [workflow] = (await client.get(`/api/v2/pipeline/${id}/workflow`)).body.items!;
     if (!workflow || ["running", "failing", "on_hold"].includes(workflow.status as string)) return undefined;
     const jobs = (await client.get(`/api/v2/workflow/${workflow.id}/job`)).body.items!;
+    // A job behind a failure reads `blocked` for a moment after the workflow ended, until
+    // Finalize marks it `not_run`.
+    if (jobs.some((j) => ["blocked", "queued", "running"].includes(j.status as string))) return undefined;
     return {
       pipelineId: id,
       workflow,
