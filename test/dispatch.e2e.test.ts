@@ -93,10 +93,15 @@ async function jobsOf(pipelineId: string) {
   return { workflow: settledWorkflow, jobs };
 }
 
+/**
+ * The workflow finished and every job settled: a job behind a failure reads `blocked` for a
+ * moment after the workflow reads `failed`, until Finalize marks it `not_run`.
+ */
 async function settled(pipelineId: string) {
   return waitFor("the workflow to finish", async () => {
     const { workflow, jobs } = await jobsOf(pipelineId);
-    return ["success", "failed"].includes(workflow.status as string) ? { workflow, jobs } : undefined;
+    const done = jobs.every((j) => !["blocked", "queued", "running"].includes(j.status as string));
+    return done && ["success", "failed"].includes(workflow.status as string) ? { workflow, jobs } : undefined;
   });
 }
 
@@ -306,6 +311,38 @@ workflows:
     expect(jobs[0]!.status).toBe("success");
     const steps = await stepOutputs(client, slug, jobs[0]!.job_number as number);
     expect(steps.at(-1)!.output).toBe("second attempt\n");
+  });
+
+  it("drains an agent sent SIGTERM mid-job: the job finishes on its first attempt and the node leaves, down with nothing on it", async () => {
+    const slug = "gh/acme/drain";
+    const marker = join(shared, "drain-started");
+    await addProject(slug, {
+      ".circleci/config.yml": `version: 2.1
+jobs:
+  slow:
+    machine: true
+    steps:
+      - run: if [ -f ${marker} ]; then echo second attempt; else touch ${marker}; sleep 3; echo first attempt; fi
+workflows:
+  main:
+    jobs: [slow]
+`,
+    });
+    const res = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
+    await waitFor("the job to start", async () => (existsSync(marker) ? true : undefined));
+    const [pid] = Object.values(runtime.agents.pids());
+    process.kill(pid!, "SIGTERM");
+    const { workflow, jobs } = await settled(res.body.id as string);
+    expect(workflow.status).toBe("success");
+    expect(jobs[0]!.status).toBe("success");
+    const steps = await stepOutputs(client, slug, jobs[0]!.job_number as number);
+    expect(steps.at(-1)!.output).toBe("first attempt\n");
+    // The drained node is down with nothing on it, at once (not a heartbeat deadline later).
+    const left = await waitFor("the node to leave", async () => {
+      const nodes = (await client.get("/api/gyre/nodes")).body.items as Record<string, unknown>[];
+      return nodes.find((n) => n.left_at !== null);
+    });
+    expect(left).toMatchObject({ status: "down", allocations: [], revoked_at: null });
   });
 
   it("starts what a no-op job at the root of a workflow unblocks", async () => {

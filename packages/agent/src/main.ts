@@ -13,7 +13,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
 import { executionName } from "@gyre/core/dispatch/execution";
 import {
   type AllocationRef,
@@ -88,6 +94,8 @@ export class Agent {
   private readonly healthCheck: HealthCheck = healthCheckFromEnv();
   private readonly sqs: SQSClient;
   private readonly stopping = new AbortController();
+  /** SIGTERM: take no new allocation, let the running ones finish and report, then leave. */
+  private readonly draining = new AbortController();
   /** The allocations running on this node, with what stops each. */
   private readonly running = new Map<string, { allocation: AllocationRef; cancel: AbortController }>();
   private heartbeatTimer?: NodeJS.Timeout;
@@ -145,7 +153,8 @@ export class Agent {
     beat();
     let next = 0;
     let wasHealthy: boolean | undefined;
-    while (!this.stopping.signal.aborted) {
+    const quit = AbortSignal.any([this.stopping.signal, this.draining.signal]);
+    while (!quit.aborted) {
       // An unhealthy builder takes no work: its jobs wait for a healthy one.
       const health = await this.healthCheck();
       if (health.healthy !== wasHealthy) {
@@ -166,19 +175,47 @@ export class Agent {
       try {
         const out = await this.sqs.send(
           new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 20 }),
-          { abortSignal: this.stopping.signal },
+          { abortSignal: quit },
         );
         messages = out.Messages ?? [];
       } catch (error) {
-        if (this.stopping.signal.aborted) break;
+        if (quit.aborted) break;
         console.error(`agent ${this.config.nodeName}: receive failed: ${(error as Error).message}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
-      for (const message of messages) await this.handle(queueUrl, message);
+      for (const message of messages) {
+        // Received as the drain began: back on the queue at once, for another node.
+        if (quit.aborted) await this.release(queueUrl, message);
+        else await this.handle(queueUrl, message);
+      }
     }
+    if (this.draining.signal.aborted && !this.stopping.signal.aborted) await this.leave();
     clearTimeout(this.heartbeatTimer);
     // Refused: exit 1, so a supervisor knows this agent did not stop of its own accord.
     if (this.refused) process.exitCode = 1;
+  }
+
+  private async release(queueUrl: string, message: Message): Promise<void> {
+    await this.sqs
+      .send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: queueUrl,
+          ReceiptHandle: message.ReceiptHandle,
+          VisibilityTimeout: 0,
+        }),
+      )
+      .catch(() => undefined); // it comes back after the queue's visibility timeout anyway
+  }
+
+  /** Drained: nothing runs here any more; the node leaves (down at once, nothing lost). */
+  private async leave(): Promise<void> {
+    try {
+      await this.api.post("/leave", { node_id: this.nodeId }, 3);
+      console.error(`agent ${this.config.nodeName}: drained; node ${this.nodeId} left`);
+    } catch (error) {
+      if (!this.refusedBy(error))
+        console.error(`agent ${this.config.nodeName}: leave failed: ${(error as Error).message}`);
+    }
   }
 
   private async handle(queueUrl: string, message: Message): Promise<void> {
@@ -288,6 +325,19 @@ export class Agent {
     return true;
   }
 
+  /**
+   * SIGTERM (an instance being replaced, `systemctl stop`): no new allocations; the running ones
+   * finish and report; then the node leaves and the agent exits. A second SIGTERM, or SIGINT,
+   * stops at once.
+   */
+  drain(): void {
+    if (this.draining.signal.aborted) return this.stop();
+    console.error(
+      `agent ${this.config.nodeName}: draining: taking no new jobs, finishing ${this.running.size} running`,
+    );
+    this.draining.abort();
+  }
+
   stop(): void {
     this.stopping.abort();
     clearTimeout(this.heartbeatTimer);
@@ -297,7 +347,8 @@ export class Agent {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const agent = new Agent(configFromEnv());
-  for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => agent.stop());
+  process.on("SIGTERM", () => agent.drain());
+  process.on("SIGINT", () => agent.stop());
   // Started by a local runtime: stop when it goes away, even if it was killed outright.
   if (process.send) process.on("disconnect", () => agent.stop());
   agent.run().then(

@@ -9,7 +9,6 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
-import { setPriority } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
@@ -284,7 +283,7 @@ async function ensureTable(gyre: Gyre): Promise<void> {
   }
 }
 
-/** The niceness of local builder agents (and their steps) over the runtime's: see spawn. */
+/** How much nicer than the runtime local builder agents (and their steps) run: see spawn. */
 const AGENT_NICENESS = 10;
 
 /**
@@ -297,13 +296,24 @@ export async function eachYielding<T>(
   busy: () => boolean,
   f: (item: T) => Promise<void>,
 ): Promise<void> {
+  const all: Promise<void>[] = [];
   const running = new Set<Promise<void>>();
   for (const item of items) {
     while (running.size > 0 && busy()) await Promise.race(running);
-    const run: Promise<void> = f(item).finally(() => running.delete(run));
-    running.add(run);
+    const run = f(item);
+    all.push(run);
+    // Raced settled, so that one item's failure neither skips the rest nor leaves them unawaited.
+    const settled: Promise<void> = run.then(
+      () => {
+        running.delete(settled);
+      },
+      () => {
+        running.delete(settled);
+      },
+    );
+    running.add(settled);
   }
-  await Promise.all(running);
+  await Promise.all(all);
 }
 
 /** Long-polls the intake queue and creates pipelines; a message that fails is retried, then dead-lettered. */
@@ -319,7 +329,9 @@ function consumeIntake(
         const out = await gyre.aws.sqs.send(
           new ReceiveMessageCommand({
             QueueUrl: gyre.resources.intakeQueueUrl,
-            MaxNumberOfMessages: 10,
+            // While the API is busy, few at a time: messages waiting their turn here would
+            // otherwise reach their visibility timeout and be delivered twice.
+            MaxNumberOfMessages: busy() ? 2 : 10,
             WaitTimeSeconds: 20,
           }),
           { abortSignal: abort.signal },
@@ -368,22 +380,20 @@ export class AgentSupervisor {
   ) {}
 
   start(nodeId: string): void {
-    const child = spawn(process.execPath, ["--import", "tsx", AGENT_MAIN], {
-      env: { ...process.env, ...this.env, GYRE_NODE_NAME: `${nodeId}-${randomBytes(3).toString("hex")}` },
-      // The IPC channel closes when this process dies, however it dies: the agent then stops too.
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-      cwd: ROOT,
-    });
+    // Builds run below the control plane's priority: `nice` starts the agent (every thread of it,
+    // and every step it spawns) 10 below this process, so on one machine a full build load slows
+    // the builds, not the API's answers.
+    const child = spawn(
+      "nice",
+      ["-n", String(AGENT_NICENESS), process.execPath, "--import", "tsx", AGENT_MAIN],
+      {
+        env: { ...process.env, ...this.env, GYRE_NODE_NAME: `${nodeId}-${randomBytes(3).toString("hex")}` },
+        // The IPC channel closes when this process dies, however it dies: the agent then stops too.
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+        cwd: ROOT,
+      },
+    );
     this.children.set(nodeId, child);
-    // Builds run below the control plane's priority (the agent and every step it spawns inherit
-    // it): on one machine a full build load then slows the builds, not the API's answers.
-    if (child.pid !== undefined) {
-      try {
-        setPriority(child.pid, AGENT_NICENESS);
-      } catch {
-        // Not permitted here (some containers): the agent runs at the runtime's own priority.
-      }
-    }
     const startedAt = Date.now();
     child.on("exit", (code, signal) => {
       if (this.children.get(nodeId) !== child) return;
@@ -410,7 +420,8 @@ export class AgentSupervisor {
           new Promise<void>((ok) => {
             if (child.exitCode !== null || child.signalCode !== null) return ok();
             child.once("exit", () => ok());
-            child.kill("SIGTERM");
+            // SIGINT stops at once (SIGTERM would drain: let running jobs finish first).
+            child.kill("SIGINT");
             setTimeout(() => child.kill("SIGKILL"), 5000).unref();
           }),
       ),

@@ -186,7 +186,7 @@ describe("pipeline and node moves", () => {
       true,
     );
     expect((await read(key)).status).toBe("down");
-    expect(NODE_MOVES.map((m) => m.event)).toEqual(["register", "heartbeat", "miss", "revoke"]);
+    expect(NODE_MOVES.map((m) => m.event)).toEqual(["register", "heartbeat", "miss", "revoke", "leave"]);
   });
 });
 

@@ -208,6 +208,13 @@ export const NODE_MOVES = [
     sets: ["revokedAt", "downAt"],
     note: "an operator revoked its credential: its calls are refused, its running allocations lost",
   },
+  {
+    event: "leave",
+    from: ["ready"],
+    to: ["down"],
+    sets: ["leftAt", "downAt", "allocations"],
+    note: "the builder drained (SIGTERM: its running allocations finished) and left",
+  },
 ] as const satisfies readonly Move<NodeStatus, string>[];
 
 /**
@@ -333,7 +340,7 @@ export function pipelineMove(
 }
 
 export function nodeMove(
-  event: "heartbeat" | "miss" | "revoke",
+  event: "heartbeat" | "miss" | "revoke" | "leave",
   fields: Record<string, unknown>,
   now: number,
   extra: Condition[] = [],

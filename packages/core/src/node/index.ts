@@ -18,6 +18,7 @@ import type {
   AllocationRef,
   HeartbeatAnswer,
   HeartbeatRequest,
+  LeaveRequest,
   RegisterAnswer,
   RegisterRequest,
 } from "../protocol/agent.ts";
@@ -38,6 +39,8 @@ export const NodeSchema = z.object({
   /** Epoch ms of the last heartbeat. */
   heartbeatAt: z.number(),
   downAt: z.number().optional(),
+  /** Epoch ms; the node drained and left (its agent got SIGTERM): nothing it ran was lost. */
+  leftAt: z.number().optional(),
   /** The allocations (execution names) the node said it runs at its last heartbeat. */
   allocations: z.array(z.string()).optional(),
   createdAt: z.string(),
@@ -67,6 +70,28 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
     }),
   );
   return { stop, heartbeat_seconds: gyre.resources.heartbeatSeconds };
+}
+
+/**
+ * A drained node leaves: `down` at once, with nothing running (its agent let its allocations
+ * finish first), instead of being noticed a heartbeat deadline later. A repeated leave is a
+ * no-op; a revoked node cannot leave (it was refused already).
+ */
+export async function leaveNode(gyre: Gyre, request: LeaveRequest): Promise<Node> {
+  const now = gyre.now();
+  await tryUpdate(
+    gyre,
+    Keys.node(request.node_id),
+    nodeMove("leave", { leftAt: now, downAt: now, allocations: [] }, now, [
+      { path: "revokedAt", exists: false },
+    ]),
+  );
+  const node = await getItem(gyre, Keys.node(request.node_id), NodeSchema, "node", { consistent: true });
+  if (!node || node.revokedAt !== undefined)
+    throw unauthorized(`Node ${request.node_id} is not registered, or its credential was revoked.`);
+  if (node.leftAt === undefined)
+    throw new GyreError("conflict", `Node ${request.node_id} is down and did not leave; register again.`);
+  return node;
 }
 
 const CREDENTIAL =

@@ -83,6 +83,10 @@ export const HeartbeatRequestSchema = z.object({
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 
 /** A builder's registration, with the join token: what it calls itself. */
+/** A drained node leaving: it runs nothing any more. */
+export const LeaveRequestSchema = z.object({ node_id: nodeId });
+export type LeaveRequest = z.infer<typeof LeaveRequestSchema>;
+
 export const RegisterRequestSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "1-128 characters of A-Z a-z 0-9 _ . : -"),
   version: z.string().min(1).max(64).optional(),

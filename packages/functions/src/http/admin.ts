@@ -60,6 +60,7 @@ const nodeJson = (n: Node) => ({
   status: n.status,
   heartbeat_at: new Date(n.heartbeatAt).toISOString(),
   revoked_at: n.revokedAt === undefined ? null : new Date(n.revokedAt).toISOString(),
+  left_at: n.leftAt === undefined ? null : new Date(n.leftAt).toISOString(),
   allocations: n.allocations ?? [],
   created_at: n.createdAt,
 });

@@ -11,7 +11,7 @@ import { jobEnvironment } from "@gyre/core/contexts/index";
 import { claimAllocation, finishAllocation, refuseAllocation } from "@gyre/core/dispatch/index";
 import { conflict, GyreError } from "@gyre/core/error";
 import { parallelismOf } from "@gyre/core/job/index";
-import { authenticateNode, heartbeatNode, registerNode } from "@gyre/core/node/index";
+import { authenticateNode, heartbeatNode, leaveNode, registerNode } from "@gyre/core/node/index";
 import { writeOutput } from "@gyre/core/output/index";
 import { continuationKey } from "@gyre/core/pipeline/index";
 import {
@@ -20,6 +20,7 @@ import {
   ClaimRequestSchema,
   FinishRequestSchema,
   HeartbeatRequestSchema,
+  LeaveRequestSchema,
   OutputRequestSchema,
   RegisterRequestSchema,
 } from "@gyre/core/protocol/agent";
@@ -87,6 +88,13 @@ export function agentRoutes() {
       environment: key ? { ...found.environment, CIRCLE_CONTINUATION_KEY: key } : found.environment,
     };
     return c.json(assignment);
+  });
+
+  // A drained agent leaves (SIGTERM: its allocations finished): down at once, nothing lost.
+  app.post("/leave", async (c) => {
+    const request = await nodeBody(c, LeaveRequestSchema, "leave");
+    const node = await leaveNode(c.get("gyre"), request);
+    return c.json({ node_id: node.id, status: node.status });
   });
 
   app.post("/heartbeat", async (c) => {
