@@ -144,11 +144,12 @@ export class Agent {
     this.periodMs = Math.max(500, this.config.heartbeatSeconds * 1000) / 3;
     await this.register();
     await this.heartbeat();
+    let beating: Promise<void> | undefined;
+    let beats = true;
     const beat = () => {
-      this.heartbeatTimer = setTimeout(
-        () => void this.heartbeat().finally(() => !this.stopping.signal.aborted && beat()),
-        this.periodMs,
-      );
+      this.heartbeatTimer = setTimeout(() => {
+        beating = this.heartbeat().finally(() => beats && !this.stopping.signal.aborted && beat());
+      }, this.periodMs);
     };
     beat();
     let next = 0;
@@ -189,8 +190,11 @@ export class Agent {
         else await this.handle(queueUrl, message);
       }
     }
-    if (this.draining.signal.aborted && !this.stopping.signal.aborted) await this.leave();
+    // No heartbeat after this point: one landing after the leave would make the node ready again.
+    beats = false;
     clearTimeout(this.heartbeatTimer);
+    await beating;
+    if (this.draining.signal.aborted && !this.stopping.signal.aborted) await this.leave();
     // Refused: exit 1, so a supervisor knows this agent did not stop of its own accord.
     if (this.refused) process.exitCode = 1;
   }
@@ -331,7 +335,10 @@ export class Agent {
    * stops at once.
    */
   drain(): void {
-    if (this.draining.signal.aborted) return this.stop();
+    if (this.draining.signal.aborted) {
+      this.stop();
+      return;
+    }
     console.error(
       `agent ${this.config.nodeName}: draining: taking no new jobs, finishing ${this.running.size} running`,
     );

@@ -394,6 +394,8 @@ export class AgentSupervisor {
       },
     );
     this.children.set(nodeId, child);
+    // `nice` missing (it is in coreutils) or not executable: said once, not a crash.
+    child.on("error", (error) => this.log(`agent ${nodeId} could not start: ${error.message}`));
     const startedAt = Date.now();
     child.on("exit", (code, signal) => {
       if (this.children.get(nodeId) !== child) return;

@@ -1,7 +1,7 @@
 /**
  * The builder agents' endpoints: register (with the join token, for a node id and credential
  * of its own), then, with that credential, claim an allocation, heartbeat (the node's
- * liveness), stream output, finish, and the storage and SSH-key grants. Every body names the
+ * liveness), stream output, finish, leave (drained), and the storage and SSH-key grants. Every body names the
  * node, and must name the credential's (403 otherwise). Every body is parsed by its schema in @gyre/core/protocol/agent, which the
  * agent imports too; each call is idempotent, so an agent retries any of them after a network
  * error (buildkite-style).
