@@ -345,6 +345,55 @@ workflows:
     expect(left).toMatchObject({ status: "down", allocations: [], revoked_at: null });
   });
 
+  it("drains a node on an operator's word: its running job finishes, a new one waits until the drain ends, then runs", async () => {
+    const slug = "gh/acme/operator-drain";
+    const marker = join(shared, "operator-drain-started");
+    await addProject(slug, {
+      ".circleci/config.yml": `version: 2.1
+jobs:
+  work:
+    machine: true
+    steps:
+      - run: if [ -f ${marker} ]; then echo later job; else touch ${marker}; sleep 2; echo first job; fi
+workflows:
+  main:
+    jobs: [work]
+`,
+    });
+    const first = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
+    await waitFor("the first job to start", async () => (existsSync(marker) ? true : undefined));
+    const node = await waitFor("the node running it", async () => {
+      const nodes = (await client.get("/api/gyre/nodes")).body.items as Record<string, unknown>[];
+      return nodes.find((n) => n.status === "ready" && (n.allocations as unknown[]).length > 0);
+    });
+    const drained = await client.post(`/api/gyre/nodes/${node.id}/drain`, { enable: true });
+    expect(drained.status).toBe(200);
+    expect(drained.body).toMatchObject({ id: node.id, drain: true, scheduling_eligibility: "ineligible" });
+    const second = await client.post(`/api/v2/project/${slug}/pipeline`, { branch: "main" });
+    const done = await settled(first.body.id as string);
+    expect(done.jobs[0]!.status).toBe("success");
+    expect((await stepOutputs(client, slug, done.jobs[0]!.job_number as number)).at(-1)!.output).toBe(
+      "first job\n",
+    );
+    // Several heartbeats later the second job still waits, and the drained node runs nothing.
+    await new Promise((r) => setTimeout(r, 3000));
+    const waiting = await jobsOf(second.body.id as string);
+    expect(waiting.jobs[0]!.status).toBe("queued");
+    const idle = (await client.get("/api/gyre/nodes")).body.items as Record<string, unknown>[];
+    expect(idle.find((n) => n.id === node.id)).toMatchObject({
+      status: "ready",
+      drain: true,
+      allocations: [],
+    });
+    const undrained = await client.post(`/api/gyre/nodes/${node.id}/drain`, { enable: false });
+    expect(undrained.body).toMatchObject({ drain: false, scheduling_eligibility: "eligible" });
+    const later = await settled(second.body.id as string);
+    expect(later.jobs[0]!.status).toBe("success");
+    expect((await stepOutputs(client, slug, later.jobs[0]!.job_number as number)).at(-1)!.output).toBe(
+      "later job\n",
+    );
+  });
+
   it("starts what a no-op job at the root of a workflow unblocks", async () => {
     const slug = "gh/acme/noop";
     await addProject(slug, {

@@ -94,6 +94,8 @@ export class Agent {
   private readonly healthCheck: HealthCheck = healthCheckFromEnv();
   private readonly sqs: SQSClient;
   private readonly stopping = new AbortController();
+  /** Aborted while an operator drains this node (a new controller once the drain ends). */
+  private paused = new AbortController();
   /** SIGTERM: take no new allocation, let the running ones finish and report, then leave. */
   private readonly draining = new AbortController();
   /** The allocations running on this node, with what stops each. */
@@ -123,11 +125,27 @@ export class Agent {
         2,
       );
       for (const ref of answer.stop) this.running.get(executionName(ref))?.cancel.abort();
+      this.setPaused(answer.drain === true);
       // The server's deadline wins: three heartbeats within it, whatever this node was told.
       this.periodMs = Math.max(500, answer.heartbeat_seconds * 1000) / 3;
     } catch (error) {
       if (!this.refusedBy(error))
         console.error(`agent ${this.config.nodeName}: heartbeat failed: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * An operator's drain, learnt from a heartbeat: no new allocation while it lasts (a receive
+   * in progress is cut short), the running ones go on. Ended by the operator, or never.
+   */
+  private setPaused(paused: boolean): void {
+    if (paused === this.paused.signal.aborted) return;
+    if (paused) {
+      console.error(`agent ${this.config.nodeName}: drained by an operator: taking no new jobs`);
+      this.paused.abort();
+    } else {
+      console.error(`agent ${this.config.nodeName}: drain ended: taking jobs again`);
+      this.paused = new AbortController();
     }
   }
 
@@ -171,22 +189,28 @@ export class Agent {
         await new Promise((r) => setTimeout(r, HEALTH_RECHECK_MS));
         continue;
       }
+      if (this.paused.signal.aborted) {
+        await new Promise((r) => setTimeout(r, Math.min(1000, this.periodMs)));
+        continue;
+      }
       const queueUrl = this.config.queueUrls[next++ % this.config.queueUrls.length]!;
       let messages: Message[] = [];
+      const paused = this.paused.signal;
       try {
         const out = await this.sqs.send(
           new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 20 }),
-          { abortSignal: quit },
+          { abortSignal: AbortSignal.any([quit, paused]) },
         );
         messages = out.Messages ?? [];
       } catch (error) {
         if (quit.aborted) break;
+        if (paused.aborted) continue;
         console.error(`agent ${this.config.nodeName}: receive failed: ${(error as Error).message}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
       for (const message of messages) {
-        // Received as the drain began: back on the queue at once, for another node.
-        if (quit.aborted) await this.release(queueUrl, message);
+        // Received as a drain began: back on the queue at once, for another node.
+        if (quit.aborted || this.paused.signal.aborted) await this.release(queueUrl, message);
         else await this.handle(queueUrl, message);
       }
     }

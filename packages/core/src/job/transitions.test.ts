@@ -186,7 +186,15 @@ describe("pipeline and node moves", () => {
       true,
     );
     expect((await read(key)).status).toBe("down");
-    expect(NODE_MOVES.map((m) => m.event)).toEqual(["register", "heartbeat", "miss", "revoke", "leave"]);
+    expect(NODE_MOVES.map((m) => m.event)).toEqual([
+      "register",
+      "heartbeat",
+      "miss",
+      "revoke",
+      "drain",
+      "undrain",
+      "leave",
+    ]);
   });
 });
 

@@ -209,6 +209,20 @@ export const NODE_MOVES = [
     note: "an operator revoked its credential: its calls are refused, its running allocations lost",
   },
   {
+    event: "drain",
+    from: ["ready"],
+    to: ["ready"],
+    sets: ["drainedAt"],
+    note: "an operator drains it: it takes no new allocation, the running ones finish",
+  },
+  {
+    event: "undrain",
+    from: ["ready"],
+    to: ["ready"],
+    sets: ["drainedAt"],
+    note: "an operator ends the drain: it is eligible for new allocations again",
+  },
+  {
     event: "leave",
     from: ["ready"],
     to: ["down"],
@@ -340,7 +354,7 @@ export function pipelineMove(
 }
 
 export function nodeMove(
-  event: "heartbeat" | "miss" | "revoke" | "leave",
+  event: "heartbeat" | "miss" | "revoke" | "leave" | "drain" | "undrain",
   fields: Record<string, unknown>,
   now: number,
   extra: Condition[] = [],

@@ -3,8 +3,10 @@ import { memoryTable, type TestTable } from "../store/test-table.ts";
 import {
   authenticateNode,
   DOWN_NODE_RETENTION_MS,
+  drainNode,
   forgetNode,
   heartbeatNode,
+  leaveNode,
   listNodes,
   markNodeDown,
   NODE_AUTH_CACHE_MS,
@@ -98,5 +100,34 @@ describe("node identity", () => {
     await expect(authenticateNode(table.gyre, gone.credential)).rejects.toMatchObject({
       code: "unauthorized",
     });
+  });
+});
+
+describe("drain", () => {
+  it("tells a drained node so at each heartbeat until the drain ends, and a repeat of either changes nothing", async () => {
+    const a = await registerNode(table.gyre, { name: "builder-1" });
+    const beat = () => heartbeatNode(table.gyre, { node_id: a.node_id, allocations: [] });
+    expect((await beat()).drain).toBe(false);
+    const drained = await drainNode(table.gyre, a.node_id, true);
+    expect(drained.drainedAt).toBe(table.gyre.now());
+    expect((await drainNode(table.gyre, a.node_id, true)).drainedAt).toBe(drained.drainedAt);
+    expect((await beat()).drain).toBe(true);
+    expect((await drainNode(table.gyre, a.node_id, false)).drainedAt).toBeUndefined();
+    expect((await drainNode(table.gyre, a.node_id, false)).drainedAt).toBeUndefined();
+    expect((await beat()).drain).toBe(false);
+  });
+
+  it("answers 409 for a node that is down or revoked and 404 for an unknown one, writing nothing", async () => {
+    const left = await registerNode(table.gyre, { name: "left" });
+    await leaveNode(table.gyre, { node_id: left.node_id });
+    await expect(drainNode(table.gyre, left.node_id, true)).rejects.toMatchObject({ code: "conflict" });
+    const revoked = await registerNode(table.gyre, { name: "revoked" });
+    await revokeNode(table.gyre, revoked.node_id);
+    await expect(drainNode(table.gyre, revoked.node_id, true)).rejects.toMatchObject({ code: "conflict" });
+    await expect(drainNode(table.gyre, "00000000-0000-4000-8000-000000000000", true)).rejects.toMatchObject({
+      code: "not_found",
+    });
+    const nodes = await listNodes(table.gyre);
+    expect(nodes.every((n) => n.drainedAt === undefined)).toBe(true);
   });
 });

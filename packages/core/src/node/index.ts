@@ -23,7 +23,7 @@ import type {
   RegisterRequest,
 } from "../protocol/agent.ts";
 import { z } from "../protocol/schema.ts";
-import { deleteItem, getItem, putNew, queryAll, tryUpdate } from "../store/index.ts";
+import { deleteItem, getItem, putNew, queryAll, tryUpdate, updateItem } from "../store/index.ts";
 import { Index, Keys } from "../table.ts";
 
 export const NodeSchema = z.object({
@@ -39,6 +39,8 @@ export const NodeSchema = z.object({
   /** Epoch ms of the last heartbeat. */
   heartbeatAt: z.number(),
   downAt: z.number().optional(),
+  /** Epoch ms; an operator drains the node (no new allocations) since then. */
+  drainedAt: z.number().optional(),
   /** Epoch ms; the node drained and left (its agent got SIGTERM): nothing it ran was lost. */
   leftAt: z.number().optional(),
   /** The allocations (execution names) the node said it runs at its last heartbeat. */
@@ -60,8 +62,8 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
     now,
     [{ path: "revokedAt", exists: false }],
   );
-  if (!(await tryUpdate(gyre, Keys.node(request.node_id), spec)))
-    throw unauthorized(`Node ${request.node_id} is not registered, or its credential was revoked.`);
+  const node = await updateItem(gyre, Keys.node(request.node_id), spec, NodeSchema, "node");
+  if (!node) throw unauthorized(`Node ${request.node_id} is not registered, or its credential was revoked.`);
   const stop: AllocationRef[] = [];
   await Promise.all(
     request.allocations.map(async (ref) => {
@@ -69,7 +71,36 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
       if (!holds(job, ref, request.node_id)) stop.push(ref);
     }),
   );
-  return { stop, heartbeat_seconds: gyre.resources.heartbeatSeconds };
+  return { stop, heartbeat_seconds: gyre.resources.heartbeatSeconds, drain: isDraining(node) };
+}
+
+export const isDraining = (node: Node) => node.drainedAt !== undefined;
+
+/**
+ * An operator drains a node (`enable`) or ends its drain. A draining node takes no new
+ * allocation (its agent learns it at its next heartbeat, within a third of `heartbeatSeconds`,
+ * and puts back a message it received meanwhile); what it runs finishes. Draining a node that
+ * already drains, or ending a drain that is not there, changes nothing. 409 for a node that is
+ * down (there is nothing to drain).
+ */
+export async function drainNode(gyre: Gyre, id: string, enable: boolean): Promise<Node> {
+  const now = gyre.now();
+  await tryUpdate(
+    gyre,
+    Keys.node(id),
+    enable
+      ? nodeMove("drain", { drainedAt: now }, now, [
+          { path: "revokedAt", exists: false },
+          { path: "drainedAt", exists: false },
+        ])
+      : nodeMove("undrain", { drainedAt: undefined }, now, [{ path: "revokedAt", exists: false }]),
+  );
+  const node = await getItem(gyre, Keys.node(id), NodeSchema, "node", { consistent: true });
+  if (!node) throw notFound(`Node not found: ${id}.`);
+  if (node.status === "down" || node.revokedAt !== undefined)
+    throw new GyreError("conflict", `Node ${id} is down: there is nothing to drain.`);
+  if (isDraining(node) !== enable) throw new GyreError("conflict", `Node ${id} changed; try again.`);
+  return node;
 }
 
 /**

@@ -106,6 +106,8 @@ export const HeartbeatAnswerSchema = z.object({
   stop: z.array(AllocationRefSchema),
   /** The node is down when it has not heartbeated for this long. */
   heartbeat_seconds: z.number().positive(),
+  /** An operator drains this node: take no new allocation, let the running ones finish. */
+  drain: z.boolean().optional(),
 });
 export type HeartbeatAnswer = z.infer<typeof HeartbeatAnswerSchema>;
 

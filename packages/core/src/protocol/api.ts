@@ -313,3 +313,6 @@ export const OrbPath = z.object({
 });
 
 export const OrbSourceBody = z.object({ source: z.string({ error: "expected a string: the orb's YAML" }) });
+
+/** `POST /api/gyre/nodes/{id}/drain`: Nomad's `node drain -enable` (true) or `-disable` (false). */
+export const NodeDrainBody = z.strictObject({ enable: z.boolean() });

@@ -3,9 +3,9 @@
  * (list, revoke a node's credential; admins only).
  */
 import { reconcile } from "@gyre/core/dispatch/index";
-import { listNodes, type Node, revokeNode } from "@gyre/core/node/index";
+import { drainNode, isDraining, listNodes, type Node, revokeNode } from "@gyre/core/node/index";
 import { createProject, listProjects, projectJson, slugForRepo } from "@gyre/core/project/index";
-import { CreateProjectBody, ProjectSlug } from "@gyre/core/protocol/api";
+import { CreateProjectBody, NodeDrainBody, ProjectSlug } from "@gyre/core/protocol/api";
 import { Ids, parseInput } from "@gyre/core/protocol/schema";
 import { Hono } from "hono";
 import { type Env, parseBody, requireUser } from "./context.ts";
@@ -42,6 +42,12 @@ export function adminRoutes() {
   app.get("/nodes", adminOnly, async (c) =>
     c.json({ items: (await listNodes(c.get("gyre"))).map(nodeJson) }),
   );
+  // Nomad's `node drain -enable | -disable`: body {"enable": true|false}.
+  app.post("/nodes/:id/drain", adminOnly, async (c) => {
+    const id = parseInput(Ids.node, c.req.param("id"), "node id");
+    const body = await parseBody(c, NodeDrainBody);
+    return c.json(nodeJson(await drainNode(c.get("gyre"), id, body.enable)));
+  });
   app.post("/nodes/:id/revoke", adminOnly, async (c) => {
     const id = parseInput(Ids.node, c.req.param("id"), "node id");
     const node = await revokeNode(c.get("gyre"), id);
@@ -61,6 +67,9 @@ const nodeJson = (n: Node) => ({
   heartbeat_at: new Date(n.heartbeatAt).toISOString(),
   revoked_at: n.revokedAt === undefined ? null : new Date(n.revokedAt).toISOString(),
   left_at: n.leftAt === undefined ? null : new Date(n.leftAt).toISOString(),
+  drain: isDraining(n),
+  drained_at: n.drainedAt === undefined ? null : new Date(n.drainedAt).toISOString(),
+  scheduling_eligibility: isDraining(n) || n.status !== "ready" ? "ineligible" : "eligible",
   allocations: n.allocations ?? [],
   created_at: n.createdAt,
 });
