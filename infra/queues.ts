@@ -33,8 +33,10 @@ function pascal(key: string): string {
 /**
  * Resource class name → its job queue. Physical names read `<app>-<stage>-jobs-<queueKey>`, so
  * an operator finds the `medium+` queue as `gyre-prod-jobs-medium-plus`. A message a builder
- * received five times without claiming it goes to the dead-letter queue; the allocation then
- * waits until the reconciler ends it at the queue timeout.
+ * received ten times without claiming it goes to the dead-letter queue; the allocation then
+ * waits until the reconciler ends it at the queue timeout. A builder puts back (receives without
+ * claiming) a message that arrives as it drains or when another class took its room: ten leaves
+ * room for those.
  */
 export const jobQueues: Record<string, sst.aws.Queue> = Object.fromEntries(
   DEFAULT_RESOURCE_CLASSES.map((resourceClass) => {
@@ -43,7 +45,7 @@ export const jobQueues: Record<string, sst.aws.Queue> = Object.fromEntries(
     const deadLetter = deadLetterQueue(`JobQueue${pascal(key)}DeadLetter`, `${prefix}-dlq`);
     const queue = new sst.aws.Queue(`JobQueue${pascal(key)}`, {
       visibilityTimeout: "2 minutes",
-      dlq: { queue: deadLetter.arn, retry: 5 },
+      dlq: { queue: deadLetter.arn, retry: 10 },
       transform: { queue: { name: prefix } },
     });
     return [resourceClass, queue];
@@ -52,7 +54,10 @@ export const jobQueues: Record<string, sst.aws.Queue> = Object.fromEntries(
 
 export const jobQueuesLink = new sst.Linkable(LinkNames.jobQueues, {
   properties: {
-    urls: $resolve(Object.fromEntries(Object.entries(jobQueues).map(([name, queue]) => [name, queue.url]))),
+    // Keyed as queueUrlFor looks them up (queueKey: `medium+` → `medium-plus`).
+    urls: $resolve(
+      Object.fromEntries(Object.entries(jobQueues).map(([name, queue]) => [queueKey(name), queue.url])),
+    ),
   },
   include: jobQueueGrants(Object.values(jobQueues).map((queue) => queue.arn)).map((grant) =>
     sst.aws.permission(grant),

@@ -22,6 +22,13 @@ beforeAll(async () => {
     agents: 1,
     heartbeatSeconds: HEARTBEAT_SECONDS,
     reconcileGraceMs: 0,
+    // A node with room for one medium job at a time: the jobs queue behind each other.
+    agentEnv: {
+      GYRE_NODE_CPUS: "2",
+      GYRE_NODE_MEMORY_MB: "4096",
+      GYRE_NODE_RESERVED_CPUS: "0",
+      GYRE_NODE_RESERVED_MEMORY_MB: "0",
+    },
   });
   client = api(runtime.url, runtime.adminToken);
 });

@@ -11,6 +11,11 @@ export class AllocationLost extends Error {
   override readonly name = "AllocationLost";
 }
 
+/** 423: an operator drains this node; it takes no new allocation until the drain ends. */
+export class NodeDraining extends Error {
+  override readonly name = "NodeDraining";
+}
+
 /** 401: the credential is unknown or was revoked; no retry helps. */
 export class CredentialRefused extends Error {
   override readonly name = "CredentialRefused";
@@ -106,6 +111,7 @@ export class GyreApi {
       // A 5xx is retried whatever its body; a 4xx fails with whatever of it arrived.
       const message = serverMessage(await response.text().catch(() => ""));
       if (response.status === 409) throw new AbortError(new AllocationLost(message));
+      if (response.status === 423) throw new AbortError(new NodeDraining(message));
       if (response.status === 401)
         throw new AbortError(new CredentialRefused(`POST ${path}: 401 ${message}`));
       const error = new Error(`POST ${path}: ${response.status} ${message}`);

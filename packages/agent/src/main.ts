@@ -1,13 +1,16 @@
 /**
- * The builder agent: long-polls its resource class's queue, claims an allocation through the
- * API (one winner), runs it while heartbeating, and reports the outcome. At start it registers
- * with the join token (GYRE_AGENT_TOKEN, a builder token) and from then on speaks as its own
- * node, with the credential the server gave it; it holds no other credentials beyond its queue.
- * When the server refuses that credential (the node was revoked), it stops.
+ * The builder agent: long-polls the queues of the resource classes it offers, claims an allocation
+ * through the API (one winner), runs it while heartbeating, and reports the outcome. It runs as
+ * many allocations at once as fit its capacity (capacity.ts): a class's queue is polled only
+ * while that class fits what is free. At start it registers with the join token
+ * (GYRE_AGENT_TOKEN, a builder token), its resources and classes, and from then on speaks as
+ * its own node, with the credential the server gave it; it holds no other credentials beyond
+ * its queues. When the server refuses that credential (the node was revoked), it stops.
  *
- * Environment: GYRE_URL, GYRE_AGENT_TOKEN, GYRE_QUEUE_URL (comma-separated for several
- * classes), GYRE_WORK_DIR, GYRE_NODE_NAME (what it calls itself; the node id is the server's),
- * and GYRE_SQS_ENDPOINT for a local SQS stand-in;
+ * Environment: GYRE_URL, GYRE_AGENT_TOKEN, GYRE_QUEUES (`class=queue URL`, comma-separated),
+ * GYRE_WORK_DIR, GYRE_NODE_NAME (what it calls itself; the node id is the server's), the
+ * capacity's GYRE_NODE_CPUS, GYRE_NODE_MEMORY_MB, GYRE_NODE_RESERVED_CPUS and
+ * GYRE_NODE_RESERVED_MEMORY_MB (capacity.ts), and GYRE_SQS_ENDPOINT for a local SQS stand-in;
  * the job sandbox's GYRE_SANDBOX_NETWORK, GYRE_ALLOW_UNSANDBOXED and GYRE_RESOURCE_CLASSES
  * (sandbox/index.ts).
  */
@@ -26,11 +29,13 @@ import {
   type Assignment,
   AssignmentSchema,
   HeartbeatAnswerSchema,
+  type NodeResources,
   type QueueMessage,
   QueueMessageSchema,
   RegisterAnswerSchema,
 } from "@gyre/core/protocol/agent";
-import { AllocationLost, CredentialRefused, GyreApi } from "./api.ts";
+import { AllocationLost, CredentialRefused, GyreApi, NodeDraining } from "./api.ts";
+import { capacityFromEnv, Ledger, type NodeCapacity, type Size } from "./capacity.ts";
 import { type HealthCheck, healthCheckFromEnv, reportHealth } from "./health.ts";
 
 /** How often an unhealthy builder checks whether it can take work again. */
@@ -43,7 +48,8 @@ import { type SandboxPolicy, sandboxPolicyFromEnv } from "./sandbox/index.ts";
 interface AgentConfig {
   url: string;
   token: string;
-  queueUrls: string[];
+  /** Resource class → its queue. */
+  queues: Record<string, string>;
   workDir: string;
   /** What this node calls itself (host name, process); the server picks its id. */
   nodeName: string;
@@ -73,7 +79,7 @@ function configFromEnv(env = process.env): AgentConfig {
   return {
     url: need("GYRE_URL"),
     token: need("GYRE_AGENT_TOKEN"),
-    queueUrls: need("GYRE_QUEUE_URL").split(",").filter(Boolean),
+    queues: parseQueues(need("GYRE_QUEUES")),
     workDir: env.GYRE_WORK_DIR ?? defaultWorkDir(),
     // Every start registers a new node, so a restarted agent never takes the old one's
     // allocations for its own (the server also loses what a live node stops reporting).
@@ -83,6 +89,64 @@ function configFromEnv(env = process.env): AgentConfig {
     heartbeatSeconds: positiveSeconds(env.GYRE_HEARTBEAT_SECONDS, "GYRE_HEARTBEAT_SECONDS", 30),
   };
 }
+
+/** `small=https://…,medium=https://…` → {small: …, medium: …}. */
+export function parseQueues(raw: string): Record<string, string> {
+  const queues: Record<string, string> = {};
+  for (const entry of raw
+    .split(",")
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    const at = entry.indexOf("=");
+    const name = entry.slice(0, at).trim();
+    const url = entry.slice(at + 1).trim();
+    if (at <= 0 || !/^https?:\/\//.test(url))
+      throw new Error(`GYRE_QUEUES entry "${entry}" must read <resource class>=<queue URL>.`);
+    queues[name] = url;
+  }
+  if (Object.keys(queues).length === 0) throw new Error("GYRE_QUEUES names no queue.");
+  return queues;
+}
+
+const wire = (size: Size): NodeResources => ({ cpus: size.cpus, memory_mb: size.memoryMb });
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+
+/**
+ * The classes this node runs: those that fit its capacity and have a queue. A queue for a class
+ * too large for the node is left unpolled (said once); none left is an error.
+ */
+function offeredCapacity(capacity: NodeCapacity, queues: Record<string, string>, name: string): NodeCapacity {
+  const offered: Record<string, Size> = {};
+  for (const resourceClass of Object.keys(queues)) {
+    const size = capacity.offered[resourceClass];
+    if (size) offered[resourceClass] = size;
+    else
+      console.error(
+        `agent ${name}: resource class ${resourceClass} does not fit this node; not polling its queue`,
+      );
+  }
+  if (Object.keys(offered).length === 0)
+    throw new Error(
+      `None of the classes in GYRE_QUEUES (${Object.keys(queues).join(", ")}) fits this node; it fits ${Object.keys(capacity.offered).join(", ")}.`,
+    );
+  return { ...capacity, offered };
+}
+
+/** Most messages one receive asks for (SQS's limit). */
+const RECEIVE_MAX = 10;
+/** A receive's long poll: it answers as soon as a message arrives; a drain waits this long at most. */
+const RECEIVE_WAIT_SECONDS = 10;
 
 export class Agent {
   /** The API as this node, once registered (until then, as the join token). */
@@ -98,8 +162,17 @@ export class Agent {
   private paused = new AbortController();
   /** SIGTERM: take no new allocation, let the running ones finish and report, then leave. */
   private readonly draining = new AbortController();
-  /** The allocations running on this node, with what stops each. */
-  private readonly running = new Map<string, { allocation: AllocationRef; cancel: AbortController }>();
+  /** The allocations running on this node, with what stops each and what each takes. */
+  private readonly running = new Map<
+    string,
+    { allocation: AllocationRef; cancel: AbortController; size: Size }
+  >();
+  /** What this node has, what it keeps, the classes it offers (each with a queue). */
+  private readonly capacity: NodeCapacity;
+  /** Its free capacity, taken by running allocations. */
+  private readonly ledger: Ledger;
+  /** The allocations being claimed or run, awaited before the node leaves. */
+  private readonly work = new Set<Promise<void>>();
   private heartbeatTimer?: NodeJS.Timeout;
   private periodMs = 10_000;
   /** Read once at start: a bad GYRE_SANDBOX_NETWORK or GYRE_RESOURCE_CLASSES stops the agent. */
@@ -107,6 +180,8 @@ export class Agent {
 
   constructor(private readonly config: AgentConfig) {
     this.sandbox = sandboxPolicyFromEnv(config.workDir);
+    this.capacity = offeredCapacity(capacityFromEnv(this.sandbox.classes), config.queues, config.nodeName);
+    this.ledger = new Ledger(this.capacity);
     this.api = new GyreApi(config.url, config.token);
     this.sqs = new SQSClient(config.sqsEndpoint ? { endpoint: config.sqsEndpoint } : {});
   }
@@ -120,7 +195,11 @@ export class Agent {
     try {
       const answer = await this.api.call(
         "/heartbeat",
-        { node_id: this.nodeId, allocations: [...this.running.values()].map((r) => r.allocation) },
+        {
+          node_id: this.nodeId,
+          allocations: [...this.running.values()].map((r) => r.allocation),
+          allocated: wire(this.allocated()),
+        },
         HeartbeatAnswerSchema,
         2,
       );
@@ -146,16 +225,32 @@ export class Agent {
     } else {
       console.error(`agent ${this.config.nodeName}: drain ended: taking jobs again`);
       this.paused = new AbortController();
+      this.ledger.changed();
     }
   }
 
   /** Registers with the join token: from here on every call is this node's own. */
   private async register(): Promise<void> {
-    const answer = await this.api.call("/register", { name: this.config.nodeName }, RegisterAnswerSchema, 5);
+    const { total, reserved, offered } = this.capacity;
+    const answer = await this.api.call(
+      "/register",
+      {
+        name: this.config.nodeName,
+        resources: wire(total),
+        reserved: wire(reserved),
+        classes: Object.fromEntries(Object.entries(offered).map(([name, size]) => [name, wire(size)])),
+      },
+      RegisterAnswerSchema,
+      5,
+    );
     this.nodeId = answer.node_id;
     this.api = new GyreApi(this.config.url, answer.credential);
     this.periodMs = Math.max(500, answer.heartbeat_seconds * 1000) / 3;
-    console.error(`agent ${this.config.nodeName}: registered as node ${this.nodeId}`);
+    const room = this.ledger.room;
+    console.error(
+      `agent ${this.config.nodeName}: registered as node ${this.nodeId}: ${room.cpus} vCPU, ${room.memoryMb} MB ` +
+        `for jobs of class ${Object.keys(offered).join(", ")}`,
+    );
   }
 
   async run(): Promise<void> {
@@ -170,50 +265,12 @@ export class Agent {
       }, this.periodMs);
     };
     beat();
-    let next = 0;
-    let wasHealthy: boolean | undefined;
     const quit = AbortSignal.any([this.stopping.signal, this.draining.signal]);
-    while (!quit.aborted) {
-      // An unhealthy builder takes no work: its jobs wait for a healthy one.
-      const health = await this.healthCheck();
-      if (health.healthy !== wasHealthy) {
-        // Logged on changes only: unhealthy, and healthy again after that.
-        if (!health.healthy)
-          console.error(`agent ${this.config.nodeName}: unhealthy, taking no jobs: ${health.reason}`);
-        else if (wasHealthy === false)
-          console.error(`agent ${this.config.nodeName}: healthy again, taking jobs`);
-        wasHealthy = health.healthy;
-        await reportHealth(process.env.GYRE_HEALTH_FILE, health).catch(() => undefined);
-      }
-      if (!health.healthy) {
-        await new Promise((r) => setTimeout(r, HEALTH_RECHECK_MS));
-        continue;
-      }
-      if (this.paused.signal.aborted) {
-        await new Promise((r) => setTimeout(r, Math.min(1000, this.periodMs)));
-        continue;
-      }
-      const queueUrl = this.config.queueUrls[next++ % this.config.queueUrls.length]!;
-      let messages: Message[] = [];
-      const paused = this.paused.signal;
-      try {
-        const out = await this.sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 20 }),
-          { abortSignal: AbortSignal.any([quit, paused]) },
-        );
-        messages = out.Messages ?? [];
-      } catch (error) {
-        if (quit.aborted) break;
-        if (paused.aborted) continue;
-        console.error(`agent ${this.config.nodeName}: receive failed: ${(error as Error).message}`);
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-      for (const message of messages) {
-        // Received as a drain began: back on the queue at once, for another node.
-        if (quit.aborted || this.paused.signal.aborted) await this.release(queueUrl, message);
-        else await this.handle(queueUrl, message);
-      }
-    }
+    await Promise.all(
+      Object.keys(this.capacity.offered).map((resourceClass) => this.poll(resourceClass, quit)),
+    );
+    // Draining: what was claimed finishes and reports first (stopping: it was told to stop).
+    while (this.work.size > 0) await Promise.all(this.work);
     // No heartbeat after this point: one landing after the leave would make the node ready again.
     beats = false;
     clearTimeout(this.heartbeatTimer);
@@ -221,6 +278,105 @@ export class Agent {
     if (this.draining.signal.aborted && !this.stopping.signal.aborted) await this.leave();
     // Refused: exit 1, so a supervisor knows this agent did not stop of its own accord.
     if (this.refused) process.exitCode = 1;
+  }
+
+  /** What the allocations running here take. */
+  private allocated(): Size {
+    let cpus = 0;
+    let memoryMb = 0;
+    for (const { size } of this.running.values()) {
+      cpus += size.cpus;
+      memoryMb += size.memoryMb;
+    }
+    return { cpus, memoryMb };
+  }
+
+  private wasHealthy?: boolean;
+  private checking?: Promise<boolean>;
+
+  /**
+   * Whether this builder may take work now (one check at a time, shared by every class's poll):
+   * an unhealthy builder takes none, and its jobs wait for a healthy one. Logged on changes.
+   */
+  private healthy(): Promise<boolean> {
+    this.checking ??= this.healthCheck()
+      .then(async (health) => {
+        if (health.healthy !== this.wasHealthy) {
+          if (!health.healthy)
+            console.error(`agent ${this.config.nodeName}: unhealthy, taking no jobs: ${health.reason}`);
+          else if (this.wasHealthy === false)
+            console.error(`agent ${this.config.nodeName}: healthy again, taking jobs`);
+          this.wasHealthy = health.healthy;
+          await reportHealth(process.env.GYRE_HEALTH_FILE, health).catch(() => undefined);
+        }
+        return health.healthy;
+      })
+      .finally(() => {
+        this.checking = undefined;
+      });
+    return this.checking;
+  }
+
+  /**
+   * One resource class's queue, polled while the node takes work and the class fits its free
+   * capacity, for as many allocations as fit. A message that no longer fits when it arrives
+   * (another class's took the room meanwhile) goes back on the queue at once, for any node.
+   */
+  private async poll(resourceClass: string, quit: AbortSignal): Promise<void> {
+    const size = this.capacity.offered[resourceClass]!;
+    const queueUrl = this.config.queues[resourceClass]!;
+    while (!quit.aborted) {
+      if (!(await this.healthy())) {
+        await sleep(HEALTH_RECHECK_MS, quit);
+        continue;
+      }
+      const paused = this.paused.signal;
+      if (paused.aborted) {
+        await sleep(Math.min(1000, this.periodMs), quit);
+        continue;
+      }
+      const room = this.ledger.room;
+      const fit = Math.min(
+        RECEIVE_MAX,
+        Math.floor((room.cpus + 1e-9) / Math.max(size.cpus, 1e-9)),
+        Math.floor(room.memoryMb / Math.max(size.memoryMb, 1)),
+      );
+      if (fit < 1) {
+        await this.ledger.nextChange(AbortSignal.any([quit, paused]));
+        continue;
+      }
+      let messages: Message[] = [];
+      try {
+        // Only a stop cuts a receive short: the queue does not learn that its caller went away and
+        // may hand it a message, which then stays invisible for the queue's visibility timeout. A
+        // drain lets the receive end (within RECEIVE_WAIT_SECONDS) and puts back what it brings.
+        const out = await this.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: fit,
+            WaitTimeSeconds: RECEIVE_WAIT_SECONDS,
+          }),
+          { abortSignal: this.stopping.signal },
+        );
+        messages = out.Messages ?? [];
+      } catch (error) {
+        if (this.stopping.signal.aborted) break;
+        console.error(`agent ${this.config.nodeName}: receive failed: ${(error as Error).message}`);
+        await sleep(1000, quit);
+      }
+      for (const message of messages) {
+        // Received as a drain began, or no room left for it: back on the queue at once.
+        if (quit.aborted || this.paused.signal.aborted || !this.ledger.take(size)) {
+          await this.release(queueUrl, message);
+          continue;
+        }
+        const work = this.handle(queueUrl, message, size).finally(() => {
+          this.work.delete(work);
+          this.ledger.give(size);
+        });
+        this.work.add(work);
+      }
+    }
   }
 
   private async release(queueUrl: string, message: Message): Promise<void> {
@@ -246,7 +402,7 @@ export class Agent {
     }
   }
 
-  private async handle(queueUrl: string, message: Message): Promise<void> {
+  private async handle(queueUrl: string, message: Message, size: Size): Promise<void> {
     const remove = () =>
       this.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
     let body: QueueMessage;
@@ -264,8 +420,13 @@ export class Agent {
         AssignmentSchema,
       );
     } catch (error) {
+      // Drained by an operator (before this node's heartbeat said so): back for another node.
+      if (error instanceof NodeDraining) {
+        this.setPaused(true);
+        await this.release(queueUrl, message);
+      }
       // Lost the claim (someone else has it, or the attempt moved on): the message is spent.
-      if (error instanceof AllocationLost) await remove();
+      else if (error instanceof AllocationLost) await remove();
       else if (!this.refusedBy(error))
         console.error(`agent ${this.config.nodeName}: claim failed: ${(error as Error).message}`);
       return;
@@ -274,13 +435,13 @@ export class Agent {
     remove().catch((error) =>
       console.error(`agent ${this.config.nodeName}: delete failed: ${(error as Error).message}`),
     );
-    await this.execute(assignment);
+    await this.execute(assignment, size);
   }
 
-  private async execute({ job, allocation, environment }: Assignment): Promise<void> {
+  private async execute({ job, allocation, environment }: Assignment, size: Size): Promise<void> {
     const cancel = new AbortController();
     const key = executionName(allocation);
-    this.running.set(key, { allocation, cancel });
+    this.running.set(key, { allocation, cancel, size });
     // Every project variable's value is masked in the output, wherever and however it appears.
     const output = new OutputStream(this.api, allocation, this.nodeId, Object.values(environment), {
       onRefused: (error) => this.refusedBy(error),

@@ -9,6 +9,8 @@ export type ErrorCode =
   | "not_found"
   | "conflict"
   | "payload_too_large"
+  /** The thing is there but will not do this now (a draining node asking for work). */
+  | "locked"
   | "unprocessable"
   | "internal";
 

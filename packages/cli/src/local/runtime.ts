@@ -42,6 +42,8 @@ const ACCOUNT = "000000000000";
 const TABLE = "gyre";
 const BUCKET = "gyre";
 const FINALIZE_FUNCTION = "gyre-finalize";
+/** What each local builder node declares it has: the largest default class's size (2xlarge). */
+export const LOCAL_NODE = { cpus: 16, memoryMb: 32 * 1024 };
 
 export interface LocalRuntimeOptions {
   dataDir: string;
@@ -101,7 +103,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
 
   try {
     // Queues are in memory: created at every start. The reconciler re-drives what was lost.
-    // One local queue serves every resource class: the local builders run them all.
+    // One queue per resource class, as on AWS: a node polls the classes that fit its free room.
     const standIns = await startStandIns({
       dynamodbPath: join(dataDir, "dynamodb"),
       s3Directory: join(dataDir, "s3"),
@@ -118,12 +120,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
             }),
           },
         },
-        { name: "gyre-jobs", attributes: { VisibilityTimeout: "30" } },
+        ...DEFAULT_RESOURCE_CLASSES.map((c) => ({
+          name: `gyre-jobs-${queueKey(c)}`,
+          attributes: { VisibilityTimeout: "30" },
+        })),
       ],
     });
     closers.push(standIns.close);
     const intakeQueueUrl = standIns.queueUrls["gyre-intake"]!;
-    const jobQueueUrl = standIns.queueUrls["gyre-jobs"]!;
+    const jobQueueUrls = Object.fromEntries(
+      DEFAULT_RESOURCE_CLASSES.map((c) => [c, standIns.queueUrls[`gyre-jobs-${queueKey(c)}`]!]),
+    );
 
     const stateMachineArn = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:gyre-job-allocation`;
     let gyre: Gyre | undefined;
@@ -147,7 +154,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       tableName: TABLE,
       bucketName: BUCKET,
       intakeQueueUrl,
-      jobQueueUrls: Object.fromEntries(DEFAULT_RESOURCE_CLASSES.map((c) => [queueKey(c), jobQueueUrl])),
+      jobQueueUrls: Object.fromEntries(Object.entries(jobQueueUrls).map(([c, url]) => [queueKey(c), url])),
       stateMachineArn,
       heartbeatSeconds: options.heartbeatSeconds ?? 30,
       queueTimeoutSeconds: options.queueTimeoutSeconds ?? DEFAULT_QUEUE_TIMEOUT_SECONDS,
@@ -237,7 +244,16 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       {
         GYRE_URL: url,
         GYRE_AGENT_TOKEN: builder.value,
-        GYRE_QUEUE_URL: jobQueueUrl,
+        GYRE_QUEUES: Object.entries(jobQueueUrls)
+          .map(([c, url]) => `${c}=${url}`)
+          .join(","),
+        // Local nodes are as large as the largest class, with no reserve (this process is the
+        // control plane): every class runs here, sharing the machine's cores (a class's CPUs
+        // are a quota). agentEnv's GYRE_NODE_* set a real size.
+        GYRE_NODE_CPUS: String(LOCAL_NODE.cpus),
+        GYRE_NODE_MEMORY_MB: String(LOCAL_NODE.memoryMb),
+        GYRE_NODE_RESERVED_CPUS: "0",
+        GYRE_NODE_RESERVED_MEMORY_MB: "0",
         GYRE_SQS_ENDPOINT: standIns.endpoints.sqs,
         GYRE_WORK_DIR: join(dataDir, "work"),
         GYRE_HEARTBEAT_SECONDS: String(resources.heartbeatSeconds),
@@ -379,7 +395,11 @@ export class AgentSupervisor {
     private readonly log: (line: string) => void,
   ) {}
 
-  start(nodeId: string): void {
+  /** What each agent adds to the shared environment (a node of another size, say), kept for its restarts. */
+  private readonly own = new Map<string, Record<string, string>>();
+
+  start(nodeId: string, env?: Record<string, string>): void {
+    if (env) this.own.set(nodeId, env);
     // Builds run below the control plane's priority: `nice` starts the agent (every thread of it,
     // and every step it spawns) 10 below this process, so on one machine a full build load slows
     // the builds, not the API's answers.
@@ -387,7 +407,12 @@ export class AgentSupervisor {
       "nice",
       ["-n", String(AGENT_NICENESS), process.execPath, "--import", "tsx", AGENT_MAIN],
       {
-        env: { ...process.env, ...this.env, GYRE_NODE_NAME: `${nodeId}-${randomBytes(3).toString("hex")}` },
+        env: {
+          ...process.env,
+          ...this.env,
+          ...this.own.get(nodeId),
+          GYRE_NODE_NAME: `${nodeId}-${randomBytes(3).toString("hex")}`,
+        },
         // The IPC channel closes when this process dies, however it dies: the agent then stops too.
         stdio: ["ignore", "inherit", "inherit", "ipc"],
         cwd: ROOT,

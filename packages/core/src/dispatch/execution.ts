@@ -49,9 +49,15 @@ export function executionArn(stateMachineArn: string, name: string): string {
   return `${stateMachineArn.replace(":stateMachine:", ":execution:")}:${name}`;
 }
 
+/** The class whose queue carries a job of `resourceClass`: its own, or the fallback's. */
+export function queueClassFor(gyre: Gyre, resourceClass: string): string {
+  return Object.hasOwn(gyre.resources.jobQueueUrls, queueKey(resourceClass))
+    ? resourceClass
+    : FALLBACK_RESOURCE_CLASS;
+}
+
 export function queueUrlFor(gyre: Gyre, resourceClass: string): string {
-  const queues = gyre.resources.jobQueueUrls;
-  const url = queues[queueKey(resourceClass)] ?? queues[queueKey(FALLBACK_RESOURCE_CLASS)];
+  const url = gyre.resources.jobQueueUrls[queueKey(queueClassFor(gyre, resourceClass))];
   if (!url) throw new GyreError("internal", `No job queue for resource class ${resourceClass}.`);
   return url;
 }

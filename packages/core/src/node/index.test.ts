@@ -10,8 +10,10 @@ import {
   listNodes,
   markNodeDown,
   NODE_AUTH_CACHE_MS,
+  type Node,
   registerNode,
   revokeNode,
+  waitingReason,
 } from "./index.ts";
 
 let table: TestTable;
@@ -28,8 +30,8 @@ describe("node identity", () => {
     const b = await registerNode(table.gyre, { name: "builder-1" });
     expect(a.node_id).not.toBe(b.node_id);
     expect(a.credential).toMatch(/^gyre-node\.[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}$/);
-    expect(await authenticateNode(table.gyre, a.credential)).toBe(a.node_id);
-    expect(await authenticateNode(table.gyre, b.credential)).toBe(b.node_id);
+    expect(await authenticateNode(table.gyre, a.credential)).toEqual({ id: a.node_id, draining: false });
+    expect(await authenticateNode(table.gyre, b.credential)).toEqual({ id: b.node_id, draining: false });
     const nodes = await listNodes(table.gyre);
     expect(nodes.map((n) => [n.name, n.status]).sort()).toEqual([
       ["builder-1", "ready"],
@@ -103,6 +105,71 @@ describe("node identity", () => {
   });
 });
 
+describe("capacity", () => {
+  it("records what a node has, keeps and offers at registration, and what its allocations take at each heartbeat, until it leaves", async () => {
+    const a = await registerNode(table.gyre, {
+      name: "builder-1",
+      resources: { cpus: 8, memory_mb: 16384 },
+      reserved: { cpus: 2, memory_mb: 4096 },
+      classes: { small: { cpus: 1, memory_mb: 2048 }, medium: { cpus: 2, memory_mb: 4096 } },
+    });
+    const read = async () => (await listNodes(table.gyre)).find((n) => n.id === a.node_id)!;
+    expect(await read()).toMatchObject({
+      resources: { cpus: 8, memoryMb: 16384 },
+      reserved: { cpus: 2, memoryMb: 4096 },
+      allocated: { cpus: 0, memoryMb: 0 },
+      classes: { small: { cpus: 1, memoryMb: 2048 }, medium: { cpus: 2, memoryMb: 4096 } },
+    });
+    await heartbeatNode(table.gyre, {
+      node_id: a.node_id,
+      allocations: [],
+      allocated: { cpus: 3, memory_mb: 6144 },
+    });
+    expect((await read()).allocated).toEqual({ cpus: 3, memoryMb: 6144 });
+    await leaveNode(table.gyre, { node_id: a.node_id });
+    expect((await read()).allocated).toEqual({ cpus: 0, memoryMb: 0 });
+  });
+});
+
+describe("why a queued job waits", () => {
+  const node = (over: Partial<Node>): Node => ({
+    id: "n",
+    status: "ready",
+    heartbeatAt: 0,
+    createdAt: "",
+    updatedAt: 0,
+    resources: { cpus: 4, memoryMb: 8192 },
+    reserved: { cpus: 0, memoryMb: 0 },
+    allocated: { cpus: 0, memoryMb: 0 },
+    classes: { small: { cpus: 1, memoryMb: 2048 }, medium: { cpus: 2, memoryMb: 4096 } },
+    ...over,
+  });
+
+  it("names the fleet's reason: none ready, none offering the class, all draining, all full", () => {
+    expect(waitingReason("medium", [])).toBe(
+      "No builder node is ready: this job (resource class medium) runs once one joins.",
+    );
+    expect(waitingReason("medium", [node({ status: "down" }), node({ revokedAt: 1 })])).toBe(
+      "No builder node is ready: this job (resource class medium) runs once one joins.",
+    );
+    expect(waitingReason("large", [node({})])).toBe(
+      "No ready builder node offers resource class large (they offer small, medium): this job runs once one that does joins.",
+    );
+    expect(waitingReason("medium", [node({ drainedAt: 1 })])).toBe(
+      "The one builder node offering resource class medium is draining: this job runs once a drain ends or another node joins.",
+    );
+    const full = { allocated: { cpus: 3, memoryMb: 2048 } };
+    expect(waitingReason("medium", [node(full), node(full)])).toBe(
+      "All 2 builder nodes offering resource class medium are full: this job runs when one has room.",
+    );
+  });
+
+  it("says nothing while a node has room for it, or when an older node did not say what it offers", () => {
+    expect(waitingReason("small", [node({ allocated: { cpus: 3, memoryMb: 2048 } })])).toBeUndefined();
+    expect(waitingReason("large", [node({ classes: undefined, resources: undefined })])).toBeUndefined();
+  });
+});
+
 describe("drain", () => {
   it("tells a drained node so at each heartbeat until the drain ends, and a repeat of either changes nothing", async () => {
     const a = await registerNode(table.gyre, { name: "builder-1" });
@@ -115,6 +182,15 @@ describe("drain", () => {
     expect((await drainNode(table.gyre, a.node_id, false)).drainedAt).toBeUndefined();
     expect((await drainNode(table.gyre, a.node_id, false)).drainedAt).toBeUndefined();
     expect((await beat()).drain).toBe(false);
+  });
+
+  it("marks the node's credential as draining at once in this process, cached read or not, and clears it with the drain", async () => {
+    const a = await registerNode(table.gyre, { name: "builder-1" });
+    expect(await authenticateNode(table.gyre, a.credential)).toEqual({ id: a.node_id, draining: false });
+    await drainNode(table.gyre, a.node_id, true);
+    expect(await authenticateNode(table.gyre, a.credential)).toEqual({ id: a.node_id, draining: true });
+    await drainNode(table.gyre, a.node_id, false);
+    expect(await authenticateNode(table.gyre, a.credential)).toEqual({ id: a.node_id, draining: false });
   });
 
   it("answers 409 for a node that is down or revoked and 404 for an unknown one, writing nothing", async () => {

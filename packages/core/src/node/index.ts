@@ -19,12 +19,19 @@ import type {
   HeartbeatAnswer,
   HeartbeatRequest,
   LeaveRequest,
+  NodeResources,
   RegisterAnswer,
   RegisterRequest,
 } from "../protocol/agent.ts";
 import { z } from "../protocol/schema.ts";
 import { deleteItem, getItem, putNew, queryAll, tryUpdate, updateItem } from "../store/index.ts";
 import { Index, Keys } from "../table.ts";
+
+/** vCPUs and MiB of memory: a node's total, its reserve, a class's size, what is allocated. */
+export const ResourcesSchema = z.object({ cpus: z.number(), memoryMb: z.number() });
+export type Resources = z.infer<typeof ResourcesSchema>;
+const fromWire = (r: NodeResources): Resources => ({ cpus: r.cpus, memoryMb: r.memory_mb });
+export const toWire = (r: Resources): NodeResources => ({ cpus: r.cpus, memory_mb: r.memoryMb });
 
 export const NodeSchema = z.object({
   id: z.string(),
@@ -45,6 +52,13 @@ export const NodeSchema = z.object({
   leftAt: z.number().optional(),
   /** The allocations (execution names) the node said it runs at its last heartbeat. */
   allocations: z.array(z.string()).optional(),
+  /** The host's resources and the part kept for the agent (absent for an older agent). */
+  resources: ResourcesSchema.optional(),
+  reserved: ResourcesSchema.optional(),
+  /** What its allocations took at its last heartbeat. */
+  allocated: ResourcesSchema.optional(),
+  /** The resource classes it runs, with their sizes. */
+  classes: z.record(z.string(), ResourcesSchema).optional(),
   createdAt: z.string(),
   updatedAt: z.number(),
 });
@@ -58,7 +72,11 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
   const now = gyre.now();
   const spec = nodeMove(
     "heartbeat",
-    { heartbeatAt: now, allocations: request.allocations.map(executionName) },
+    {
+      heartbeatAt: now,
+      allocations: request.allocations.map(executionName),
+      ...(request.allocated ? { allocated: fromWire(request.allocated) } : {}),
+    },
     now,
     [{ path: "revokedAt", exists: false }],
   );
@@ -75,6 +93,11 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
 }
 
 export const isDraining = (node: Node) => node.drainedAt !== undefined;
+
+/** This process reads the node again at its next call (it was revoked or drained here). */
+function forgetCredential(id: string): void {
+  for (const [key, entry] of authCache) if (entry.node.id === id) authCache.delete(key);
+}
 
 /**
  * An operator drains a node (`enable`) or ends its drain. A draining node takes no new
@@ -95,6 +118,7 @@ export async function drainNode(gyre: Gyre, id: string, enable: boolean): Promis
         ])
       : nodeMove("undrain", { drainedAt: undefined }, now, [{ path: "revokedAt", exists: false }]),
   );
+  forgetCredential(id);
   const node = await getItem(gyre, Keys.node(id), NodeSchema, "node", { consistent: true });
   if (!node) throw notFound(`Node not found: ${id}.`);
   if (node.status === "down" || node.revokedAt !== undefined)
@@ -113,9 +137,12 @@ export async function leaveNode(gyre: Gyre, request: LeaveRequest): Promise<Node
   await tryUpdate(
     gyre,
     Keys.node(request.node_id),
-    nodeMove("leave", { leftAt: now, downAt: now, allocations: [] }, now, [
-      { path: "revokedAt", exists: false },
-    ]),
+    nodeMove(
+      "leave",
+      { leftAt: now, downAt: now, allocations: [], allocated: { cpus: 0, memoryMb: 0 } },
+      now,
+      [{ path: "revokedAt", exists: false }],
+    ),
   );
   const node = await getItem(gyre, Keys.node(request.node_id), NodeSchema, "node", { consistent: true });
   if (!node || node.revokedAt !== undefined)
@@ -141,6 +168,12 @@ export async function registerNode(gyre: Gyre, request: RegisterRequest): Promis
     id,
     name: request.name,
     ...(request.version ? { version: request.version } : {}),
+    ...(request.resources ? { resources: fromWire(request.resources) } : {}),
+    ...(request.reserved ? { reserved: fromWire(request.reserved) } : {}),
+    ...(request.classes
+      ? { classes: Object.fromEntries(Object.entries(request.classes).map(([k, v]) => [k, fromWire(v)])) }
+      : {}),
+    allocated: { cpus: 0, memoryMb: 0 },
     // The move `register` (job/transitions.ts): the node is ready from its registration.
     status: "ready",
     heartbeatAt: now,
@@ -161,17 +194,32 @@ export async function registerNode(gyre: Gyre, request: RegisterRequest): Promis
  * effect everywhere within this time.
  */
 export const NODE_AUTH_CACHE_MS = 1000;
-/** Digest of a checked credential's secret → its node; dropped for a node this process revokes. */
-const authCache = new Map<string, { id: string; expires: number }>();
+/**
+ * Digest of a checked credential's secret → its node and whether it drains; dropped for a node
+ * this process revokes or drains.
+ */
+const authCache = new Map<string, { node: AuthenticatedNode; expires: number }>();
 
-/** The node a credential belongs to: 401 when it is malformed, unknown or revoked. */
-export async function authenticateNode(gyre: Gyre, credential: string | undefined): Promise<string> {
+/** Who a credential speaks for: the node, and whether an operator drains it (as of the read). */
+export interface AuthenticatedNode {
+  id: string;
+  draining: boolean;
+}
+
+/**
+ * The node a credential belongs to: 401 when it is malformed, unknown or revoked. Read at most
+ * NODE_AUTH_CACHE_MS ago, so a revocation or a drain holds everywhere within that time.
+ */
+export async function authenticateNode(
+  gyre: Gyre,
+  credential: string | undefined,
+): Promise<AuthenticatedNode> {
   const match = CREDENTIAL.exec(credential ?? "");
   if (!match) throw unauthorized("Invalid node credential.");
   const [, id, secret] = match as unknown as [string, string, string];
   const cacheKey = digest(`${id}.${secret}`);
   const cached = authCache.get(cacheKey);
-  if (cached && cached.expires > gyre.now()) return cached.id;
+  if (cached && cached.expires > gyre.now()) return cached.node;
   const node = await getItem(gyre, Keys.node(id), NodeSchema, "node", { consistent: true });
   const expected = Buffer.from(node?.credentialHash ?? "", "hex");
   const given = Buffer.from(digest(secret), "hex");
@@ -179,8 +227,9 @@ export async function authenticateNode(gyre: Gyre, credential: string | undefine
     throw unauthorized("Invalid node credential.");
   if (node.revokedAt !== undefined) throw unauthorized(`The credential of node ${id} was revoked.`);
   if (authCache.size >= 10_000) authCache.clear();
-  authCache.set(cacheKey, { id, expires: gyre.now() + NODE_AUTH_CACHE_MS });
-  return id;
+  const authenticated = { id, draining: isDraining(node) };
+  authCache.set(cacheKey, { node: authenticated, expires: gyre.now() + NODE_AUTH_CACHE_MS });
+  return authenticated;
 }
 
 /**
@@ -195,7 +244,7 @@ export async function revokeNode(gyre: Gyre, id: string): Promise<Node> {
     Keys.node(id),
     nodeMove("revoke", { revokedAt: now, downAt: now }, now, [{ path: "revokedAt", exists: false }]),
   );
-  for (const [key, entry] of authCache) if (entry.id === id) authCache.delete(key);
+  forgetCredential(id);
   const node = await getItem(gyre, Keys.node(id), NodeSchema, "node", { consistent: true });
   if (!node) throw notFound(`Node not found: ${id}.`);
   if (!revoked && node.revokedAt === undefined)
@@ -235,4 +284,40 @@ export async function markNodeDown(gyre: Gyre, id: string, cutoff: number): Prom
     Keys.node(id),
     nodeMove("miss", { downAt: gyre.now() }, gyre.now(), [{ path: "heartbeatAt", lt: cutoff }]),
   );
+}
+
+/**
+ * Why a queued job of `resourceClass` is not running yet, in words for its `messages`, when the
+ * fleet explains it: no node ready, none offering the class, every one that does draining or
+ * full. Undefined when some node has room for it (it is on its way). Nodes of agents that did
+ * not say what they offer are taken to offer every class.
+ */
+export function waitingReason(resourceClass: string, nodes: readonly Node[]): string | undefined {
+  const ready = nodes.filter((n) => n.status === "ready" && n.revokedAt === undefined);
+  if (ready.length === 0)
+    return `No builder node is ready: this job (resource class ${resourceClass}) runs once one joins.`;
+  const offering = ready.filter((n) => !n.classes || Object.hasOwn(n.classes, resourceClass));
+  if (offering.length === 0) {
+    const offered = [...new Set(ready.flatMap((n) => Object.keys(n.classes ?? {})))].join(", ");
+    return `No ready builder node offers resource class ${resourceClass} (they offer ${offered}): this job runs once one that does joins.`;
+  }
+  const eligible = offering.filter((n) => !isDraining(n));
+  const those = (k: number, verb: string) =>
+    k === 1
+      ? `The one builder node offering resource class ${resourceClass} is ${verb}`
+      : `All ${k} builder nodes offering resource class ${resourceClass} are ${verb}`;
+  if (eligible.length === 0)
+    return `${those(offering.length, "draining")}: this job runs once a drain ends or another node joins.`;
+  const hasRoom = (n: Node) => {
+    const size = n.classes?.[resourceClass];
+    if (!size || !n.resources) return true;
+    const reserved = n.reserved ?? { cpus: 0, memoryMb: 0 };
+    const allocated = n.allocated ?? { cpus: 0, memoryMb: 0 };
+    return (
+      allocated.cpus + size.cpus <= n.resources.cpus - reserved.cpus + 1e-9 &&
+      allocated.memoryMb + size.memoryMb <= n.resources.memoryMb - reserved.memoryMb
+    );
+  };
+  if (!eligible.some(hasRoom)) return `${those(eligible.length, "full")}: this job runs when one has room.`;
+  return undefined;
 }

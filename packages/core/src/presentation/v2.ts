@@ -42,7 +42,13 @@ export function workflowJobJson(job: Job, idsByName: Map<string, string>) {
 }
 
 /** `GET /project/{slug}/job/{number}`. */
-export function jobDetailsJson(job: Job, project: { name: string; repoUrl: string }, baseUrl: string) {
+export function jobDetailsJson(
+  job: Job,
+  project: { name: string; repoUrl: string },
+  baseUrl: string,
+  /** Why a queued job is not running yet (node/index.ts waitingReason), as a warning message. */
+  waiting?: string,
+) {
   return {
     web_url: `${baseUrl}/pipelines/${job.projectSlug}/${job.pipelineNumber}/workflows/${job.workflowId}/jobs/${job.number}`,
     project: { slug: job.projectSlug, name: project.name, external_url: project.repoUrl },
@@ -60,11 +66,14 @@ export function jobDetailsJson(job: Job, project: { name: string; repoUrl: strin
     pipeline: { id: job.pipelineId },
     duration: durationMs(job),
     created_at: job.createdAt,
-    messages: (job.messages ?? []).map((m) => ({
-      type: m.type,
-      message: m.message,
-      ...(m.reason ? { reason: m.reason } : {}),
-    })),
+    messages: [
+      ...(job.messages ?? []).map((m) => ({
+        type: m.type,
+        message: m.message,
+        ...(m.reason ? { reason: m.reason } : {}),
+      })),
+      ...(waiting ? [{ type: "warning", message: waiting, reason: "waiting_for_capacity" }] : []),
+    ],
     contexts: job.contexts.map((name) => ({ name })),
     organization: { name: job.projectSlug.split("/")[1] },
     queued_at: job.queuedAt ?? job.createdAt,

@@ -7,8 +7,11 @@
  *
  *   queue message  {taskToken, allocation}         put on the resource class's queue by the
  *                                                   execution waiting for the allocation
- *   POST /claim    {allocation, node_id, task_token} → Assignment   (409: not yours to run)
- *   POST /heartbeat {node_id, allocations[]}        → {stop[], heartbeat_seconds}
+ *   POST /register {name, resources, reserved, classes} → {node_id, credential, heartbeat_seconds}
+ *                  with the join token; every later call with the node's own credential
+ *   POST /claim    {allocation, node_id, task_token} → Assignment   (409: not yours to run;
+ *                  423: this node drains, so the message goes back on its queue for another)
+ *   POST /heartbeat {node_id, allocations[], allocated} → {stop[], heartbeat_seconds, drain}
  *                  the node's liveness: a node that stops heartbeating for heartbeat_seconds is
  *                  down, its allocations lost (retried elsewhere, its later writes refused);
  *                  `stop` lists the allocations it holds that are no longer its to run
@@ -75,21 +78,44 @@ export const AssignmentSchema = z.object({
 });
 export type Assignment = z.infer<typeof AssignmentSchema>;
 
+/**
+ * A node's resources as Nomad counts them: vCPUs (fractions allowed) and memory in MiB. The
+ * node's total, what it keeps for itself (the reference keeps 2 vCPU / 4 GB per client for
+ * coordination), and what its running allocations take.
+ */
+export const NodeResourcesSchema = z.object({
+  cpus: z.number().min(0).max(100_000),
+  memory_mb: z.number().int().min(0).max(1_000_000_000),
+});
+export type NodeResources = z.infer<typeof NodeResourcesSchema>;
+
 export const HeartbeatRequestSchema = z.object({
   node_id: nodeId,
   /** The allocations this node is running now. */
   allocations: z.array(AllocationRefSchema).max(1000),
+  /** What those allocations take of the node's capacity (their resource classes' sizes). */
+  allocated: NodeResourcesSchema.optional(),
 });
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 
-/** A builder's registration, with the join token: what it calls itself. */
 /** A drained node leaving: it runs nothing any more. */
 export const LeaveRequestSchema = z.object({ node_id: nodeId });
 export type LeaveRequest = z.infer<typeof LeaveRequestSchema>;
 
+const ClassName = z.string().regex(/^[A-Za-z0-9_.+-]{1,64}$/, "a resource class name");
+
+/** A builder's registration, with the join token: what it calls itself and what it offers. */
 export const RegisterRequestSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "1-128 characters of A-Z a-z 0-9 _ . : -"),
   version: z.string().min(1).max(64).optional(),
+  /** The host's resources, and the part of them kept for the agent itself. */
+  resources: NodeResourcesSchema.optional(),
+  reserved: NodeResourcesSchema.optional(),
+  /** The resource classes this node runs (those that fit what it has left), with their sizes. */
+  classes: z
+    .record(ClassName, NodeResourcesSchema)
+    .refine((c) => Object.keys(c).length <= 100, "at most 100 resource classes")
+    .optional(),
 });
 export type RegisterRequest = z.infer<typeof RegisterRequestSchema>;
 

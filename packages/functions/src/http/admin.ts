@@ -3,7 +3,7 @@
  * (list, revoke a node's credential; admins only).
  */
 import { reconcile } from "@gyre/core/dispatch/index";
-import { drainNode, isDraining, listNodes, type Node, revokeNode } from "@gyre/core/node/index";
+import { drainNode, isDraining, listNodes, type Node, revokeNode, toWire } from "@gyre/core/node/index";
 import { createProject, listProjects, projectJson, slugForRepo } from "@gyre/core/project/index";
 import { CreateProjectBody, NodeDrainBody, ProjectSlug } from "@gyre/core/protocol/api";
 import { Ids, parseInput } from "@gyre/core/protocol/schema";
@@ -71,5 +71,9 @@ const nodeJson = (n: Node) => ({
   drained_at: n.drainedAt === undefined ? null : new Date(n.drainedAt).toISOString(),
   scheduling_eligibility: isDraining(n) || n.status !== "ready" ? "ineligible" : "eligible",
   allocations: n.allocations ?? [],
+  resources: n.resources ? toWire(n.resources) : null,
+  reserved: n.reserved ? toWire(n.reserved) : null,
+  allocated: n.allocated ? toWire(n.allocated) : null,
+  classes: n.classes ? Object.fromEntries(Object.entries(n.classes).map(([k, v]) => [k, toWire(v)])) : null,
   created_at: n.createdAt,
 });

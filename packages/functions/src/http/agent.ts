@@ -49,13 +49,18 @@ export function agentRoutes() {
     const bearer = c.req.header("authorization");
     const credential =
       c.req.header("circle-token") ?? (bearer?.startsWith("Bearer ") ? bearer.slice(7) : undefined);
-    c.set("nodeId", await authenticateNode(c.get("gyre"), credential));
+    const node = await authenticateNode(c.get("gyre"), credential);
+    c.set("nodeId", node.id);
+    c.set("nodeDraining", node.draining);
     await next();
   });
 
   app.post("/claim", async (c) => {
     const gyre = c.get("gyre");
     const request = await nodeBody(c, ClaimRequestSchema, "claim");
+    // A draining node takes nothing new (423: it puts the message back for another node).
+    if (c.get("nodeDraining"))
+      throw new GyreError("locked", `Node ${request.node_id} is draining: it takes no new allocation.`);
     const job = await claimAllocation(gyre, request);
     const ref = request.allocation;
     // Only a builder that has just won this job's claim gets the variables (project, contexts) in clear.

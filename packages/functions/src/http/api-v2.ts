@@ -1,7 +1,9 @@
 /** CircleCI API v2: paths, field names and status values from the published OpenAPI document. */
 import { userJson } from "@gyre/core/auth/index";
+import { queueClassFor } from "@gyre/core/dispatch/execution";
 import { deleteEnvVar, getEnvVar, listEnvVars, setEnvVar } from "@gyre/core/envvar/index";
 import { getJobByNumber } from "@gyre/core/job/index";
+import { listNodes, waitingReason } from "@gyre/core/node/index";
 import {
   getPipeline,
   IdempotencyKeySchema,
@@ -108,7 +110,12 @@ export function apiV2Routes() {
     const gyre = c.get("gyre");
     const project = await getProject(gyre, slugOf(c));
     const job = await getJobByNumber(gyre, project.slug, positiveInt(c.req.param("number"), "job-number"));
-    return c.json(jobDetailsJson(job, project, baseUrl(c.req.url)));
+    // Nothing waits silently: a queued job says why the fleet has not taken it, when it can tell.
+    const waiting =
+      job.status === "queued" && job.plan
+        ? waitingReason(queueClassFor(gyre, job.plan.resourceClass), await listNodes(gyre))
+        : undefined;
+    return c.json(jobDetailsJson(job, project, baseUrl(c.req.url), waiting));
   });
 
   app.get("/pipeline/:id", async (c) =>

@@ -7,7 +7,13 @@ import { parseInput, type z } from "@gyre/core/protocol/schema";
 import type { Context, MiddlewareHandler } from "hono";
 
 export type Env = {
-  Variables: { gyre: Gyre; user: User /** The node a builder's credential belongs to. */; nodeId: string };
+  Variables: {
+    gyre: Gyre;
+    user: User;
+    /** The node a builder's credential belongs to, and whether an operator drains it. */
+    nodeId: string;
+    nodeDraining: boolean;
+  };
 };
 
 /** Default cap on JSON request bodies. */
