@@ -1,7 +1,7 @@
 /**
  * `gyre`: the local server and the commands that talk to a Gyre API.
  *
- *   gyre start [--port P] [--data-dir D] [--no-demo]
+ *   gyre start [--port P] [--data-dir D] [--agents N] [--no-demo]
  *   gyre project add <git url or local path> [--slug gh/org/repo] [--default-branch B] [--json]
  *   gyre trigger <project> [--branch B | --tag T]
  *   gyre status [<project>]
@@ -26,7 +26,7 @@ const EXAMPLES = resolve(dirname(fileURLToPath(import.meta.url)), "../../../exam
 export const DEMO_SLUG = "local/examples/demo";
 
 const USAGE = `Usage:
-  gyre start [--port 8080] [--data-dir .gyre] [--no-demo]
+  gyre start [--port 8080] [--data-dir .gyre] [--agents 1] [--no-demo]
   gyre project add <git url or local path> [--slug gh/org/repo] [--default-branch main] [--json]
   gyre trigger <project slug> [--branch B | --tag T]
   gyre status [<project slug>]
@@ -63,14 +63,18 @@ async function start(args: string[]): Promise<void> {
     options: {
       port: { type: "string", default: "8080" },
       "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
+      agents: { type: "string", default: "1" },
       "no-demo": { type: "boolean" },
     },
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`Invalid --port ${values.port}.`);
+  const agents = Number(values.agents);
+  if (!Number.isInteger(agents) || agents < 0 || agents > 64)
+    throw new Error(`Invalid --agents ${values.agents}: a number of builder nodes from 0 to 64.`);
   const { startLocalRuntime } = await import("./local/runtime.ts");
   const dataDir = resolve(values["data-dir"]!);
-  const runtime = await startLocalRuntime({ dataDir, port, log: (line) => console.error(`gyre: ${line}`) });
+  const runtime = await startLocalRuntime({ dataDir, port, agents, log: (line) => console.error(`gyre: ${line}`) });
   print(`Gyre is running at ${runtime.url}`);
   print(`Data directory: ${dataDir}`);
   print(`Admin API token: ${runtime.adminToken} (also in ${join(dataDir, "admin-token")})`);
