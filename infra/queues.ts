@@ -33,10 +33,11 @@ function pascal(key: string): string {
 /**
  * Resource class name → its job queue. Physical names read `<app>-<stage>-jobs-<queueKey>`, so
  * an operator finds the `medium+` queue as `gyre-prod-jobs-medium-plus`. A message a builder
- * received ten times without claiming it goes to the dead-letter queue; the allocation then
+ * received fifty times without being claimed goes to the dead-letter queue; the allocation then
  * waits until the reconciler ends it at the queue timeout. A builder puts back (receives without
- * claiming) a message that arrives as it drains or when another class took its room: ten leaves
- * room for those.
+ * claiming) a message that arrives as it drains, when another class took its room or when the
+ * claim got no answer: fifty leaves room for those on a busy fleet, and still parks a message
+ * that no claim ever settles within hours.
  */
 export const jobQueues: Record<string, sst.aws.Queue> = Object.fromEntries(
   DEFAULT_RESOURCE_CLASSES.map((resourceClass) => {
@@ -45,7 +46,7 @@ export const jobQueues: Record<string, sst.aws.Queue> = Object.fromEntries(
     const deadLetter = deadLetterQueue(`JobQueue${pascal(key)}DeadLetter`, `${prefix}-dlq`);
     const queue = new sst.aws.Queue(`JobQueue${pascal(key)}`, {
       visibilityTimeout: "2 minutes",
-      dlq: { queue: deadLetter.arn, retry: 10 },
+      dlq: { queue: deadLetter.arn, retry: 50 },
       transform: { queue: { name: prefix } },
     });
     return [resourceClass, queue];

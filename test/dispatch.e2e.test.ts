@@ -487,4 +487,29 @@ describe("builder nodes", () => {
     const asBuilder = api(runtime.url, readFileSync(join(runtime.dataDir, "builder-token"), "utf8").trim());
     expect((await asBuilder.get("/api/gyre/nodes")).status).toBe(403);
   });
+
+  it("refuse a draining node's claim with 423 at once, and take it again when the drain ends", async () => {
+    const node = await registerTestNode(runtime.url, runtime.dataDir, "drained-claimer");
+    const admin = api(runtime.url, runtime.adminToken);
+    const claim = {
+      allocation: {
+        workflowId: "00000000-0000-4000-8000-000000000001",
+        jobName: "build",
+        jobId: "00000000-0000-4000-8000-000000000002",
+        attempt: 1,
+        index: 0,
+      },
+      node_id: node.nodeId,
+      task_token: "token",
+    };
+    // Not draining: an unknown allocation is not this node's to run.
+    expect((await node.client.post("/agent/v1/claim", claim)).status).toBe(409);
+    expect((await admin.post(`/api/gyre/nodes/${node.nodeId}/drain`, { enable: true })).status).toBe(200);
+    expect(await node.client.post("/agent/v1/claim", claim)).toEqual({
+      status: 423,
+      body: { message: `Node ${node.nodeId} is draining: it takes no new allocation.` },
+    });
+    expect((await admin.post(`/api/gyre/nodes/${node.nodeId}/drain`, { enable: false })).status).toBe(200);
+    expect((await node.client.post("/agent/v1/claim", claim)).status).toBe(409);
+  });
 });

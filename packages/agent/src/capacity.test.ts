@@ -82,3 +82,20 @@ describe("the ledger of free capacity", () => {
     expect(order).toEqual(["given", "changed", "aborted"]);
   });
 });
+
+describe("GYRE_QUEUES", () => {
+  it("reads class=URL pairs, and refuses an entry without a class or URL, naming it", async () => {
+    const { parseQueues } = await import("./main.ts");
+    expect(parseQueues("small=http://q/small, medium+=https://q/medium-plus")).toEqual({
+      small: "http://q/small",
+      "medium+": "https://q/medium-plus",
+    });
+    expect(() => parseQueues("http://q/small")).toThrow(
+      'GYRE_QUEUES entry "http://q/small" must read <resource class>=<queue URL>.',
+    );
+    expect(() => parseQueues("small=q")).toThrow(
+      'GYRE_QUEUES entry "small=q" must read <resource class>=<queue URL>.',
+    );
+    expect(() => parseQueues(" , ")).toThrow("GYRE_QUEUES names no queue.");
+  });
+});

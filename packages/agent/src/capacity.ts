@@ -71,8 +71,10 @@ export function capacityFromEnv(
 }
 
 /**
- * The node's free capacity: taken by each allocation it runs and by each receive in flight (a
- * message received must fit when it arrives), given back when they end.
+ * The node's free capacity: taken by each allocation from the moment its message arrives until
+ * it has finished and reported, given back then. A receive is sized by the room when it starts
+ * but takes nothing while it waits (a long poll that held room would keep every other class
+ * out); a message that finds no room when it arrives is put back on its queue.
  */
 export class Ledger {
   private used: Size = { cpus: 0, memoryMb: 0 };
@@ -118,6 +120,7 @@ export class Ledger {
       if (signal.aborted) return resolve();
       const done = () => {
         signal.removeEventListener("abort", done);
+        this.waiters = this.waiters.filter((w) => w !== done);
         resolve();
       };
       this.waiters.push(done);

@@ -214,8 +214,9 @@ export class Agent {
   }
 
   /**
-   * An operator's drain, learnt from a heartbeat: no new allocation while it lasts (a receive
-   * in progress is cut short), the running ones go on. Ended by the operator, or never.
+   * An operator's drain, learnt from a heartbeat or a refused claim: no new allocation while it
+   * lasts (a receive in progress ends by itself and puts back what it brings), the running ones
+   * go on. Ended by the operator, or never.
    */
   private setPaused(paused: boolean): void {
     if (paused === this.paused.signal.aborted) return;
@@ -370,10 +371,15 @@ export class Agent {
           await this.release(queueUrl, message);
           continue;
         }
-        const work = this.handle(queueUrl, message, size).finally(() => {
-          this.work.delete(work);
-          this.ledger.give(size);
-        });
+        // Never rejects: one allocation's trouble (a failed delete, say) must not stop the others.
+        const work = this.handle(queueUrl, message, size)
+          .catch((error) =>
+            console.error(`agent ${this.config.nodeName}: allocation failed: ${(error as Error).message}`),
+          )
+          .finally(() => {
+            this.work.delete(work);
+            this.ledger.give(size);
+          });
         this.work.add(work);
       }
     }
@@ -403,8 +409,15 @@ export class Agent {
   }
 
   private async handle(queueUrl: string, message: Message, size: Size): Promise<void> {
+    // A failed delete is logged: the message comes back after its visibility timeout and its
+    // claim then answers 409, so it is deleted then.
     const remove = () =>
-      this.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
+      this.sqs
+        .send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }))
+        .then(
+          () => undefined,
+          (error: Error) => console.error(`agent ${this.config.nodeName}: delete failed: ${error.message}`),
+        );
     let body: QueueMessage;
     try {
       body = QueueMessageSchema.parse(JSON.parse(message.Body ?? ""));
@@ -427,18 +440,21 @@ export class Agent {
       }
       // Lost the claim (someone else has it, or the attempt moved on): the message is spent.
       else if (error instanceof AllocationLost) await remove();
-      else if (!this.refusedBy(error))
+      else if (!this.refusedBy(error)) {
+        // No answer we can act on (the server is down, say): back on the queue for any node.
         console.error(`agent ${this.config.nodeName}: claim failed: ${(error as Error).message}`);
+        await this.release(queueUrl, message);
+      }
       return;
     }
     // The message is spent; deleting it need not delay the job.
-    remove().catch((error) =>
-      console.error(`agent ${this.config.nodeName}: delete failed: ${(error as Error).message}`),
-    );
+    void remove();
     await this.execute(assignment, size);
   }
 
   private async execute({ job, allocation, environment }: Assignment, size: Size): Promise<void> {
+    // Claimed as the agent was told to stop: say nothing; the node's deadline retries it elsewhere.
+    if (this.stopping.signal.aborted) return;
     const cancel = new AbortController();
     const key = executionName(allocation);
     this.running.set(key, { allocation, cancel, size });

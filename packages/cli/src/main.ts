@@ -74,7 +74,12 @@ async function start(args: string[]): Promise<void> {
     throw new Error(`Invalid --agents ${values.agents}: a number of builder nodes from 0 to 64.`);
   const { startLocalRuntime } = await import("./local/runtime.ts");
   const dataDir = resolve(values["data-dir"]!);
-  const runtime = await startLocalRuntime({ dataDir, port, agents, log: (line) => console.error(`gyre: ${line}`) });
+  const runtime = await startLocalRuntime({
+    dataDir,
+    port,
+    agents,
+    log: (line) => console.error(`gyre: ${line}`),
+  });
   print(`Gyre is running at ${runtime.url}`);
   print(`Data directory: ${dataDir}`);
   print(`Admin API token: ${runtime.adminToken} (also in ${join(dataDir, "admin-token")})`);

@@ -3,7 +3,7 @@
  * executions are in-process stand-ins (test-world.ts) and the test plays the builder node.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { heartbeatNode, registerNode, revokeNode } from "../node/index.ts";
+import { drainNode, heartbeatNode, registerNode, revokeNode } from "../node/index.ts";
 import type { AllocationRef } from "../protocol/agent.ts";
 import { claimAllocation, finishAllocation, loseAllocation } from "./allocation.ts";
 import { finalizeAllocation } from "./finalize.ts";
@@ -346,6 +346,30 @@ describe("reconcile", () => {
       `Builder node ${nodeA} was revoked while it ran allocation 0 (attempt 1).`,
     );
     await expect(finish(old.ref, nodeA, "success")).rejects.toMatchObject({ code: "conflict" });
+  });
+
+  it("stops what a drained node still runs once its drain deadline passes, with a free new attempt elsewhere, and not before", async () => {
+    const { workflowIds } = await world.pipeline(ONE);
+    const wf = workflowIds[0]!;
+    const nodeA = (await registerNode(world.gyre, { name: "a" })).node_id;
+    const old = await claimNext(nodeA);
+    await heartbeatNode(world.gyre, { node_id: nodeA, allocations: [old.ref] });
+    await drainNode(world.gyre, nodeA, true, 60_000);
+    world.setNow(world.gyre.now() + 59_000);
+    await heartbeatNode(world.gyre, { node_id: nodeA, allocations: [old.ref] });
+    expect(await reconcile(world.gyre, { graceMs: 0 })).toMatchObject({ redriven: 0, failures: [] });
+    expect(await world.job(wf, "build")).toMatchObject({ status: "running", attempt: 1 });
+    world.setNow(world.gyre.now() + 2000);
+    await heartbeatNode(world.gyre, { node_id: nodeA, allocations: [old.ref] });
+    expect(await reconcile(world.gyre, { graceMs: 0 })).toMatchObject({ redriven: 1, failures: [] });
+    const job = await world.job(wf, "build");
+    expect(job).toMatchObject({ status: "queued", attempt: 2, retries: 0 });
+    expect(job.messages?.at(-1)?.message).toBe(
+      `Builder node ${nodeA} was drained, and its deadline passed while it ran allocation 0 (attempt 1).`,
+    );
+    // The drained node is told to stop it at its next heartbeat.
+    const answer = await heartbeatNode(world.gyre, { node_id: nodeA, allocations: [old.ref] });
+    expect(answer).toMatchObject({ stop: [old.ref], drain: true });
   });
 
   it("loses an allocation that a live node stopped reporting for a whole deadline", async () => {

@@ -172,11 +172,18 @@ async function reconcileJob(
   for (const ref of refsOf(job)) {
     const alloc = job.allocations[String(ref.index)]!;
     const wasRevoked = alloc.status === "running" && revoked.has(alloc.nodeId ?? "");
+    const drainDeadline = alive.get(alloc.nodeId ?? "")?.drainDeadline;
+    const drainedOut =
+      alloc.status === "running" && drainDeadline !== undefined && drainDeadline <= gyre.now();
+    // An operator's decision (a revoke, a drain's deadline) costs the job none of its retries.
     const lost = wasRevoked
       ? `Builder node ${alloc.nodeId} was revoked while it ran allocation ${ref.index} (attempt ${ref.attempt}).`
-      : alloc.status === "running" && lostReason(gyre, alloc, ref, alive, deadlineMs);
+      : drainedOut
+        ? `Builder node ${alloc.nodeId} was drained, and its deadline passed while it ran allocation ${ref.index} (attempt ${ref.attempt}).`
+        : alloc.status === "running" && lostReason(gyre, alloc, ref, alive, deadlineMs);
     if (lost) {
-      if (await loseAllocation(gyre, job, ref, "infrastructure_fail", lost, wasRevoked ? { free: true } : {}))
+      const free = wasRevoked || drainedOut;
+      if (await loseAllocation(gyre, job, ref, "infrastructure_fail", lost, free ? { free: true } : {}))
         report.redriven++;
       return; // a retry restarts every allocation of the job
     }

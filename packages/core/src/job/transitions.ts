@@ -222,14 +222,14 @@ export const NODE_MOVES = [
     event: "drain",
     from: ["ready"],
     to: ["ready"],
-    sets: ["drainedAt"],
+    sets: ["drainedAt", "drainDeadline"],
     note: "an operator drains it: it takes no new allocation, the running ones finish",
   },
   {
     event: "undrain",
     from: ["ready"],
     to: ["ready"],
-    sets: ["drainedAt"],
+    sets: ["drainedAt", "drainDeadline"],
     note: "an operator ends the drain: it is eligible for new allocations again",
   },
   {

@@ -48,6 +48,11 @@ export const NodeSchema = z.object({
   downAt: z.number().optional(),
   /** Epoch ms; an operator drains the node (no new allocations) since then. */
   drainedAt: z.number().optional(),
+  /**
+   * Epoch ms by which a drain must be done: what still runs on the node then is stopped and
+   * gets a new attempt elsewhere (the reconciler), at no cost to its retry budget.
+   */
+  drainDeadline: z.number().optional(),
   /** Epoch ms; the node drained and left (its agent got SIGTERM): nothing it ran was lost. */
   leftAt: z.number().optional(),
   /** The allocations (execution names) the node said it runs at its last heartbeat. */
@@ -103,20 +108,30 @@ function forgetCredential(id: string): void {
  * An operator drains a node (`enable`) or ends its drain. A draining node takes no new
  * allocation (its agent learns it at its next heartbeat, within a third of `heartbeatSeconds`,
  * and puts back a message it received meanwhile); what it runs finishes. Draining a node that
- * already drains, or ending a drain that is not there, changes nothing. 409 for a node that is
- * down (there is nothing to drain).
+ * already drains, or ending a drain that is not there, changes nothing. With a deadline, what
+ * still runs on the node when it passes is stopped and retried elsewhere, free (the reconciler,
+ * dispatch/reconcile.ts). 409 for a node that is down (there is nothing to drain).
  */
-export async function drainNode(gyre: Gyre, id: string, enable: boolean): Promise<Node> {
+export async function drainNode(
+  gyre: Gyre,
+  id: string,
+  enable: boolean,
+  /** Milliseconds the running allocations have to finish; none: as long as they take. */
+  deadlineMs?: number,
+): Promise<Node> {
   const now = gyre.now();
+  const deadline = enable && deadlineMs !== undefined && deadlineMs > 0 ? now + deadlineMs : undefined;
   await tryUpdate(
     gyre,
     Keys.node(id),
     enable
-      ? nodeMove("drain", { drainedAt: now }, now, [
+      ? nodeMove("drain", { drainedAt: now, drainDeadline: deadline }, now, [
           { path: "revokedAt", exists: false },
           { path: "drainedAt", exists: false },
         ])
-      : nodeMove("undrain", { drainedAt: undefined }, now, [{ path: "revokedAt", exists: false }]),
+      : nodeMove("undrain", { drainedAt: undefined, drainDeadline: undefined }, now, [
+          { path: "revokedAt", exists: false },
+        ]),
   );
   forgetCredential(id);
   const node = await getItem(gyre, Keys.node(id), NodeSchema, "node", { consistent: true });

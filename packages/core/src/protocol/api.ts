@@ -315,4 +315,13 @@ export const OrbPath = z.object({
 export const OrbSourceBody = z.object({ source: z.string({ error: "expected a string: the orb's YAML" }) });
 
 /** `POST /api/gyre/nodes/{id}/drain`: Nomad's `node drain -enable` (true) or `-disable` (false). */
-export const NodeDrainBody = z.strictObject({ enable: z.boolean() });
+export const NodeDrainBody = z.strictObject({
+  enable: z.boolean(),
+  /** What still runs on the node this many seconds after the drain began is stopped and retried elsewhere. */
+  deadline_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600)
+    .optional(),
+});

@@ -46,7 +46,8 @@ export function adminRoutes() {
   app.post("/nodes/:id/drain", adminOnly, async (c) => {
     const id = parseInput(Ids.node, c.req.param("id"), "node id");
     const body = await parseBody(c, NodeDrainBody);
-    return c.json(nodeJson(await drainNode(c.get("gyre"), id, body.enable)));
+    const deadlineMs = body.deadline_seconds === undefined ? undefined : body.deadline_seconds * 1000;
+    return c.json(nodeJson(await drainNode(c.get("gyre"), id, body.enable, deadlineMs)));
   });
   app.post("/nodes/:id/revoke", adminOnly, async (c) => {
     const id = parseInput(Ids.node, c.req.param("id"), "node id");
@@ -69,6 +70,7 @@ const nodeJson = (n: Node) => ({
   left_at: n.leftAt === undefined ? null : new Date(n.leftAt).toISOString(),
   drain: isDraining(n),
   drained_at: n.drainedAt === undefined ? null : new Date(n.drainedAt).toISOString(),
+  drain_deadline: n.drainDeadline === undefined ? null : new Date(n.drainDeadline).toISOString(),
   scheduling_eligibility: isDraining(n) || n.status !== "ready" ? "ineligible" : "eligible",
   allocations: n.allocations ?? [],
   resources: n.resources ? toWire(n.resources) : null,

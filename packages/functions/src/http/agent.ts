@@ -8,9 +8,10 @@
  */
 
 import { jobEnvironment } from "@gyre/core/contexts/index";
+import { holds } from "@gyre/core/dispatch/allocation";
 import { claimAllocation, finishAllocation, refuseAllocation } from "@gyre/core/dispatch/index";
 import { conflict, GyreError } from "@gyre/core/error";
-import { parallelismOf } from "@gyre/core/job/index";
+import { findJob, parallelismOf } from "@gyre/core/job/index";
 import { authenticateNode, heartbeatNode, leaveNode, registerNode } from "@gyre/core/node/index";
 import { writeOutput } from "@gyre/core/output/index";
 import { continuationKey } from "@gyre/core/pipeline/index";
@@ -58,9 +59,13 @@ export function agentRoutes() {
   app.post("/claim", async (c) => {
     const gyre = c.get("gyre");
     const request = await nodeBody(c, ClaimRequestSchema, "claim");
-    // A draining node takes nothing new (423: it puts the message back for another node).
-    if (c.get("nodeDraining"))
-      throw new GyreError("locked", `Node ${request.node_id} is draining: it takes no new allocation.`);
+    // A draining node takes nothing new (423: it puts the message back for another node), but a
+    // retried claim it already won (its answer was lost) gets its job, so nothing is orphaned.
+    if (c.get("nodeDraining")) {
+      const ref = request.allocation;
+      if (!holds(await findJob(gyre, ref.workflowId, ref.jobName), ref, request.node_id))
+        throw new GyreError("locked", `Node ${request.node_id} is draining: it takes no new allocation.`);
+    }
     const job = await claimAllocation(gyre, request);
     const ref = request.allocation;
     // Only a builder that has just won this job's claim gets the variables (project, contexts) in clear.
