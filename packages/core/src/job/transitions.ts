@@ -201,7 +201,7 @@ export const NODE_MOVES = [
     event: "heartbeat",
     from: ["ready", "down"],
     to: ["ready"],
-    sets: ["heartbeatAt", "allocations", "allocated"],
+    sets: ["heartbeatAt", "allocations", "running", "allocated"],
     note: "a heartbeat within the deadline (a down node that comes back gets new work only)",
   },
   {
@@ -236,7 +236,7 @@ export const NODE_MOVES = [
     event: "leave",
     from: ["ready"],
     to: ["down"],
-    sets: ["leftAt", "downAt", "allocations", "allocated"],
+    sets: ["leftAt", "downAt", "allocations", "running", "allocated"],
     note: "the builder drained (SIGTERM: its running allocations finished) and left",
   },
 ] as const satisfies readonly Move<NodeStatus, string>[];
@@ -371,7 +371,9 @@ export function nodeMove(
 ): UpdateSpec {
   const move = find<AnyMove>(NODE_MOVES, event);
   const p = parts(move, move.to[0]!, fields, []);
-  return { set: [...p.set, [["updatedAt"], now]], when: [...p.when, ...extra] };
+  // `changedAt` moves with every change an operator sees (Nomad's ModifyIndex), not heartbeats.
+  const changed: [readonly string[], unknown][] = event === "heartbeat" ? [] : [[["changedAt"], now]];
+  return { set: [...p.set, ...changed, [["updatedAt"], now]], when: [...p.when, ...extra] };
 }
 
 /** Several moves of one item in one write (a claim moves the allocation and its job). */

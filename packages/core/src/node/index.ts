@@ -23,6 +23,7 @@ import type {
   RegisterAnswer,
   RegisterRequest,
 } from "../protocol/agent.ts";
+import { AllocationRefSchema } from "../protocol/agent.ts";
 import { z } from "../protocol/schema.ts";
 import { deleteItem, getItem, putNew, queryAll, tryUpdate, updateItem } from "../store/index.ts";
 import { Index, Keys } from "../table.ts";
@@ -57,6 +58,10 @@ export const NodeSchema = z.object({
   leftAt: z.number().optional(),
   /** The allocations (execution names) the node said it runs at its last heartbeat. */
   allocations: z.array(z.string()).optional(),
+  /** The same allocations as references (to read their jobs). */
+  running: z.array(AllocationRefSchema).optional(),
+  /** Epoch ms of the last change other than a heartbeat (registration, drain, down, ...). */
+  changedAt: z.number().optional(),
   /** The host's resources and the part kept for the agent (absent for an older agent). */
   resources: ResourcesSchema.optional(),
   reserved: ResourcesSchema.optional(),
@@ -80,6 +85,7 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
     {
       heartbeatAt: now,
       allocations: request.allocations.map(executionName),
+      running: request.allocations,
       ...(request.allocated ? { allocated: fromWire(request.allocated) } : {}),
     },
     now,
@@ -154,7 +160,7 @@ export async function leaveNode(gyre: Gyre, request: LeaveRequest): Promise<Node
     Keys.node(request.node_id),
     nodeMove(
       "leave",
-      { leftAt: now, downAt: now, allocations: [], allocated: { cpus: 0, memoryMb: 0 } },
+      { leftAt: now, downAt: now, allocations: [], running: [], allocated: { cpus: 0, memoryMb: 0 } },
       now,
       [{ path: "revokedAt", exists: false }],
     ),
@@ -189,6 +195,7 @@ export async function registerNode(gyre: Gyre, request: RegisterRequest): Promis
       ? { classes: Object.fromEntries(Object.entries(request.classes).map(([k, v]) => [k, fromWire(v)])) }
       : {}),
     allocated: { cpus: 0, memoryMb: 0 },
+    changedAt: now,
     // The move `register` (job/transitions.ts): the node is ready from its registration.
     status: "ready",
     heartbeatAt: now,

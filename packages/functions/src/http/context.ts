@@ -58,9 +58,12 @@ export async function jsonBody(c: Context<Env>, limit = MAX_BODY_BYTES): Promise
   return value as Record<string, unknown>;
 }
 
-/** The token as CircleCI clients send it: `Circle-Token`, basic auth user name, or `circle-token`. */
+/**
+ * The token as CircleCI clients send it: `Circle-Token`, basic auth user name, or `circle-token`;
+ * or as the `nomad` CLI does (`X-Nomad-Token`, from NOMAD_TOKEN).
+ */
 export function tokenOf(c: Context<Env>): string | undefined {
-  const header = c.req.header("circle-token");
+  const header = c.req.header("circle-token") ?? c.req.header("x-nomad-token");
   if (header) return header;
   const auth = c.req.header("authorization");
   if (auth?.startsWith("Basic "))
