@@ -108,7 +108,8 @@ export function nodeDetail(n: Node, region: string) {
       n.drainedAt === undefined
         ? null
         : {
-            Deadline: n.drainDeadline === undefined ? -1 : ns(n.drainDeadline - n.drainedAt),
+            // No deadline is 0 with a zero ForceDeadline (the CLI's "no deadline"; < 0 would read "force").
+            Deadline: n.drainDeadline === undefined ? 0 : ns(n.drainDeadline - n.drainedAt),
             ForceDeadline: n.drainDeadline === undefined ? "0001-01-01T00:00:00Z" : iso(n.drainDeadline),
             IgnoreSystemJobs: false,
             StartedAt: iso(n.drainedAt),
