@@ -7,7 +7,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client } from "../packages/cli/src/client.ts";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
+import { nodeDrain, nodeStatus } from "../packages/cli/src/nomad-commands.ts";
 import { api, gitRepo, tempDir, trigger, waitFor } from "./support.ts";
 
 const CORPUS = join(import.meta.dirname, "../../shared/corpus/nomad-api");
@@ -217,5 +219,100 @@ workflows:
     });
     expect(bad.status).toBe(400);
     expect((await nomad(`/v1/node/${ID}`)).body.Drain).toBe(false);
+  });
+});
+
+describe("gyre nomad", () => {
+  const cli = () => new Client(runtime.url, runtime.adminToken);
+
+  it("node status lists the nodes in nomad's columns, and one node with its resources and allocations", async () => {
+    const node = await readyNode();
+    const lines: string[] = [];
+    await nodeStatus(cli(), undefined, {}, (l) => lines.push(l));
+    expect(lines[0]!.split(/\s{2,}/)).toEqual([
+      "ID",
+      "Node Pool",
+      "DC",
+      "Name",
+      "Class",
+      "Drain",
+      "Eligibility",
+      "Status",
+    ]);
+    expect(lines[1]!.split(/\s{2,}/)).toEqual([
+      (node.ID as string).slice(0, 8),
+      "default",
+      runtime.gyre.resources.region,
+      node.Name,
+      "<none>",
+      "false",
+      "eligible",
+      "ready",
+    ]);
+    const one: string[] = [];
+    await nodeStatus(cli(), (node.ID as string).slice(0, 6), {}, (l) => one.push(l));
+    expect(one).toContain(`ID               = ${node.ID}`);
+    expect(one).toContain("Drain            = false");
+    expect(one).toContain("Resource Classes = small,medium,medium+,large,xlarge,2xlarge");
+    expect(one.slice(one.indexOf("Allocated Resources") + 1, one.indexOf("Allocated Resources") + 3)).toEqual(
+      ["CPU          Memory", "0/16000 MHz  0 MiB/32768 MiB"],
+    );
+    expect(one.at(-1)).toBe("No allocations placed");
+    await expect(nodeStatus(cli(), "zz", {}, () => {})).rejects.toThrow('No node(s) with prefix "zz" found');
+  });
+
+  it("node drain waits while a job runs on the node, and says so once it has finished; -disable ends the drain", async () => {
+    const { ID } = await readyNode();
+    const admin = api(runtime.url, runtime.adminToken);
+    const marker = join(shared, "cli-drain-started");
+    const release = join(shared, "cli-drain-release");
+    const repo = gitRepo({
+      ".circleci/config.yml": `version: 2.1
+jobs:
+  build:
+    machine: true
+    steps:
+      - run: touch ${marker}; for i in $(seq 600); do [ -f ${release} ] && exit 0; sleep 0.1; done; exit 1
+workflows:
+  main:
+    jobs: [build]
+`,
+    });
+    expect(
+      (await admin.post("/api/gyre/projects", { repo_url: repo.path, slug: "gh/acme/cli-drain" })).status,
+    ).toBe(201);
+    const { id } = await trigger(admin, "gh/acme/cli-drain");
+    await waitFor("the node to report the job", async () => {
+      const { body } = await nomad(`/v1/node/${ID}/allocations`);
+      return Array.isArray(body) && body.some((a: { ClientStatus: string }) => a.ClientStatus === "running")
+        ? true
+        : undefined;
+    });
+    const lines: string[] = [];
+    const drained = nodeDrain(cli(), ID as string, { enable: true, pollMs: 100 }, (l) => lines.push(l));
+    await waitFor("the CLI to report the running allocation", async () =>
+      lines.some((l) => l.endsWith(`Node "${ID}" has 1 allocation(s) running`)) ? true : undefined,
+    );
+    expect(lines.some((l) => l.includes("All allocations"))).toBe(false);
+    await import("node:fs/promises").then((fs) => fs.writeFile(release, ""));
+    await drained;
+    expect(lines.at(-1)).toMatch(new RegExp(`: All allocations on node "${ID}" have stopped$`));
+    const [workflow] = (await admin.get(`/api/v2/pipeline/${id}/workflow`)).body.items!;
+    const [job] = (await admin.get(`/api/v2/workflow/${workflow!.id}/job`)).body.items!;
+    expect(job!.status).toBe("success");
+    expect((await nomad(`/v1/node/${ID}`)).body.DrainStrategy).toMatchObject({ Deadline: 3_600_000_000_000 });
+    const ended: string[] = [];
+    await nodeDrain(cli(), ID as string, { disable: true }, (l) => ended.push(l));
+    expect(ended).toEqual([`Node "${ID}" drain strategy unset`]);
+    expect((await nomad(`/v1/node/${ID}`)).body).toMatchObject({
+      Drain: false,
+      SchedulingEligibility: "eligible",
+    });
+    await expect(nodeDrain(cli(), ID as string, { enable: true, disable: true }, () => {})).rejects.toThrow(
+      "Exactly one of -enable or -disable must be given.",
+    );
+    await expect(
+      nodeDrain(cli(), ID as string, { enable: true, deadline: "soon" }, () => {}),
+    ).rejects.toThrow('Invalid -deadline "soon": a duration such as 1h or 30m.');
   });
 });

@@ -9,6 +9,8 @@
  *   gyre orb publish <namespace/orb>@<version> <file>
  *   gyre config validate [file]
  *   gyre config process [file] [--json]
+ *   gyre nomad node status [-json] [<node>]
+ *   gyre nomad node drain -enable|-disable [-deadline 1h | -no-deadline] [-detach] [-json] <node>
  */
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync } from "node:fs";
@@ -18,6 +20,7 @@ import { parseArgs } from "node:util";
 import { ApiError, Client, DEFAULT_DATA_DIR } from "./client.ts";
 import { logs, projectAdd, status, trigger } from "./commands.ts";
 import { configProcess, configValidate, DEFAULT_CONFIG_PATH, orbPublish } from "./config-commands.ts";
+import { nodeDrain, nodeStatus, nomadFlags } from "./nomad-commands.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
@@ -34,6 +37,8 @@ const USAGE = `Usage:
   gyre orb publish <namespace/orb>@<version> <orb.yml>
   gyre config validate [.circleci/config.yml]
   gyre config process [.circleci/config.yml] [--json]
+  gyre nomad node status [-json] [<node id or prefix>]
+  gyre nomad node drain -enable|-disable [-deadline 1h | -no-deadline] [-detach] [-json] <node>
 
 GYRE_URL and GYRE_TOKEN select the server (default: the local one and .gyre/admin-token).`;
 
@@ -179,6 +184,32 @@ export async function main(argv: string[]): Promise<number> {
       const file = positionals[1] ?? DEFAULT_CONFIG_PATH;
       if (positionals[0] === "validate") return configValidate(client(), file, print, console.error);
       if (positionals[0] === "process") return configProcess(client(), file, values, print, console.error);
+      break;
+    }
+    case "nomad": {
+      const { values, positionals } = parseArgs({
+        args: nomadFlags(rest),
+        allowPositionals: true,
+        options: {
+          json: { type: "boolean" },
+          enable: { type: "boolean" },
+          disable: { type: "boolean" },
+          deadline: { type: "string" },
+          "no-deadline": { type: "boolean" },
+          detach: { type: "boolean" },
+          yes: { type: "boolean" },
+        },
+      });
+      const [noun, verb, id] = positionals;
+      if (noun !== "node") break;
+      if (verb === "status") {
+        await nodeStatus(client(), id, values, print);
+        return 0;
+      }
+      if (verb === "drain" && id) {
+        await nodeDrain(client(), id, values, print);
+        return 0;
+      }
       break;
     }
     case "help":

@@ -17,6 +17,16 @@ import type { AllocationState, Job } from "../job/index.ts";
 import { isDraining, type Node, type Resources } from "../node/index.ts";
 import type { AllocationRef } from "../protocol/agent.ts";
 
+/**
+ * A duration as Nomad writes one (`wait=5s`, `-deadline 1h`): a number with `ms`, `s`, `m` or `h`
+ * (a bare number is seconds), in ms; undefined when it is not one.
+ */
+export function parseDuration(raw: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h"];
+}
+
 /** CPU shares per vCPU. */
 export const SHARES_PER_CPU = 1000;
 

@@ -10,7 +10,13 @@ import { queueClassFor } from "@gyre/core/dispatch/execution";
 import { badRequest, notFound } from "@gyre/core/error";
 import { findJob } from "@gyre/core/job/index";
 import { drainNode, listNodes, type Node } from "@gyre/core/node/index";
-import { allocationJson, nodeDetail, nodeIndex, nodeStub } from "@gyre/core/presentation/nomad";
+import {
+  allocationJson,
+  nodeDetail,
+  nodeIndex,
+  nodeStub,
+  parseDuration,
+} from "@gyre/core/presentation/nomad";
 import { Ids, parseInput, z } from "@gyre/core/protocol/schema";
 import { type Context, Hono } from "hono";
 import { type Env, parseBody, requireUser } from "./context.ts";
@@ -22,10 +28,9 @@ const POLL_MS = 250;
 /** Nomad's duration strings as `wait` takes them: `5s`, `1m`, `300ms`; a bare number is seconds. */
 export function parseWait(raw: string | undefined): number {
   if (raw === undefined || raw === "") return 5 * 60_000;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw);
-  if (!m) throw badRequest(`Invalid wait "${raw}": a duration such as 5s, 1m or 300ms.`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "s"]!;
-  return Number(m[1]) * unit;
+  const ms = parseDuration(raw);
+  if (ms === undefined) throw badRequest(`Invalid wait "${raw}": a duration such as 5s, 1m or 300ms.`);
+  return ms;
 }
 
 const IndexParam = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
