@@ -70,7 +70,10 @@ export class GyreApi {
     return parsed.data;
   }
 
-  /** POSTs to `/agent/v1${path}`; `options` may be just the number of attempts. */
+  /**
+   * POSTs to `/agent/v1${path}`; `options` may be just the number of attempts. A function as
+   * `body` makes each try's body afresh (a signed registration is good for one use).
+   */
   async post<T>(path: string, body: unknown, options: number | RequestOptions = {}): Promise<T> {
     const { attempts, timeoutMs, minDelayMs, maxDelayMs } = merge(
       DEFAULTS,
@@ -79,15 +82,20 @@ export class GyreApi {
       typeof options === "number" ? { attempts: options } : options,
     );
     const url = `${this.baseUrl}/agent/v1${path}`;
-    const payload = JSON.stringify(body);
+    const fixed = typeof body === "function" ? undefined : JSON.stringify(body);
     const attempt = async (): Promise<T> => {
+      const payload = fixed ?? JSON.stringify(await (body as () => Promise<unknown>)());
       // One signal per try, covering the connection, the headers and the body.
       const signal = AbortSignal.timeout(timeoutMs);
       let response: Response;
       try {
         response = await fetch(url, {
           method: "POST",
-          headers: { "content-type": "application/json", authorization: `Bearer ${this.token}` },
+          headers: {
+            "content-type": "application/json",
+            // No token before an IAM registration: the body carries the proof.
+            ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          },
           body: payload,
           signal,
         });

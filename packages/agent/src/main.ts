@@ -7,7 +7,8 @@
  * its own node, with the credential the server gave it; it holds no other credentials beyond
  * its queues. When the server refuses that credential (the node was revoked), it stops.
  *
- * Environment: GYRE_URL, GYRE_AGENT_TOKEN, GYRE_QUEUES (`class=queue URL`, comma-separated),
+ * Environment: GYRE_URL, GYRE_AGENT_TOKEN (or GYRE_AUTH=aws-iam with GYRE_IAM_SERVER_ID and
+ * AWS_REGION: register with the instance role, iam.ts), GYRE_QUEUES (`class=queue URL`, comma-separated),
  * GYRE_WORK_DIR, GYRE_NODE_NAME (what it calls itself; the node id is the server's), the
  * capacity's GYRE_NODE_CPUS, GYRE_NODE_MEMORY_MB, GYRE_NODE_RESERVED_CPUS and
  * GYRE_NODE_RESERVED_MEMORY_MB (capacity.ts), and GYRE_SQS_ENDPOINT for a local SQS stand-in;
@@ -37,6 +38,7 @@ import {
 import { AllocationLost, CredentialRefused, GyreApi, NodeDraining } from "./api.ts";
 import { capacityFromEnv, Ledger, type NodeCapacity, type Size } from "./capacity.ts";
 import { type HealthCheck, healthCheckFromEnv, reportHealth } from "./health.ts";
+import { type IamSigning, signRegistration } from "./iam.ts";
 
 /** How often an unhealthy builder checks whether it can take work again. */
 const HEALTH_RECHECK_MS = 5000;
@@ -47,7 +49,10 @@ import { type SandboxPolicy, sandboxPolicyFromEnv } from "./sandbox/index.ts";
 
 interface AgentConfig {
   url: string;
-  token: string;
+  /** The join token; absent when the node registers with its instance role (`iam`). */
+  token?: string;
+  /** GYRE_AUTH=aws-iam: register with a signed STS request (iam.ts) instead of a token. */
+  iam?: IamSigning;
   /** Resource class → its queue. */
   queues: Record<string, string>;
   workDir: string;
@@ -78,7 +83,7 @@ function configFromEnv(env = process.env): AgentConfig {
   };
   return {
     url: need("GYRE_URL"),
-    token: need("GYRE_AGENT_TOKEN"),
+    ...authFromEnv(env, need),
     queues: parseQueues(need("GYRE_QUEUES")),
     workDir: env.GYRE_WORK_DIR ?? defaultWorkDir(),
     // Every start registers a new node, so a restarted agent never takes the old one's
@@ -88,6 +93,20 @@ function configFromEnv(env = process.env): AgentConfig {
     maxJobSeconds: positiveSeconds(env.GYRE_MAX_JOB_SECONDS, "GYRE_MAX_JOB_SECONDS", DEFAULT_MAX_JOB_SECONDS),
     heartbeatSeconds: positiveSeconds(env.GYRE_HEARTBEAT_SECONDS, "GYRE_HEARTBEAT_SECONDS", 30),
   };
+}
+
+/** The join token (GYRE_AGENT_TOKEN), or GYRE_AUTH=aws-iam with the server id it signs for. */
+function authFromEnv(
+  env: NodeJS.ProcessEnv,
+  need: (name: string) => string,
+): Pick<AgentConfig, "token" | "iam"> {
+  const auth = env.GYRE_AUTH ?? "token";
+  if (auth === "token") return { token: need("GYRE_AGENT_TOKEN") };
+  if (auth !== "aws-iam") throw new Error(`GYRE_AUTH must be "token" or "aws-iam", not "${auth}".`);
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (!region)
+    throw new Error("GYRE_AUTH=aws-iam needs AWS_REGION (the STS region the request is signed for).");
+  return { iam: { region, serverId: need("GYRE_IAM_SERVER_ID") } };
 }
 
 /** `small=https://…,medium=https://…` → {small: …, medium: …}. */
@@ -182,7 +201,7 @@ export class Agent {
     this.sandbox = sandboxPolicyFromEnv(config.workDir);
     this.capacity = offeredCapacity(capacityFromEnv(this.sandbox.classes), config.queues, config.nodeName);
     this.ledger = new Ledger(this.capacity);
-    this.api = new GyreApi(config.url, config.token);
+    this.api = new GyreApi(config.url, config.token ?? "");
     this.sqs = new SQSClient(config.sqsEndpoint ? { endpoint: config.sqsEndpoint } : {});
   }
 
@@ -233,14 +252,17 @@ export class Agent {
   /** Registers with the join token: from here on every call is this node's own. */
   private async register(): Promise<void> {
     const { total, reserved, offered } = this.capacity;
+    const request = {
+      name: this.config.nodeName,
+      resources: wire(total),
+      reserved: wire(reserved),
+      classes: Object.fromEntries(Object.entries(offered).map(([name, size]) => [name, wire(size)])),
+    };
+    const { iam } = this.config;
     const answer = await this.api.call(
       "/register",
-      {
-        name: this.config.nodeName,
-        resources: wire(total),
-        reserved: wire(reserved),
-        classes: Object.fromEntries(Object.entries(offered).map(([name, size]) => [name, wire(size)])),
-      },
+      // Signed afresh for each try: the server accepts each signature once.
+      iam ? async () => ({ ...request, aws_iam: await signRegistration(iam) }) : request,
       RegisterAnswerSchema,
       5,
     );

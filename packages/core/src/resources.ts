@@ -4,6 +4,8 @@
  * environment variables, the same thing `Resource.<Name>` reads); locally the runtime builds
  * the same object and adds the stand-ins' endpoints.
  */
+import type { BuilderIamSettings } from "./node/iam.ts";
+
 export interface Resources {
   region: string;
   tableName: string;
@@ -24,6 +26,8 @@ export interface Resources {
   endpoints?: { dynamodb?: string; sqs?: string; s3?: string; sfn?: string };
   /** Public base URL of the API (output URLs, agent callbacks). */
   apiUrl?: string;
+  /** Builders may register with their instance role (node/iam.ts); absent: join token only. */
+  builderIam?: BuilderIamSettings;
 }
 
 /** The SST link names, shared with infra/. */
@@ -55,6 +59,7 @@ export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resource
       queueTimeoutSeconds?: number;
       maxJobSeconds?: number;
       apiUrl?: string;
+      builderIam?: BuilderIamSettings;
     }>(env, LinkNames.settings);
   const resources = { region: env.AWS_REGION ?? "us-east-1" } as Resources;
   const lazy = <K extends keyof Resources>(key: K, read: () => Resources[K]) =>
@@ -69,6 +74,7 @@ export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resource
   lazy("queueTimeoutSeconds", () => settings().queueTimeoutSeconds ?? DEFAULT_QUEUE_TIMEOUT_SECONDS);
   lazy("maxJobSeconds", () => settings().maxJobSeconds ?? DEFAULT_MAX_JOB_SECONDS);
   lazy("apiUrl", () => settings().apiUrl);
+  lazy("builderIam", () => settings().builderIam);
   return resources;
 }
 

@@ -18,6 +18,7 @@
  * | node             | NODE#<id>            | NODE                        | NODES                       | <id>              |
  * | user             | USER#<id>            | USER                        | USERS                       | <login>           |
  * | api token        | TOKEN#<sha256>       | TOKEN                       | USER#<id>#TOKENS            | <created>         |
+ * | iam signature    | IAMSIG#<sha256>      | IAMSIG                      |                             |                   |
  *
  * A workflow and its jobs share a partition: one query reads a whole workflow for finalize.
  * Jobs that can still move (blocked, queued, running) carry `gsi2pk = ACTIVE#<shard>` (sparse
@@ -42,6 +43,8 @@ export const Keys = {
   node: (id: string) => ({ pk: `NODE#${id}`, sk: "NODE" }),
   user: (id: string) => ({ pk: `USER#${id}`, sk: "USER" }),
   token: (hash: string) => ({ pk: `TOKEN#${hash}`, sk: "TOKEN" }),
+  /** A used IAM registration signature (node/iam.ts): each registers one node; expires with it. */
+  iamSignature: (hash: string) => ({ pk: `IAMSIG#${hash}`, sk: "IAMSIG" }),
 } as const;
 
 /** Partitions and sort-key prefixes that queries read. */

@@ -18,6 +18,7 @@ import type { RequestObserver } from "@gyre/core/aws/index";
 import { ASL_PATH, LocalStepFunctions } from "@gyre/core/aws/local-stepfunctions";
 import { createGyre, type Gyre } from "@gyre/core/context";
 import { finalizeAllocation, reconcile } from "@gyre/core/dispatch/index";
+import type { BuilderIamSettings } from "@gyre/core/node/iam";
 import { consumeIntakeMessage } from "@gyre/core/pipeline/index";
 import {
   DEFAULT_MAX_JOB_SECONDS,
@@ -63,6 +64,8 @@ export interface LocalRuntimeOptions {
   reconcileGraceMs?: number;
   /** More environment for the builder agents (sandbox settings such as GYRE_SANDBOX_NETWORK). */
   agentEnv?: Record<string, string>;
+  /** Builders may also register with an instance role (node/iam.ts); off by default. */
+  builderIam?: BuilderIamSettings;
   /** Sees every AWS request the server side makes (benchmarks). */
   observer?: RequestObserver;
   log?: (line: string) => void;
@@ -160,6 +163,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       queueTimeoutSeconds: options.queueTimeoutSeconds ?? DEFAULT_QUEUE_TIMEOUT_SECONDS,
       maxJobSeconds: DEFAULT_MAX_JOB_SECONDS,
       endpoints: { ...standIns.endpoints, sfn: sfnUrl },
+      ...(options.builderIam ? { builderIam: options.builderIam } : {}),
     };
     gyre = createGyre(resources, new CachingKeyPort(new LocalKeyPort(dataDir)), dataDir, options.observer);
     const ready = gyre;

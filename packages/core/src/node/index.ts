@@ -27,6 +27,7 @@ import { AllocationRefSchema } from "../protocol/agent.ts";
 import { z } from "../protocol/schema.ts";
 import { deleteItem, getItem, putNew, queryAll, tryUpdate, updateItem } from "../store/index.ts";
 import { Index, Keys } from "../table.ts";
+import type { IamIdentity } from "./iam.ts";
 
 /** vCPUs and MiB of memory: a node's total, its reserve, a class's size, what is allocated. */
 export const ResourcesSchema = z.object({ cpus: z.number(), memoryMb: z.number() });
@@ -38,6 +39,10 @@ export const NodeSchema = z.object({
   id: z.string(),
   /** What the builder calls itself (its host name); ids are the server's. */
   name: z.string().optional(),
+  /** The EC2 instance it runs on, proven by an IAM registration (node/iam.ts). */
+  instanceId: z.string().optional(),
+  /** The role session it registered as (IAM registrations only). */
+  iamArn: z.string().optional(),
   version: z.string().optional(),
   status: z.enum(["ready", "down"]),
   /** SHA-256 (hex) of the credential's secret. */
@@ -177,8 +182,15 @@ const CREDENTIAL =
   /^gyre-node\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
 const digest = (secret: string) => createHash("sha256").update(secret).digest("hex");
 
-/** A new node for a builder that presented the join token: its id and its own credential, shown once. */
-export async function registerNode(gyre: Gyre, request: RegisterRequest): Promise<RegisterAnswer> {
+/**
+ * A new node for a builder that presented the join token, or proved its instance role
+ * (`identity`, node/iam.ts): its id and its own credential, shown once.
+ */
+export async function registerNode(
+  gyre: Gyre,
+  request: RegisterRequest,
+  identity?: IamIdentity,
+): Promise<RegisterAnswer> {
   const id = randomUUID();
   const secret = randomBytes(32).toString("base64url");
   const now = gyre.now();
@@ -188,6 +200,8 @@ export async function registerNode(gyre: Gyre, request: RegisterRequest): Promis
     gsi1sk: id,
     id,
     name: request.name,
+    ...(identity?.instanceId ? { instanceId: identity.instanceId } : {}),
+    ...(identity ? { iamArn: identity.arn } : {}),
     ...(request.version ? { version: request.version } : {}),
     ...(request.resources ? { resources: fromWire(request.resources) } : {}),
     ...(request.reserved ? { reserved: fromWire(request.reserved) } : {}),
@@ -308,6 +322,9 @@ export async function markNodeDown(gyre: Gyre, id: string, cutoff: number): Prom
   );
 }
 
+/** What keeps a queued job of a class waiting, as waitingCause tells it. */
+export type WaitingCause = "no_ready_node" | "class_not_offered" | "draining" | "full";
+
 /**
  * Why a queued job of `resourceClass` is not running yet, in words for its `messages`, when the
  * fleet explains it: no node ready, none offering the class, every one that does draining or
@@ -315,13 +332,27 @@ export async function markNodeDown(gyre: Gyre, id: string, cutoff: number): Prom
  * not say what they offer are taken to offer every class.
  */
 export function waitingReason(resourceClass: string, nodes: readonly Node[]): string | undefined {
+  return waitingCause(resourceClass, nodes)?.message;
+}
+
+/** waitingReason with the kind of cause beside the words (`gyre doctor` grades it). */
+export function waitingCause(
+  resourceClass: string,
+  nodes: readonly Node[],
+): { cause: WaitingCause; message: string } | undefined {
   const ready = nodes.filter((n) => n.status === "ready" && n.revokedAt === undefined);
   if (ready.length === 0)
-    return `No builder node is ready: this job (resource class ${resourceClass}) runs once one joins.`;
+    return {
+      cause: "no_ready_node",
+      message: `No builder node is ready: this job (resource class ${resourceClass}) runs once one joins.`,
+    };
   const offering = ready.filter((n) => !n.classes || Object.hasOwn(n.classes, resourceClass));
   if (offering.length === 0) {
     const offered = [...new Set(ready.flatMap((n) => Object.keys(n.classes ?? {})))].join(", ");
-    return `No ready builder node offers resource class ${resourceClass} (they offer ${offered}): this job runs once one that does joins.`;
+    return {
+      cause: "class_not_offered",
+      message: `No ready builder node offers resource class ${resourceClass} (they offer ${offered}): this job runs once one that does joins.`,
+    };
   }
   const eligible = offering.filter((n) => !isDraining(n));
   const those = (k: number, verb: string) =>
@@ -329,7 +360,10 @@ export function waitingReason(resourceClass: string, nodes: readonly Node[]): st
       ? `The one builder node offering resource class ${resourceClass} is ${verb}`
       : `All ${k} builder nodes offering resource class ${resourceClass} are ${verb}`;
   if (eligible.length === 0)
-    return `${those(offering.length, "draining")}: this job runs once a drain ends or another node joins.`;
+    return {
+      cause: "draining",
+      message: `${those(offering.length, "draining")}: this job runs once a drain ends or another node joins.`,
+    };
   const hasRoom = (n: Node) => {
     const size = n.classes?.[resourceClass];
     if (!size || !n.resources) return true;
@@ -340,6 +374,7 @@ export function waitingReason(resourceClass: string, nodes: readonly Node[]): st
       allocated.memoryMb + size.memoryMb <= n.resources.memoryMb - reserved.memoryMb
     );
   };
-  if (!eligible.some(hasRoom)) return `${those(eligible.length, "full")}: this job runs when one has room.`;
+  if (!eligible.some(hasRoom))
+    return { cause: "full", message: `${those(eligible.length, "full")}: this job runs when one has room.` };
   return undefined;
 }

@@ -48,6 +48,8 @@ function attributes(n: Node): Record<string, string> {
   if (n.name) attrs["unique.hostname"] = n.name;
   if (n.classes) attrs["gyre.resource_classes"] = Object.keys(n.classes).join(",");
   if (n.version) attrs["gyre.version"] = n.version;
+  // Nomad's AWS fingerprint names the instance so; Gyre's comes from the IAM registration.
+  if (n.instanceId) attrs["unique.platform.aws.instance-id"] = n.instanceId;
   return attrs;
 }
 

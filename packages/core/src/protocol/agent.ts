@@ -7,8 +7,9 @@
  *
  *   queue message  {taskToken, allocation}         put on the resource class's queue by the
  *                                                   execution waiting for the allocation
- *   POST /register {name, resources, reserved, classes} → {node_id, credential, heartbeat_seconds}
- *                  with the join token; every later call with the node's own credential
+ *   POST /register {name, resources, reserved, classes, aws_iam?} → {node_id, credential, heartbeat_seconds}
+ *                  with the join token or, on AWS, a signed STS request in aws_iam (node/iam.ts);
+ *                  every later call with the node's own credential
  *   POST /claim    {allocation, node_id, task_token} → Assignment   (409: not yours to run;
  *                  423: this node drains, so the message goes back on its queue for another)
  *   POST /heartbeat {node_id, allocations[], allocated} → {stop[], heartbeat_seconds, drain}
@@ -104,7 +105,23 @@ export type LeaveRequest = z.infer<typeof LeaveRequestSchema>;
 
 const ClassName = z.string().regex(/^[A-Za-z0-9_.+-]{1,64}$/, "a resource class name");
 
-/** A builder's registration, with the join token: what it calls itself and what it offers. */
+/**
+ * A signed STS GetCallerIdentity request (node/iam.ts): an AWS builder's proof of its instance
+ * role, sent instead of the join token. The server forwards it to STS; it never sees a credential.
+ */
+export const IamRegistrationSchema = z.object({
+  url: z.string().max(200),
+  headers: z
+    .record(z.string().max(100), z.string().max(4096))
+    .refine((h) => Object.keys(h).length <= 30, "at most 30 headers"),
+  body: z.string().max(200),
+});
+export type IamRegistration = z.infer<typeof IamRegistrationSchema>;
+
+/**
+ * A builder's registration, with the join token or an IAM proof (`aws_iam`): what it calls
+ * itself and what it offers.
+ */
 export const RegisterRequestSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "1-128 characters of A-Z a-z 0-9 _ . : -"),
   version: z.string().min(1).max(64).optional(),
@@ -116,6 +133,7 @@ export const RegisterRequestSchema = z.object({
     .record(ClassName, NodeResourcesSchema)
     .refine((c) => Object.keys(c).length <= 100, "at most 100 resource classes")
     .optional(),
+  aws_iam: IamRegistrationSchema.optional(),
 });
 export type RegisterRequest = z.infer<typeof RegisterRequestSchema>;
 

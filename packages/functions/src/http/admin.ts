@@ -64,6 +64,8 @@ export function adminRoutes() {
 const nodeJson = (n: Node) => ({
   id: n.id,
   name: n.name ?? null,
+  instance_id: n.instanceId ?? null,
+  iam_arn: n.iamArn ?? null,
   status: n.status,
   heartbeat_at: new Date(n.heartbeatAt).toISOString(),
   revoked_at: n.revokedAt === undefined ? null : new Date(n.revokedAt).toISOString(),

@@ -12,6 +12,7 @@ import { holds } from "@gyre/core/dispatch/allocation";
 import { claimAllocation, finishAllocation, refuseAllocation } from "@gyre/core/dispatch/index";
 import { conflict, GyreError } from "@gyre/core/error";
 import { findJob, parallelismOf } from "@gyre/core/job/index";
+import { verifyIamRegistration } from "@gyre/core/node/iam";
 import { authenticateNode, heartbeatNode, leaveNode, registerNode } from "@gyre/core/node/index";
 import { writeOutput } from "@gyre/core/output/index";
 import { continuationKey } from "@gyre/core/pipeline/index";
@@ -40,10 +41,18 @@ const FinishBodySchema = FinishRequestSchema.extend({ parallelism: z.number().in
 export function agentRoutes() {
   const app = new Hono<Env>();
   const joinToken = requireUser((u) => u.builder === true, "Only builder agents may call this endpoint.");
-  // Registration takes the join token (a builder user's token); every other call a node's own credential.
-  app.post("/register", joinToken, async (c) => {
+  // Registration takes the join token (a builder user's token) or, on AWS, a signed proof of the
+  // instance role in the body; every other call a node's own credential.
+  app.post("/register", async (c) => {
     const request = await parseBody(c, RegisterRequestSchema);
-    return c.json(await registerNode(c.get("gyre"), request), 201);
+    const gyre = c.get("gyre");
+    if (request.aws_iam)
+      return c.json(
+        await registerNode(gyre, request, await verifyIamRegistration(gyre, request.aws_iam)),
+        201,
+      );
+    await joinToken(c, async () => undefined);
+    return c.json(await registerNode(gyre, request), 201);
   });
   app.use(async (c, next) => {
     // Headers only: a credential in a query string ends up in access logs.
