@@ -15,6 +15,7 @@ describe("reconcile handler", () => {
       nodesRemoved: 0,
       workflowsAdvanced: 0,
       pipelinesRequeued: 0,
+      terminationsCompleted: 0,
       failures: [],
     };
     const logged = vi.spyOn(console, "log").mockImplementation(() => {});

@@ -4,6 +4,7 @@
  * stand-ins through `resources.endpoints`. An optional observer sees every request by
  * service and operation: the benchmark counts requests per job with it.
  */
+import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SFNClient } from "@aws-sdk/client-sfn";
@@ -18,6 +19,8 @@ export interface AwsClients {
   readonly sqs: SQSClient;
   readonly s3: S3Client;
   readonly sfn: SFNClient;
+  /** The builder fleet's groups (lifecycle actions); AWS only, there is no local stand-in. */
+  readonly autoScaling: AutoScalingClient;
 }
 
 // s3rver accepts only its well-known local key pair; the other stand-ins accept any.
@@ -55,6 +58,7 @@ export function createAwsClients(resources: Resources, observer?: RequestObserve
   let sqs: SQSClient | undefined;
   let s3: S3Client | undefined;
   let sfn: SFNClient | undefined;
+  let autoScaling: AutoScalingClient | undefined;
   return {
     get dynamo() {
       if (!dynamo) {
@@ -84,6 +88,13 @@ export function createAwsClients(resources: Resources, observer?: RequestObserve
         observe(sfn, "StepFunctions", observer);
       }
       return sfn;
+    },
+    get autoScaling() {
+      if (!autoScaling) {
+        autoScaling = new AutoScalingClient({ region: resources.region });
+        observe(autoScaling, "AutoScaling", observer);
+      }
+      return autoScaling;
     },
   };
 }

@@ -14,6 +14,7 @@
 import type { Gyre } from "../context.ts";
 import { type AllocationState, type Job, JobSchema, TERMINAL_ALLOCATION } from "../job/index.ts";
 import { forgetNode, listNodes, markNodeDown, type Node } from "../node/index.ts";
+import { settleTerminations } from "../node/termination.ts";
 import { enqueuePending } from "../pipeline/intake.ts";
 import { PipelineSchema } from "../pipeline/model.ts";
 import type { AllocationRef } from "../protocol/agent.ts";
@@ -36,6 +37,8 @@ export interface ReconcileReport {
   nodesRemoved: number;
   workflowsAdvanced: number;
   pipelinesRequeued: number;
+  /** Instances whose termination waited for their node to run nothing, let go (node/termination.ts). */
+  terminationsCompleted: number;
   /** Items it could not repair this pass, and why (the next pass tries again). */
   failures: string[];
 }
@@ -66,11 +69,13 @@ export async function reconcile(gyre: Gyre, options: ReconcileOptions = {}): Pro
     nodesRemoved: 0,
     workflowsAdvanced: 0,
     pipelinesRequeued: 0,
+    terminationsCompleted: 0,
     failures: [],
   };
   const alive = new Map<string, Node>();
   const revoked = new Set<string>();
-  for (const node of await listNodes(gyre)) {
+  const nodes = await listNodes(gyre);
+  for (const node of nodes) {
     if (await forgetNode(gyre, node)) {
       report.nodesRemoved++;
       continue;
@@ -120,12 +125,16 @@ export async function reconcile(gyre: Gyre, options: ReconcileOptions = {}): Pro
       report.workflowsAdvanced++;
     });
   }
+  if (nodes.some((n) => n.termination))
+    await each("terminations", async () => {
+      report.terminationsCompleted += (await settleTerminations(gyre)).length;
+    });
   return report;
 }
 
 /** Why a running allocation is over although its record says `running`, if it is. */
 function lostReason(
-  gyre: Gyre,
+  gyre: Clock,
   alloc: AllocationState,
   ref: AllocationRef,
   alive: Map<string, Node>,
@@ -149,16 +158,47 @@ function lostReason(
   return undefined;
 }
 
-interface Fleet {
+/** What lostAllocation reads of the context: the clock and the maximum run time. */
+type Clock = Pick<Gyre, "now"> & { resources: Pick<Gyre["resources"], "maxJobSeconds"> };
+
+/** The nodes as a pass sees them: those heartbeating within the deadline, and the revoked. */
+export interface Fleet {
   alive: Map<string, Node>;
   /** Nodes whose credential an operator revoked. */
   revoked: Set<string>;
 }
 
+/**
+ * Why the allocation `ref` of a job, recorded `running`, is over (its node revoked, drained past
+ * its deadline, silent, no longer running it, or the run past the maximum time), and whether
+ * that costs the job none of its retries (`free`: an operator's decision). Undefined when it
+ * still runs. The reconciler acts on it; `gyre doctor` reports it as what the next pass will do.
+ */
+export function lostAllocation(
+  gyre: Clock,
+  alloc: AllocationState,
+  ref: AllocationRef,
+  { alive, revoked }: Fleet,
+  deadlineMs: number,
+): { message: string; free: boolean } | undefined {
+  if (alloc.status !== "running") return undefined;
+  const where = `allocation ${ref.index} (attempt ${ref.attempt})`;
+  if (revoked.has(alloc.nodeId ?? ""))
+    return { message: `Builder node ${alloc.nodeId} was revoked while it ran ${where}.`, free: true };
+  const drainDeadline = alive.get(alloc.nodeId ?? "")?.drainDeadline;
+  if (drainDeadline !== undefined && drainDeadline <= gyre.now())
+    return {
+      message: `Builder node ${alloc.nodeId} was drained, and its deadline passed while it ran ${where}.`,
+      free: true,
+    };
+  const reason = lostReason(gyre, alloc, ref, alive, deadlineMs);
+  return reason === undefined ? undefined : { message: reason, free: false };
+}
+
 async function reconcileJob(
   gyre: Gyre,
   job: Job,
-  { alive, revoked }: Fleet,
+  fleet: Fleet,
   deadlineMs: number,
   options: ReconcileOptions,
   report: ReconcileReport,
@@ -171,19 +211,19 @@ async function reconcileJob(
   const queueTimeoutMs = gyre.resources.queueTimeoutSeconds * 1000;
   for (const ref of refsOf(job)) {
     const alloc = job.allocations[String(ref.index)]!;
-    const wasRevoked = alloc.status === "running" && revoked.has(alloc.nodeId ?? "");
-    const drainDeadline = alive.get(alloc.nodeId ?? "")?.drainDeadline;
-    const drainedOut =
-      alloc.status === "running" && drainDeadline !== undefined && drainDeadline <= gyre.now();
     // An operator's decision (a revoke, a drain's deadline) costs the job none of its retries.
-    const lost = wasRevoked
-      ? `Builder node ${alloc.nodeId} was revoked while it ran allocation ${ref.index} (attempt ${ref.attempt}).`
-      : drainedOut
-        ? `Builder node ${alloc.nodeId} was drained, and its deadline passed while it ran allocation ${ref.index} (attempt ${ref.attempt}).`
-        : alloc.status === "running" && lostReason(gyre, alloc, ref, alive, deadlineMs);
+    const lost = lostAllocation(gyre, alloc, ref, fleet, deadlineMs);
     if (lost) {
-      const free = wasRevoked || drainedOut;
-      if (await loseAllocation(gyre, job, ref, "infrastructure_fail", lost, free ? { free: true } : {}))
+      if (
+        await loseAllocation(
+          gyre,
+          job,
+          ref,
+          "infrastructure_fail",
+          lost.message,
+          lost.free ? { free: true } : {},
+        )
+      )
         report.redriven++;
       return; // a retry restarts every allocation of the job
     }

@@ -43,6 +43,20 @@ export const NodeSchema = z.object({
   instanceId: z.string().optional(),
   /** The role session it registered as (IAM registrations only). */
   iamArn: z.string().optional(),
+  /**
+   * Its instance is to be terminated (an Auto Scaling lifecycle action, termination.ts): the
+   * node drains and the action completes once it runs nothing.
+   */
+  termination: z
+    .object({
+      instanceId: z.string(),
+      group: z.string(),
+      hook: z.string(),
+      token: z.string(),
+      since: z.number(),
+      heartbeatAt: z.number(),
+    })
+    .optional(),
   version: z.string().optional(),
   status: z.enum(["ready", "down"]),
   /** SHA-256 (hex) of the credential's secret. */

@@ -1,0 +1,134 @@
+import {
+  AutoScalingClient,
+  CompleteLifecycleActionCommand,
+  RecordLifecycleActionHeartbeatCommand,
+} from "@aws-sdk/client-auto-scaling";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { memoryTable, type TestTable } from "../store/test-table.ts";
+import { heartbeatNode, listNodes, registerNode } from "./index.ts";
+import { beginTermination, LIFECYCLE_HEARTBEAT_MS, settleTerminations } from "./termination.ts";
+
+const autoScaling = mockClient(AutoScalingClient);
+let table: TestTable;
+const INSTANCE = "i-0123456789abcdef0";
+const action = { instanceId: INSTANCE, group: "gyre-prod-builders-medium", hook: "drain", token: "tok-1" };
+const ref = {
+  workflowId: "6f1c2b1e-1111-4222-8333-444455556666",
+  jobName: "build",
+  jobId: "7f1c2b1e-1111-4222-8333-444455556666",
+  attempt: 1,
+  index: 0,
+};
+const completion = {
+  AutoScalingGroupName: action.group,
+  LifecycleHookName: "drain",
+  LifecycleActionToken: "tok-1",
+  InstanceId: INSTANCE,
+  LifecycleActionResult: "CONTINUE",
+};
+
+beforeEach(async () => {
+  autoScaling.reset();
+  table = await memoryTable();
+});
+afterEach(async () => {
+  await table.close();
+});
+
+async function instanceNode() {
+  return registerNode(
+    table.gyre,
+    { name: "builder" },
+    { arn: "arn", account: "1", role: "r", instanceId: INSTANCE },
+  );
+}
+
+describe("scale-in waits for the node to run nothing (Auto Scaling API mocked at the SDK boundary)", () => {
+  it("drains the instance's node and completes the lifecycle action only after a heartbeat since reports no allocation", async () => {
+    const { node_id } = await instanceNode();
+    await heartbeatNode(table.gyre, { node_id, allocations: [ref] });
+    table.setNow(table.gyre.now() + 1000);
+    expect(await beginTermination(table.gyre, action, 3_600_000)).toEqual({
+      drained: [node_id],
+      completed: false,
+    });
+    const [drained] = await listNodes(table.gyre);
+    expect(drained).toMatchObject({
+      drainedAt: table.gyre.now(),
+      drainDeadline: table.gyre.now() + 3_600_000,
+    });
+    expect(drained?.termination).toMatchObject({ ...action, since: table.gyre.now() });
+
+    // Still running: nothing completes.
+    table.setNow(table.gyre.now() + 1000);
+    await heartbeatNode(table.gyre, { node_id, allocations: [ref] });
+    expect(await settleTerminations(table.gyre)).toEqual([]);
+    expect(autoScaling.commandCalls(CompleteLifecycleActionCommand)).toHaveLength(0);
+
+    table.setNow(table.gyre.now() + 1000);
+    await heartbeatNode(table.gyre, { node_id, allocations: [] });
+    expect(await settleTerminations(table.gyre)).toEqual([INSTANCE]);
+    expect(autoScaling.commandCalls(CompleteLifecycleActionCommand).map((c) => c.args[0].input)).toEqual([
+      completion,
+    ]);
+    expect((await listNodes(table.gyre))[0]?.termination).toBeUndefined();
+    // Settled once: a later pass has nothing to do.
+    expect(await settleTerminations(table.gyre)).toEqual([]);
+  });
+
+  it("does not trust a heartbeat sent before the drain began (a claim may have been won since)", async () => {
+    const { node_id } = await instanceNode();
+    await heartbeatNode(table.gyre, { node_id, allocations: [] });
+    await beginTermination(table.gyre, action);
+    expect(await settleTerminations(table.gyre)).toEqual([]);
+    expect(autoScaling.commandCalls(CompleteLifecycleActionCommand)).toHaveLength(0);
+  });
+
+  it("lets an instance go at once when no live node runs on it", async () => {
+    expect(await beginTermination(table.gyre, action)).toEqual({ drained: [], completed: true });
+    expect(autoScaling.commandCalls(CompleteLifecycleActionCommand).map((c) => c.args[0].input)).toEqual([
+      completion,
+    ]);
+  });
+
+  it("keeps a long wait alive with lifecycle heartbeats, one per period", async () => {
+    const { node_id } = await instanceNode();
+    await beginTermination(table.gyre, action);
+    table.setNow(table.gyre.now() + LIFECYCLE_HEARTBEAT_MS - 1);
+    await heartbeatNode(table.gyre, { node_id, allocations: [ref] });
+    await settleTerminations(table.gyre);
+    expect(autoScaling.commandCalls(RecordLifecycleActionHeartbeatCommand)).toHaveLength(0);
+    table.setNow(table.gyre.now() + 1);
+    await settleTerminations(table.gyre);
+    await settleTerminations(table.gyre);
+    expect(
+      autoScaling.commandCalls(RecordLifecycleActionHeartbeatCommand).map((c) => c.args[0].input),
+    ).toEqual([
+      {
+        AutoScalingGroupName: action.group,
+        LifecycleHookName: "drain",
+        LifecycleActionToken: "tok-1",
+        InstanceId: INSTANCE,
+      },
+    ]);
+  });
+
+  it("takes an action AWS no longer holds (it timed out) as done", async () => {
+    autoScaling.on(CompleteLifecycleActionCommand).rejects(
+      Object.assign(new Error("No active Lifecycle Action found with token tok-1"), {
+        name: "ValidationError",
+      }),
+    );
+    expect(await beginTermination(table.gyre, action)).toEqual({ drained: [], completed: true });
+  });
+
+  it("a repeated event for the same action does not drain again or reset the wait", async () => {
+    const { node_id } = await instanceNode();
+    await beginTermination(table.gyre, action);
+    const first = (await listNodes(table.gyre))[0]!;
+    table.setNow(table.gyre.now() + 5000);
+    expect(await beginTermination(table.gyre, action)).toEqual({ drained: [node_id], completed: false });
+    expect((await listNodes(table.gyre))[0]?.drainedAt).toBe(first.drainedAt);
+  });
+});

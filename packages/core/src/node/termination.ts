@@ -1,0 +1,129 @@
+/**
+ * Scale-in never kills a running job. The builder groups (infra/fleet.ts) hold every
+ * terminating instance in `Terminating:Wait` with a lifecycle hook; its event reaches
+ * `beginTermination`, which drains the instance's node (no new allocations; what runs
+ * finishes, or is stopped at the deadline and retried elsewhere, free) and records the pending
+ * action on the node. The reconciler calls `settleTerminations` every pass: once the node runs
+ * nothing (or is down, or has left) it completes the action (CONTINUE) and the instance goes;
+ * until then it keeps the action alive with heartbeats.
+ */
+import {
+  CompleteLifecycleActionCommand,
+  RecordLifecycleActionHeartbeatCommand,
+} from "@aws-sdk/client-auto-scaling";
+import type { Gyre } from "../context.ts";
+import { GyreError } from "../error.ts";
+import { tryUpdate } from "../store/index.ts";
+import { Keys } from "../table.ts";
+import { drainNode, listNodes, type Node } from "./index.ts";
+
+/** What EventBridge says of an instance the group wants to terminate. */
+export interface LifecycleAction {
+  instanceId: string;
+  group: string;
+  hook: string;
+  token: string;
+}
+
+/** How often a pending action is kept alive: well inside the hook's heartbeat timeout (1 h). */
+export const LIFECYCLE_HEARTBEAT_MS = 10 * 60_000;
+
+const isGone = (n: Node) => n.status === "down" || n.revokedAt !== undefined || n.leftAt !== undefined;
+
+/** An action that AWS no longer holds (completed, or timed out) needs nothing more. */
+const noActiveAction = (error: unknown) =>
+  error instanceof Error &&
+  error.name === "ValidationError" &&
+  /No active Lifecycle Action/i.test(error.message);
+
+async function complete(gyre: Gyre, action: LifecycleAction): Promise<void> {
+  try {
+    await gyre.aws.autoScaling.send(
+      new CompleteLifecycleActionCommand({
+        AutoScalingGroupName: action.group,
+        LifecycleHookName: action.hook,
+        LifecycleActionToken: action.token,
+        InstanceId: action.instanceId,
+        LifecycleActionResult: "CONTINUE",
+      }),
+    );
+  } catch (error) {
+    if (!noActiveAction(error)) throw error;
+  }
+}
+
+/**
+ * An instance is to be terminated: drain its nodes (deadline: `deadlineMs`, the longest a job
+ * may still run) and leave the action pending on them; with no live node there (the agent never
+ * registered, or already left) the instance may go at once. Repeated events change nothing.
+ */
+export async function beginTermination(
+  gyre: Gyre,
+  action: LifecycleAction,
+  deadlineMs = gyre.resources.maxJobSeconds * 1000,
+): Promise<{ drained: string[]; completed: boolean }> {
+  const nodes = (await listNodes(gyre)).filter((n) => n.instanceId === action.instanceId && !isGone(n));
+  const drained: string[] = [];
+  for (const node of nodes) {
+    drained.push(node.id);
+    if (node.termination?.token === action.token) continue; // a repeated event
+    try {
+      await drainNode(gyre, node.id, true, deadlineMs);
+    } catch (error) {
+      // Down between the list and the drain: nothing runs there to wait for.
+      if (error instanceof GyreError && error.code === "conflict") {
+        drained.pop();
+        continue;
+      }
+      throw error;
+    }
+    await tryUpdate(gyre, Keys.node(node.id), {
+      set: [[["termination"], { ...action, since: gyre.now(), heartbeatAt: gyre.now() }]],
+      when: [{ path: "pk", exists: true }],
+    });
+  }
+  if (drained.length === 0) await complete(gyre, action);
+  return { drained, completed: drained.length === 0 };
+}
+
+/**
+ * The reconciler's pass over pending terminations: complete those whose node runs nothing any
+ * more, heartbeat the others. Returns the instances let go.
+ */
+export async function settleTerminations(gyre: Gyre, nodes?: readonly Node[]): Promise<string[]> {
+  const now = gyre.now();
+  const done: string[] = [];
+  for (const node of nodes ?? (await listNodes(gyre))) {
+    const pending = node.termination;
+    if (!pending) continue;
+    // `running` is as of the last heartbeat: one sent after the drain began, so a claim won
+    // just before it is counted.
+    const idle = isGone(node) || (node.heartbeatAt > pending.since && (node.running ?? []).length === 0);
+    if (idle) {
+      await complete(gyre, pending);
+      await tryUpdate(gyre, Keys.node(node.id), {
+        remove: ["termination"],
+        when: [{ path: "pk", exists: true }],
+      });
+      done.push(pending.instanceId);
+    } else if (now - pending.heartbeatAt >= LIFECYCLE_HEARTBEAT_MS) {
+      try {
+        await gyre.aws.autoScaling.send(
+          new RecordLifecycleActionHeartbeatCommand({
+            AutoScalingGroupName: pending.group,
+            LifecycleHookName: pending.hook,
+            LifecycleActionToken: pending.token,
+            InstanceId: pending.instanceId,
+          }),
+        );
+      } catch (error) {
+        if (!noActiveAction(error)) throw error;
+      }
+      await tryUpdate(gyre, Keys.node(node.id), {
+        set: [[["termination", "heartbeatAt"], now]],
+        when: [{ path: "termination", exists: true }],
+      });
+    }
+  }
+  return done;
+}
