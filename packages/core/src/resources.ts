@@ -5,6 +5,7 @@
  * the same object and adds the stand-ins' endpoints.
  */
 import type { BuilderIamSettings } from "./node/iam.ts";
+import type { FleetGroup } from "./node/scaling.ts";
 
 export interface Resources {
   region: string;
@@ -28,6 +29,8 @@ export interface Resources {
   apiUrl?: string;
   /** Builders may register with their instance role (node/iam.ts); absent: join token only. */
   builderIam?: BuilderIamSettings;
+  /** The builder groups the scaler sizes (node/scaling.ts); AWS only. */
+  fleet?: { groups: FleetGroup[]; idleSeconds: number };
 }
 
 /** The SST link names, shared with infra/. */
@@ -60,6 +63,7 @@ export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resource
       maxJobSeconds?: number;
       apiUrl?: string;
       builderIam?: BuilderIamSettings;
+      fleet?: { groups: FleetGroup[]; idleSeconds: number };
     }>(env, LinkNames.settings);
   const resources = { region: env.AWS_REGION ?? "us-east-1" } as Resources;
   const lazy = <K extends keyof Resources>(key: K, read: () => Resources[K]) =>
@@ -75,6 +79,7 @@ export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resource
   lazy("maxJobSeconds", () => settings().maxJobSeconds ?? DEFAULT_MAX_JOB_SECONDS);
   lazy("apiUrl", () => settings().apiUrl);
   lazy("builderIam", () => settings().builderIam);
+  lazy("fleet", () => settings().fleet);
   return resources;
 }
 

@@ -75,6 +75,8 @@ export const NodeSchema = z.object({
   drainDeadline: z.number().optional(),
   /** Epoch ms; the node drained and left (its agent got SIGTERM): nothing it ran was lost. */
   leftAt: z.number().optional(),
+  /** Epoch ms of its last heartbeat that named an allocation (the scaler's idle clock). */
+  busyAt: z.number().optional(),
   /** The allocations (execution names) the node said it runs at its last heartbeat. */
   allocations: z.array(z.string()).optional(),
   /** The same allocations as references (to read their jobs). */
@@ -105,6 +107,7 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
       heartbeatAt: now,
       allocations: request.allocations.map(executionName),
       running: request.allocations,
+      ...(request.allocations.length > 0 ? { busyAt: now } : {}),
       ...(request.allocated ? { allocated: fromWire(request.allocated) } : {}),
     },
     now,
