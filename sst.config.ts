@@ -21,13 +21,14 @@ export default $config({
     const { api } = await import("./infra/api.ts");
     const dispatch = await import("./infra/dispatch.ts");
     await import("./infra/intake.ts");
-    // The builder fleet (EC2 Auto Scaling, infra/fleet.ts) is not declared yet.
+    const fleet = await import("./infra/fleet.ts");
     return {
       api: api.url,
       webhookUrl: $interpolate`${api.url}/webhooks/github`,
       table: storage.table.name,
       bucket: storage.bucket.name,
       stateMachine: dispatch.stateMachine.arn,
+      builderGroups: fleet.groups.map((group) => group.name),
     };
   },
 });

@@ -5,10 +5,14 @@
  * exist: the gateway itself depends on no function, so every function, the HTTP app included,
  * can link Settings with the API's URL without a cycle.
  */
-import { LinkNames } from "../packages/core/src/resources.ts";
+import { LinkNames, queueKey } from "../packages/core/src/resources.ts";
+import { FLEET, fleetNames, slotsPerInstance } from "./fleet-plan.ts";
 
 /** No gateway CORS: the web UI is served from this same API, and the HTTP app owns its routes. */
 export const api = new sst.aws.ApiGatewayV2("Api", { cors: false });
+
+const names = fleetNames($app.name, $app.stage);
+const account = aws.getCallerIdentityOutput({});
 
 export const settings = new sst.Linkable(LinkNames.settings, {
   properties: {
@@ -20,5 +24,20 @@ export const settings = new sst.Linkable(LinkNames.settings, {
     maxJobSeconds: 18_000,
     /** Public base URL: output and artifact URLs, commit-status links, agent callbacks. */
     apiUrl: api.url,
+    /** Builders register with the fleet's instance role (infra/fleet.ts), no shared secret. */
+    builderIam: {
+      serverId: names.serverId,
+      roleArns: [$interpolate`arn:aws:iam::${account.accountId}:role/${names.builderRole}`],
+    },
+    /** The groups the scaler sizes, and the agent bundle booting instances fetch. */
+    fleet: {
+      groups: Object.entries(FLEET.classes).map(([resourceClass, group]) => ({
+        name: names.group(queueKey(resourceClass)),
+        resourceClass,
+        slotsPerInstance: slotsPerInstance(resourceClass, group),
+      })),
+      idleSeconds: FLEET.idleSeconds,
+      agentBundleKey: names.agentBundleKey,
+    },
   },
 });

@@ -5,13 +5,13 @@
  * reconciler marks a silent node down and fails its allocations' tasks; it also ends allocations
  * past the queue timeout and repairs what a lost message, a crash or a restored backup left.
  *
- * The builder fleet (EC2 Auto Scaling groups per resource class, scaled on job-queue depth, with
- * an instance role to poll JobQueues and report through the API) will be declared in
- * infra/fleet.ts, next to this file; it is not part of this stack yet.
+ * The builder fleet (EC2 Auto Scaling groups per resource class) is infra/fleet.ts; the reconciler
+ * also completes a terminating builder's lifecycle action once its node runs nothing.
  */
 import { readFileSync } from "node:fs";
 import { LinkNames } from "../packages/core/src/resources.ts";
 import { settings } from "./api.ts";
+import { fleetControlGrants, fleetNames } from "./fleet-plan.ts";
 import { lambdaDefaults } from "./function.ts";
 import {
   executionArnPattern,
@@ -28,6 +28,7 @@ import { table } from "./storage.ts";
 const definitionTemplate = readFileSync("infra/job-allocation.asl.json", "utf8");
 
 const account = aws.getCallerIdentityOutput({});
+const names = fleetNames($app.name, $app.stage);
 const region = aws.getRegionOutput({});
 const stateMachineName = `${$app.name}-${$app.stage}-job-allocation`.slice(0, 80);
 /**
@@ -83,6 +84,12 @@ export const stateMachine = new aws.sfn.StateMachine(
   { dependsOn: [stateMachineRolePolicy] },
 );
 
+/** What the reconciler, the scaler and the lifecycle handler may do to the builder groups. */
+export function fleetControlPermissions() {
+  const groupArns = $resolve([region.name, account.accountId]).apply(([r, a]) => names.groupArns(r, a));
+  return fleetControlGrants({ groupArns: [groupArns] }).map((grant) => sst.aws.permission(grant));
+}
+
 /** Every minute: lose the allocations of nodes past their heartbeat deadline, expire the queue, repair. */
 export const reconcile = new sst.aws.CronV2("Reconcile", {
   schedule: "rate(1 minute)",
@@ -91,5 +98,7 @@ export const reconcile = new sst.aws.CronV2("Reconcile", {
     handler: "packages/functions/src/reconcile.handler",
     timeout: "55 seconds",
     link: [table, jobQueuesLink, jobStateMachine, settings],
+    // It completes a terminating builder's lifecycle action once its node runs nothing.
+    permissions: fleetControlPermissions(),
   },
 });

@@ -3,8 +3,12 @@
  * class's real queue and the real nodes, and a terminating instance's lifecycle action waits
  * until its node's running job has finished. The Auto Scaling API has no local stand-in: it is
  * mocked at the SDK boundary (aws-sdk-client-mock); STS is stood in by a local server that
- * verifies SigV4, so the builder is a real agent registered with an instance role.
+ * verifies SigV4, so the builder is a real agent registered with an instance role: the bundle
+ * the deploy builds (infra/agent-bundle.ts), fetched through the API as a booting instance does.
  */
+
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   AutoScalingClient,
   CompleteLifecycleActionCommand,
@@ -12,13 +16,16 @@ import {
   SetDesiredCapacityCommand,
   TerminateInstanceInAutoScalingGroupCommand,
 } from "@aws-sdk/client-auto-scaling";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundleAgent } from "../infra/agent-bundle.ts";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
 import { listNodes } from "../packages/core/src/node/index.ts";
 import { scaleFleet } from "../packages/core/src/node/scaling.ts";
 import { type StsStandIn, startStsStandIn } from "../packages/core/src/node/sts-stand-in.ts";
 import { beginTermination } from "../packages/core/src/node/termination.ts";
+import type { FleetSettings } from "../packages/core/src/resources.ts";
 import { api, gitRepo, tempDir, trigger, waitFor } from "./support.ts";
 
 const INSTANCE = "i-0aaaaaaaaaaaaaaa1";
@@ -115,13 +122,41 @@ describe("the builder fleet's control loop (Auto Scaling mocked at the SDK bound
     ]);
   });
 
+  it("serves booting instances the agent bundle the deploy uploaded, and that bundle joins and runs the job", async () => {
+    // What the deploy does (infra/fleet.ts): bundle the agent and put it in the bucket.
+    const built = join(tempDir("bundle"), "agent.mjs");
+    bundleAgent(built);
+    (runtime.gyre.resources as { fleet?: FleetSettings }).fleet = {
+      groups,
+      idleSeconds: 600,
+      agentBundleKey: "fleet/gyre-agent.mjs",
+    };
+    await runtime.gyre.aws.s3.send(
+      new PutObjectCommand({
+        Bucket: runtime.gyre.resources.bucketName,
+        Key: "fleet/gyre-agent.mjs",
+        Body: readFileSync(built),
+      }),
+    );
+    // What the boot script does: fetch it through the API (no credential), run it with the role.
+    const response = await fetch(`${runtime.url}/agent/v1/bundle`);
+    expect(response.status).toBe(200);
+    const fetched = join(tempDir("instance"), "agent.mjs");
+    writeFileSync(fetched, Buffer.from(await response.arrayBuffer()));
+    expect(readFileSync(fetched).equals(readFileSync(built))).toBe(true);
+    runtime.agents.start(
+      "i-1",
+      { GYRE_AUTH: "aws-iam", GYRE_IAM_SERVER_ID: "gyre-test", AWS_REGION: "us-east-1" },
+      fetched,
+    );
+    await waitFor("the job to run", async () =>
+      (await jobOf(pipelineId))?.status === "running" ? true : undefined,
+    );
+    const [node] = await listNodes(runtime.gyre);
+    expect(node?.instanceId).toBe(INSTANCE);
+  });
+
   it("lets a terminating instance go only once the job its node runs has finished", async () => {
-    // The instance the group started: a builder registering with its instance role.
-    runtime.agents.start("i-1", {
-      GYRE_AUTH: "aws-iam",
-      GYRE_IAM_SERVER_ID: "gyre-test",
-      AWS_REGION: "us-east-1",
-    });
     await waitFor("the job to run", async () =>
       (await jobOf(pipelineId))?.status === "running" ? true : undefined,
     );

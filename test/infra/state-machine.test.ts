@@ -167,16 +167,18 @@ describe("linked grants", () => {
 });
 
 describe("infra sources", () => {
-  it("point at exactly the four handlers, once each", () => {
+  it("point at exactly the six handlers, once each", () => {
     const handlers = [...allInfra.matchAll(/["'`](packages\/functions\/src\/[\w./-]+\.handler)["'`]/g)].map(
       (match) => match[1],
     );
     expect(handlers.sort()).toEqual(
       [
         "packages/functions/src/finalize.handler",
+        "packages/functions/src/fleet.handler",
         "packages/functions/src/http.handler",
         "packages/functions/src/intake.handler",
         "packages/functions/src/reconcile.handler",
+        "packages/functions/src/scaler.handler",
       ].sort(),
     );
   });

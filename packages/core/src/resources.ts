@@ -30,7 +30,17 @@ export interface Resources {
   /** Builders may register with their instance role (node/iam.ts); absent: join token only. */
   builderIam?: BuilderIamSettings;
   /** The builder groups the scaler sizes (node/scaling.ts); AWS only. */
-  fleet?: { groups: FleetGroup[]; idleSeconds: number };
+  fleet?: FleetSettings;
+}
+
+/** The builder fleet on AWS (Settings `fleet`, from infra/fleet.ts). */
+export interface FleetSettings {
+  /** The groups the scaler sizes (node/scaling.ts). */
+  groups: FleetGroup[];
+  /** An idle builder is let go after this long. */
+  idleSeconds: number;
+  /** The agent bundle's key in the bucket, served to booting instances at /agent/v1/bundle. */
+  agentBundleKey?: string;
 }
 
 /** The SST link names, shared with infra/. */
@@ -63,7 +73,7 @@ export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resource
       maxJobSeconds?: number;
       apiUrl?: string;
       builderIam?: BuilderIamSettings;
-      fleet?: { groups: FleetGroup[]; idleSeconds: number };
+      fleet?: FleetSettings;
     }>(env, LinkNames.settings);
   const resources = { region: env.AWS_REGION ?? "us-east-1" } as Resources;
   const lazy = <K extends keyof Resources>(key: K, read: () => Resources[K]) =>

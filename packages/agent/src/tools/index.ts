@@ -22,6 +22,10 @@ export type TimingType = (typeof TIMING_TYPES)[number];
 export type Timings = Record<TimingType, Record<string, number>>;
 
 const SCRIPT = new URL("./circleci.sh", import.meta.url);
+/** The script's text, built in by the agent bundle (infra/agent-bundle.ts), which has no files beside it. */
+declare const __GYRE_CIRCLECI_SH__: string | undefined;
+const scriptText = async () =>
+  typeof __GYRE_CIRCLECI_SH__ === "string" ? __GYRE_CIRCLECI_SH__ : readFile(SCRIPT, "utf8");
 
 /** Where the tools of the job whose directory is `root` live. */
 export const toolsDir = (root: string) => join(root, ".gyre");
@@ -42,7 +46,7 @@ export async function writeTools(root: string, timings?: Partial<Timings>): Prom
   const bin = join(dir, "bin");
   await mkdir(bin, { recursive: true });
   await mkdir(join(dir, "timings"), { recursive: true });
-  const script = (await readFile(SCRIPT, "utf8")).replace("__GYRE_DIR__", shellQuote(dir));
+  const script = (await scriptText()).replace("__GYRE_DIR__", shellQuote(dir));
   for (const name of ["circleci", "circleci-agent"]) {
     await writeFile(join(bin, name), script);
     await chmod(join(bin, name), 0o755);

@@ -401,15 +401,28 @@ export class AgentSupervisor {
 
   /** What each agent adds to the shared environment (a node of another size, say), kept for its restarts. */
   private readonly own = new Map<string, Record<string, string>>();
+  private readonly bundles = new Map<string, string>();
 
-  start(nodeId: string, env?: Record<string, string>): void {
+  /**
+   * Starts agent `nodeId` (restarted as a new node when it exits), with `env` over the shared
+   * environment; `bundle` runs a bundled agent (infra/agent-bundle.ts) as the fleet does,
+   * instead of the sources.
+   */
+  start(nodeId: string, env?: Record<string, string>, bundle?: string): void {
     if (env) this.own.set(nodeId, env);
+    if (bundle) this.bundles.set(nodeId, bundle);
+    const entry = this.bundles.get(nodeId);
     // Builds run below the control plane's priority: `nice` starts the agent (every thread of it,
     // and every step it spawns) 10 below this process, so on one machine a full build load slows
     // the builds, not the API's answers.
     const child = spawn(
       "nice",
-      ["-n", String(AGENT_NICENESS), process.execPath, "--import", "tsx", AGENT_MAIN],
+      [
+        "-n",
+        String(AGENT_NICENESS),
+        process.execPath,
+        ...(entry ? [entry] : ["--import", "tsx", AGENT_MAIN]),
+      ],
       {
         env: {
           ...process.env,

@@ -10,7 +10,7 @@
 import { jobEnvironment } from "@gyre/core/contexts/index";
 import { holds } from "@gyre/core/dispatch/allocation";
 import { claimAllocation, finishAllocation, refuseAllocation } from "@gyre/core/dispatch/index";
-import { conflict, GyreError } from "@gyre/core/error";
+import { conflict, GyreError, notFound } from "@gyre/core/error";
 import { findJob, parallelismOf } from "@gyre/core/job/index";
 import { verifyIamRegistration } from "@gyre/core/node/iam";
 import { authenticateNode, heartbeatNode, leaveNode, registerNode } from "@gyre/core/node/index";
@@ -27,6 +27,7 @@ import {
   RegisterRequestSchema,
 } from "@gyre/core/protocol/agent";
 import { z } from "@gyre/core/protocol/schema";
+import { presign } from "@gyre/core/storage/grant";
 import { verifyAllocation } from "@gyre/core/storage/index";
 import { Hono } from "hono";
 import { type Env, nodeBody, parseBody, requireUser } from "./context.ts";
@@ -53,6 +54,14 @@ export function agentRoutes() {
       );
     await joinToken(c, async () => undefined);
     return c.json(await registerNode(gyre, request), 201);
+  });
+  // What the fleet's instances install at boot (infra/fleet.ts): Gyre's own code, no credential
+  // needed; a short-lived presigned URL of the bundle the deploy uploaded.
+  app.get("/bundle", async (c) => {
+    const gyre = c.get("gyre");
+    const key = gyre.resources.fleet?.agentBundleKey;
+    if (!key) throw notFound("This installation has no agent bundle: its builder fleet is not deployed.");
+    return c.redirect((await presign(gyre, "GET", key)).url, 302);
   });
   app.use(async (c, next) => {
     // Headers only: a credential in a query string ends up in access logs.

@@ -1,0 +1,274 @@
+/**
+ * The builder fleet's plan as plain data and functions (no SST or Pulumi globals, so
+ * test/infra checks it offline): which instances each resource class runs on, how many jobs
+ * each fits, what the builders may do, the boot script that installs and starts the agent, and
+ * the working-hours schedule. infra/fleet.ts turns it into resources. Operators change the
+ * fleet by editing FLEET below (docs/deploy.md, "The builder fleet").
+ */
+import { DEFAULT_RESERVED } from "../packages/agent/src/capacity.ts";
+import { CIRCLECI_RESOURCE_CLASSES } from "../packages/agent/src/sandbox/resources.ts";
+import type { Grant } from "./policies.ts";
+
+export interface InstanceSize {
+  vcpus: number;
+  memoryMb: number;
+}
+
+/** x86-64 types, interchangeable within a size: the group takes whichever spot has room. */
+const SIZES: Record<string, { types: string[] } & InstanceSize> = {
+  "2xlarge": {
+    types: ["m7i.2xlarge", "m6i.2xlarge", "m6a.2xlarge", "m7a.2xlarge"],
+    vcpus: 8,
+    memoryMb: 32_768,
+  },
+  "4xlarge": {
+    types: ["m7i.4xlarge", "m6i.4xlarge", "m6a.4xlarge", "m7a.4xlarge"],
+    vcpus: 16,
+    memoryMb: 65_536,
+  },
+  "8xlarge": {
+    types: ["m7i.8xlarge", "m6i.8xlarge", "m6a.8xlarge", "m7a.8xlarge"],
+    vcpus: 32,
+    memoryMb: 131_072,
+  },
+};
+
+export interface ClassGroup {
+  /** The instance size its builders run on (a key of SIZES). */
+  size: keyof typeof SIZES;
+  /** Instances kept whatever the load; the schedule raises it in working hours. */
+  min: number;
+  max: number;
+  /** Stopped, pre-installed instances waiting in the warm pool (seconds, not minutes, to start). */
+  warm: number;
+}
+
+export interface FleetSettings {
+  /** Resource class → its group. A class left out gets no builders on AWS. */
+  classes: Record<string, ClassGroup>;
+  /** On-demand instances each group keeps under spot; above them, this share is on-demand. */
+  onDemandBase: number;
+  onDemandPercentAbove: number;
+  /** An idle builder is let go after this long (the scaler). */
+  idleSeconds: number;
+  /** Working hours: each group's minimum rises to `min` then, and falls to 0 outside them. */
+  schedule?: { timeZone: string; start: string; end: string; days: string; min: Record<string, number> };
+  /** AMI: an SSM parameter path (Canonical's Ubuntu 24.04 by default) or an ami- id. */
+  image: string;
+  /** Node.js the boot script installs (checked against the release's SHASUMS256.txt). */
+  nodeVersion: string;
+  /** Subnets for the builders (outbound internet needed); none: the default VPC's. */
+  subnetIds?: string[];
+  volumeGb: number;
+}
+
+export const FLEET: FleetSettings = {
+  classes: {
+    small: { size: "2xlarge", min: 0, max: 10, warm: 1 },
+    medium: { size: "2xlarge", min: 0, max: 10, warm: 1 },
+    "medium+": { size: "2xlarge", min: 0, max: 5, warm: 0 },
+    large: { size: "4xlarge", min: 0, max: 5, warm: 0 },
+    xlarge: { size: "8xlarge", min: 0, max: 3, warm: 0 },
+    "2xlarge": { size: "8xlarge", min: 0, max: 2, warm: 0 },
+  },
+  onDemandBase: 0,
+  onDemandPercentAbove: 0,
+  idleSeconds: 600,
+  schedule: {
+    timeZone: "Etc/UTC",
+    start: "0 8",
+    end: "0 19",
+    days: "MON-FRI",
+    min: { medium: 1 },
+  },
+  image: "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+  nodeVersion: "v22.11.0",
+  volumeGb: 100,
+};
+
+export const instanceTypes = (group: ClassGroup) => SIZES[group.size]!.types;
+
+/** Names the server and the fleet share, fixed so Settings can carry them without a cycle. */
+export const fleetNames = (app: string, stage: string) => ({
+  /** What builders sign in X-Gyre-Server-Id. */
+  serverId: `${app}-${stage}`,
+  builderRole: `${app}-${stage}-builder`.slice(0, 64),
+  group: (queueKey: string) => `${app}-${stage}-builders-${queueKey}`,
+  agentBundleKey: "fleet/gyre-agent.mjs",
+  /** Every builder group's ARN (IAM matches the group id part with `*`). */
+  groupArns: (region: string, account: string) =>
+    `arn:aws:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/${app}-${stage}-builders-*`,
+});
+
+/** Jobs of `resourceClass` one instance of the group's size runs at once, less the agent's reserve. */
+export function slotsPerInstance(resourceClass: string, group: ClassGroup): number {
+  const job = CIRCLECI_RESOURCE_CLASSES[resourceClass];
+  if (!job) throw new Error(`Unknown resource class ${resourceClass}.`);
+  const size = SIZES[group.size]!;
+  const slots = Math.min(
+    Math.floor((size.vcpus - DEFAULT_RESERVED.cpus) / job.cpus),
+    Math.floor((size.memoryMb - DEFAULT_RESERVED.memoryMb) / job.memoryMb),
+  );
+  if (slots < 1) throw new Error(`Resource class ${resourceClass} does not fit a ${group.size} builder.`);
+  return slots;
+}
+
+/**
+ * The builders' instance role: receive, put back and delete messages of the job queues. The
+ * rest goes through Gyre's API with the node's own credential, after it proves this role.
+ */
+export function builderGrants<R>(target: { jobQueueArns: R[] }): Grant<R>[] {
+  return [
+    {
+      actions: [
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+      ],
+      resources: target.jobQueueArns,
+    },
+  ];
+}
+
+/** Lets EC2 instances assume the builder role. */
+export const builderTrustPolicy = {
+  Version: "2012-10-17",
+  Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+};
+
+/** What the scaler and the lifecycle handler may do to the builder groups. */
+export function fleetControlGrants<R>(target: { groupArns: R[] }): Grant<R | "*">[] {
+  return [
+    {
+      actions: [
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
+      ],
+      resources: target.groupArns,
+    },
+    // Describe calls take no resource-level permissions.
+    { actions: ["autoscaling:DescribeAutoScalingGroups"], resources: ["*"] },
+  ];
+}
+
+const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
+
+export interface BootSettings {
+  apiUrl: string;
+  serverId: string;
+  region: string;
+  resourceClass: string;
+  queueUrl: string;
+  nodeVersion: string;
+  /** The longest a job runs: systemd waits this long for a drain on stop. */
+  maxJobSeconds: number;
+}
+
+/**
+ * The instance's boot script (cloud-init runs it once, at first boot). It installs the job
+ * sandbox's tools and Node.js, fetches the agent bundle from the API, and starts the agent under
+ * systemd. A warm-pool instance runs it before it is stopped; the agent then waits until the
+ * instance is InService, so an instance in the pool never takes a job.
+ */
+export function bootScript(s: BootSettings): string {
+  const env = {
+    GYRE_URL: s.apiUrl,
+    GYRE_AUTH: "aws-iam",
+    GYRE_IAM_SERVER_ID: s.serverId,
+    AWS_REGION: s.region,
+    GYRE_QUEUES: `${s.resourceClass}=${s.queueUrl}`,
+    GYRE_WORK_DIR: "/var/lib/gyre/work",
+    GYRE_MAX_JOB_SECONDS: String(s.maxJobSeconds),
+  };
+  for (const [k, v] of Object.entries(env)) if (/[\n\r]/.test(v)) throw new Error(`${k} must be one line.`);
+  const node = `node-${s.nodeVersion}-linux-x64`;
+  return `#!/bin/bash
+# Gyre builder for resource class ${s.resourceClass} (infra/fleet.ts).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q bubblewrap podman uidmap git openssh-client curl xz-utils ca-certificates iptables
+# Job sandboxes are user namespaces (bubblewrap, rootless podman).
+echo 'kernel.apparmor_restrict_unprivileged_userns = 0' >/etc/sysctl.d/60-gyre.conf
+sysctl --system >/dev/null
+cd /tmp
+curl -fsSLO https://nodejs.org/dist/${s.nodeVersion}/${node}.tar.xz
+curl -fsSLO https://nodejs.org/dist/${s.nodeVersion}/SHASUMS256.txt
+grep " ${node}.tar.xz$" SHASUMS256.txt | sha256sum -c -
+tar -xJf ${node}.tar.xz -C /usr/local --strip-components=1
+id gyre >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/gyre --shell /usr/sbin/nologin gyre
+install -d -o gyre -g gyre /var/lib/gyre/work /opt/gyre
+curl -fsSL --retry 10 --retry-all-errors ${shellQuote(`${s.apiUrl}/agent/v1/bundle`)} -o /opt/gyre/agent.mjs
+cat >/etc/gyre-agent.env <<'ENV'
+${Object.entries(env)
+  .map(([k, v]) => `${k}=${v}`)
+  .join("\n")}
+ENV
+cat >/usr/local/bin/gyre-wait-in-service <<'SH'
+#!/bin/bash
+# An instance waiting in the warm pool must not take jobs: wait until it is InService.
+imds() {
+  local token
+  token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60')
+  curl -fsS -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+}
+until [ "$(imds autoscaling/target-lifecycle-state || true)" = InService ]; do sleep 2; done
+SH
+chmod 755 /usr/local/bin/gyre-wait-in-service
+cat >/etc/systemd/system/gyre-agent.service <<'UNIT'
+[Unit]
+Description=Gyre builder agent
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+User=gyre
+EnvironmentFile=/etc/gyre-agent.env
+# The agent puts each job in a cgroup below its own (the sandbox's limits): delegate the subtree.
+Delegate=yes
+# Jobs share the host network: keep them (everything in the agent's job cgroups) away from the
+# instance metadata, whose credentials are the builder role's. The agent itself needs them.
+ExecStartPre=+/bin/sh -c 'iptables -C OUTPUT -d 169.254.169.254 -m cgroup --path system.slice/gyre-agent.service/gyre -j REJECT 2>/dev/null || iptables -I OUTPUT -d 169.254.169.254 -m cgroup --path system.slice/gyre-agent.service/gyre -j REJECT'
+ExecStartPre=/usr/local/bin/gyre-wait-in-service
+ExecStart=/usr/local/bin/node /opt/gyre/agent.mjs
+TimeoutStartSec=infinity
+# SIGTERM drains (running jobs finish, then the node leaves); only the agent gets it.
+KillMode=mixed
+TimeoutStopSec=${s.maxJobSeconds}
+Restart=on-failure
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now gyre-agent.service
+`;
+}
+
+/** Working-hours scaling actions for one class: raise the minimum at the start, drop it at the end. */
+export function scheduleActions(resourceClass: string, settings: FleetSettings) {
+  const schedule = settings.schedule;
+  const min = schedule?.min[resourceClass];
+  if (!schedule || min === undefined) return [];
+  const group = settings.classes[resourceClass]!;
+  return [
+    {
+      name: "working-hours",
+      recurrence: `${schedule.start} * * ${schedule.days}`,
+      minSize: min,
+      timeZone: schedule.timeZone,
+      maxSize: group.max,
+    },
+    {
+      name: "off-hours",
+      recurrence: `${schedule.end} * * ${schedule.days}`,
+      minSize: group.min,
+      timeZone: schedule.timeZone,
+      maxSize: group.max,
+    },
+  ];
+}

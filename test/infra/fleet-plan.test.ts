@@ -1,0 +1,122 @@
+/**
+ * Offline checks of the builder fleet's plan (infra/fleet-plan.ts): how many jobs each group's
+ * instances fit, what the builders and the fleet's functions may do, the boot script (parsed by
+ * bash) and the working-hours schedule. infra/fleet.ts itself is type-checked by check:infra.
+ */
+import { execFileSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import {
+  bootScript,
+  builderGrants,
+  builderTrustPolicy,
+  FLEET,
+  fleetControlGrants,
+  fleetNames,
+  scheduleActions,
+  slotsPerInstance,
+} from "../../infra/fleet-plan.ts";
+import { DEFAULT_RESOURCE_CLASSES } from "../../packages/core/src/resources.ts";
+
+const boot = {
+  apiUrl: "https://abc.execute-api.eu-west-1.amazonaws.com",
+  serverId: "gyre-prod",
+  region: "eu-west-1",
+  resourceClass: "medium",
+  queueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/gyre-prod-jobs-medium",
+  nodeVersion: "v22.11.0",
+  maxJobSeconds: 18_000,
+};
+
+describe("the builder fleet's plan", () => {
+  it("gives every default resource class a group, with the jobs an instance fits after the 2 vCPU / 4 GB reserve", () => {
+    expect(Object.keys(FLEET.classes)).toEqual([...DEFAULT_RESOURCE_CLASSES]);
+    expect(
+      Object.fromEntries(Object.entries(FLEET.classes).map(([c, g]) => [c, slotsPerInstance(c, g)])),
+    ).toEqual({
+      small: 6,
+      medium: 3,
+      "medium+": 2,
+      large: 3,
+      xlarge: 3,
+      "2xlarge": 1,
+    });
+    expect(() => slotsPerInstance("2xlarge", { size: "2xlarge", min: 0, max: 1, warm: 0 })).toThrow(
+      "Resource class 2xlarge does not fit a 2xlarge builder.",
+    );
+  });
+
+  it("lets builders only use the job queues, and only EC2 assume their role", () => {
+    expect(builderGrants({ jobQueueArns: ["arn:q1", "arn:q2"] })).toEqual([
+      {
+        actions: [
+          "sqs:ReceiveMessage",
+          "sqs:ChangeMessageVisibility",
+          "sqs:DeleteMessage",
+          "sqs:GetQueueAttributes",
+        ],
+        resources: ["arn:q1", "arn:q2"],
+      },
+    ]);
+    expect(builderTrustPolicy.Statement).toEqual([
+      { Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" },
+    ]);
+  });
+
+  it("scopes the fleet's control to the stage's builder groups", () => {
+    const names = fleetNames("gyre", "prod");
+    const arn = names.groupArns("eu-west-1", "123456789012");
+    expect(arn).toBe(
+      "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:*:autoScalingGroupName/gyre-prod-builders-*",
+    );
+    expect(fleetControlGrants({ groupArns: [arn] })).toEqual([
+      {
+        actions: [
+          "autoscaling:SetDesiredCapacity",
+          "autoscaling:TerminateInstanceInAutoScalingGroup",
+          "autoscaling:CompleteLifecycleAction",
+          "autoscaling:RecordLifecycleActionHeartbeat",
+        ],
+        resources: [arn],
+      },
+      { actions: ["autoscaling:DescribeAutoScalingGroups"], resources: ["*"] },
+    ]);
+    expect([names.group("medium-plus"), names.serverId, names.builderRole]).toEqual([
+      "gyre-prod-builders-medium-plus",
+      "gyre-prod",
+      "gyre-prod-builder",
+    ]);
+  });
+
+  it("boots an instance with a script bash accepts, registering with the instance role for its class's queue", () => {
+    const script = bootScript(boot);
+    execFileSync("bash", ["-n"], { input: script });
+    const env = script.slice(script.indexOf("<<'ENV'\n") + 8, script.indexOf("\nENV\n"));
+    expect(env.split("\n")).toEqual([
+      `GYRE_URL=${boot.apiUrl}`,
+      "GYRE_AUTH=aws-iam",
+      "GYRE_IAM_SERVER_ID=gyre-prod",
+      "AWS_REGION=eu-west-1",
+      `GYRE_QUEUES=medium=${boot.queueUrl}`,
+      "GYRE_WORK_DIR=/var/lib/gyre/work",
+      "GYRE_MAX_JOB_SECONDS=18000",
+    ]);
+    expect(script).not.toMatch(/GYRE_AGENT_TOKEN|SECRET|PASSWORD/);
+    expect(script).toContain(
+      `curl -fsSL --retry 10 --retry-all-errors '${boot.apiUrl}/agent/v1/bundle' -o /opt/gyre/agent.mjs`,
+    );
+    expect(script).toContain('grep " node-v22.11.0-linux-x64.tar.xz$" SHASUMS256.txt | sha256sum -c -');
+    expect(script).toContain("ExecStartPre=/usr/local/bin/gyre-wait-in-service");
+    expect(script).toContain("KillMode=mixed\nTimeoutStopSec=18000");
+    expect(() => bootScript({ ...boot, apiUrl: "https://x\nGYRE_AUTH=token" })).toThrow(
+      "GYRE_URL must be one line.",
+    );
+  });
+
+  it("raises a class's minimum in working hours and drops it after, in the configured time zone", () => {
+    expect(scheduleActions("medium", FLEET)).toEqual([
+      { name: "working-hours", recurrence: "0 8 * * MON-FRI", minSize: 1, maxSize: 10, timeZone: "Etc/UTC" },
+      { name: "off-hours", recurrence: "0 19 * * MON-FRI", minSize: 0, maxSize: 10, timeZone: "Etc/UTC" },
+    ]);
+    expect(scheduleActions("large", FLEET)).toEqual([]);
+  });
+});
