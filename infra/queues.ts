@@ -39,11 +39,15 @@ function pascal(key: string): string {
  * claim got no answer: fifty leaves room for those on a busy fleet, and still parks a message
  * that no claim ever settles within hours.
  */
+/** Each job queue's dead-letter queue: `gyre doctor` reads their depth. */
+export const jobDeadLetterQueues: sst.aws.Queue[] = [];
+
 export const jobQueues: Record<string, sst.aws.Queue> = Object.fromEntries(
   DEFAULT_RESOURCE_CLASSES.map((resourceClass) => {
     const key = queueKey(resourceClass);
     const prefix = `${$app.name}-${$app.stage}-jobs-${key}`;
     const deadLetter = deadLetterQueue(`JobQueue${pascal(key)}DeadLetter`, `${prefix}-dlq`);
+    jobDeadLetterQueues.push(deadLetter);
     const queue = new sst.aws.Queue(`JobQueue${pascal(key)}`, {
       visibilityTimeout: "2 minutes",
       dlq: { queue: deadLetter.arn, retry: 50 },
@@ -60,7 +64,9 @@ export const jobQueuesLink = new sst.Linkable(LinkNames.jobQueues, {
       Object.fromEntries(Object.entries(jobQueues).map(([name, queue]) => [queueKey(name), queue.url])),
     ),
   },
-  include: jobQueueGrants(Object.values(jobQueues).map((queue) => queue.arn)).map((grant) =>
-    sst.aws.permission(grant),
-  ),
+  include: [
+    ...jobQueueGrants(Object.values(jobQueues).map((queue) => queue.arn)),
+    // Depth only (gyre doctor): nothing reads or moves dead letters but an operator.
+    { actions: ["sqs:GetQueueAttributes"], resources: jobDeadLetterQueues.map((queue) => queue.arn) },
+  ].map((grant) => sst.aws.permission(grant)),
 });

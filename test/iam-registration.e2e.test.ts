@@ -81,6 +81,7 @@ describe("IAM registration (STS stood in by a local server that verifies SigV4)"
     expect(await authenticateNode(table.gyre, answer.credential)).toEqual({
       id: answer.node_id,
       draining: false,
+      eligible: true,
     });
     const [node] = await listNodes(table.gyre);
     expect(node).toMatchObject({ id: answer.node_id, instanceId: INSTANCE, iamArn: BUILDER.arn });

@@ -75,6 +75,27 @@ export class Client {
     return JSON.parse(text) as T;
   }
 
+  /** A GET whose answer is read as it arrives (a log stream); errors as `request` words them. */
+  async stream(path: string): Promise<AsyncIterable<Uint8Array>> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}${path}`, {
+        headers: this.token ? { "circle-token": this.token } : {},
+      });
+    } catch (error) {
+      throw new ApiError(0, `Cannot reach Gyre at ${this.url} (${(error as Error).message}).`);
+    }
+    if (!response.ok || !response.body) {
+      const text = await response.text();
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { message?: string }).message ?? text;
+      } catch {}
+      throw new ApiError(response.status, message);
+    }
+    return response.body as unknown as AsyncIterable<Uint8Array>;
+  }
+
   get<T>(path: string): Promise<T> {
     return this.request<T>("GET", path);
   }

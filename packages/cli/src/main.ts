@@ -11,6 +11,8 @@
  *   gyre config process [file] [--json]
  *   gyre nomad node status [-json] [<node>]
  *   gyre nomad node drain -enable|-disable [-deadline 1h | -no-deadline] [-detach] [-json] <node>
+ *   gyre nomad status|job status [-json] [<job>], alloc status [-json] <alloc>, alloc logs|logs ... <alloc>
+ *   gyre doctor [<project slug>/<job number> | <job id>] [--json]
  */
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync } from "node:fs";
@@ -20,7 +22,8 @@ import { parseArgs } from "node:util";
 import { ApiError, Client, DEFAULT_DATA_DIR } from "./client.ts";
 import { logs, projectAdd, status, trigger } from "./commands.ts";
 import { configProcess, configValidate, DEFAULT_CONFIG_PATH, orbPublish } from "./config-commands.ts";
-import { nodeDrain, nodeStatus, nomadFlags } from "./nomad-commands.ts";
+import { doctorCommand } from "./doctor-command.ts";
+import { allocLogs, allocStatus, jobStatus, nodeDrain, nodeStatus, nomadFlags } from "./nomad-commands.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
@@ -39,6 +42,11 @@ const USAGE = `Usage:
   gyre config process [.circleci/config.yml] [--json]
   gyre nomad node status [-json] [<node id or prefix>]
   gyre nomad node drain -enable|-disable [-deadline 1h | -no-deadline] [-detach] [-json] <node>
+  gyre nomad status [-json] [<job id or prefix>]     (also: gyre nomad job status ...)
+  gyre nomad alloc status [-json] <alloc id or prefix>
+  gyre nomad alloc logs [-stderr] [-f] [-tail [-n 10 | -c bytes]] <alloc id or prefix>
+  gyre nomad logs -job [-stderr] [-f] [-tail] <job id>
+  gyre doctor [<project slug>/<job number> | <job id>] [--json]
 
 GYRE_URL and GYRE_TOKEN select the server (default: the local one and .gyre/admin-token).`;
 
@@ -198,9 +206,30 @@ export async function main(argv: string[]): Promise<number> {
           "no-deadline": { type: "boolean" },
           detach: { type: "boolean" },
           yes: { type: "boolean" },
+          stderr: { type: "boolean" },
+          stdout: { type: "boolean" },
+          follow: { type: "boolean", short: "f" },
+          tail: { type: "boolean" },
+          n: { type: "string", short: "n" },
+          c: { type: "string", short: "c" },
+          job: { type: "boolean" },
         },
       });
       const [noun, verb, id] = positionals;
+      const write = (text: string) => void process.stdout.write(text);
+      if (noun === "status" || (noun === "job" && verb === "status")) {
+        await jobStatus(client(), noun === "status" ? verb : id, values, print);
+        return 0;
+      }
+      if (noun === "alloc" && verb === "status" && id) {
+        await allocStatus(client(), id, values, print);
+        return 0;
+      }
+      const logsOf = noun === "logs" ? verb : noun === "alloc" && verb === "logs" ? id : undefined;
+      if (logsOf) {
+        await allocLogs(client(), logsOf, values, write);
+        return 0;
+      }
       if (noun !== "node") break;
       if (verb === "status") {
         await nodeStatus(client(), id, values, print);
@@ -211,6 +240,15 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       break;
+    }
+    case "doctor": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: "boolean" } },
+      });
+      if (positionals.length > 1) break;
+      return doctorCommand(client(), positionals[0], values, print);
     }
     case "help":
     case "--help":

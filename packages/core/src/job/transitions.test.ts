@@ -193,6 +193,7 @@ describe("pipeline and node moves", () => {
       "revoke",
       "drain",
       "undrain",
+      "eligibility",
       "leave",
     ]);
   });

@@ -201,7 +201,7 @@ export const NODE_MOVES = [
     event: "heartbeat",
     from: ["ready", "down"],
     to: ["ready"],
-    sets: ["heartbeatAt", "allocations", "running", "allocated"],
+    sets: ["heartbeatAt", "allocations", "running", "allocated", "busyAt"],
     note: "a heartbeat within the deadline (a down node that comes back gets new work only)",
   },
   {
@@ -231,6 +231,13 @@ export const NODE_MOVES = [
     to: ["ready"],
     sets: ["drainedAt", "drainDeadline"],
     note: "an operator ends the drain: it is eligible for new allocations again",
+  },
+  {
+    event: "eligibility",
+    from: ["ready"],
+    to: ["ready"],
+    sets: ["ineligibleAt"],
+    note: "an operator marks it ineligible for new allocations (not draining: the running ones go on), or eligible again",
   },
   {
     event: "leave",
@@ -364,7 +371,7 @@ export function pipelineMove(
 }
 
 export function nodeMove(
-  event: "heartbeat" | "miss" | "revoke" | "leave" | "drain" | "undrain",
+  event: "heartbeat" | "miss" | "revoke" | "leave" | "drain" | "undrain" | "eligibility",
   fields: Record<string, unknown>,
   now: number,
   extra: Condition[] = [],

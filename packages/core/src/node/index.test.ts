@@ -30,8 +30,16 @@ describe("node identity", () => {
     const b = await registerNode(table.gyre, { name: "builder-1" });
     expect(a.node_id).not.toBe(b.node_id);
     expect(a.credential).toMatch(/^gyre-node\.[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}$/);
-    expect(await authenticateNode(table.gyre, a.credential)).toEqual({ id: a.node_id, draining: false });
-    expect(await authenticateNode(table.gyre, b.credential)).toEqual({ id: b.node_id, draining: false });
+    expect(await authenticateNode(table.gyre, a.credential)).toEqual({
+      id: a.node_id,
+      draining: false,
+      eligible: true,
+    });
+    expect(await authenticateNode(table.gyre, b.credential)).toEqual({
+      id: b.node_id,
+      draining: false,
+      eligible: true,
+    });
     const nodes = await listNodes(table.gyre);
     expect(nodes.map((n) => [n.name, n.status]).sort()).toEqual([
       ["builder-1", "ready"],
@@ -186,11 +194,23 @@ describe("drain", () => {
 
   it("marks the node's credential as draining at once in this process, cached read or not, and clears it with the drain", async () => {
     const a = await registerNode(table.gyre, { name: "builder-1" });
-    expect(await authenticateNode(table.gyre, a.credential)).toEqual({ id: a.node_id, draining: false });
+    expect(await authenticateNode(table.gyre, a.credential)).toEqual({
+      id: a.node_id,
+      draining: false,
+      eligible: true,
+    });
     await drainNode(table.gyre, a.node_id, true);
-    expect(await authenticateNode(table.gyre, a.credential)).toEqual({ id: a.node_id, draining: true });
+    expect(await authenticateNode(table.gyre, a.credential)).toEqual({
+      id: a.node_id,
+      draining: true,
+      eligible: true,
+    });
     await drainNode(table.gyre, a.node_id, false);
-    expect(await authenticateNode(table.gyre, a.credential)).toEqual({ id: a.node_id, draining: false });
+    expect(await authenticateNode(table.gyre, a.credential)).toEqual({
+      id: a.node_id,
+      draining: false,
+      eligible: true,
+    });
   });
 
   it("answers 409 for a node that is down or revoked and 404 for an unknown one, writing nothing", async () => {

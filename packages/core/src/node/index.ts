@@ -69,6 +69,12 @@ export const NodeSchema = z.object({
   /** Epoch ms; an operator drains the node (no new allocations) since then. */
   drainedAt: z.number().optional(),
   /**
+   * Epoch ms; an operator marked the node ineligible (Nomad's `node eligibility -disable`): it
+   * takes no new allocation, but it is not draining: what runs goes on, no deadline, it never
+   * leaves. Independent of a drain (which makes a node ineligible too, while it lasts).
+   */
+  ineligibleAt: z.number().optional(),
+  /**
    * Epoch ms by which a drain must be done: what still runs on the node then is stopped and
    * gets a new attempt elsewhere (the reconciler), at no cost to its retry budget.
    */
@@ -122,10 +128,50 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
       if (!holds(job, ref, request.node_id)) stop.push(ref);
     }),
   );
-  return { stop, heartbeat_seconds: gyre.resources.heartbeatSeconds, drain: isDraining(node) };
+  // `drain` tells the agent to take nothing new: a drained node, or one marked ineligible.
+  return { stop, heartbeat_seconds: gyre.resources.heartbeatSeconds, drain: !takesAllocations(node) };
 }
 
 export const isDraining = (node: Node) => node.drainedAt !== undefined;
+
+/** Whether the node may be given new allocations: neither draining nor marked ineligible. */
+export const takesAllocations = (node: Node) => !isDraining(node) && node.ineligibleAt === undefined;
+
+/** Nomad's scheduling eligibility: `eligible` for a ready node that takes new allocations. */
+export const schedulingEligibility = (node: Node) =>
+  takesAllocations(node) && node.status === "ready" ? "eligible" : "ineligible";
+
+/**
+ * An operator marks a node eligible or ineligible for new allocations (Nomad's `node
+ * eligibility`), without draining it: what runs goes on. The agent learns it at its next
+ * heartbeat; until then the server refuses its claims (423), within NODE_AUTH_CACHE_MS. Marking
+ * it as it is changes nothing. 409 for a node that is down, and for making a draining node
+ * eligible (end the drain instead, as Nomad requires).
+ */
+export async function setNodeEligibility(gyre: Gyre, id: string, eligible: boolean): Promise<Node> {
+  const now = gyre.now();
+  const found = await getItem(gyre, Keys.node(id), NodeSchema, "node", { consistent: true });
+  if (!found) throw notFound(`Node not found: ${id}.`);
+  if (found.status === "down" || found.revokedAt !== undefined)
+    throw new GyreError("conflict", `Node ${id} is down: it takes no allocation anyway.`);
+  if (eligible && isDraining(found))
+    throw new GyreError("conflict", `Node ${id} is draining: end the drain to make it eligible again.`);
+  if ((found.ineligibleAt === undefined) === eligible) return found;
+  const changed = await tryUpdate(
+    gyre,
+    Keys.node(id),
+    nodeMove("eligibility", { ineligibleAt: eligible ? undefined : now }, now, [
+      { path: "revokedAt", exists: false },
+      eligible ? { path: "ineligibleAt", exists: true } : { path: "ineligibleAt", exists: false },
+    ]),
+  );
+  forgetCredential(id);
+  const node = await getItem(gyre, Keys.node(id), NodeSchema, "node", { consistent: true });
+  if (!node) throw notFound(`Node not found: ${id}.`);
+  if (!changed && (node.ineligibleAt === undefined) !== eligible)
+    throw new GyreError("conflict", `Node ${id} changed; try again.`);
+  return node;
+}
 
 /** This process reads the node again at its next call (it was revoked or drained here). */
 function forgetCredential(id: string): void {
@@ -257,6 +303,8 @@ const authCache = new Map<string, { node: AuthenticatedNode; expires: number }>(
 export interface AuthenticatedNode {
   id: string;
   draining: boolean;
+  /** False when an operator marked it ineligible (it takes no new allocation, see setNodeEligibility). */
+  eligible: boolean;
 }
 
 /**
@@ -280,7 +328,7 @@ export async function authenticateNode(
     throw unauthorized("Invalid node credential.");
   if (node.revokedAt !== undefined) throw unauthorized(`The credential of node ${id} was revoked.`);
   if (authCache.size >= 10_000) authCache.clear();
-  const authenticated = { id, draining: isDraining(node) };
+  const authenticated = { id, draining: isDraining(node), eligible: node.ineligibleAt === undefined };
   authCache.set(cacheKey, { node: authenticated, expires: gyre.now() + NODE_AUTH_CACHE_MS });
   return authenticated;
 }
@@ -371,15 +419,19 @@ export function waitingCause(
       message: `No ready builder node offers resource class ${resourceClass} (they offer ${offered}): this job runs once one that does joins.`,
     };
   }
-  const eligible = offering.filter((n) => !isDraining(n));
+  const eligible = offering.filter(takesAllocations);
   const those = (k: number, verb: string) =>
     k === 1
       ? `The one builder node offering resource class ${resourceClass} is ${verb}`
       : `All ${k} builder nodes offering resource class ${resourceClass} are ${verb}`;
+  // Marked ineligible (not draining) reads as such; the cause stays `draining` (no new work).
+  const draining = offering.filter(isDraining).length;
+  const verb =
+    draining === offering.length ? "draining" : draining === 0 ? "ineligible" : "draining or ineligible";
   if (eligible.length === 0)
     return {
       cause: "draining",
-      message: `${those(offering.length, "draining")}: this job runs once a drain ends or another node joins.`,
+      message: `${those(offering.length, verb)}: this job runs once ${draining === 0 ? "one is eligible again" : "a drain ends"} or another node joins.`,
     };
   const hasRoom = (n: Node) => {
     const size = n.classes?.[resourceClass];

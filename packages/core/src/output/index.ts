@@ -77,3 +77,23 @@ export async function readStepOutput(gyre: Gyre, alloc: AllocationKey, step: num
   const parts = await Promise.all(keys.map((k) => readText(gyre, k)));
   return parts.join("");
 }
+
+/**
+ * A step's chunks from chunk `fromSeq` on, as far as they run without a gap (a chunk still being
+ * uploaded while a later one is stored already waits for the next read), and the next chunk's
+ * number: a follower (Nomad's log stream) reads each chunk once, in order.
+ */
+export async function readStepOutputFrom(
+  gyre: Gyre,
+  alloc: AllocationKey,
+  step: number,
+  fromSeq: number,
+): Promise<{ text: string; nextSeq: number }> {
+  const stepPrefix = `${prefix(alloc)}${pad(step, 4)}/`;
+  const seqs = new Set((await listKeys(gyre, stepPrefix)).map((k) => Number(k.slice(stepPrefix.length))));
+  const keys: string[] = [];
+  let next = fromSeq;
+  while (seqs.has(next)) keys.push(`${stepPrefix}${pad(next++, 8)}`);
+  const parts = await Promise.all(keys.map((k) => readText(gyre, k)));
+  return { text: parts.join(""), nextSeq: next };
+}

@@ -325,3 +325,23 @@ export const NodeDrainBody = z.strictObject({
     .max(7 * 24 * 3600)
     .optional(),
 });
+
+/** A job as `gyre doctor` names it: `<vcs>/<org>/<repo>/<job number>`, or the job's id. */
+export const JobReference = z
+  .string()
+  .max(320, "at most 320 characters")
+  .transform((s, ctx): { id: string } | { slug: string; number: number } => {
+    if (Ids.uuid.safeParse(s).success) return { id: s.toLowerCase() };
+    const m = /^(.+)\/([^/]+)$/.exec(s);
+    const slug = m ? ProjectSlug.safeParse(m[1]) : undefined;
+    const number = m ? NumberParam.safeParse(m[2]) : undefined;
+    if (slug?.success && number?.success) return { slug: slug.data, number: number.data };
+    ctx.addIssue({
+      code: "custom",
+      message: "expected <vcs>/<org>/<repo>/<job number> (e.g. gh/acme/api/12) or a job id (a UUID)",
+    });
+    return z.NEVER;
+  });
+
+/** `GET /api/gyre/doctor`: the whole installation, or one job (`?job=`). */
+export const DoctorQuery = z.object({ job: JobReference.optional() });

@@ -3,7 +3,15 @@
  * (list, revoke a node's credential; admins only).
  */
 import { reconcile } from "@gyre/core/dispatch/index";
-import { drainNode, isDraining, listNodes, type Node, revokeNode, toWire } from "@gyre/core/node/index";
+import {
+  drainNode,
+  isDraining,
+  listNodes,
+  type Node,
+  revokeNode,
+  schedulingEligibility,
+  toWire,
+} from "@gyre/core/node/index";
 import { createProject, listProjects, projectJson, slugForRepo } from "@gyre/core/project/index";
 import { CreateProjectBody, NodeDrainBody, ProjectSlug } from "@gyre/core/protocol/api";
 import { Ids, parseInput } from "@gyre/core/protocol/schema";
@@ -73,7 +81,7 @@ const nodeJson = (n: Node) => ({
   drain: isDraining(n),
   drained_at: n.drainedAt === undefined ? null : new Date(n.drainedAt).toISOString(),
   drain_deadline: n.drainDeadline === undefined ? null : new Date(n.drainDeadline).toISOString(),
-  scheduling_eligibility: isDraining(n) || n.status !== "ready" ? "ineligible" : "eligible",
+  scheduling_eligibility: schedulingEligibility(n),
   allocations: n.allocations ?? [],
   resources: n.resources ? toWire(n.resources) : null,
   reserved: n.reserved ? toWire(n.reserved) : null,

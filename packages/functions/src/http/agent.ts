@@ -71,18 +71,21 @@ export function agentRoutes() {
     const node = await authenticateNode(c.get("gyre"), credential);
     c.set("nodeId", node.id);
     c.set("nodeDraining", node.draining);
+    c.set("nodeEligible", node.eligible);
     await next();
   });
 
   app.post("/claim", async (c) => {
     const gyre = c.get("gyre");
     const request = await nodeBody(c, ClaimRequestSchema, "claim");
-    // A draining node takes nothing new (423: it puts the message back for another node), but a
-    // retried claim it already won (its answer was lost) gets its job, so nothing is orphaned.
-    if (c.get("nodeDraining")) {
+    // A draining node, or one marked ineligible, takes nothing new (423: it puts the message back
+    // for another node), but a retried claim it already won (its answer was lost) gets its job,
+    // so nothing is orphaned.
+    if (c.get("nodeDraining") || !c.get("nodeEligible")) {
       const ref = request.allocation;
+      const why = c.get("nodeDraining") ? "is draining" : "is ineligible";
       if (!holds(await findJob(gyre, ref.workflowId, ref.jobName), ref, request.node_id))
-        throw new GyreError("locked", `Node ${request.node_id} is draining: it takes no new allocation.`);
+        throw new GyreError("locked", `Node ${request.node_id} ${why}: it takes no new allocation.`);
     }
     const job = await claimAllocation(gyre, request);
     const ref = request.allocation;

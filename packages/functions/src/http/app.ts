@@ -17,6 +17,7 @@ import { configRoutes } from "./config.ts";
 import type { Env } from "./context.ts";
 import { contextRoutes } from "./contexts.ts";
 import { continueRoutes } from "./continue.ts";
+import { doctorRoutes } from "./doctor.ts";
 import { nomadRoutes } from "./nomad.ts";
 import { orbRoutes } from "./orbs.ts";
 import { sshKeyRoutes } from "./ssh-keys.ts";
@@ -74,6 +75,7 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
   app.route("/api/v1.1", apiV1Routes());
   app.route("/api/gyre", adminRoutes());
   app.route("/api/gyre/orbs", orbRoutes());
+  app.route("/api/gyre/doctor", doctorRoutes());
   app.route("/agent/v1", agentRoutes());
   app.route("/v1", nomadRoutes());
   app.route("/", artifactRoutes());

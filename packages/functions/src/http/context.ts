@@ -13,6 +13,8 @@ export type Env = {
     /** The node a builder's credential belongs to, and whether an operator drains it. */
     nodeId: string;
     nodeDraining: boolean;
+    /** False when an operator marked the node ineligible for new allocations. */
+    nodeEligible: boolean;
   };
 };
 
