@@ -167,11 +167,20 @@ export interface BootSettings {
   maxJobSeconds: number;
 }
 
+/** Where the root-owned helper puts the role's credentials for the agent (never a job's view). */
+const CREDENTIALS = "/run/gyre/aws-credentials.json";
+
 /**
- * The instance's boot script (cloud-init runs it once, at first boot). It installs the job
- * sandbox's tools and Node.js, fetches the agent bundle from the API, and starts the agent under
- * systemd. A warm-pool instance runs it before it is stopped; the agent then waits until the
- * instance is InService, so an instance in the pool never takes a job.
+ * The instance's boot script. cloud-init runs it once, at first boot: it only writes units and
+ * scripts. The work is in `gyre-setup.service`, which runs at every boot until it has finished
+ * once (a warm-pool instance may be stopped in the middle of it; an apt or download failure is
+ * retried at the next boot), then the agent starts.
+ *
+ * The instance role's credentials stay away from jobs: an iptables rule (`gyre-imds-guard`)
+ * refuses the metadata address to every user but root, a root timer copies the role's
+ * credentials into /run/gyre (which no sandbox or container mounts), and the agent reads them
+ * through `credential_process`, which honours their expiry. The agent waits until the instance
+ * is InService, so an instance in the warm pool never takes a job.
  */
 export function bootScript(s: BootSettings): string {
   const env = {
@@ -182,58 +191,126 @@ export function bootScript(s: BootSettings): string {
     GYRE_QUEUES: `${s.resourceClass}=${s.queueUrl}`,
     GYRE_WORK_DIR: "/var/lib/gyre/work",
     GYRE_MAX_JOB_SECONDS: String(s.maxJobSeconds),
+    AWS_CONFIG_FILE: "/etc/gyre/aws-config",
+    AWS_EC2_METADATA_DISABLED: "true",
   };
   for (const [k, v] of Object.entries(env)) if (/[\n\r]/.test(v)) throw new Error(`${k} must be one line.`);
   const node = `node-${s.nodeVersion}-linux-x64`;
   return `#!/bin/bash
-# Gyre builder for resource class ${s.resourceClass} (infra/fleet.ts).
+# Gyre builder for resource class ${s.resourceClass} (infra/fleet.ts): writes the units; gyre-setup does the work.
 set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q bubblewrap podman uidmap git openssh-client curl xz-utils ca-certificates iptables
-# Job sandboxes are user namespaces (bubblewrap, rootless podman).
-echo 'kernel.apparmor_restrict_unprivileged_userns = 0' >/etc/sysctl.d/60-gyre.conf
-sysctl --system >/dev/null
-cd /tmp
-curl -fsSLO https://nodejs.org/dist/${s.nodeVersion}/${node}.tar.xz
-curl -fsSLO https://nodejs.org/dist/${s.nodeVersion}/SHASUMS256.txt
-grep " ${node}.tar.xz$" SHASUMS256.txt | sha256sum -c -
-tar -xJf ${node}.tar.xz -C /usr/local --strip-components=1
-id gyre >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/gyre --shell /usr/sbin/nologin gyre
-install -d -o gyre -g gyre /var/lib/gyre/work /opt/gyre
-curl -fsSL --retry 10 --retry-all-errors ${shellQuote(`${s.apiUrl}/agent/v1/bundle`)} -o /opt/gyre/agent.mjs
-cat >/etc/gyre-agent.env <<'ENV'
+install -d /etc/gyre /opt/gyre
+cat >/etc/gyre/agent.env <<'ENV'
 ${Object.entries(env)
   .map(([k, v]) => `${k}=${v}`)
   .join("\n")}
 ENV
-cat >/usr/local/bin/gyre-wait-in-service <<'SH'
+cat >/etc/gyre/aws-config <<'INI'
+[default]
+credential_process = /bin/cat ${CREDENTIALS}
+INI
+cat >/opt/gyre/setup.sh <<'SH'
+#!/bin/bash
+# Runs at every boot until it has finished once (the marker); safe to run again.
+set -euo pipefail
+[ -f /var/lib/gyre-setup.done ] && exit 0
+export DEBIAN_FRONTEND=noninteractive
+apt-get -o Acquire::Retries=5 update -q
+apt-get -o Acquire::Retries=5 install -y -q bubblewrap podman uidmap git openssh-client curl xz-utils ca-certificates iptables jq
+# Job sandboxes are user namespaces (bubblewrap, rootless podman).
+echo 'kernel.apparmor_restrict_unprivileged_userns = 0' >/etc/sysctl.d/60-gyre.conf
+sysctl --system >/dev/null
+cd /tmp
+curl -fsSLO --retry 5 https://nodejs.org/dist/${s.nodeVersion}/${node}.tar.xz
+curl -fsSLO --retry 5 https://nodejs.org/dist/${s.nodeVersion}/SHASUMS256.txt
+grep " ${node}.tar.xz$" SHASUMS256.txt | sha256sum -c -
+rm -rf /opt/gyre/node && mkdir -p /opt/gyre/node
+tar -xJf ${node}.tar.xz -C /opt/gyre/node --strip-components=1
+# Rootless podman needs subordinate ids for the agent's user.
+id gyre >/dev/null 2>&1 || useradd --system --add-subids-for-system --create-home --home-dir /var/lib/gyre --shell /usr/sbin/nologin gyre
+install -d -o gyre -g gyre /var/lib/gyre/work
+curl -fsSL --retry 10 --retry-all-errors ${shellQuote(`${s.apiUrl}/agent/v1/bundle`)} -o /opt/gyre/agent.mjs.new
+mv /opt/gyre/agent.mjs.new /opt/gyre/agent.mjs
+touch /var/lib/gyre-setup.done
+SH
+cat >/opt/gyre/credentials.sh <<'SH'
+#!/bin/bash
+# Root only: the role's credentials from the metadata service into a file only the agent reads.
+set -euo pipefail
+token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+imds() { curl -fsS -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/$1"; }
+role=$(imds meta-data/iam/security-credentials/)
+install -d -m 0700 -o gyre -g gyre /run/gyre
+imds "meta-data/iam/security-credentials/$role" |
+  jq '{Version: 1, AccessKeyId, SecretAccessKey, SessionToken: .Token, Expiration}' >${CREDENTIALS}.new
+chown gyre:gyre ${CREDENTIALS}.new && chmod 0600 ${CREDENTIALS}.new && mv ${CREDENTIALS}.new ${CREDENTIALS}
+SH
+cat >/opt/gyre/wait-in-service.sh <<'SH'
 #!/bin/bash
 # An instance waiting in the warm pool must not take jobs: wait until it is InService.
-imds() {
-  local token
-  token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60')
-  curl -fsS -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
-}
-until [ "$(imds autoscaling/target-lifecycle-state || true)" = InService ]; do sleep 2; done
+until token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') &&
+  [ "$(curl -fsS -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/autoscaling/target-lifecycle-state)" = InService ]; do
+  sleep 2
+done
 SH
-chmod 755 /usr/local/bin/gyre-wait-in-service
+chmod 755 /opt/gyre/*.sh
+cat >/etc/systemd/system/gyre-imds-guard.service <<'UNIT'
+[Unit]
+Description=Keep the instance metadata (the builder role's credentials) from everyone but root
+Before=gyre-agent.service gyre-setup.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'iptables -C OUTPUT -d 169.254.169.254 -m owner ! --uid-owner 0 -j REJECT 2>/dev/null || iptables -I OUTPUT -d 169.254.169.254 -m owner ! --uid-owner 0 -j REJECT'
+[Install]
+WantedBy=multi-user.target
+UNIT
+cat >/etc/systemd/system/gyre-setup.service <<'UNIT'
+[Unit]
+Description=Install what the Gyre agent needs (until it has once)
+Wants=network-online.target
+After=network-online.target
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/opt/gyre/setup.sh
+TimeoutStartSec=1800
+[Install]
+WantedBy=multi-user.target
+UNIT
+cat >/etc/systemd/system/gyre-credentials.service <<'UNIT'
+[Unit]
+Description=Copy the builder role's credentials for the Gyre agent
+After=network-online.target gyre-setup.service
+Requires=gyre-setup.service
+[Service]
+Type=oneshot
+ExecStart=/opt/gyre/credentials.sh
+UNIT
+cat >/etc/systemd/system/gyre-credentials.timer <<'UNIT'
+[Unit]
+Description=Refresh the Gyre agent's copy of the role's credentials
+[Timer]
+OnBootSec=0
+OnUnitActiveSec=5min
+[Install]
+WantedBy=timers.target
+UNIT
 cat >/etc/systemd/system/gyre-agent.service <<'UNIT'
 [Unit]
 Description=Gyre builder agent
 Wants=network-online.target
-After=network-online.target
+After=network-online.target gyre-setup.service gyre-credentials.service gyre-imds-guard.service
+Requires=gyre-setup.service gyre-imds-guard.service
 
 [Service]
 User=gyre
-EnvironmentFile=/etc/gyre-agent.env
-# The agent puts each job in a cgroup below its own (the sandbox's limits): delegate the subtree.
+EnvironmentFile=/etc/gyre/agent.env
+# The agent puts each job in a cgroup below its own (the sandbox's limits).
 Delegate=yes
-# Jobs share the host network: keep them (everything in the agent's job cgroups) away from the
-# instance metadata, whose credentials are the builder role's. The agent itself needs them.
-ExecStartPre=+/bin/sh -c 'iptables -C OUTPUT -d 169.254.169.254 -m cgroup --path system.slice/gyre-agent.service/gyre -j REJECT 2>/dev/null || iptables -I OUTPUT -d 169.254.169.254 -m cgroup --path system.slice/gyre-agent.service/gyre -j REJECT'
-ExecStartPre=/usr/local/bin/gyre-wait-in-service
-ExecStart=/usr/local/bin/node /opt/gyre/agent.mjs
+ExecStartPre=+/opt/gyre/wait-in-service.sh
+ExecStartPre=+/opt/gyre/credentials.sh
+ExecStart=/opt/gyre/node/bin/node /opt/gyre/agent.mjs
 TimeoutStartSec=infinity
 # SIGTERM drains (running jobs finish, then the node leaves); only the agent gets it.
 KillMode=mixed
@@ -245,7 +322,8 @@ RestartSec=5
 WantedBy=multi-user.target
 UNIT
 systemctl daemon-reload
-systemctl enable --now gyre-agent.service
+systemctl enable gyre-imds-guard.service gyre-setup.service gyre-credentials.timer gyre-agent.service
+systemctl start --no-block gyre-imds-guard.service gyre-setup.service gyre-credentials.timer gyre-agent.service
 `;
 }
 

@@ -82,8 +82,13 @@ export const groups = Object.entries(FLEET.classes).map(([resourceClass, plan]) 
     imageId,
     iamInstanceProfile: { arn: instanceProfile.arn },
     vpcSecurityGroupIds: [securityGroup.id],
-    // IMDSv2 only, one hop: containers behind a bridge cannot reach the role's credentials.
-    metadataOptions: { httpTokens: "required", httpPutResponseHopLimit: 1, instanceMetadataTags: "disabled" },
+    // IMDSv2 only, one hop, no IPv6 address; the boot script refuses it to all but root.
+    metadataOptions: {
+      httpTokens: "required",
+      httpPutResponseHopLimit: 1,
+      httpProtocolIpv6: "disabled",
+      instanceMetadataTags: "disabled",
+    },
     blockDeviceMappings: [
       { deviceName: "/dev/sda1", ebs: { volumeSize: FLEET.volumeGb, volumeType: "gp3", encrypted: "true" } },
     ],
@@ -117,7 +122,8 @@ export const groups = Object.entries(FLEET.classes).map(([resourceClass, plan]) 
     ...(warm
       ? {
           launchTemplate: { id: template.id, version: "$Latest" },
-          warmPool: { poolState: "Stopped", minSize: plan.warm },
+          // Exactly `warm` stopped instances (without a maximum the pool is max − desired).
+          warmPool: { poolState: "Stopped", minSize: plan.warm, maxGroupPreparedCapacity: plan.warm },
         }
       : {
           capacityRebalance: true,
@@ -138,7 +144,7 @@ export const groups = Object.entries(FLEET.classes).map(([resourceClass, plan]) 
         name: HOOK,
         lifecycleTransition: "autoscaling:EC2_INSTANCE_TERMINATING",
         // Kept alive by the reconciler's heartbeats (every 10 minutes) while a job finishes.
-        heartbeatTimeout: 3600,
+        heartbeatTimeout: 7200,
         defaultResult: "CONTINUE",
       },
     ],

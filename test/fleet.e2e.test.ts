@@ -144,9 +144,27 @@ describe("the builder fleet's control loop (Auto Scaling mocked at the SDK bound
     const fetched = join(tempDir("instance"), "agent.mjs");
     writeFileSync(fetched, Buffer.from(await response.arrayBuffer()));
     expect(readFileSync(fetched).equals(readFileSync(built))).toBe(true);
+    // Its credentials as the boot script gives them: credential_process over a root-written
+    // copy of the role's (here the SQS stand-in's key), none in the environment.
+    const dir = tempDir("instance-credentials");
+    writeFileSync(
+      join(dir, "aws-credentials.json"),
+      JSON.stringify({ Version: 1, AccessKeyId: "S3RVER", SecretAccessKey: "S3RVER" }),
+    );
+    writeFileSync(
+      join(dir, "aws-config"),
+      `[default]\ncredential_process = /bin/cat ${join(dir, "aws-credentials.json")}\n`,
+    );
     runtime.agents.start(
       "i-1",
-      { GYRE_AUTH: "aws-iam", GYRE_IAM_SERVER_ID: "gyre-test", AWS_REGION: "us-east-1" },
+      {
+        GYRE_AUTH: "aws-iam",
+        GYRE_IAM_SERVER_ID: "gyre-test",
+        AWS_REGION: "us-east-1",
+        AWS_ACCESS_KEY_ID: "",
+        AWS_SECRET_ACCESS_KEY: "",
+        AWS_CONFIG_FILE: join(dir, "aws-config"),
+      },
       fetched,
     );
     await waitFor("the job to run", async () =>

@@ -61,7 +61,7 @@ describe("IAM registration (STS stood in by a local server that verifies SigV4)"
       roleArns: ["arn:aws:iam::123456789012:role/ci/gyre-prod-builder"],
       stsEndpoint: sts.url,
     };
-    table = await memoryTable({ builderIam: settings });
+    table = await memoryTable({ builderIam: settings, region: REGION });
     table.setNow(Date.now());
     sts.calls.length = 0;
   });
@@ -103,7 +103,7 @@ describe("IAM registration (STS stood in by a local server that verifies SigV4)"
     ).toEqual({
       code: "unauthorized",
       message:
-        'The registration was signed for server "gyre-staging", not this one ("gyre-prod"): set GYRE_IAM_SERVER_ID on the builder.',
+        "The registration was signed for another server id: set GYRE_IAM_SERVER_ID on the builder to this installation's.",
     });
     expect(sts.calls).toEqual([]);
   });
@@ -121,16 +121,16 @@ describe("IAM registration (STS stood in by a local server that verifies SigV4)"
     });
   });
 
-  it("refuses what STS refuses: a wrong secret, a signature older than 15 minutes", async () => {
+  it("refuses what STS refuses (a wrong secret) and a signature more than 5 minutes from the server's clock", async () => {
     const wrong = await sign({ credentials: { ...BUILDER, secretAccessKey: "guess" } });
     expect(await refusal(verifyIamRegistration(table.gyre, wrong))).toEqual({
       code: "unauthorized",
       message:
         "STS refused the registration's signature: SignatureDoesNotMatch The request signature we calculated does not match the signature you provided.",
     });
-    const stale = await sign({ now: () => new Date(table.gyre.now() - 20 * 60_000) });
+    const stale = await sign({ now: () => new Date(table.gyre.now() - 6 * 60_000) });
     expect((await refusal(verifyIamRegistration(table.gyre, stale))).message).toBe(
-      "STS refused the registration's signature: SignatureDoesNotMatch Signature expired.",
+      "The registration was not signed within 5 minutes of this server's clock: sign a new one.",
     );
     expect(await listNodes(table.gyre)).toEqual([]);
   });
@@ -150,9 +150,16 @@ describe("IAM registration (STS stood in by a local server that verifies SigV4)"
       await refusal(verifyIamRegistration(table.gyre, { ...signed, url: "https://169.254.169.254/" })),
     ).toEqual({
       code: "bad_request",
-      message:
-        'aws_iam.url must be an STS endpoint such as https://sts.us-east-1.amazonaws.com/, not "https://169.254.169.254/".',
+      message: `aws_iam.url must be this region's STS endpoint, https://${HOST}/.`,
     });
+    // Another region's STS is refused too: the signature must be this server's region's.
+    expect(
+      (
+        await refusal(
+          verifyIamRegistration(table.gyre, { ...signed, url: "https://sts.us-east-1.amazonaws.com/" }),
+        )
+      ).message,
+    ).toBe(`aws_iam.url must be this region's STS endpoint, https://${HOST}/.`);
     expect(
       (
         await refusal(
@@ -164,8 +171,48 @@ describe("IAM registration (STS stood in by a local server that verifies SigV4)"
     expect(stsUrl(REGION)).toBe(`https://${HOST}/`);
   });
 
+  it("forwards only known headers, once each: an unknown or doubled header, or a padded signature, is refused", async () => {
+    const signed = await sign();
+    const headers = (extra: Record<string, string>) => ({
+      ...signed,
+      headers: { ...signed.headers, ...extra },
+    });
+    expect(
+      await refusal(verifyIamRegistration(table.gyre, headers({ "x-forwarded-for": "1.2.3.4" }))),
+    ).toEqual({
+      code: "bad_request",
+      message:
+        "aws_iam.headers may hold only authorization, content-type, host, x-amz-content-sha256, x-amz-date, x-amz-security-token, x-gyre-server-id; not x-forwarded-for.",
+    });
+    const twice = headers({ Authorization: signed.headers.authorization! });
+    expect((await refusal(verifyIamRegistration(table.gyre, twice))).message).toBe(
+      "aws_iam.headers names authorization twice.",
+    );
+    const padded = headers({ authorization: `${signed.headers.authorization} ` });
+    expect((await refusal(verifyIamRegistration(table.gyre, padded))).message).toBe(
+      "aws_iam.headers.authorization has stray whitespace.",
+    );
+    expect(sts.calls).toEqual([]);
+  });
+
+  it("answers 503 when STS does not answer, so the builder tries again", async () => {
+    const down = await memoryTable({
+      builderIam: { ...settings, stsEndpoint: "http://127.0.0.1:9/" },
+      region: REGION,
+    });
+    try {
+      down.setNow(Date.now());
+      expect(await refusal(verifyIamRegistration(down.gyre, await sign()))).toEqual({
+        code: "unavailable",
+        message: "STS did not answer the registration check: try again.",
+      });
+    } finally {
+      await down.close();
+    }
+  });
+
   it("refuses IAM registrations where no builder role is configured", async () => {
-    const plain = await memoryTable();
+    const plain = await memoryTable({ region: REGION });
     try {
       expect(await refusal(verifyIamRegistration(plain.gyre, await sign()))).toEqual({
         code: "unauthorized",

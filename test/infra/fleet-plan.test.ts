@@ -99,17 +99,37 @@ describe("the builder fleet's plan", () => {
       `GYRE_QUEUES=medium=${boot.queueUrl}`,
       "GYRE_WORK_DIR=/var/lib/gyre/work",
       "GYRE_MAX_JOB_SECONDS=18000",
+      "AWS_CONFIG_FILE=/etc/gyre/aws-config",
+      "AWS_EC2_METADATA_DISABLED=true",
     ]);
     expect(script).not.toMatch(/GYRE_AGENT_TOKEN|SECRET|PASSWORD/);
     expect(script).toContain(
-      `curl -fsSL --retry 10 --retry-all-errors '${boot.apiUrl}/agent/v1/bundle' -o /opt/gyre/agent.mjs`,
+      `curl -fsSL --retry 10 --retry-all-errors '${boot.apiUrl}/agent/v1/bundle' -o /opt/gyre/agent.mjs.new`,
     );
     expect(script).toContain('grep " node-v22.11.0-linux-x64.tar.xz$" SHASUMS256.txt | sha256sum -c -');
-    expect(script).toContain("ExecStartPre=/usr/local/bin/gyre-wait-in-service");
+    expect(script).toContain("ExecStartPre=+/opt/gyre/wait-in-service.sh");
     expect(script).toContain("KillMode=mixed\nTimeoutStopSec=18000");
     expect(() => bootScript({ ...boot, apiUrl: "https://x\nGYRE_AUTH=token" })).toThrow(
       "GYRE_URL must be one line.",
     );
+  });
+
+  it("keeps the role's credentials from jobs: metadata for root only, a root-written copy the agent reads with its expiry", () => {
+    const script = bootScript(boot);
+    expect(script).toContain("iptables -I OUTPUT -d 169.254.169.254 -m owner ! --uid-owner 0 -j REJECT");
+    expect(script).toContain("credential_process = /bin/cat /run/gyre/aws-credentials.json");
+    expect(script).toContain(
+      "jq '{Version: 1, AccessKeyId, SecretAccessKey, SessionToken: .Token, Expiration}'",
+    );
+    expect(script).toContain("Requires=gyre-setup.service gyre-imds-guard.service");
+    // Each script the boot writes parses too.
+    for (const name of ["setup.sh", "credentials.sh", "wait-in-service.sh"]) {
+      const start = script.indexOf(`cat >/opt/gyre/${name} <<'SH'\n`);
+      expect(start).toBeGreaterThan(0);
+      const body = script.slice(script.indexOf("\n", start) + 1, script.indexOf("\nSH\n", start));
+      expect(body.startsWith("#!/bin/bash\n")).toBe(true);
+      execFileSync("bash", ["-n"], { input: body });
+    }
   });
 
   it("raises a class's minimum in working hours and drops it after, in the configured time zone", () => {

@@ -12,7 +12,9 @@ export type ErrorCode =
   /** The thing is there but will not do this now (a draining node asking for work). */
   | "locked"
   | "unprocessable"
-  | "internal";
+  | "internal"
+  /** Something Gyre depends on did not answer (STS, say): try again. */
+  | "unavailable";
 
 export class GyreError extends Error {
   override readonly name = "GyreError";

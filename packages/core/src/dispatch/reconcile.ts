@@ -92,6 +92,13 @@ export async function reconcile(gyre: Gyre, options: ReconcileOptions = {}): Pro
       else alive.set(node.id, { ...node, heartbeatAt: now, allocations: undefined });
     }
   }
+  // Before the job scan, which may take the rest of the pass: a terminating builder's lifecycle
+  // action must get its heartbeat in time.
+  if (nodes.some((n) => n.termination)) {
+    const settled = await settleTerminations(gyre, nodes);
+    report.terminationsCompleted += settled.completed.length;
+    report.failures.push(...settled.failures);
+  }
   const workflows = new Set<string>();
   // One item that cannot be repaired (unreadable, a throttled call) never stops the others.
   const each = async (what: string, repair: () => Promise<void>) => {
@@ -125,10 +132,6 @@ export async function reconcile(gyre: Gyre, options: ReconcileOptions = {}): Pro
       report.workflowsAdvanced++;
     });
   }
-  if (nodes.some((n) => n.termination))
-    await each("terminations", async () => {
-      report.terminationsCompleted += (await settleTerminations(gyre)).length;
-    });
   return report;
 }
 

@@ -5,13 +5,14 @@
  * it to STS itself and reads back the caller's ARN. No shared secret sits in user data, and a
  * stolen registration is worth little:
  *
- * - the request must go to an STS endpoint (`https://sts[.<region>].amazonaws.com/`), with the
- *   one body `Action=GetCallerIdentity&Version=2011-06-15`, so the server never fetches an
- *   address a caller chose;
+ * - the request must go to this region's STS endpoint with the one body
+ *   `Action=GetCallerIdentity&Version=2011-06-15` and a known few headers (built from an
+ *   allowlist, no duplicates), so the server never fetches an address a caller chose;
  * - the signature must cover the `X-Gyre-Server-Id` header holding this installation's id, so
  *   a request signed for another Gyre (or for Vault) cannot register here;
- * - STS refuses a signature older than 15 minutes, and each signature registers at most one
- *   node (its digest is kept for 15 minutes, a conditional write), so it cannot be replayed;
+ * - the signature must be this server's region's, signed within 5 minutes of its clock; each
+ *   signature registers at most one node (its digest is kept, a conditional write, for as long
+ *   as STS accepts it), so it cannot be replayed;
  * - the caller must be an `assumed-role` session of one of the configured builder roles.
  *
  * The instance id (EC2 names the role session after it) is recorded on the node: the
@@ -20,7 +21,7 @@
 import { createHash } from "node:crypto";
 import { XMLParser } from "fast-xml-parser";
 import type { Gyre } from "../context.ts";
-import { badRequest, unauthorized } from "../error.ts";
+import { badRequest, GyreError, unauthorized } from "../error.ts";
 import type { IamRegistration } from "../protocol/agent.ts";
 import { putNew } from "../store/index.ts";
 import { Keys } from "../table.ts";
@@ -28,9 +29,24 @@ import { Keys } from "../table.ts";
 /** The header whose signed value names the installation the registration is for. */
 export const SERVER_ID_HEADER = "x-gyre-server-id";
 export const GET_CALLER_IDENTITY_BODY = "Action=GetCallerIdentity&Version=2011-06-15";
-/** STS refuses older signatures; a used one is remembered this long. */
+/** STS accepts a signature this long after its signing time. */
 const SIGNATURE_LIFETIME_SECONDS = 15 * 60;
-const STS_URL = /^https:\/\/sts(\.[a-z]{2}(-gov)?-[a-z]+-\d)?\.amazonaws\.com(\.cn)?\/$/;
+/** How far the signing time may be from this server's clock. */
+const CLOCK_SKEW_MS = 5 * 60_000;
+/** The headers a registration may carry, all forwarded to STS as they are; nothing else is. */
+const FORWARDED = [
+  "authorization",
+  "content-type",
+  "host",
+  "x-amz-content-sha256",
+  "x-amz-date",
+  "x-amz-security-token",
+  SERVER_ID_HEADER,
+];
+/** Headers the signature must cover. */
+const MUST_SIGN = ["host", "x-amz-date", SERVER_ID_HEADER];
+const AUTHORIZATION =
+  /^AWS4-HMAC-SHA256 Credential=([A-Z0-9]{1,128})\/(\d{8})\/([a-z0-9-]{1,30})\/sts\/aws4_request, SignedHeaders=([a-z0-9;-]{1,500}), Signature=([0-9a-f]{64})$/;
 
 /** Who a verified registration speaks for. */
 export interface IamIdentity {
@@ -61,45 +77,84 @@ function roleOf(arn: string): { account: string; name: string } | undefined {
   return match ? { account: match[1]!, name: match[2]! } : undefined;
 }
 
-const header = (headers: Record<string, string>, name: string) =>
-  Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
+/** This server's region's STS endpoint: the only URL a registration may name. */
+export const stsEndpointFor = (region: string) => `https://sts.${region}.amazonaws.com/`;
 
-/** The checks that need no network: refused before anything is sent to STS. */
-export function checkIamRequest(request: IamRegistration, settings: BuilderIamSettings): void {
-  if (!STS_URL.test(request.url))
-    throw badRequest(
-      `aws_iam.url must be an STS endpoint such as https://sts.us-east-1.amazonaws.com/, not "${request.url}".`,
-    );
+/** What checking a registration's headers found: what to forward, and the signature's parts. */
+interface CheckedRequest {
+  headers: Record<string, string>;
+  signature: string;
+  signedAt: number;
+}
+
+/**
+ * The checks that need no network, refused before anything is sent to STS: the URL is this
+ * region's STS endpoint, the body the one action, the headers a known few (no duplicates), the
+ * signature SigV4 for this region covering host, date and this server's id, signed within five
+ * minutes of this server's clock.
+ */
+export function checkIamRequest(
+  request: IamRegistration,
+  settings: BuilderIamSettings,
+  region: string,
+  now: number,
+): CheckedRequest {
+  const url = stsEndpointFor(region);
+  if (request.url !== url) throw badRequest(`aws_iam.url must be this region's STS endpoint, ${url}.`);
   if (request.body !== GET_CALLER_IDENTITY_BODY)
     throw badRequest(`aws_iam.body must be "${GET_CALLER_IDENTITY_BODY}".`);
-  const authorization = header(request.headers, "authorization") ?? "";
-  const signed = /SignedHeaders=([^,\s]+)/.exec(authorization)?.[1]?.split(";") ?? [];
-  if (!authorization.startsWith("AWS4-HMAC-SHA256 ") || signed.length === 0)
-    throw unauthorized("The registration is not a SigV4-signed request.");
-  if (!signed.includes(SERVER_ID_HEADER))
-    throw unauthorized(`The registration's signature does not cover ${SERVER_ID_HEADER}.`);
-  const serverId = header(request.headers, SERVER_ID_HEADER);
-  if (serverId !== settings.serverId)
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    const key = name.toLowerCase();
+    if (!FORWARDED.includes(key))
+      throw badRequest(`aws_iam.headers may hold only ${FORWARDED.join(", ")}; not ${name}.`);
+    if (key in headers) throw badRequest(`aws_iam.headers names ${key} twice.`);
+    if (value !== value.trim() || /[\r\n]/.test(value))
+      throw badRequest(`aws_iam.headers.${key} has stray whitespace.`);
+    headers[key] = value;
+  }
+  if (headers.host !== undefined && headers.host !== new URL(url).host)
+    throw badRequest(`aws_iam.headers.host must be ${new URL(url).host}.`);
+  const parts = AUTHORIZATION.exec(headers.authorization ?? "");
+  if (!parts) throw unauthorized("The registration is not a SigV4-signed STS request.");
+  const [, , , scopeRegion, signedList, signature] = parts as unknown as string[];
+  if (scopeRegion !== region)
+    throw unauthorized(`The registration was signed for region ${scopeRegion}, not ${region}.`);
+  const signed = signedList!.split(";");
+  for (const name of MUST_SIGN)
+    if (!signed.includes(name)) throw unauthorized(`The registration's signature does not cover ${name}.`);
+  if (headers[SERVER_ID_HEADER] !== settings.serverId)
     throw unauthorized(
-      `The registration was signed for server "${serverId ?? ""}", not this one ("${settings.serverId}"): set GYRE_IAM_SERVER_ID on the builder.`,
+      "The registration was signed for another server id: set GYRE_IAM_SERVER_ID on the builder to this installation's.",
     );
+  const signedAt = Date.parse(
+    (headers["x-amz-date"] ?? "").replace(
+      /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/,
+      "$1-$2-$3T$4:$5:$6Z",
+    ),
+  );
+  if (!Number.isFinite(signedAt) || Math.abs(now - signedAt) > CLOCK_SKEW_MS)
+    throw unauthorized(
+      "The registration was not signed within 5 minutes of this server's clock: sign a new one.",
+    );
+  return { headers: { ...headers, host: new URL(url).host }, signature: signature!, signedAt };
 }
 
 const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false });
 
-/** Sends the signed request to STS; the caller's identity, or 401 with what STS said. */
-async function callerIdentity(request: IamRegistration, settings: BuilderIamSettings) {
+/** Sends the signed request to STS: the caller's identity, 401 with what STS refused, 503 when it did not answer. */
+async function callerIdentity(url: string, headers: Record<string, string>, settings: BuilderIamSettings) {
   let response: Response;
   try {
-    response = await fetch(settings.stsEndpoint ?? request.url, {
+    response = await fetch(settings.stsEndpoint ?? url, {
       method: "POST",
-      headers: request.headers,
-      body: request.body,
+      headers,
+      body: GET_CALLER_IDENTITY_BODY,
       redirect: "error",
       signal: AbortSignal.timeout(10_000),
     });
-  } catch (error) {
-    throw unauthorized(`STS could not be reached to check the registration: ${(error as Error).message}`);
+  } catch {
+    throw new GyreError("unavailable", "STS did not answer the registration check: try again.");
   }
   const text = (await response.text()).slice(0, 64 * 1024);
   let parsed: Record<string, Record<string, Record<string, string>>>;
@@ -108,12 +163,16 @@ async function callerIdentity(request: IamRegistration, settings: BuilderIamSett
   } catch {
     parsed = {};
   }
-  if (!response.ok) {
-    const error = parsed.ErrorResponse?.Error;
-    throw unauthorized(
-      `STS refused the registration's signature: ${error?.Code ?? response.status} ${error?.Message ?? ""}`.trim(),
+  const code = parsed.ErrorResponse?.Error?.Code;
+  if (response.status >= 500 || code === "Throttling")
+    throw new GyreError(
+      "unavailable",
+      `STS could not check the registration now (${code ?? response.status}): try again.`,
     );
-  }
+  if (!response.ok)
+    throw unauthorized(
+      `STS refused the registration's signature: ${code ?? response.status} ${parsed.ErrorResponse?.Error?.Message ?? ""}`.trim(),
+    );
   const result = parsed.GetCallerIdentityResponse?.GetCallerIdentityResult;
   if (!result?.Arn || !result.Account) throw unauthorized("STS answered without a caller identity.");
   return { arn: String(result.Arn), account: String(result.Account) };
@@ -127,8 +186,8 @@ export async function verifyIamRegistration(gyre: Gyre, request: IamRegistration
   const settings = gyre.resources.builderIam;
   if (!settings)
     throw unauthorized("This server does not accept IAM registrations (no builder role is configured).");
-  checkIamRequest(request, settings);
-  const caller = await callerIdentity(request, settings);
+  const checked = checkIamRequest(request, settings, gyre.resources.region, gyre.now());
+  const caller = await callerIdentity(request.url, checked.headers, settings);
   const session = /^arn:aws[a-z-]*:sts::(\d{12}):assumed-role\/([\w+=,.@-]+)\/([\w+=,.@-]+)$/.exec(
     caller.arn,
   );
@@ -138,12 +197,11 @@ export async function verifyIamRegistration(gyre: Gyre, request: IamRegistration
   const allowed = settings.roleArns.map(roleOf).some((r) => r && r.account === account && r.name === role);
   if (!allowed)
     throw unauthorized(`Role ${role} of account ${account} is not a builder role of this installation.`);
-  // One node per signature: a replay within STS's 15 minutes finds the digest taken.
-  const signature = header(request.headers, "authorization")!;
-  const digest = createHash("sha256").update(signature).digest("hex");
+  // One node per signature: a replay finds it taken for as long as STS would accept it.
+  const digest = createHash("sha256").update(checked.signature).digest("hex");
   const fresh = await putNew(gyre, {
     ...Keys.iamSignature(digest),
-    expiresAt: Math.floor(gyre.now() / 1000) + SIGNATURE_LIFETIME_SECONDS,
+    expiresAt: Math.floor(checked.signedAt / 1000) + SIGNATURE_LIFETIME_SECONDS + 300,
   });
   if (!fresh) throw unauthorized("This signed registration was used already: sign a new one.");
   return {

@@ -63,25 +63,25 @@ describe("scale-in waits for the node to run nothing (Auto Scaling API mocked at
     // Still running: nothing completes.
     table.setNow(table.gyre.now() + 1000);
     await heartbeatNode(table.gyre, { node_id, allocations: [ref] });
-    expect(await settleTerminations(table.gyre)).toEqual([]);
+    expect((await settleTerminations(table.gyre)).completed).toEqual([]);
     expect(autoScaling.commandCalls(CompleteLifecycleActionCommand)).toHaveLength(0);
 
     table.setNow(table.gyre.now() + 1000);
     await heartbeatNode(table.gyre, { node_id, allocations: [] });
-    expect(await settleTerminations(table.gyre)).toEqual([INSTANCE]);
+    expect(await settleTerminations(table.gyre)).toEqual({ completed: [INSTANCE], failures: [] });
     expect(autoScaling.commandCalls(CompleteLifecycleActionCommand).map((c) => c.args[0].input)).toEqual([
       completion,
     ]);
     expect((await listNodes(table.gyre))[0]?.termination).toBeUndefined();
     // Settled once: a later pass has nothing to do.
-    expect(await settleTerminations(table.gyre)).toEqual([]);
+    expect((await settleTerminations(table.gyre)).completed).toEqual([]);
   });
 
   it("does not trust a heartbeat sent before the drain began (a claim may have been won since)", async () => {
     const { node_id } = await instanceNode();
     await heartbeatNode(table.gyre, { node_id, allocations: [] });
     await beginTermination(table.gyre, action);
-    expect(await settleTerminations(table.gyre)).toEqual([]);
+    expect((await settleTerminations(table.gyre)).completed).toEqual([]);
     expect(autoScaling.commandCalls(CompleteLifecycleActionCommand)).toHaveLength(0);
   });
 
@@ -130,5 +130,36 @@ describe("scale-in waits for the node to run nothing (Auto Scaling API mocked at
     table.setNow(table.gyre.now() + 5000);
     expect(await beginTermination(table.gyre, action)).toEqual({ drained: [node_id], completed: false });
     expect((await listNodes(table.gyre))[0]?.drainedAt).toBe(first.drainedAt);
+  });
+});
+
+describe("a failing lifecycle call (Auto Scaling API mocked at the SDK boundary)", () => {
+  it("is reported and does not keep the other instances' actions from being settled", async () => {
+    const a = await registerNode(
+      table.gyre,
+      { name: "a" },
+      { arn: "arn", account: "1", role: "r", instanceId: "i-0aaaaaaaaaaaaaaa1" },
+    );
+    const b = await registerNode(
+      table.gyre,
+      { name: "b" },
+      { arn: "arn", account: "1", role: "r", instanceId: "i-0bbbbbbbbbbbbbbb2" },
+    );
+    await beginTermination(table.gyre, { ...action, instanceId: "i-0aaaaaaaaaaaaaaa1", token: "tok-a" });
+    await beginTermination(table.gyre, { ...action, instanceId: "i-0bbbbbbbbbbbbbbb2", token: "tok-b" });
+    table.setNow(table.gyre.now() + 1000);
+    await heartbeatNode(table.gyre, { node_id: a.node_id, allocations: [] });
+    await heartbeatNode(table.gyre, { node_id: b.node_id, allocations: [] });
+    autoScaling
+      .on(CompleteLifecycleActionCommand, { LifecycleActionToken: "tok-a" })
+      .rejects(Object.assign(new Error("Rate exceeded"), { name: "Throttling" }));
+    const settled = await settleTerminations(table.gyre);
+    expect(settled).toEqual({
+      completed: ["i-0bbbbbbbbbbbbbbb2"],
+      failures: ["termination of i-0aaaaaaaaaaaaaaa1: Rate exceeded"],
+    });
+    // The failed one is still pending: the next pass completes it.
+    autoScaling.reset();
+    expect((await settleTerminations(table.gyre)).completed).toEqual(["i-0aaaaaaaaaaaaaaa1"]);
   });
 });

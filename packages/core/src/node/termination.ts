@@ -25,7 +25,7 @@ export interface LifecycleAction {
   token: string;
 }
 
-/** How often a pending action is kept alive: well inside the hook's heartbeat timeout (1 h). */
+/** How often a pending action is kept alive: well inside the hook's heartbeat timeout (2 h). */
 export const LIFECYCLE_HEARTBEAT_MS = 10 * 60_000;
 
 const isGone = (n: Node) => n.status === "down" || n.revokedAt !== undefined || n.leftAt !== undefined;
@@ -88,14 +88,30 @@ export async function beginTermination(
 
 /**
  * The reconciler's pass over pending terminations: complete those whose node runs nothing any
- * more, heartbeat the others. Returns the instances let go.
+ * more, heartbeat the others. Returns the instances let go, and what failed (retried next pass).
  */
-export async function settleTerminations(gyre: Gyre, nodes?: readonly Node[]): Promise<string[]> {
+export async function settleTerminations(
+  gyre: Gyre,
+  nodes?: readonly Node[],
+): Promise<{ completed: string[]; failures: string[] }> {
+  const completed: string[] = [];
+  const failures: string[] = [];
+  // One node that fails (a throttled call) never keeps the others' actions from their heartbeats.
+  for (const node of nodes ?? (await listNodes(gyre)))
+    if (node.termination)
+      await settleOne(gyre, node, completed).catch((error: unknown) =>
+        failures.push(
+          `termination of ${node.termination?.instanceId}: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+      );
+  return { completed, failures };
+}
+
+async function settleOne(gyre: Gyre, node: Node, done: string[]): Promise<void> {
   const now = gyre.now();
-  const done: string[] = [];
-  for (const node of nodes ?? (await listNodes(gyre))) {
+  {
     const pending = node.termination;
-    if (!pending) continue;
+    if (!pending) return;
     // `running` is as of the last heartbeat: one sent after the drain began, so a claim won
     // just before it is counted.
     const idle = isGone(node) || (node.heartbeatAt > pending.since && (node.running ?? []).length === 0);
@@ -125,5 +141,4 @@ export async function settleTerminations(gyre: Gyre, nodes?: readonly Node[]): P
       });
     }
   }
-  return done;
 }

@@ -33,6 +33,7 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   locked: 423,
   unprocessable: 422,
   internal: 500,
+  unavailable: 503,
 };
 
 const PROJECT_PATH = /^(\/api\/(?:v2|v1\.1)\/project\/)(.*)$/s;
