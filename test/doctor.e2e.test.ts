@@ -5,7 +5,7 @@
  * agents, queues, executions and sandboxes; the reconciler runs only when the test says so, so
  * the window between a node's death and its repair can be looked at.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "../packages/cli/src/client.ts";
@@ -272,6 +272,8 @@ describe("gyre doctor", () => {
       const job = await getJobByNumber(runtime.gyre, slug, queued.job_number);
       return job.allocations["0"]?.status === "running" ? job : undefined;
     });
+    // Claimed is not started: kill the builder only once the step has left its marker.
+    await waitFor("the step to start", async () => (existsSync(marker) ? true : undefined));
     const nodeId = running.allocations["0"]!.nodeId!;
     const node = (await nodes()).find((n) => n.id === nodeId)!;
     const agent = (node.name as string).replace(/-[0-9a-f]{6}$/, "");

@@ -257,6 +257,23 @@ export async function registerNode(
   const id = randomUUID();
   const secret = randomBytes(32).toString("base64url");
   const now = gyre.now();
+  // An instance runs one agent: a new registration from it (the agent restarted, the host
+  // rebooted) replaces its earlier nodes, whose credentials are revoked and whose allocations
+  // are retried at once. A termination waiting on the instance carries over: the new node
+  // starts drained, so the lifecycle action still waits for what it runs.
+  let termination: Node["termination"];
+  if (identity?.instanceId)
+    for (const earlier of await listNodes(gyre)) {
+      if (earlier.instanceId !== identity.instanceId || earlier.revokedAt !== undefined) continue;
+      termination ??= earlier.termination;
+      await revokeNode(gyre, earlier.id);
+      // The action now waits on the new node (a gone node would let the instance go).
+      if (earlier.termination)
+        await tryUpdate(gyre, Keys.node(earlier.id), {
+          remove: ["termination"],
+          when: [{ path: "pk", exists: true }],
+        });
+    }
   await putNew(gyre, {
     ...Keys.node(id),
     gsi1pk: Index.nodes(),
@@ -278,6 +295,7 @@ export async function registerNode(
     heartbeatAt: now,
     allocations: [],
     credentialHash: digest(secret),
+    ...(termination ? { termination: { ...termination, since: now }, drainedAt: now } : {}),
     createdAt: new Date(now).toISOString(),
     updatedAt: now,
   });

@@ -163,3 +163,24 @@ describe("a failing lifecycle call (Auto Scaling API mocked at the SDK boundary)
     expect((await settleTerminations(table.gyre)).completed).toEqual(["i-0aaaaaaaaaaaaaaa1"]);
   });
 });
+
+describe("one live node per instance", () => {
+  it("revokes an instance's earlier node when it registers again, and a pending termination carries over drained", async () => {
+    const first = await instanceNode();
+    await beginTermination(table.gyre, action);
+    table.setNow(table.gyre.now() + 1000);
+    const second = await instanceNode();
+    const nodes = Object.fromEntries((await listNodes(table.gyre)).map((n) => [n.id, n]));
+    expect(nodes[first.node_id]?.revokedAt).toBe(table.gyre.now());
+    expect(nodes[second.node_id]).toMatchObject({
+      status: "ready",
+      drainedAt: table.gyre.now(),
+      termination: { ...action, since: table.gyre.now() },
+    });
+    // The replaced node is gone, the new one has not heartbeated since: nothing completes yet.
+    expect((await settleTerminations(table.gyre)).completed).toEqual([]);
+    table.setNow(table.gyre.now() + 1000);
+    await heartbeatNode(table.gyre, { node_id: second.node_id, allocations: [] });
+    expect((await settleTerminations(table.gyre)).completed).toEqual([INSTANCE]);
+  });
+});
