@@ -22,6 +22,7 @@ export default $config({
     const dispatch = await import("./infra/dispatch.ts");
     await import("./infra/intake.ts");
     const fleet = await import("./infra/fleet.ts");
+    const metrics = await import("./infra/metrics.ts");
     return {
       api: api.url,
       webhookUrl: $interpolate`${api.url}/webhooks/github`,
@@ -29,6 +30,8 @@ export default $config({
       bucket: storage.bucket.name,
       stateMachine: dispatch.stateMachine.arn,
       builderGroups: fleet.groups.map((group) => group.name),
+      dashboard: metrics.dashboard.dashboardName,
+      alarmTopic: metrics.alarmTopic.arn,
     };
   },
 });

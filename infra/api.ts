@@ -16,6 +16,8 @@ const account = aws.getCallerIdentityOutput({});
 
 export const settings = new sst.Linkable(LinkNames.settings, {
   properties: {
+    /** The stage: the `Env` dimension of every metric the functions emit (infra/metrics.ts). */
+    stage: $app.stage,
     /** Seconds a builder node may go silent before it is down and its allocations are lost. */
     heartbeatSeconds: 60,
     /** Seconds an allocation may wait in its queue for a builder (a day; the execution lives 7). */

@@ -194,6 +194,8 @@ export class Agent {
   private readonly work = new Set<Promise<void>>();
   private heartbeatTimer?: NodeJS.Timeout;
   private periodMs = 10_000;
+  /** Receives and claims that failed since registering (reported in every heartbeat). */
+  private pollFailures = 0;
   /** Read once at start: a bad GYRE_SANDBOX_NETWORK or GYRE_RESOURCE_CLASSES stops the agent. */
   private readonly sandbox: SandboxPolicy;
 
@@ -218,6 +220,7 @@ export class Agent {
           node_id: this.nodeId,
           allocations: [...this.running.values()].map((r) => r.allocation),
           allocated: wire(this.allocated()),
+          poll_failures: this.pollFailures,
         },
         HeartbeatAnswerSchema,
         2,
@@ -384,6 +387,7 @@ export class Agent {
         messages = out.Messages ?? [];
       } catch (error) {
         if (this.stopping.signal.aborted) break;
+        this.pollFailures++;
         console.error(`agent ${this.config.nodeName}: receive failed: ${(error as Error).message}`);
         await sleep(1000, quit);
       }
@@ -464,6 +468,7 @@ export class Agent {
       else if (error instanceof AllocationLost) await remove();
       else if (!this.refusedBy(error)) {
         // No answer we can act on (the server is down, say): back on the queue for any node.
+        this.pollFailures++;
         console.error(`agent ${this.config.nodeName}: claim failed: ${(error as Error).message}`);
         await this.release(queueUrl, message);
       }

@@ -31,6 +31,20 @@ export interface Resources {
   builderIam?: BuilderIamSettings;
   /** The builder groups the scaler sizes (node/scaling.ts); AWS only. */
   fleet?: FleetSettings;
+  /** The SST stage (Settings `stage`): the `Env` dimension of every metric Gyre emits; AWS only. */
+  stage?: string;
+  /** Forward the metrics to a StatsD / Telegraf endpoint over UDP (metrics/statsd.ts); off when absent. */
+  statsd?: StatsdSettings;
+}
+
+/** Where StatsD lines go (Settings `statsd`, or the local runtime's `statsd` option). */
+export interface StatsdSettings {
+  host: string;
+  port: number;
+  /** Prepended to every name (`gyre.` gives `gyre.circle.nomad...`); none by default. */
+  prefix?: string;
+  /** Tags on every line (DogStatsD `|#k:v`, which Telegraf reads with datadog_extensions). */
+  tags?: Record<string, string>;
 }
 
 /** The builder fleet on AWS (Settings `fleet`, from infra/fleet.ts). */
@@ -74,6 +88,8 @@ export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resource
       apiUrl?: string;
       builderIam?: BuilderIamSettings;
       fleet?: FleetSettings;
+      stage?: string;
+      statsd?: StatsdSettings;
     }>(env, LinkNames.settings);
   const resources = { region: env.AWS_REGION ?? "us-east-1" } as Resources;
   const lazy = <K extends keyof Resources>(key: K, read: () => Resources[K]) =>
@@ -90,6 +106,8 @@ export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resource
   lazy("apiUrl", () => settings().apiUrl);
   lazy("builderIam", () => settings().builderIam);
   lazy("fleet", () => settings().fleet);
+  lazy("stage", () => settings().stage);
+  lazy("statsd", () => settings().statsd);
   return resources;
 }
 

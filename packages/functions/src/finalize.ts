@@ -5,6 +5,7 @@
 import { type FinalizeInput, finalizeAllocation } from "@gyre/core/dispatch/index";
 import middy from "@middy/core";
 import { lambdaGyre, logErrors } from "./lambda.ts";
+import { withEventMetrics } from "./metrics.ts";
 
 type Finalize = (input: FinalizeInput) => ReturnType<typeof finalizeAllocation>;
 
@@ -17,4 +18,4 @@ export function finalizeHandler(
     .handler((input) => finalize(input));
 }
 
-export const handler = finalizeHandler();
+export const handler = withEventMetrics(finalizeHandler());

@@ -10,6 +10,7 @@ import middy from "@middy/core";
 import sqsPartialBatchFailure from "@middy/sqs-partial-batch-failure";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { describeError, lambdaGyre } from "./lambda.ts";
+import { withEventMetrics } from "./metrics.ts";
 
 /** Turns one message body into its pipeline, or throws to have the message redelivered. */
 export type Consume = (body: string) => Promise<void>;
@@ -47,4 +48,4 @@ export function intakeHandler(
   return handler as unknown as (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 }
 
-export const handler = intakeHandler();
+export const handler = withEventMetrics(intakeHandler());

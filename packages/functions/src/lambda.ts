@@ -13,8 +13,15 @@ let gyre: Gyre | undefined;
 export function lambdaGyre(): Gyre {
   if (!gyre) {
     const resources = resourcesFromEnv();
+    // The key id is read on first use: finalize, reconcile and the fleet's functions have no
+    // DataKey link, and reading it here made every one of them throw at its first call.
     const keys = new CachingKeyPort(
-      new KmsKeyPort({ keyId: resources.kmsKeyId!, clientConfig: { region: resources.region } }),
+      new KmsKeyPort({
+        get keyId() {
+          return resources.kmsKeyId!;
+        },
+        clientConfig: { region: resources.region },
+      }),
     );
     gyre = createGyre(resources, keys, "/tmp/gyre");
   }

@@ -1,13 +1,35 @@
 /**
- * Scheduled: re-drive jobs left queued or running without a live execution. A failure is
- * logged (name and message) and rethrown, so the scheduler records a failed invocation.
+ * Scheduled: re-drive jobs left queued or running without a live execution, then emit the
+ * fleet's figures (EMF, functions/src/metrics.ts). A failure is logged (name and message) and
+ * rethrown, so the scheduler records a failed invocation.
  */
+import type { Gyre } from "@gyre/core/context";
 import { type ReconcileReport, reconcile } from "@gyre/core/dispatch/index";
+import { readFleetFigures } from "@gyre/core/metrics/index";
 import middy from "@middy/core";
-import { lambdaGyre, logErrors } from "./lambda.ts";
+import { describeError, lambdaGyre, logErrors } from "./lambda.ts";
+import { emitFleetFigures, envOf, type LoggerFactory, statsdOf, withEventMetrics } from "./metrics.ts";
+
+/**
+ * One pass, then the fleet's figures as the pass left them. Figures that cannot be read or
+ * emitted are logged; the pass stands.
+ */
+export async function reconcileAndMeasure(
+  gyre: Gyre = lambdaGyre(),
+  create?: LoggerFactory,
+  log: (line: string) => void = console.error,
+): Promise<ReconcileReport> {
+  const report = await reconcile(gyre);
+  await readFleetFigures(gyre)
+    .then((figures) =>
+      Promise.all([emitFleetFigures(figures, envOf(gyre), create), statsdOf(gyre)?.fleet(figures)]),
+    )
+    .catch((error) => log(`reconcile: metrics not emitted: ${describeError(error)}`));
+  return report;
+}
 
 export function reconcileHandler(
-  run: () => Promise<ReconcileReport> = () => reconcile(lambdaGyre()),
+  run: () => Promise<ReconcileReport> = () => reconcileAndMeasure(),
   log?: (line: string) => void,
 ) {
   return middy<unknown, ReconcileReport>()
@@ -19,4 +41,4 @@ export function reconcileHandler(
     });
 }
 
-export const handler = reconcileHandler();
+export const handler = withEventMetrics(reconcileHandler());

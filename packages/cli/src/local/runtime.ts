@@ -18,6 +18,8 @@ import type { RequestObserver } from "@gyre/core/aws/index";
 import { ASL_PATH, LocalStepFunctions } from "@gyre/core/aws/local-stepfunctions";
 import { createGyre, type Gyre } from "@gyre/core/context";
 import { finalizeAllocation, reconcile } from "@gyre/core/dispatch/index";
+import { eventsOf, readFleetFigures } from "@gyre/core/metrics/index";
+import { forwardToStatsd } from "@gyre/core/metrics/statsd";
 import type { BuilderIamSettings } from "@gyre/core/node/iam";
 import { consumeIntakeMessage } from "@gyre/core/pipeline/index";
 import {
@@ -26,6 +28,7 @@ import {
   DEFAULT_RESOURCE_CLASSES,
   queueKey,
   type Resources,
+  type StatsdSettings,
 } from "@gyre/core/resources";
 import { CachingKeyPort, LocalKeyPort } from "@gyre/core/secret/index";
 import { tableDefinition } from "@gyre/core/table-schema";
@@ -66,6 +69,8 @@ export interface LocalRuntimeOptions {
   agentEnv?: Record<string, string>;
   /** Builders may also register with an instance role (node/iam.ts); off by default. */
   builderIam?: BuilderIamSettings;
+  /** Forward the metrics to a StatsD / Telegraf endpoint over UDP (core/src/metrics/statsd.ts). */
+  statsd?: StatsdSettings;
   /** Sees every AWS request the server side makes (benchmarks). */
   observer?: RequestObserver;
   log?: (line: string) => void;
@@ -164,6 +169,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       maxJobSeconds: DEFAULT_MAX_JOB_SECONDS,
       endpoints: { ...standIns.endpoints, sfn: sfnUrl },
       ...(options.builderIam ? { builderIam: options.builderIam } : {}),
+      ...(options.statsd ? { statsd: options.statsd } : {}),
     };
     gyre = createGyre(resources, new CachingKeyPort(new LocalKeyPort(dataDir)), dataDir, options.observer);
     const ready = gyre;
@@ -213,6 +219,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const consumer = consumeIntake(ready, log, () => inFlight > 0);
     closers.push(consumer.stop);
 
+    const statsd = resources.statsd ? forwardToStatsd(resources.statsd, eventsOf(ready)) : undefined;
+    if (statsd) closers.push(async () => statsd.close());
     const reconcileOnce = () =>
       reconcile(ready, {
         graceMs: options.reconcileGraceMs,
@@ -223,6 +231,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
           if (r.nodesDown > 0) log(`reconciler: ${r.nodesDown} builder node(s) stopped heartbeating`);
           if (r.redriven > 0) log(`reconciler: re-drove ${r.redriven} job(s)`);
           for (const failure of r.failures) log(`reconciler: could not repair ${failure}`);
+          // The fleet's gauges after each pass, when forwarding is on.
+          if (statsd) return readFleetFigures(ready).then((figures) => statsd.fleet(figures));
         })
         .catch((e) => log(`reconciler: ${e instanceof Error ? e.message : String(e)}`));
     // The intake queue lives in memory: pushes accepted but not yet turned into pipelines

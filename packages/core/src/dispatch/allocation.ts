@@ -19,6 +19,7 @@ import {
   TERMINAL_JOB,
 } from "../job/index.ts";
 import { allocationMove, combine, jobMove } from "../job/transitions.ts";
+import { eventsOf, secondsBetween } from "../metrics/events.ts";
 import { writeOutput } from "../output/index.ts";
 import type { AllocationRef, ClaimRequest, FinishRequest } from "../protocol/agent.ts";
 import type { Condition } from "../store/index.ts";
@@ -71,7 +72,13 @@ export async function claimAllocation(gyre: Gyre, request: ClaimRequest): Promis
     { setIfMissing: { startedAt: iso(gyre) } },
   );
   const job = await updateItem(gyre, keyOf(ref), spec, JobSchema, "job");
-  if (job) return job;
+  if (job) {
+    // Observed once, by the claim that won (a retried claim below is not a second wait).
+    const waited = secondsBetween(job.queuedAt, now);
+    if (waited !== undefined)
+      eventsOf(gyre).observe("queueTime", { resource_class: job.plan?.resourceClass ?? "medium" }, waited);
+    return job;
+  }
   const current = await findJob(gyre, ref.workflowId, ref.jobName);
   if (holds(current, ref, nodeId)) return current;
   throw conflict("This allocation was already claimed, or belongs to an earlier attempt.");
@@ -151,7 +158,16 @@ export async function finishAllocation(
     ...(single ? [jobMove(fence, "settle", status, { stoppedAt: now }, gyre.now())] : []),
   );
   let job = await updateItem(gyre, keyOf(ref), spec, JobSchema, "job");
-  if (!job) {
+  if (job) {
+    // Observed by the report whose write applied (a retried report below is not a second run).
+    const ran = secondsBetween(job.allocations[String(ref.index)]?.startedAt, now);
+    if (ran !== undefined)
+      eventsOf(gyre).observe(
+        "jobDuration",
+        { resource_class: job.plan?.resourceClass ?? "medium", status },
+        ran,
+      );
+  } else {
     const current = await findJob(gyre, ref.workflowId, ref.jobName);
     const alloc = current?.allocations[String(ref.index)];
     if (!current || current.attempt !== ref.attempt || alloc?.status !== status || alloc.nodeId !== nodeId) {

@@ -17,6 +17,7 @@ import {
 import type { Gyre } from "../context.ts";
 import { GyreError } from "../error.ts";
 import type { Job } from "../job/index.ts";
+import { eventsOf } from "../metrics/events.ts";
 import { type AllocationRef, AllocationRefSchema } from "../protocol/agent.ts";
 import { z } from "../protocol/schema.ts";
 import { queueKey } from "../resources.ts";
@@ -94,7 +95,10 @@ export async function startExecution(gyre: Gyre, ref: AllocationRef, resourceCla
       }),
     );
   } catch (error) {
-    if (!(error instanceof Error && error.name === "ExecutionAlreadyExists")) throw error;
+    if (!(error instanceof Error && error.name === "ExecutionAlreadyExists")) {
+      eventsOf(gyre).count("dispatchErrors", { stage: "start" });
+      throw error;
+    }
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import type { Gyre } from "../context.ts";
 import { findJob, TERMINAL_ALLOCATION } from "../job/index.ts";
+import { eventsOf } from "../metrics/events.ts";
 import { parseStored } from "../protocol/schema.ts";
 import type { WorkflowStatus } from "../workflow/index.ts";
 import { advanceWorkflow } from "./advance.ts";
@@ -16,6 +17,15 @@ export async function finalizeAllocation(
   gyre: Gyre,
   raw: unknown,
 ): Promise<{ workflowStatus: WorkflowStatus }> {
+  try {
+    return await finalize(gyre, raw);
+  } catch (error) {
+    eventsOf(gyre).count("dispatchErrors", { stage: "finalize" });
+    throw error;
+  }
+}
+
+async function finalize(gyre: Gyre, raw: unknown): Promise<{ workflowStatus: WorkflowStatus }> {
   const input = parseStored(FinalizeInputSchema, raw, "finalize input");
   const ref = input.allocation;
   if (input.error) {

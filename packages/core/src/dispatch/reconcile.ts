@@ -13,6 +13,7 @@
  */
 import type { Gyre } from "../context.ts";
 import { type AllocationState, type Job, JobSchema, TERMINAL_ALLOCATION } from "../job/index.ts";
+import { eventsOf } from "../metrics/events.ts";
 import { forgetNode, listNodes, markNodeDown, type Node } from "../node/index.ts";
 import { settleTerminations } from "../node/termination.ts";
 import { enqueuePending } from "../pipeline/intake.ts";
@@ -132,6 +133,7 @@ export async function reconcile(gyre: Gyre, options: ReconcileOptions = {}): Pro
       report.workflowsAdvanced++;
     });
   }
+  eventsOf(gyre).count("dispatchErrors", { stage: "reconcile" }, report.failures.length);
   return report;
 }
 

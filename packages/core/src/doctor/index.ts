@@ -164,7 +164,7 @@ async function findJobFor(gyre: Gyre, ref: JobReference): Promise<Job> {
 }
 
 /** The active index: pending pipelines and blocked, queued and running jobs. */
-async function readActive(gyre: Gyre): Promise<{ jobs: Job[]; pipelines: Pipeline[] }> {
+export async function readActive(gyre: Gyre): Promise<{ jobs: Job[]; pipelines: Pipeline[] }> {
   const jobs: Job[] = [];
   const pipelines: Pipeline[] = [];
   await Promise.all(
@@ -201,7 +201,7 @@ const queueClasses = (gyre: Gyre, jobs: readonly Job[]) =>
   );
 
 /** Resource class → its queue's reading, for every job queue this installation has. */
-async function readJobQueues(gyre: Gyre): Promise<Record<string, QueueReading>> {
+export async function readJobQueues(gyre: Gyre): Promise<Record<string, QueueReading>> {
   const byKey = new Map<string, string>(DEFAULT_RESOURCE_CLASSES.map((c) => [queueKey(c), c]));
   return Object.fromEntries(
     await Promise.all(

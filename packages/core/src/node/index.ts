@@ -81,6 +81,11 @@ export const NodeSchema = z.object({
   drainDeadline: z.number().optional(),
   /** Epoch ms; the node drained and left (its agent got SIGTERM): nothing it ran was lost. */
   leftAt: z.number().optional(),
+  /**
+   * Failed queue receives and claims the node's agent reported since it registered (a running
+   * total: a repeated heartbeat repeats it). The reference's `server_agent.poll_failure`.
+   */
+  pollFailures: z.number().optional(),
   /** Epoch ms of its last heartbeat that named an allocation (the scaler's idle clock). */
   busyAt: z.number().optional(),
   /** The allocations (execution names) the node said it runs at its last heartbeat. */
@@ -115,6 +120,7 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
       running: request.allocations,
       ...(request.allocations.length > 0 ? { busyAt: now } : {}),
       ...(request.allocated ? { allocated: fromWire(request.allocated) } : {}),
+      ...(request.poll_failures !== undefined ? { pollFailures: request.poll_failures } : {}),
     },
     now,
     [{ path: "revokedAt", exists: false }],

@@ -9,6 +9,7 @@ import { sendMessages } from "../aws/sqs.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, GyreError } from "../error.ts";
 import { inLane } from "../lane.ts";
+import { eventsOf } from "../metrics/events.ts";
 import { type Project, reserveNumbers } from "../project/index.ts";
 import { parseInput, z } from "../protocol/schema.ts";
 import { getItem, putItems, putNew, tryUpdate } from "../store/index.ts";
@@ -70,9 +71,11 @@ export async function consumeIntakeMessage(
     await createPipeline(gyre, parseIntakeMessage(body));
   } catch (error) {
     if (error instanceof GyreError && (error.code === "bad_request" || error.code === "not_found")) {
+      eventsOf(gyre).count("intakeErrors", { kind: "dropped" });
       warn(`intake: dropping a message that cannot succeed: ${error.message}`);
       return;
     }
+    eventsOf(gyre).count("intakeErrors", { kind: "failed" });
     throw error;
   }
 }

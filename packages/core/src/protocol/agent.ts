@@ -12,7 +12,7 @@
  *                  every later call with the node's own credential
  *   POST /claim    {allocation, node_id, task_token} → Assignment   (409: not yours to run;
  *                  423: this node drains, so the message goes back on its queue for another)
- *   POST /heartbeat {node_id, allocations[], allocated} → {stop[], heartbeat_seconds, drain}
+ *   POST /heartbeat {node_id, allocations[], allocated, poll_failures?} → {stop[], heartbeat_seconds, drain}
  *                  the node's liveness: a node that stops heartbeating for heartbeat_seconds is
  *                  down, its allocations lost (retried elsewhere, its later writes refused);
  *                  `stop` lists the allocations it holds that are no longer its to run
@@ -96,6 +96,11 @@ export const HeartbeatRequestSchema = z.object({
   allocations: z.array(AllocationRefSchema).max(1000),
   /** What those allocations take of the node's capacity (their resource classes' sizes). */
   allocated: NodeResourcesSchema.optional(),
+  /**
+   * Queue receives and claims that failed on this node since it registered, a running total
+   * (a retried heartbeat repeats it, never doubles it). Optional: older agents send none.
+   */
+  poll_failures: z.number().int().min(0).max(1_000_000_000).optional(),
 });
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 

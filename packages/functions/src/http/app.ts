@@ -18,6 +18,7 @@ import type { Env } from "./context.ts";
 import { contextRoutes } from "./contexts.ts";
 import { continueRoutes } from "./continue.ts";
 import { doctorRoutes } from "./doctor.ts";
+import { metricsRoutes } from "./metrics.ts";
 import { nomadRoutes } from "./nomad.ts";
 import { orbRoutes } from "./orbs.ts";
 import { sshKeyRoutes } from "./ssh-keys.ts";
@@ -81,6 +82,7 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
   app.route("/v1", nomadRoutes());
   app.route("/", artifactRoutes());
   app.get("/healthz", (c) => c.json({ ok: true }));
+  app.route("/metrics", metricsRoutes());
   app.notFound((c) => {
     const path = c.req.path.length > 200 ? `${c.req.path.slice(0, 200)}…` : c.req.path;
     return c.json({ message: `Not found: ${c.req.method} ${path}` }, 404);
