@@ -221,6 +221,8 @@ export class Agent {
           allocations: [...this.running.values()].map((r) => r.allocation),
           allocated: wire(this.allocated()),
           poll_failures: this.pollFailures,
+          // Taken from a queue and being claimed: a terminating instance waits for these too.
+          claiming: Math.max(0, this.work.size - this.running.size),
         },
         HeartbeatAnswerSchema,
         2,

@@ -201,7 +201,7 @@ export const NODE_MOVES = [
     event: "heartbeat",
     from: ["ready", "down"],
     to: ["ready"],
-    sets: ["heartbeatAt", "allocations", "running", "allocated", "busyAt", "pollFailures"],
+    sets: ["heartbeatAt", "allocations", "running", "allocated", "busyAt", "pollFailures", "claiming"],
     note: "a heartbeat within the deadline (a down node that comes back gets new work only)",
   },
   {

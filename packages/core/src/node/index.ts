@@ -86,6 +86,8 @@ export const NodeSchema = z.object({
    * total: a repeated heartbeat repeats it). The reference's `server_agent.poll_failure`.
    */
   pollFailures: z.number().optional(),
+  /** Claims in flight at its last heartbeat (taken from the queue, not running yet). */
+  claiming: z.number().optional(),
   /** Epoch ms of its last heartbeat that named an allocation (the scaler's idle clock). */
   busyAt: z.number().optional(),
   /** The allocations (execution names) the node said it runs at its last heartbeat. */
@@ -121,6 +123,7 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
       ...(request.allocations.length > 0 ? { busyAt: now } : {}),
       ...(request.allocated ? { allocated: fromWire(request.allocated) } : {}),
       ...(request.poll_failures !== undefined ? { pollFailures: request.poll_failures } : {}),
+      ...(request.claiming !== undefined ? { claiming: request.claiming } : {}),
     },
     now,
     [{ path: "revokedAt", exists: false }],

@@ -7,7 +7,12 @@ import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { memoryTable, type TestTable } from "../store/test-table.ts";
 import { heartbeatNode, listNodes, registerNode } from "./index.ts";
-import { beginTermination, LIFECYCLE_HEARTBEAT_MS, settleTerminations } from "./termination.ts";
+import {
+  beginTermination,
+  LIFECYCLE_HEARTBEAT_MS,
+  settleAfterMs,
+  settleTerminations,
+} from "./termination.ts";
 
 const autoScaling = mockClient(AutoScalingClient);
 let table: TestTable;
@@ -66,7 +71,7 @@ describe("scale-in waits for the node to run nothing (Auto Scaling API mocked at
     expect((await settleTerminations(table.gyre)).completed).toEqual([]);
     expect(autoScaling.commandCalls(CompleteLifecycleActionCommand)).toHaveLength(0);
 
-    table.setNow(table.gyre.now() + 1000);
+    table.setNow(table.gyre.now() + settleAfterMs(table.gyre));
     await heartbeatNode(table.gyre, { node_id, allocations: [] });
     expect(await settleTerminations(table.gyre)).toEqual({ completed: [INSTANCE], failures: [] });
     expect(autoScaling.commandCalls(CompleteLifecycleActionCommand).map((c) => c.args[0].input)).toEqual([
@@ -75,6 +80,20 @@ describe("scale-in waits for the node to run nothing (Auto Scaling API mocked at
     expect((await listNodes(table.gyre))[0]?.termination).toBeUndefined();
     // Settled once: a later pass has nothing to do.
     expect((await settleTerminations(table.gyre)).completed).toEqual([]);
+  });
+
+  it("waits for a heartbeat a period after the drain, and for claims in flight to become runs or go", async () => {
+    const { node_id } = await instanceNode();
+    await beginTermination(table.gyre, action);
+    // Soon after the drain: a claim the server accepted may not be in this heartbeat yet.
+    table.setNow(table.gyre.now() + settleAfterMs(table.gyre) - 1);
+    await heartbeatNode(table.gyre, { node_id, allocations: [], claiming: 0 });
+    expect((await settleTerminations(table.gyre)).completed).toEqual([]);
+    table.setNow(table.gyre.now() + 1);
+    await heartbeatNode(table.gyre, { node_id, allocations: [], claiming: 1 });
+    expect((await settleTerminations(table.gyre)).completed).toEqual([]);
+    await heartbeatNode(table.gyre, { node_id, allocations: [], claiming: 0 });
+    expect((await settleTerminations(table.gyre)).completed).toEqual([INSTANCE]);
   });
 
   it("does not trust a heartbeat sent before the drain began (a claim may have been won since)", async () => {
@@ -147,7 +166,7 @@ describe("a failing lifecycle call (Auto Scaling API mocked at the SDK boundary)
     );
     await beginTermination(table.gyre, { ...action, instanceId: "i-0aaaaaaaaaaaaaaa1", token: "tok-a" });
     await beginTermination(table.gyre, { ...action, instanceId: "i-0bbbbbbbbbbbbbbb2", token: "tok-b" });
-    table.setNow(table.gyre.now() + 1000);
+    table.setNow(table.gyre.now() + settleAfterMs(table.gyre));
     await heartbeatNode(table.gyre, { node_id: a.node_id, allocations: [] });
     await heartbeatNode(table.gyre, { node_id: b.node_id, allocations: [] });
     autoScaling
@@ -179,7 +198,7 @@ describe("one live node per instance", () => {
     });
     // The replaced node is gone, the new one has not heartbeated since: nothing completes yet.
     expect((await settleTerminations(table.gyre)).completed).toEqual([]);
-    table.setNow(table.gyre.now() + 1000);
+    table.setNow(table.gyre.now() + settleAfterMs(table.gyre));
     await heartbeatNode(table.gyre, { node_id: second.node_id, allocations: [] });
     expect((await settleTerminations(table.gyre)).completed).toEqual([INSTANCE]);
   });

@@ -15,7 +15,7 @@ import type { Gyre } from "../context.ts";
 import { GyreError } from "../error.ts";
 import { tryUpdate } from "../store/index.ts";
 import { Keys } from "../table.ts";
-import { drainNode, listNodes, type Node } from "./index.ts";
+import { drainNode, listNodes, NODE_AUTH_CACHE_MS, type Node } from "./index.ts";
 
 /** What EventBridge says of an instance the group wants to terminate. */
 export interface LifecycleAction {
@@ -24,6 +24,10 @@ export interface LifecycleAction {
   hook: string;
   token: string;
 }
+
+/** How long after a drain began a heartbeat must come to show the node idle. */
+export const settleAfterMs = (gyre: Gyre) =>
+  (gyre.resources.heartbeatSeconds * 1000) / 3 + NODE_AUTH_CACHE_MS;
 
 /** How often a pending action is kept alive: well inside the hook's heartbeat timeout (2 h). */
 export const LIFECYCLE_HEARTBEAT_MS = 10 * 60_000;
@@ -112,9 +116,15 @@ async function settleOne(gyre: Gyre, node: Node, done: string[]): Promise<void> 
   {
     const pending = node.termination;
     if (!pending) return;
-    // `running` is as of the last heartbeat: one sent after the drain began, so a claim won
-    // just before it is counted.
-    const idle = isGone(node) || (node.heartbeatAt > pending.since && (node.running ?? []).length === 0);
+    // `running` and `claiming` are as of the last heartbeat, which must come a heartbeat period
+    // (plus the credential cache, which may accept a claim that long after the drain) after the
+    // drain began: built after every claim the server accepted had started, so it counts each,
+    // running or still being claimed.
+    const idle =
+      isGone(node) ||
+      (node.heartbeatAt >= pending.since + settleAfterMs(gyre) &&
+        (node.running ?? []).length === 0 &&
+        !(node.claiming && node.claiming > 0));
     if (idle) {
       await complete(gyre, pending);
       await tryUpdate(gyre, Keys.node(node.id), {

@@ -101,6 +101,11 @@ export const HeartbeatRequestSchema = z.object({
    * (a retried heartbeat repeats it, never doubles it). Optional: older agents send none.
    */
   poll_failures: z.number().int().min(0).max(1_000_000_000).optional(),
+  /**
+   * Messages it has taken and is claiming, not running yet: a terminating instance waits for
+   * them too (node/termination.ts). Optional: older agents send none.
+   */
+  claiming: z.number().int().min(0).max(10_000).optional(),
 });
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 
