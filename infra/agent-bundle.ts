@@ -2,8 +2,11 @@
  * The builder agent as one file, as the fleet's instances run it (`node agent.mjs`): esbuild
  * bundles packages/agent/src/main.ts with its dependencies. ssh2's optional native addons stay
  * out (it falls back to JavaScript), the CommonJS parts get the `require`, `__dirname` and
- * `__filename` they expect, and files the sources read beside themselves are built in. infra/fleet.ts uploads the result; test/infra runs it.
+ * `__filename` they expect, and files the sources read beside themselves are built in.
+ * infra/fleet.ts uploads the result under a key named by its digest, which the boot script
+ * checks; test/fleet.e2e runs it.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { buildSync } from "esbuild";
@@ -38,4 +41,14 @@ export function bundleAgent(outfile: string, root = "."): void {
     legalComments: "none",
     logLevel: "error",
   });
+}
+
+/** The deploy's bundle: built once per `sst` run, with its SHA-256 (hex). */
+let built: { path: string; sha256: string } | undefined;
+export function deployBundle(path = ".sst/artifacts/gyre-agent.mjs"): { path: string; sha256: string } {
+  if (!built) {
+    bundleAgent(path);
+    built = { path, sha256: createHash("sha256").update(readFileSync(path)).digest("hex") };
+  }
+  return built;
 }

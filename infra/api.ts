@@ -6,6 +6,7 @@
  * can link Settings with the API's URL without a cycle.
  */
 import { LinkNames, queueKey } from "../packages/core/src/resources.ts";
+import { deployBundle } from "./agent-bundle.ts";
 import { FLEET, fleetNames, slotsPerInstance } from "./fleet-plan.ts";
 
 /** No gateway CORS: the web UI is served from this same API, and the HTTP app owns its routes. */
@@ -39,7 +40,7 @@ export const settings = new sst.Linkable(LinkNames.settings, {
         slotsPerInstance: slotsPerInstance(resourceClass, group),
       })),
       idleSeconds: FLEET.idleSeconds,
-      agentBundleKey: names.agentBundleKey,
+      agentBundleKey: names.agentBundleKey(deployBundle().sha256),
     },
   },
 });

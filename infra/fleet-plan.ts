@@ -94,7 +94,8 @@ export const fleetNames = (app: string, stage: string) => ({
   serverId: `${app}-${stage}`,
   builderRole: `${app}-${stage}-builder`.slice(0, 64),
   group: (queueKey: string) => `${app}-${stage}-builders-${queueKey}`,
-  agentBundleKey: "fleet/gyre-agent.mjs",
+  /** The bundle's key in the bucket: named by its digest, so a deploy never changes a booting instance's. */
+  agentBundleKey: (sha256: string) => `fleet/gyre-agent-${sha256.slice(0, 16)}.mjs`,
   /** Every builder group's ARN (IAM matches the group id part with `*`). */
   groupArns: (region: string, account: string) =>
     `arn:aws:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/${app}-${stage}-builders-*`,
@@ -163,6 +164,8 @@ export interface BootSettings {
   resourceClass: string;
   queueUrl: string;
   nodeVersion: string;
+  /** SHA-256 (hex) of the agent bundle the deploy uploaded: the download is checked against it. */
+  bundleSha256: string;
   /** The longest a job runs: systemd waits this long for a drain on stop. */
   maxJobSeconds: number;
 }
@@ -230,6 +233,7 @@ tar -xJf ${node}.tar.xz -C /opt/gyre/node --strip-components=1
 id gyre >/dev/null 2>&1 || useradd --system --add-subids-for-system --create-home --home-dir /var/lib/gyre --shell /usr/sbin/nologin gyre
 install -d -o gyre -g gyre /var/lib/gyre/work
 curl -fsSL --retry 10 --retry-all-errors ${shellQuote(`${s.apiUrl}/agent/v1/bundle`)} -o /opt/gyre/agent.mjs.new
+echo "${s.bundleSha256}  /opt/gyre/agent.mjs.new" | sha256sum -c -
 mv /opt/gyre/agent.mjs.new /opt/gyre/agent.mjs
 touch /var/lib/gyre-setup.done
 SH

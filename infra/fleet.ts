@@ -13,7 +13,7 @@
  * node runs nothing (packages/functions/src/fleet.ts, then the reconciler).
  */
 import { queueKey } from "../packages/core/src/resources.ts";
-import { bundleAgent } from "./agent-bundle.ts";
+import { deployBundle } from "./agent-bundle.ts";
 import { api, settings } from "./api.ts";
 import { fleetControlPermissions, jobStateMachine } from "./dispatch.ts";
 import {
@@ -35,12 +35,11 @@ const region = aws.getRegionOutput({});
 const HOOK = "drain-before-terminate";
 
 /** The agent, bundled at deploy time and fetched by each booting instance through the API. */
-const bundlePath = ".sst/artifacts/gyre-agent.mjs";
-bundleAgent(bundlePath);
+const bundle = deployBundle();
 export const agentBundle = new aws.s3.BucketObjectv2("AgentBundle", {
   bucket: bucket.name,
-  key: names.agentBundleKey,
-  source: new $util.asset.FileAsset(bundlePath),
+  key: names.agentBundleKey(bundle.sha256),
+  source: new $util.asset.FileAsset(bundle.path),
   contentType: "text/javascript",
 });
 
@@ -102,6 +101,7 @@ export const groups = Object.entries(FLEET.classes).map(([resourceClass, plan]) 
             resourceClass,
             queueUrl,
             nodeVersion: FLEET.nodeVersion,
+            bundleSha256: bundle.sha256,
             maxJobSeconds: 18_000,
           }),
         ).toString("base64"),
@@ -121,7 +121,7 @@ export const groups = Object.entries(FLEET.classes).map(([resourceClass, plan]) 
     vpcZoneIdentifiers: subnetIds,
     ...(warm
       ? {
-          launchTemplate: { id: template.id, version: "$Latest" },
+          launchTemplate: { id: template.id, version: $interpolate`${template.latestVersion}` },
           // Exactly `warm` stopped instances (without a maximum the pool is max − desired).
           warmPool: { poolState: "Stopped", minSize: plan.warm, maxGroupPreparedCapacity: plan.warm },
         }
@@ -134,11 +134,20 @@ export const groups = Object.entries(FLEET.classes).map(([resourceClass, plan]) 
               spotAllocationStrategy: "price-capacity-optimized",
             },
             launchTemplate: {
-              launchTemplateSpecification: { launchTemplateId: template.id, version: "$Latest" },
+              launchTemplateSpecification: {
+                launchTemplateId: template.id,
+                version: $interpolate`${template.latestVersion}`,
+              },
               overrides: instanceTypes(plan).map((instanceType) => ({ instanceType })),
             },
           },
         }),
+    // A deploy that changes the template (a new agent bundle, say) replaces the instances, a
+    // few at a time; each is drained by the lifecycle hook first, so no running job is lost.
+    instanceRefresh: {
+      strategy: "Rolling",
+      preferences: { minHealthyPercentage: 50, instanceWarmup: "120" },
+    },
     initialLifecycleHooks: [
       {
         name: HOOK,

@@ -24,6 +24,7 @@ const boot = {
   resourceClass: "medium",
   queueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/gyre-prod-jobs-medium",
   nodeVersion: "v22.11.0",
+  bundleSha256: "ab".repeat(32),
   maxJobSeconds: 18_000,
 };
 
@@ -80,10 +81,16 @@ describe("the builder fleet's plan", () => {
       },
       { actions: ["autoscaling:DescribeAutoScalingGroups"], resources: ["*"] },
     ]);
-    expect([names.group("medium-plus"), names.serverId, names.builderRole]).toEqual([
+    expect([
+      names.group("medium-plus"),
+      names.serverId,
+      names.builderRole,
+      names.agentBundleKey("0123456789abcdef99"),
+    ]).toEqual([
       "gyre-prod-builders-medium-plus",
       "gyre-prod",
       "gyre-prod-builder",
+      "fleet/gyre-agent-0123456789abcdef.mjs",
     ]);
   });
 
@@ -107,6 +114,7 @@ describe("the builder fleet's plan", () => {
       `curl -fsSL --retry 10 --retry-all-errors '${boot.apiUrl}/agent/v1/bundle' -o /opt/gyre/agent.mjs.new`,
     );
     expect(script).toContain('grep " node-v22.11.0-linux-x64.tar.xz$" SHASUMS256.txt | sha256sum -c -');
+    expect(script).toContain(`echo "${"ab".repeat(32)}  /opt/gyre/agent.mjs.new" | sha256sum -c -`);
     expect(script).toContain("ExecStartPre=+/opt/gyre/wait-in-service.sh");
     expect(script).toContain("KillMode=mixed\nTimeoutStopSec=18000");
     expect(() => bootScript({ ...boot, apiUrl: "https://x\nGYRE_AUTH=token" })).toThrow(
