@@ -71,7 +71,8 @@ export const FLEET: FleetSettings = {
     xlarge: { size: "8xlarge", min: 0, max: 3, warm: 0 },
     "2xlarge": { size: "8xlarge", min: 0, max: 2, warm: 0 },
   },
-  onDemandBase: 0,
+  // The first instance of a spot group is on demand: a class still runs when spot has no room.
+  onDemandBase: 1,
   onDemandPercentAbove: 0,
   idleSeconds: 600,
   schedule: {

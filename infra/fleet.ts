@@ -211,6 +211,20 @@ const rule = new aws.cloudwatch.EventRule("FleetTerminatingRule", {
   }),
 });
 new aws.cloudwatch.EventTarget("FleetTerminatingTarget", { rule: rule.name, arn: lifecycle.arn });
+/** Spot interruption notices (any instance: the handler acts only on builders' nodes). */
+const spotRule = new aws.cloudwatch.EventRule("FleetSpotInterruptionRule", {
+  eventPattern: JSON.stringify({
+    source: ["aws.ec2"],
+    "detail-type": ["EC2 Spot Instance Interruption Warning"],
+  }),
+});
+new aws.cloudwatch.EventTarget("FleetSpotInterruptionTarget", { rule: spotRule.name, arn: lifecycle.arn });
+new aws.lambda.Permission("FleetSpotInterruptionInvoke", {
+  action: "lambda:InvokeFunction",
+  function: lifecycle.name,
+  principal: "events.amazonaws.com",
+  sourceArn: spotRule.arn,
+});
 new aws.lambda.Permission("FleetTerminatingInvoke", {
   action: "lambda:InvokeFunction",
   function: lifecycle.name,

@@ -69,3 +69,23 @@ describe("fleet lifecycle handler", () => {
     expect(lines).toEqual(["fleet: failed: Error: throttled"]);
   });
 });
+
+describe("fleet spot interruption", () => {
+  it("drains the interrupted instance's nodes", async () => {
+    const interrupt = vi.fn(async () => ["node-1"]);
+    const logged = vi.spyOn(console, "log").mockImplementation(() => {});
+    try {
+      const notice = {
+        "detail-type": "EC2 Spot Instance Interruption Warning",
+        detail: { "instance-id": "i-0123456789abcdef0", "instance-action": "terminate" },
+      } as unknown as EventBridgeEvent<string, never>;
+      expect(await fleetHandler(vi.fn(), undefined, interrupt)(notice, context)).toEqual({
+        drained: ["node-1"],
+        completed: false,
+      });
+      expect(interrupt.mock.calls).toEqual([["i-0123456789abcdef0"]]);
+    } finally {
+      logged.mockRestore();
+    }
+  });
+});

@@ -5,12 +5,13 @@
  * A failure is logged and rethrown: EventBridge retries the event, and the hook's own timeout
  * (CONTINUE) is the last resort.
  */
-import { beginTermination, type LifecycleAction } from "@gyre/core/node/termination";
+import { beginTermination, interruptInstance, type LifecycleAction } from "@gyre/core/node/termination";
 import middy from "@middy/core";
 import type { EventBridgeEvent } from "aws-lambda";
 import { lambdaGyre, logErrors } from "./lambda.ts";
 
 export const TERMINATE_ACTION = "EC2 Instance-terminate Lifecycle Action";
+export const SPOT_INTERRUPTION = "EC2 Spot Instance Interruption Warning";
 
 interface TerminateDetail {
   EC2InstanceId: string;
@@ -24,6 +25,7 @@ export function fleetHandler(
   begin: (action: LifecycleAction) => Promise<{ drained: string[]; completed: boolean }> = (action) =>
     beginTermination(lambdaGyre(), action),
   log?: (line: string) => void,
+  interrupt: (instanceId: string) => Promise<string[]> = (id) => interruptInstance(lambdaGyre(), id),
 ) {
   return middy<
     EventBridgeEvent<string, TerminateDetail>,
@@ -32,7 +34,15 @@ export function fleetHandler(
     .use(logErrors("fleet", log))
     .handler(async (event) => {
       const d = event.detail;
-      // Only the termination hook's events are routed here; anything else is ignored.
+      // A spot instance reclaimed in two minutes: its jobs get a free retry if they cannot finish.
+      if (event["detail-type"] === SPOT_INTERRUPTION) {
+        const instanceId = (event.detail as unknown as Record<string, string>)["instance-id"];
+        if (!instanceId) return undefined;
+        const drained = await interrupt(instanceId);
+        console.log(JSON.stringify({ fleet: { instance: instanceId, interrupted: drained } }));
+        return { drained, completed: false };
+      }
+      // Otherwise only the termination hook's events are handled; anything else is ignored.
       if (
         event["detail-type"] !== TERMINATE_ACTION ||
         d?.LifecycleTransition !== "autoscaling:EC2_INSTANCE_TERMINATING"

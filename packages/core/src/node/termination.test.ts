@@ -9,7 +9,9 @@ import { memoryTable, type TestTable } from "../store/test-table.ts";
 import { heartbeatNode, listNodes, registerNode } from "./index.ts";
 import {
   beginTermination,
+  interruptInstance,
   LIFECYCLE_HEARTBEAT_MS,
+  SPOT_NOTICE_MS,
   settleAfterMs,
   settleTerminations,
 } from "./termination.ts";
@@ -201,5 +203,17 @@ describe("one live node per instance", () => {
     table.setNow(table.gyre.now() + settleAfterMs(table.gyre));
     await heartbeatNode(table.gyre, { node_id: second.node_id, allocations: [] });
     expect((await settleTerminations(table.gyre)).completed).toEqual([INSTANCE]);
+  });
+});
+
+describe("a spot interruption notice", () => {
+  it("drains the instance's node with a deadline inside the two minutes, so what runs then is retried free", async () => {
+    const { node_id } = await instanceNode();
+    expect(await interruptInstance(table.gyre, INSTANCE)).toEqual([node_id]);
+    expect((await listNodes(table.gyre))[0]).toMatchObject({
+      drainedAt: table.gyre.now(),
+      drainDeadline: table.gyre.now() + SPOT_NOTICE_MS,
+    });
+    expect(await interruptInstance(table.gyre, "i-0ffffffffffffffff")).toEqual([]);
   });
 });

@@ -152,3 +152,25 @@ async function settleOne(gyre: Gyre, node: Node, done: string[]): Promise<void> 
     }
   }
 }
+
+/** How long a spot instance's jobs may still run after its 2-minute interruption notice. */
+export const SPOT_NOTICE_MS = 90_000;
+
+/**
+ * EC2 reclaims a spot instance in two minutes: its nodes drain with a deadline inside that, so
+ * what still runs then is stopped and retried elsewhere at no cost to the job's retries (the
+ * reconciler's drain deadline), instead of being lost with the instance and spending one.
+ */
+export async function interruptInstance(gyre: Gyre, instanceId: string): Promise<string[]> {
+  const drained: string[] = [];
+  for (const node of await listNodes(gyre)) {
+    if (node.instanceId !== instanceId || isGone(node)) continue;
+    try {
+      await drainNode(gyre, node.id, true, SPOT_NOTICE_MS);
+      drained.push(node.id);
+    } catch (error) {
+      if (!(error instanceof GyreError && error.code === "conflict")) throw error;
+    }
+  }
+  return drained;
+}
