@@ -7,13 +7,13 @@
  */
 import { LinkNames, queueKey } from "../packages/core/src/resources.ts";
 import { deployBundle } from "./agent-bundle.ts";
+import { builderRole } from "./builder-role.ts";
 import { FLEET, fleetNames, slotsPerInstance } from "./fleet-plan.ts";
 
 /** No gateway CORS: the web UI is served from this same API, and the HTTP app owns its routes. */
 export const api = new sst.aws.ApiGatewayV2("Api", { cors: false });
 
 const names = fleetNames($app.name, $app.stage);
-const account = aws.getCallerIdentityOutput({});
 
 export const settings = new sst.Linkable(LinkNames.settings, {
   properties: {
@@ -30,7 +30,11 @@ export const settings = new sst.Linkable(LinkNames.settings, {
     /** Builders register with the fleet's instance role (infra/fleet.ts), no shared secret. */
     builderIam: {
       serverId: names.serverId,
-      roleArns: [$interpolate`arn:aws:iam::${account.accountId}:role/${names.builderRole}`],
+      roleArns: [builderRole.arn],
+      // STS names a session by its role's unique id: a role deleted and made again is refused.
+      roleIds: [builderRole.uniqueId],
+      // Only an instance InService in one of this stage's builder groups may register.
+      groupPrefix: names.group(""),
     },
     /** The groups the scaler sizes, and the agent bundle booting instances fetch. */
     fleet: {

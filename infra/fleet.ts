@@ -15,11 +15,11 @@
 import { queueKey } from "../packages/core/src/resources.ts";
 import { deployBundle } from "./agent-bundle.ts";
 import { api, settings } from "./api.ts";
+import { builderRole } from "./builder-role.ts";
 import { fleetControlPermissions, jobStateMachine } from "./dispatch.ts";
 import {
   bootScript,
   builderGrants,
-  builderTrustPolicy,
   FLEET,
   fleetNames,
   instanceTypes,
@@ -43,10 +43,6 @@ export const agentBundle = new aws.s3.BucketObjectv2("AgentBundle", {
   contentType: "text/javascript",
 });
 
-const builderRole = new aws.iam.Role("BuilderRole", {
-  name: names.builderRole,
-  assumeRolePolicy: JSON.stringify(builderTrustPolicy),
-});
 new aws.iam.RolePolicy("BuilderRolePolicy", {
   role: builderRole.id,
   policy: $resolve(Object.values(jobQueues).map((q) => q.arn)).apply((jobQueueArns) =>

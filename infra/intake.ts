@@ -15,6 +15,9 @@ export const http = api.route("$default", {
   handler: "packages/functions/src/http.handler",
   timeout: "29 seconds",
   link: [table, bucket, intakeQueue, jobQueuesLink, jobStateMachine, dataKeyLink, settings],
+  // A builder's registration: is the instance in service in a builder group (Describe calls
+  // take no resource-level permission).
+  permissions: [{ actions: ["autoscaling:DescribeAutoScalingInstances"], resources: ["*"] }],
 });
 
 /** Fetches and compiles `.circleci/config.yml`; a failed record is retried alone (partial batch response). */

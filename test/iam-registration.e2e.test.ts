@@ -6,6 +6,8 @@
  * or replayed signature, another installation's server id all fail for real. The last test runs
  * a real agent with GYRE_AUTH=aws-iam on the local stack through a job.
  */
+import { AutoScalingClient, DescribeAutoScalingInstancesCommand } from "@aws-sdk/client-auto-scaling";
+import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { signRegistration, stsUrl } from "../packages/agent/src/iam.ts";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
@@ -208,6 +210,64 @@ describe("IAM registration (STS stood in by a local server that verifies SigV4)"
       });
     } finally {
       await down.close();
+    }
+  });
+
+  it("pins the role's unique id, so a role made again under the same name is refused", async () => {
+    const pinned = await memoryTable({
+      builderIam: { ...settings, roleIds: ["AROAEXAMPLE"] },
+      region: REGION,
+    });
+    const remade = await memoryTable({
+      builderIam: { ...settings, roleIds: ["AROANEWROLE"] },
+      region: REGION,
+    });
+    try {
+      pinned.setNow(Date.now());
+      remade.setNow(Date.now());
+      expect((await verifyIamRegistration(pinned.gyre, await sign())).instanceId).toBe(INSTANCE);
+      expect(await refusal(verifyIamRegistration(remade.gyre, await sign()))).toEqual({
+        code: "unauthorized",
+        message:
+          "Role gyre-prod-builder is not the builder role this installation made (its id changed: was it made again?).",
+      });
+    } finally {
+      await pinned.close();
+      await remade.close();
+    }
+  });
+
+  it("admits only an instance InService in one of the installation's builder groups (Auto Scaling mocked at the SDK boundary)", async () => {
+    const grouped = await memoryTable({
+      builderIam: { ...settings, groupPrefix: "gyre-prod-builders-" },
+      region: REGION,
+    });
+    const asg = mockClient(AutoScalingClient);
+    try {
+      grouped.setNow(Date.now());
+      const answer = (group: string, state: string) =>
+        asg.on(DescribeAutoScalingInstancesCommand, { InstanceIds: [INSTANCE] }).resolves({
+          AutoScalingInstances: [
+            { InstanceId: INSTANCE, AutoScalingGroupName: group, LifecycleState: state } as never,
+          ],
+        });
+      answer("gyre-prod-builders-medium", "InService");
+      expect((await verifyIamRegistration(grouped.gyre, await sign())).instanceId).toBe(INSTANCE);
+      for (const [group, state] of [
+        ["gyre-staging-builders-medium", "InService"],
+        ["gyre-prod-builders-medium", "Warmed:Stopped"],
+      ] as const) {
+        answer(group, state);
+        expect(await refusal(verifyIamRegistration(grouped.gyre, await sign()))).toEqual({
+          code: "unauthorized",
+          message: `Instance ${INSTANCE} is not in service in a builder group of this installation.`,
+        });
+      }
+      asg.on(DescribeAutoScalingInstancesCommand).rejects(new Error("Rate exceeded"));
+      expect((await refusal(verifyIamRegistration(grouped.gyre, await sign()))).code).toBe("unavailable");
+    } finally {
+      asg.restore();
+      await grouped.close();
     }
   });
 

@@ -19,6 +19,7 @@
  * Auto Scaling lifecycle hook finds the node to drain by it (fleet.ts).
  */
 import { createHash } from "node:crypto";
+import { DescribeAutoScalingInstancesCommand } from "@aws-sdk/client-auto-scaling";
 import { XMLParser } from "fast-xml-parser";
 import type { Gyre } from "../context.ts";
 import { badRequest, GyreError, unauthorized } from "../error.ts";
@@ -64,6 +65,16 @@ export interface BuilderIamSettings {
   serverId: string;
   /** Role ARNs (`arn:aws:iam::<account>:role/<path/><name>`) whose sessions may register. */
   roleArns: string[];
+  /**
+   * Those roles' unique ids (`AROA…`), as STS names their sessions: a role deleted and made
+   * again under the same name is refused. Absent: names only.
+   */
+  roleIds?: string[];
+  /**
+   * Only an instance InService in an Auto Scaling group whose name starts so may register
+   * (checked with DescribeAutoScalingInstances). Absent: any instance of the role.
+   */
+  groupPrefix?: string;
   /**
    * Where to send the signed request instead of the URL it names: only for a test's stand-in
    * for STS. The URL the builder signed must still be an STS endpoint.
@@ -175,7 +186,27 @@ async function callerIdentity(url: string, headers: Record<string, string>, sett
     );
   const result = parsed.GetCallerIdentityResponse?.GetCallerIdentityResult;
   if (!result?.Arn || !result.Account) throw unauthorized("STS answered without a caller identity.");
-  return { arn: String(result.Arn), account: String(result.Account) };
+  return { arn: String(result.Arn), account: String(result.Account), userId: String(result.UserId ?? "") };
+}
+
+/** The instance must be InService in one of this installation's builder groups. */
+async function checkInService(gyre: Gyre, instanceId: string | undefined, prefix: string): Promise<void> {
+  if (!instanceId)
+    throw unauthorized("Only an EC2 instance of a builder group may register with the builder role.");
+  let found: { AutoScalingGroupName?: string; LifecycleState?: string } | undefined;
+  try {
+    const out = await gyre.aws.autoScaling.send(
+      new DescribeAutoScalingInstancesCommand({ InstanceIds: [instanceId] }),
+    );
+    found = out.AutoScalingInstances?.[0];
+  } catch {
+    throw new GyreError(
+      "unavailable",
+      "Auto Scaling could not be asked about the registering instance: try again.",
+    );
+  }
+  if (!found?.AutoScalingGroupName?.startsWith(prefix) || found.LifecycleState !== "InService")
+    throw unauthorized(`Instance ${instanceId} is not in service in a builder group of this installation.`);
 }
 
 /**
@@ -197,6 +228,13 @@ export async function verifyIamRegistration(gyre: Gyre, request: IamRegistration
   const allowed = settings.roleArns.map(roleOf).some((r) => r && r.account === account && r.name === role);
   if (!allowed)
     throw unauthorized(`Role ${role} of account ${account} is not a builder role of this installation.`);
+  const roleId = caller.userId.split(":")[0]!;
+  if (settings.roleIds && !settings.roleIds.includes(roleId))
+    throw unauthorized(
+      `Role ${role} is not the builder role this installation made (its id changed: was it made again?).`,
+    );
+  const instanceId = /^i-[0-9a-f]{8,17}$/.test(sessionName) ? sessionName : undefined;
+  if (settings.groupPrefix !== undefined) await checkInService(gyre, instanceId, settings.groupPrefix);
   // One node per signature: a replay finds it taken for as long as STS would accept it.
   const digest = createHash("sha256").update(checked.signature).digest("hex");
   const fresh = await putNew(gyre, {
@@ -208,6 +246,6 @@ export async function verifyIamRegistration(gyre: Gyre, request: IamRegistration
     arn: caller.arn,
     account,
     role,
-    ...(/^i-[0-9a-f]{8,17}$/.test(sessionName) ? { instanceId: sessionName } : {}),
+    ...(instanceId ? { instanceId } : {}),
   };
 }
