@@ -582,8 +582,12 @@ export class Agent {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const agent = new Agent(configFromEnv());
+/**
+ * Runs an agent configured by `env` in this process until it stops: SIGTERM drains it, SIGINT
+ * stops it; the process exits when it is done (1 on an error).
+ */
+export function runAgent(env: NodeJS.ProcessEnv = process.env): void {
+  const agent = new Agent(configFromEnv(env));
   process.on("SIGTERM", () => agent.drain());
   process.on("SIGINT", () => agent.stop());
   // Started by a local runtime: stop when it goes away, even if it was killed outright.
@@ -596,3 +600,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     },
   );
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) runAgent();

@@ -2,6 +2,7 @@
  * `gyre`: the local server and the commands that talk to a Gyre API.
  *
  *   gyre start [--port P] [--data-dir D] [--agents N] [--no-demo]
+ *   gyre agent --server URL --token T [--classes C,...] [--work-dir D] [--name N]
  *   gyre project add <git url or local path> [--slug gh/org/repo] [--default-branch B] [--json]
  *   gyre trigger <project> [--branch B | --tag T]
  *   gyre status [<project>]
@@ -19,6 +20,7 @@ import { cpSync, existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { agentEnvironment } from "./agent-command.ts";
 import { ApiError, Client, DEFAULT_DATA_DIR } from "./client.ts";
 import { logs, projectAdd, status, trigger } from "./commands.ts";
 import { configProcess, configValidate, DEFAULT_CONFIG_PATH, orbPublish } from "./config-commands.ts";
@@ -33,6 +35,7 @@ export const DEMO_SLUG = "local/examples/demo";
 
 const USAGE = `Usage:
   gyre start [--port 8080] [--data-dir .gyre] [--agents 1] [--no-demo]
+  gyre agent --server <url> --token <join token> [--classes small,medium] [--work-dir D] [--name N]
   gyre project add <git url or local path> [--slug gh/org/repo] [--default-branch main] [--json]
   gyre trigger <project slug> [--branch B | --tag T]
   gyre status [<project slug>]
@@ -132,6 +135,24 @@ export async function main(argv: string[]): Promise<number> {
     case "start":
       await start(rest);
       return 0;
+    case "agent": {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          server: { type: "string" },
+          token: { type: "string" },
+          classes: { type: "string" },
+          "work-dir": { type: "string" },
+          name: { type: "string" },
+        },
+      });
+      Object.assign(process.env, await agentEnvironment(values));
+      const { runAgent } = await import("@gyre/agent/main");
+      runAgent();
+      // The agent runs until a signal; this process exits when it is done.
+      await new Promise(() => undefined);
+      return 0;
+    }
     case "project": {
       const { values, positionals } = parseArgs({
         args: rest,

@@ -27,6 +27,7 @@ import {
   RegisterRequestSchema,
 } from "@gyre/core/protocol/agent";
 import { z } from "@gyre/core/protocol/schema";
+import { DEFAULT_RESOURCE_CLASSES, queueKey } from "@gyre/core/resources";
 import { presign } from "@gyre/core/storage/grant";
 import { verifyAllocation } from "@gyre/core/storage/index";
 import { Hono } from "hono";
@@ -42,6 +43,18 @@ const FinishBodySchema = FinishRequestSchema.extend({ parallelism: z.number().in
 export function agentRoutes() {
   const app = new Hono<Env>();
   const joinToken = requireUser((u) => u.builder === true, "Only builder agents may call this endpoint.");
+  // What a builder joining with the join token needs besides it (`gyre agent --server --token`):
+  // each resource class's queue, and the local SQS stand-in's address when there is one.
+  app.get("/queues", joinToken, (c) => {
+    const resources = c.get("gyre").resources;
+    const queues = Object.fromEntries(
+      DEFAULT_RESOURCE_CLASSES.flatMap((name) => {
+        const url = resources.jobQueueUrls[queueKey(name)];
+        return url ? [[name, url]] : [];
+      }),
+    );
+    return c.json({ queues, sqs_endpoint: resources.endpoints?.sqs ?? null, region: resources.region });
+  });
   // Registration takes the join token (a builder user's token) or, on AWS, a signed proof of the
   // instance role in the body; every other call a node's own credential.
   app.post("/register", async (c) => {
