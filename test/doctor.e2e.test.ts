@@ -248,7 +248,7 @@ describe("gyre doctor", () => {
         ),
       ),
       remedy:
-        "End a drain with `gyre nomad node drain -disable <node>` (`gyre nomad node status` shows which drain), or add a node.",
+        "End a drain with `gyre nomad node drain -disable <node>`, or mark an ineligible node eligible with `gyre nomad node eligibility -enable <node>` (`gyre nomad node status` shows which), or add a node.",
     });
 
     for (const n of ready) await client.post(`/api/gyre/nodes/${n.id}/drain`, { enable: false });
@@ -313,8 +313,11 @@ describe("gyre doctor", () => {
 
     // The reconciler's pass does what the doctor said: a new attempt, which runs and succeeds.
     await reconcile(runtime.gyre, { graceMs: 0 });
-    await waitFor("the retried job to succeed", async () =>
-      (await jobStatus(slug, queued.job_number)) === "success" ? true : undefined,
+    // A new node (the supervisor restarts the killed agent) and a whole attempt: give it a minute.
+    await waitFor(
+      "the retried job to succeed",
+      async () => ((await jobStatus(slug, queued.job_number)) === "success" ? true : undefined),
+      60_000,
     );
     const job = await getJobByNumber(runtime.gyre, slug, queued.job_number);
     expect(job.attempt).toBe(2);

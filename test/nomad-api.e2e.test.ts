@@ -14,6 +14,7 @@ import {
   allocStatus,
   jobStatus,
   nodeDrain,
+  nodeEligibility,
   nodeStatus,
 } from "../packages/cli/src/nomad-commands.ts";
 import { api, gitRepo, runPipeline, stepOutputs, tempDir, trigger, waitFor } from "./support.ts";
@@ -846,6 +847,54 @@ workflows:
     await expect(
       nodeDrain(cli(), ID as string, { enable: true, deadline: "soon" }, () => {}),
     ).rejects.toThrow('Invalid -deadline "soon": a duration such as 1h or 30m.');
+  });
+
+  it("node drain right after a claim waits for that job, though the node's last heartbeat did not name it yet", async () => {
+    const { ID } = await readyNode();
+    const admin = api(runtime.url, runtime.adminToken);
+    const release = join(shared, "cli-claim-release");
+    const repo = gitRepo({
+      ".circleci/config.yml": `version: 2.1
+jobs:
+  build:
+    machine: true
+    steps:
+      - run: for i in $(seq 600); do [ -f ${release} ] && exit 0; sleep 0.1; done; exit 1
+workflows:
+  main:
+    jobs: [build]
+`,
+    });
+    expect(
+      (await admin.post("/api/gyre/projects", { repo_url: repo.path, slug: "gh/acme/cli-claim" })).status,
+    ).toBe(201);
+    const { id } = await trigger(admin, "gh/acme/cli-claim");
+    // Claimed, as the job store says: no wait for the node's heartbeat to list it.
+    await waitFor("the claim", async () => {
+      const [workflow] = (await admin.get(`/api/v2/pipeline/${id}/workflow`)).body.items!;
+      if (!workflow) return undefined;
+      const [job] = (await admin.get(`/api/v2/workflow/${workflow.id}/job`)).body.items!;
+      return job?.status === "running" ? true : undefined;
+    });
+    const lines: string[] = [];
+    const drained = nodeDrain(cli(), ID as string, { enable: true, pollMs: 100 }, (l) => lines.push(l));
+    await waitFor("the CLI to report the running allocation", async () =>
+      lines.some((l) => l.endsWith(`Node "${ID}" has 1 allocation(s) running`)) ? true : undefined,
+    );
+    expect(lines.some((l) => l.includes("All allocations"))).toBe(false);
+    await import("node:fs/promises").then((fs) => fs.writeFile(release, ""));
+    await drained;
+    expect(lines.at(-1)).toMatch(new RegExp(`: All allocations on node "${ID}" have stopped$`));
+    // Ending the drain with -keep-ineligible leaves it ineligible; eligibility -enable ends that.
+    await nodeDrain(cli(), ID as string, { disable: true, "keep-ineligible": true }, () => {});
+    expect((await nomad(`/v1/node/${ID}`)).body).toMatchObject({
+      Drain: false,
+      SchedulingEligibility: "ineligible",
+    });
+    const said: string[] = [];
+    await nodeEligibility(cli(), ID as string, { enable: true }, (l) => said.push(l));
+    expect(said).toEqual([`Node "${ID}" scheduling eligibility set: eligible for scheduling`]);
+    expect((await nomad(`/v1/node/${ID}`)).body).toMatchObject({ SchedulingEligibility: "eligible" });
   });
 
   /** The finished jobs of the jobs suite: the two-allocation one and the refused one. */

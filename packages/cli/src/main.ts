@@ -12,6 +12,7 @@
  *   gyre config process [file] [--json]
  *   gyre nomad node status [-json] [<node>]
  *   gyre nomad node drain -enable|-disable [-deadline 1h | -no-deadline] [-detach] [-json] <node>
+ *   gyre nomad node eligibility -enable|-disable [-json] <node>
  *   gyre nomad status|job status [-json] [<job>], alloc status [-json] <alloc>, alloc logs|logs ... <alloc>
  *   gyre doctor [<project slug>/<job number> | <job id>] [--json]
  */
@@ -25,7 +26,15 @@ import { ApiError, Client, DEFAULT_DATA_DIR } from "./client.ts";
 import { logs, projectAdd, status, trigger } from "./commands.ts";
 import { configProcess, configValidate, DEFAULT_CONFIG_PATH, orbPublish } from "./config-commands.ts";
 import { doctorCommand } from "./doctor-command.ts";
-import { allocLogs, allocStatus, jobStatus, nodeDrain, nodeStatus, nomadFlags } from "./nomad-commands.ts";
+import {
+  allocLogs,
+  allocStatus,
+  jobStatus,
+  nodeDrain,
+  nodeEligibility,
+  nodeStatus,
+  nomadFlags,
+} from "./nomad-commands.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
@@ -45,6 +54,7 @@ const USAGE = `Usage:
   gyre config process [.circleci/config.yml] [--json]
   gyre nomad node status [-json] [<node id or prefix>]
   gyre nomad node drain -enable|-disable [-deadline 1h | -no-deadline] [-detach] [-json] <node>
+  gyre nomad node eligibility -enable|-disable [-json] <node>
   gyre nomad status [-json] [<job id or prefix>]     (also: gyre nomad job status ...)
   gyre nomad alloc status [-json] <alloc id or prefix>
   gyre nomad alloc logs [-stderr] [-f] [-tail [-n 10 | -c bytes]] <alloc id or prefix>
@@ -225,6 +235,7 @@ export async function main(argv: string[]): Promise<number> {
           disable: { type: "boolean" },
           deadline: { type: "string" },
           "no-deadline": { type: "boolean" },
+          "keep-ineligible": { type: "boolean" },
           detach: { type: "boolean" },
           yes: { type: "boolean" },
           stderr: { type: "boolean" },
@@ -258,6 +269,10 @@ export async function main(argv: string[]): Promise<number> {
       }
       if (verb === "drain" && id) {
         await nodeDrain(client(), id, values, print);
+        return 0;
+      }
+      if (verb === "eligibility" && id) {
+        await nodeEligibility(client(), id, values, print);
         return 0;
       }
       break;

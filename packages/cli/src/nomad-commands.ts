@@ -30,7 +30,8 @@ interface NodeStub {
 
 interface NodeDetail extends NodeStub {
   DrainStrategy: { Deadline: number; ForceDeadline: string } | null;
-  Drivers: Record<string, { Detected: boolean; Healthy: boolean }>;
+  Drivers: Record<string, { Detected: boolean; Healthy: boolean; UpdateTime?: string }>;
+  LastDrain: { StartedAt: string } | null;
   Attributes: Record<string, string>;
   NodeResources: { Cpu: { CpuShares: number }; Memory: { MemoryMB: number } };
   ReservedResources: { Cpu: { CpuShares: number }; Memory: { MemoryMB: number } };
@@ -164,6 +165,8 @@ export interface DrainOptions {
   disable?: boolean;
   deadline?: string;
   "no-deadline"?: boolean;
+  /** With -disable: the node stays ineligible (nomad's -keep-ineligible). */
+  "keep-ineligible"?: boolean;
   detach?: boolean;
   json?: boolean;
   /** How often the progress is read (tests shorten it). */
@@ -194,6 +197,8 @@ export async function nodeDrain(
   const node = await resolveNode(client, prefix);
   const answer = await client.request<{ NodeModifyIndex: number }>("PUT", `/v1/node/${node.ID}/drain`, {
     DrainSpec: options.enable ? { Deadline: deadlineNs, IgnoreSystemJobs: false } : null,
+    // As nomad: ending a drain makes the node eligible again unless -keep-ineligible.
+    ...(options.disable ? { MarkEligible: !options["keep-ineligible"] } : {}),
     Meta: null,
   });
   if (options.json) print(JSON.stringify(answer));
@@ -202,16 +207,46 @@ export async function nodeDrain(
   print(`${time()}: Ctrl-C to stop monitoring: will not cancel the node drain`);
   print(`${time()}: Node ${JSON.stringify(node.ID)} drain strategy set`);
   if (options.detach) return;
+  // A node's allocations are as of its last heartbeat, and a job it claimed just before the
+  // drain may not be in it yet: zero counts only from the second heartbeat after the drain
+  // began (built after the first was answered, so after every claim the server accepted).
+  const started = Date.parse(
+    (await client.get<NodeDetail>(`/v1/node/${node.ID}`)).LastDrain?.StartedAt ?? "",
+  );
+  const beats = new Set<string>();
   let last = -1;
   for (;;) {
+    const detail = await client.get<NodeDetail>(`/v1/node/${node.ID}`);
+    const beat = detail.Drivers.exec?.UpdateTime;
+    if (beat && !(Date.parse(beat) <= started)) beats.add(beat);
     const left = running(await client.get<Allocation[]>(`/v1/node/${node.ID}/allocations`));
-    if (left.length === 0) break;
+    if (left.length === 0 && (beats.size >= 2 || detail.Status !== "ready")) break;
     if (left.length !== last)
       print(`${time()}: Node ${JSON.stringify(node.ID)} has ${left.length} allocation(s) running`);
     last = left.length;
     await new Promise((r) => setTimeout(r, options.pollMs ?? 1000));
   }
   print(`${time()}: All allocations on node ${JSON.stringify(node.ID)} have stopped`);
+}
+
+/** `nomad node eligibility -enable|-disable <node>`: new allocations or none, without a drain. */
+export async function nodeEligibility(
+  client: Client,
+  prefix: string,
+  options: { enable?: boolean; disable?: boolean; json?: boolean },
+  print: Print,
+): Promise<void> {
+  if (options.enable === options.disable)
+    throw new ApiError(400, "Exactly one of -enable or -disable must be given.");
+  const node = await resolveNode(client, prefix);
+  const answer = await client.request<{ NodeModifyIndex: number }>("PUT", `/v1/node/${node.ID}/eligibility`, {
+    NodeID: node.ID,
+    Eligibility: options.enable ? "eligible" : "ineligible",
+  });
+  if (options.json) return print(JSON.stringify(answer));
+  print(
+    `Node ${JSON.stringify(node.ID)} scheduling eligibility set: ${options.enable ? "eligible" : "ineligible"} for scheduling`,
+  );
 }
 
 /** The nomad CLI writes `-enable`; node's parseArgs wants `--enable`. */

@@ -12,7 +12,7 @@
 import { executionName, refsOf } from "../dispatch/execution.ts";
 import { type Fleet, lostAllocation } from "../dispatch/reconcile.ts";
 import { type Job, type JobStatus, TERMINAL_ALLOCATION, TERMINAL_JOB } from "../job/index.ts";
-import { isDraining, type Node, type WaitingCause, waitingCause } from "../node/index.ts";
+import { isDraining, type Node, takesAllocations, type WaitingCause, waitingCause } from "../node/index.ts";
 import type { Pipeline } from "../pipeline/model.ts";
 import { readiness, type WorkflowStatus } from "../workflow/index.ts";
 
@@ -241,7 +241,7 @@ const CAPACITY_REMEDY: Record<WaitingCause, (cls: string) => string> = {
   class_not_offered: (cls) =>
     `Add a builder node whose resources, less its reserve, fit resource class ${cls} (GYRE_NODE_CPUS, GYRE_NODE_MEMORY_MB, GYRE_NODE_RESERVED_CPUS, GYRE_NODE_RESERVED_MEMORY_MB), or give the jobs a resource_class the nodes offer.`,
   draining: () =>
-    "End a drain with `gyre nomad node drain -disable <node>` (`gyre nomad node status` shows which drain), or add a node.",
+    "End a drain with `gyre nomad node drain -disable <node>`, or mark an ineligible node eligible with `gyre nomad node eligibility -enable <node>` (`gyre nomad node status` shows which), or add a node.",
   full: () =>
     "Nothing is broken: every node offering it runs as much as fits. Wait, or add builder nodes if jobs wait too long.",
 };
@@ -488,13 +488,22 @@ function nodes(s: InstallationSnapshot): Finding[] {
         message: `Node ${nodeRef(n)} is draining since ${iso(n.drainedAt!)}${n.drainDeadline ? ` (deadline ${iso(n.drainDeadline)})` : ""}: it takes no new job; ${plural(running, "allocation")} still running on it.`,
         remedy: `\`gyre nomad node drain -disable ${n.id}\` makes it eligible again.`,
       });
+    else if (n.ineligibleAt !== undefined)
+      out.push({
+        hop: "nodes",
+        status: "WARN",
+        message: `Node ${nodeRef(n)} was marked ineligible at ${iso(n.ineligibleAt)}: it takes no new job; ${plural(running, "allocation")} still running on it.`,
+        remedy: `\`gyre nomad node eligibility -enable ${n.id}\` makes it eligible again.`,
+      });
     else out.push({ hop: "nodes", status: "OK", message: nodeLine(s, n, running) });
   }
-  if (ready.length > 0 && ready.every(isDraining))
+  if (ready.length > 0 && ready.every((n) => !takesAllocations(n)))
     out.unshift({
       hop: "nodes",
       status: "FAIL",
-      message: `Every ready builder node is draining (${plural(ready.length, "node")}): no node takes a new job.`,
+      message: ready.every(isDraining)
+        ? `Every ready builder node is draining (${plural(ready.length, "node")}): no node takes a new job.`
+        : `Every ready builder node is draining or ineligible (${plural(ready.length, "node")}): no node takes a new job.`,
       remedy: CAPACITY_REMEDY.draining(""),
     });
   if (ready.length === 0)
