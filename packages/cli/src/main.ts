@@ -22,7 +22,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { agentEnvironment } from "./agent-command.ts";
-import { ApiError, Client, DEFAULT_DATA_DIR } from "./client.ts";
+import { ApiError, Client, DEFAULT_DATA_DIR, DEFAULT_URL } from "./client.ts";
 import { logs, projectAdd, status, trigger } from "./commands.ts";
 import { configProcess, configValidate, DEFAULT_CONFIG_PATH, orbPublish } from "./config-commands.ts";
 import { doctorCommand } from "./doctor-command.ts";
@@ -109,6 +109,9 @@ async function start(args: string[]): Promise<void> {
   print(`Gyre is running at ${runtime.url}`);
   print(`Data directory: ${dataDir}`);
   print(`Admin API token: ${runtime.adminToken} (also in ${join(dataDir, "admin-token")})`);
+  // The CLI finds the default server and ./.gyre by itself; anything else it must be told.
+  if (runtime.url !== DEFAULT_URL || dataDir !== resolve(DEFAULT_DATA_DIR))
+    print(`For the CLI in another shell:  export GYRE_URL=${runtime.url} GYRE_DATA_DIR=${dataDir}`);
 
   if (!values["no-demo"]) {
     const client = new Client(runtime.url, runtime.adminToken);
