@@ -48,10 +48,24 @@ function observe(client: Observable, service: string, observer: RequestObserver 
   );
 }
 
+/**
+ * Every call is bounded (a stalled connection fails instead of holding its request for ever),
+ * and a busy server is not throttled by the SDK's default pool of 50 sockets: with a fleet's
+ * claims, heartbeats and finishes in flight at once, heartbeats queued behind that pool
+ * answered so late that live nodes were declared down (bench:fleet, 200 nodes).
+ */
+const REQUEST_HANDLER = {
+  connectionTimeout: 5_000,
+  requestTimeout: 20_000,
+  httpAgent: { keepAlive: true, maxSockets: 512 },
+  httpsAgent: { keepAlive: true, maxSockets: 512 },
+};
+
 export function createAwsClients(resources: Resources, observer?: RequestObserver): AwsClients {
   const local = resources.endpoints;
   const base = (endpoint: string | undefined) => ({
     region: resources.region,
+    requestHandler: REQUEST_HANDLER,
     ...(endpoint ? { endpoint, credentials: LOCAL_CREDENTIALS } : {}),
   });
   let dynamo: DynamoDBDocumentClient | undefined;
@@ -91,7 +105,7 @@ export function createAwsClients(resources: Resources, observer?: RequestObserve
     },
     get autoScaling() {
       if (!autoScaling) {
-        autoScaling = new AutoScalingClient({ region: resources.region });
+        autoScaling = new AutoScalingClient({ region: resources.region, requestHandler: REQUEST_HANDLER });
         observe(autoScaling, "AutoScaling", observer);
       }
       return autoScaling;
