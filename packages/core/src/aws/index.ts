@@ -49,14 +49,17 @@ function observe(client: Observable, service: string, observer: RequestObserver 
 }
 
 /**
- * Every call is bounded (a stalled connection fails instead of holding its request for ever),
+ * Every call is bounded: a stalled connection or answer fails (and is retried) instead of
+ * holding its request for ever,
  * and a busy server is not throttled by the SDK's default pool of 50 sockets: with a fleet's
  * claims, heartbeats and finishes in flight at once, heartbeats queued behind that pool
  * answered so late that live nodes were declared down (bench:fleet, 200 nodes).
  */
 const REQUEST_HANDLER = {
   connectionTimeout: 5_000,
-  requestTimeout: 20_000,
+  // Fails the call (the SDK retries it) instead of only logging that it is late.
+  requestTimeout: 30_000,
+  throwOnRequestTimeout: true,
   httpAgent: { keepAlive: true, maxSockets: 512 },
   httpsAgent: { keepAlive: true, maxSockets: 512 },
 };
