@@ -388,15 +388,18 @@ function allocTable(allocs: AllocStub[]): string[] {
   if (allocs.length === 0) return ["No allocations placed"];
   return table([
     ["ID", "Node ID", "Task Group", "Version", "Desired", "Status", "Created At"],
-    ...allocs.map((a) => [
-      a.ID.slice(0, 8),
-      a.NodeID.slice(0, 8),
-      a.TaskGroup,
-      String(a.JobVersion),
-      a.DesiredStatus,
-      a.ClientStatus,
-      formatNanos(a.CreateTime),
-    ]),
+    // By ID, as Nomad's state store lists them.
+    ...[...allocs]
+      .sort((x, y) => (x.ID < y.ID ? -1 : x.ID > y.ID ? 1 : 0))
+      .map((a) => [
+        a.ID.slice(0, 8),
+        a.NodeID.slice(0, 8),
+        a.TaskGroup,
+        String(a.JobVersion),
+        a.DesiredStatus,
+        a.ClientStatus,
+        formatNanos(a.CreateTime),
+      ]),
   ]);
 }
 
