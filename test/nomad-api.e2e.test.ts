@@ -760,6 +760,11 @@ describe("gyre nomad", () => {
 
   it("node status lists the nodes in nomad's columns, and one node with its resources and allocations", async () => {
     const node = await readyNode();
+    // The jobs of the tests before leave the node's list with its next heartbeat.
+    await waitFor("the node to report no allocations", async () => {
+      const { body } = await nomad(`/v1/node/${node.ID}/allocations`);
+      return Array.isArray(body) && body.length === 0 ? true : undefined;
+    });
     const lines: string[] = [];
     await nodeStatus(cli(), undefined, {}, (l) => lines.push(l));
     expect(lines[0]!.split(/\s{2,}/)).toEqual([
