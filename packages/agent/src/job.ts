@@ -58,7 +58,8 @@ export function circleEnvironment(
     CIRCLE_SHA1: job.checkout.revision,
     CIRCLE_WORKFLOW_ID: job.workflowId,
     CIRCLE_WORKFLOW_JOB_ID: job.id,
-    CIRCLE_WORKFLOW_WORKSPACE_ID: job.workflowId,
+    // The same across a workflow's reruns, as CircleCI's (dispatch/rerun.ts).
+    CIRCLE_WORKFLOW_WORKSPACE_ID: job.workspaceId ?? job.workflowId,
     CIRCLE_PIPELINE_ID: job.pipelineId,
     CIRCLE_WORKING_DIRECTORY: workingDirectory,
     CIRCLE_SHELL_ENV: bashEnv,

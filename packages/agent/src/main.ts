@@ -34,6 +34,7 @@ import {
   type QueueMessage,
   QueueMessageSchema,
   RegisterAnswerSchema,
+  StopsAnswerSchema,
 } from "@gyre/core/protocol/agent";
 import { AllocationLost, CredentialRefused, GyreApi, NodeDraining } from "./api.ts";
 import { capacityFromEnv, Ledger, type NodeCapacity, type Size } from "./capacity.ts";
@@ -42,6 +43,10 @@ import { type IamSigning, signRegistration } from "./iam.ts";
 
 /** How often an unhealthy builder checks whether it can take work again. */
 const HEALTH_RECHECK_MS = 5000;
+/** How often a node that runs something asks which of it to stop (`/stops`). */
+const STOP_POLL_MS = 1000;
+/** The abort reason of an allocation the server said to stop (canceled, or no longer this node's). */
+const STOPPED_BY_SERVER = "stopped by the server";
 
 import { defaultWorkDir, runAllocation } from "./job.ts";
 import { OutputStream } from "./output.ts";
@@ -227,13 +232,45 @@ export class Agent {
         HeartbeatAnswerSchema,
         2,
       );
-      for (const ref of answer.stop) this.running.get(executionName(ref))?.cancel.abort();
+      this.stopAll(answer.stop);
       this.setPaused(answer.drain === true);
       // The server's deadline wins: three heartbeats within it, whatever this node was told.
       this.periodMs = Math.max(500, answer.heartbeat_seconds * 1000) / 3;
     } catch (error) {
       if (!this.refusedBy(error))
         console.error(`agent ${this.config.nodeName}: heartbeat failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Stops the allocations the server says are not this node's to run any more. */
+  private stopAll(refs: readonly AllocationRef[]): void {
+    for (const ref of refs) this.running.get(executionName(ref))?.cancel.abort(STOPPED_BY_SERVER);
+  }
+
+  /**
+   * While something runs: every STOP_POLL_MS, which of it to stop (a user canceled it). A
+   * read-only call, so a canceled job stops within a second or two, not at the next heartbeat.
+   */
+  private async pollStops(): Promise<void> {
+    let failing = false;
+    while (!this.stopping.signal.aborted) {
+      await sleep(STOP_POLL_MS, this.stopping.signal);
+      if (this.running.size === 0 || this.stopping.signal.aborted) continue;
+      try {
+        const answer = await this.api.call(
+          "/stops",
+          { node_id: this.nodeId, allocations: [...this.running.values()].map((r) => r.allocation) },
+          StopsAnswerSchema,
+          1,
+        );
+        this.stopAll(answer.stop);
+        failing = false;
+      } catch (error) {
+        // The heartbeat still carries the same answer: one message per run of failures.
+        if (!failing && !this.refusedBy(error))
+          console.error(`agent ${this.config.nodeName}: stop check failed: ${(error as Error).message}`);
+        failing = true;
+      }
     }
   }
 
@@ -293,6 +330,7 @@ export class Agent {
       }, this.periodMs);
     };
     beat();
+    const stops = this.pollStops();
     const quit = AbortSignal.any([this.stopping.signal, this.draining.signal]);
     await Promise.all(
       Object.keys(this.capacity.offered).map((resourceClass) => this.poll(resourceClass, quit)),
@@ -304,6 +342,8 @@ export class Agent {
     clearTimeout(this.heartbeatTimer);
     await beating;
     if (this.draining.signal.aborted && !this.stopping.signal.aborted) await this.leave();
+    this.stopping.abort();
+    await stops;
     // Refused: exit 1, so a supervisor knows this agent did not stop of its own accord.
     if (this.refused) process.exitCode = 1;
   }
@@ -524,6 +564,12 @@ export class Agent {
       this.running.delete(key);
     }
     if (timedOut) outcome = "timedout";
+    if (cancel.signal.reason === STOPPED_BY_SERVER) {
+      // A canceled job (the writes of a lost or retried attempt are refused, so only a cancel shows).
+      const step = output.steps.at(-1);
+      if (step) output.write(step.index, "\nGyre: this job was canceled.\n");
+      outcome = "canceled";
+    }
     if (this.stopping.signal.aborted) {
       // This node is going away (Ctrl-C locally, instance termination on AWS): that is an
       // infrastructure event, not a cancel. Say nothing; once the node misses its heartbeat

@@ -50,7 +50,7 @@ async function strand(gyre: Gyre, job: Job): Promise<JobStatus | undefined> {
 }
 
 export async function advanceWorkflow(gyre: Gyre, workflowId: string): Promise<WorkflowStatus> {
-  const { jobs } = await readWorkflow(gyre, workflowId);
+  const { workflow, jobs } = await readWorkflow(gyre, workflowId);
   const statusOf = new Map(jobs.map((j) => [j.name, j.status]));
   // Until nothing changes: a no-op job that succeeds can release the jobs behind it.
   for (let changed = true; changed; ) {
@@ -67,5 +67,8 @@ export async function advanceWorkflow(gyre: Gyre, workflowId: string): Promise<W
       }
     }
   }
-  return workflowStatus(jobs.map((j) => ({ ...j, status: statusOf.get(j.name)! })));
+  return workflowStatus(
+    jobs.map((j) => ({ ...j, status: statusOf.get(j.name)! })),
+    workflow.canceledAt !== undefined,
+  );
 }

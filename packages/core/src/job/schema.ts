@@ -95,6 +95,16 @@ export const JobSchema = z.object({
   retries: z.number().int().min(0),
   allocations: z.record(z.string(), AllocationStateSchema),
   messages: z.array(JobMessageSchema).optional(),
+  /** The user (id) who approved this approval job, or canceled this job. */
+  approvedBy: z.string().optional(),
+  canceledBy: z.string().optional(),
+  /**
+   * A job a rerun did not run again (workflow/rerun): a copy of its result, which stays the
+   * job of that workflow (its number, output and workspace layers are there).
+   */
+  carriedFrom: z.string().optional(),
+  /** The workflow whose id is CIRCLE_WORKFLOW_WORKSPACE_ID: the first of a rerun's lineage. */
+  workspaceId: z.string().optional(),
   createdAt: iso,
   queuedAt: iso.optional(),
   startedAt: iso.optional(),

@@ -41,6 +41,13 @@ export const ALLOCATION_MOVES = [
     note: "a builder node takes it (one winner); liveness starts here",
   },
   {
+    event: "cancel",
+    from: ["queued", "running"],
+    to: ["canceled"],
+    sets: ["stoppedAt"],
+    note: "a user cancels its job: a running one's node stops it within a second or two",
+  },
+  {
     event: "finish",
     from: ["running"],
     to: RESULTS,
@@ -78,6 +85,13 @@ export const JOB_MOVES = [
     sets: [],
     active: "enter",
     note: "written with its workflow; only blocked and queued jobs are active",
+  },
+  {
+    event: "carry",
+    from: [],
+    to: ["success", "failed", "infrastructure_fail", "timedout", "canceled", "not_run", "unauthorized"],
+    sets: [],
+    note: "copied into a rerun's new workflow, not run again (its result stays its first workflow's)",
   },
   {
     event: "unblock",
@@ -131,6 +145,21 @@ export const JOB_MOVES = [
     to: ["queued"],
     sets: ["attempt", "retries", "allocations", "queuedAt", "startedAt", "messages"],
     note: "a node was lost: a new attempt, the old one fenced off",
+  },
+  {
+    event: "approve",
+    from: ["on_hold"],
+    to: ["success"],
+    sets: ["approvedBy", "startedAt", "stoppedAt"],
+    note: "a user approves the approval job: what requires it runs",
+  },
+  {
+    event: "cancel",
+    from: ["blocked", "queued", "running", "on_hold"],
+    to: ["canceled"],
+    sets: ["canceledBy", "stoppedAt"],
+    active: "leave",
+    note: "a user cancels it or its workflow: the jobs that require it are not run",
   },
   {
     event: "refuse",
@@ -255,6 +284,7 @@ export const NODE_MOVES = [
 export const WORKFLOW_RULES = [
   { status: "failing", when: "a job is queued, running or ready, and one has failed" },
   { status: "running", when: "a job is queued, running or ready" },
+  { status: "canceled", when: "a user canceled the workflow" },
   { status: "unauthorized", when: "a job was refused a context" },
   { status: "failing", when: "an approval is on hold and a job has failed" },
   { status: "on_hold", when: "an approval is on hold" },

@@ -130,15 +130,25 @@ export async function heartbeatNode(gyre: Gyre, request: HeartbeatRequest): Prom
   );
   const node = await updateItem(gyre, Keys.node(request.node_id), spec, NodeSchema, "node");
   if (!node) throw unauthorized(`Node ${request.node_id} is not registered, or its credential was revoked.`);
-  const stop: AllocationRef[] = [];
-  await Promise.all(
-    request.allocations.map(async (ref) => {
-      const job = await findJob(gyre, ref.workflowId, ref.jobName);
-      if (!holds(job, ref, request.node_id)) stop.push(ref);
-    }),
-  );
+  const stop = await allocationsToStop(gyre, request.node_id, request.allocations);
   // `drain` tells the agent to take nothing new: a drained node, or one marked ineligible.
   return { stop, heartbeat_seconds: gyre.resources.heartbeatSeconds, drain: !takesAllocations(node) };
+}
+
+/**
+ * The allocations among `refs` that node `nodeId` must stop: canceled, ended, retried, or no
+ * longer its. Read-only: a node polls it every second while it runs something (`/stops`), so a
+ * canceled job stops within a second or two without a node write per poll.
+ */
+export async function allocationsToStop(
+  gyre: Gyre,
+  nodeId: string,
+  refs: readonly AllocationRef[],
+): Promise<AllocationRef[]> {
+  const held = await Promise.all(
+    refs.map(async (ref) => holds(await findJob(gyre, ref.workflowId, ref.jobName), ref, nodeId)),
+  );
+  return refs.filter((_, i) => !held[i]);
 }
 
 export const isDraining = (node: Node) => node.drainedAt !== undefined;

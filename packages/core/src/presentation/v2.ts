@@ -22,6 +22,7 @@ export function workflowJson(w: Workflow) {
     created_at: w.createdAt,
     stopped_at: w.stoppedAt ?? null,
     ...(w.tag ? { tag: w.tag } : {}),
+    ...(w.canceledBy ? { canceled_by: w.canceledBy } : {}),
   };
 }
 
@@ -38,6 +39,8 @@ export function workflowJobJson(job: Job, idsByName: Map<string, string>) {
     type: job.type,
     stopped_at: job.stoppedAt ?? null,
     ...(job.type === "approval" ? { approval_request_id: job.id } : {}),
+    ...(job.approvedBy ? { approved_by: job.approvedBy } : {}),
+    ...(job.canceledBy ? { canceled_by: job.canceledBy } : {}),
   };
 }
 

@@ -16,6 +16,8 @@
  *                  the node's liveness: a node that stops heartbeating for heartbeat_seconds is
  *                  down, its allocations lost (retried elsewhere, its later writes refused);
  *                  `stop` lists the allocations it holds that are no longer its to run
+ *   POST /stops    {node_id, allocations[]} → {stop[]}   read-only, every second while the node
+ *                  runs something: a job a user canceled stops within a second or two
  *   POST /output   {allocation, node_id, steps?, chunks}
  *   POST /finish   {allocation, node_id, status, steps?, chunks?}
  *   storage grants (storage routes): {allocation, node_id, ...} → presigned URLs
@@ -63,6 +65,7 @@ export const AssignedJobSchema = JobSchema.pick({
   workflowId: true,
   workflowName: true,
   attempt: true,
+  workspaceId: true,
 }).extend({
   plan: JobPlanSchema,
   checkout: CheckoutSourceSchema,
@@ -108,6 +111,11 @@ export const HeartbeatRequestSchema = z.object({
   claiming: z.number().int().min(0).max(10_000).optional(),
 });
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
+
+/** Which of the allocations a node runs it must stop (a user canceled them, or they ended). */
+export const StopsRequestSchema = HeartbeatRequestSchema.pick({ node_id: true, allocations: true });
+export type StopsRequest = z.infer<typeof StopsRequestSchema>;
+export const StopsAnswerSchema = z.object({ stop: z.array(AllocationRefSchema) });
 
 /** A drained node leaving: it runs nothing any more. */
 export const LeaveRequestSchema = z.object({ node_id: nodeId });

@@ -345,3 +345,27 @@ export const JobReference = z
 
 /** `GET /api/gyre/doctor`: the whole installation, or one job (`?job=`). */
 export const DoctorQuery = z.object({ job: JobReference.optional() });
+
+// ---------------------------------------------------------------------------------------------
+// Workflow actions
+
+/**
+ * `POST /workflow/{id}/rerun` (RerunWorkflowParameters): the whole workflow (no field), from
+ * its failed jobs, or the jobs named, each with what requires it. The spec lets the body be
+ * absent or null.
+ */
+export const RerunBodySchema = z
+  .object({
+    enable_ssh: z.boolean().optional(),
+    from_failed: z.boolean().optional(),
+    jobs: z.array(Ids.uuid).min(1).max(1000).optional(),
+    sparse_tree: z.boolean().optional(),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    const issue = (message: string) => ctx.addIssue({ code: "custom", message });
+    if (body.from_failed && body.jobs) issue("from_failed and jobs are mutually exclusive");
+    if (body.enable_ssh && !body.jobs) issue("enable_ssh requires jobs (the jobs to rerun with SSH)");
+    if (body.sparse_tree && !body.jobs) issue("sparse_tree requires jobs");
+  });
+export type RerunBody = z.infer<typeof RerunBodySchema>;

@@ -50,7 +50,13 @@ export function validateRelativeName(value: unknown, what = "name"): string {
  * The job of a running allocation held by `nodeId`; 409 otherwise (the allocation ended, was
  * retried on a new attempt, or belongs to another node), which the agent reads as "lost".
  */
-export async function verifyAllocation(gyre: Gyre, ref: AllocationRef, nodeId: string): Promise<Job> {
+export async function verifyAllocation(
+  gyre: Gyre,
+  ref: AllocationRef,
+  nodeId: string,
+  /** Also a canceled allocation of this node: it is stopping, and its last output still counts. */
+  options: { orCanceled?: boolean } = {},
+): Promise<Job> {
   let job: Job;
   try {
     job = await getJob(gyre, ref.workflowId, ref.jobName);
@@ -59,19 +65,20 @@ export async function verifyAllocation(gyre: Gyre, ref: AllocationRef, nodeId: s
       throw conflict("No such allocation: storage is granted only to a running allocation.");
     throw error;
   }
-  checkAllocation(job, ref, nodeId);
+  checkAllocation(job, ref, nodeId, options);
   return job;
 }
 
 /** The pure check behind `verifyAllocation`. */
-export function checkAllocation(job: Job, ref: AllocationRef, nodeId: string): void {
+export function checkAllocation(
+  job: Job,
+  ref: AllocationRef,
+  nodeId: string,
+  options: { orCanceled?: boolean } = {},
+): void {
   const allocation = job.allocations[String(ref.index)];
-  if (
-    job.id !== ref.jobId ||
-    job.attempt !== ref.attempt ||
-    allocation?.status !== "running" ||
-    allocation.nodeId !== nodeId
-  ) {
+  const live = allocation?.status === "running" || (options.orCanceled && allocation?.status === "canceled");
+  if (job.id !== ref.jobId || job.attempt !== ref.attempt || !live || allocation.nodeId !== nodeId) {
     throw conflict(
       "This allocation is not running on this node (it ended, was retried or belongs to another node): storage is granted only to a running allocation.",
     );

@@ -89,7 +89,9 @@ export async function workspaceLayers(
   const { jobs } = await readWorkflow(gyre, job.workflowId);
   const layers: WorkspaceLayer[] = [];
   for (const upstream of upstreamJobs(jobs, job.name)) {
-    const prefix = WorkspaceKeys.prefix(job.workflowId, upstream.name);
+    // A job a rerun carried over persisted its layers in the workflow that ran it.
+    const source = upstream.carriedFrom ?? job.workflowId;
+    const prefix = WorkspaceKeys.prefix(source, upstream.name);
     const indices: number[] = [];
     for await (const object of listObjects(gyre, prefix)) {
       const match = /^(\d+)\.json$/.exec(object.key.slice(prefix.length));
@@ -98,12 +100,12 @@ export async function workspaceLayers(
     for (const index of indices.sort((a, b) => a - b)) {
       const meta = await readJson(
         gyre,
-        WorkspaceKeys.meta(job.workflowId, upstream.name, index),
+        WorkspaceKeys.meta(source, upstream.name, index),
         LayerMetaSchema,
         "workspace layer",
       );
       if (!meta) continue;
-      const grant = await presign(gyre, "GET", WorkspaceKeys.archive(job.workflowId, upstream.name, index));
+      const grant = await presign(gyre, "GET", WorkspaceKeys.archive(source, upstream.name, index));
       layers.push({ job: upstream.name, index, ...meta, ...grant });
     }
   }

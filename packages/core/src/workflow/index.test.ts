@@ -86,3 +86,11 @@ describe("status-form requires", () => {
     expect(workflowStatus([build, { ...notify(["failed"]), status: "success" }])).toBe("failed");
   });
 });
+
+describe("workflowStatus of a workflow a user canceled", () => {
+  it("is canceled once nothing runs, even with a failed job, and running while a job still does", () => {
+    expect(workflowStatus([job("a", "failed"), job("b", "canceled")], true)).toBe("canceled");
+    expect(workflowStatus([job("a", "success"), job("b", "canceled", ["a"])], true)).toBe("canceled");
+    expect(workflowStatus([job("a", "running"), job("b", "canceled")], true)).toBe("running");
+  });
+});

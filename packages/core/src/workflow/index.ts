@@ -39,6 +39,11 @@ export const WorkflowItemSchema = z.object({
   createdAt: z.string(),
   startedBy: z.string(),
   tag: z.string().optional(),
+  /** Set once when a user cancels the workflow (its jobs are canceled in the same call). */
+  canceledBy: z.string().optional(),
+  canceledAt: z.string().optional(),
+  /** The workflow this one reruns (workflow/rerun.ts), and what was asked for. */
+  rerunOf: z.string().optional(),
 });
 export type WorkflowItem = z.infer<typeof WorkflowItemSchema>;
 
@@ -82,13 +87,14 @@ export function readiness(job: JobView, statusOf: (name: string) => JobStatus | 
  * `on_hold` while only approvals wait, `failed` once nothing can move. Blocked jobs that can
  * never run do not keep the workflow alive.
  */
-export function workflowStatus(jobs: JobView[]): WorkflowStatus {
+export function workflowStatus(jobs: JobView[], canceled = false): WorkflowStatus {
   const statusOf = new Map(jobs.map((j) => [j.name, j.status]));
   const ready = (job: JobView) =>
     job.status === "blocked" && readiness(job, (n) => statusOf.get(n)) === "ready";
   const active = jobs.some((j) => j.status === "queued" || j.status === "running" || ready(j));
   const failed = jobs.some((j) => FAILED.has(j.status));
   if (active) return failed ? "failing" : "running";
+  if (canceled) return "canceled";
   if (jobs.some((j) => j.status === "unauthorized")) return "unauthorized";
   if (jobs.some((j) => j.status === "on_hold")) return failed ? "failing" : "on_hold";
   if (failed) return "failed";
@@ -104,7 +110,7 @@ export function workflowStatus(jobs: JobView[]): WorkflowStatus {
 
 /** The workflow as the API shows it, from its item and its jobs. */
 export function present(item: WorkflowItem, jobs: Job[]): Workflow {
-  const status = workflowStatus(jobs);
+  const status = workflowStatus(jobs, item.canceledAt !== undefined);
   const stops = jobs.map((j) => j.stoppedAt).filter((s): s is string => Boolean(s));
   return {
     ...item,

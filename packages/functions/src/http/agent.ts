@@ -13,7 +13,13 @@ import { claimAllocation, finishAllocation, refuseAllocation } from "@gyre/core/
 import { conflict, GyreError, notFound } from "@gyre/core/error";
 import { findJob, parallelismOf } from "@gyre/core/job/index";
 import { verifyIamRegistration } from "@gyre/core/node/iam";
-import { authenticateNode, heartbeatNode, leaveNode, registerNode } from "@gyre/core/node/index";
+import {
+  allocationsToStop,
+  authenticateNode,
+  heartbeatNode,
+  leaveNode,
+  registerNode,
+} from "@gyre/core/node/index";
 import { writeOutput } from "@gyre/core/output/index";
 import { continuationKey } from "@gyre/core/pipeline/index";
 import {
@@ -25,6 +31,7 @@ import {
   LeaveRequestSchema,
   OutputRequestSchema,
   RegisterRequestSchema,
+  StopsRequestSchema,
 } from "@gyre/core/protocol/agent";
 import { z } from "@gyre/core/protocol/schema";
 import { DEFAULT_RESOURCE_CLASSES, queueKey } from "@gyre/core/resources";
@@ -124,6 +131,7 @@ export function agentRoutes() {
         workflowId: job.workflowId,
         workflowName: job.workflowName,
         attempt: job.attempt,
+        ...(job.workspaceId ? { workspaceId: job.workspaceId } : {}),
         plan: job.plan,
         checkout: job.checkout,
         pipeline: job.pipeline,
@@ -146,11 +154,16 @@ export function agentRoutes() {
     return c.json(await heartbeatNode(c.get("gyre"), request));
   });
 
+  app.post("/stops", async (c) => {
+    const request = await nodeBody(c, StopsRequestSchema, "stops request");
+    return c.json({ stop: await allocationsToStop(c.get("gyre"), request.node_id, request.allocations) });
+  });
+
   app.post("/output", async (c) => {
     const gyre = c.get("gyre");
     const request = await nodeBody(c, OutputRequestSchema, "output", MAX_OUTPUT_BODY);
     // Only the node running the allocation may write its output.
-    await verifyAllocation(gyre, request.allocation, request.node_id);
+    await verifyAllocation(gyre, request.allocation, request.node_id, { orCanceled: true });
     await writeOutput(gyre, request.allocation, { steps: request.steps, chunks: request.chunks });
     return c.json({ ok: true });
   });
@@ -160,7 +173,7 @@ export function agentRoutes() {
     const request = await nodeBody(c, FinishBodySchema, "finish", MAX_OUTPUT_BODY);
     // Only the node running the allocation writes its output. A retried report of an allocation
     // already finished skips the write; finishAllocation then accepts it if it is the same outcome.
-    const owns = await verifyAllocation(gyre, request.allocation, request.node_id).then(
+    const owns = await verifyAllocation(gyre, request.allocation, request.node_id, { orCanceled: true }).then(
       () => true,
       (error: unknown) => {
         if (error instanceof GyreError && error.code === "conflict") return false;

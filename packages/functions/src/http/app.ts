@@ -23,6 +23,7 @@ import { nomadRoutes } from "./nomad.ts";
 import { orbRoutes } from "./orbs.ts";
 import { sshKeyRoutes } from "./ssh-keys.ts";
 import { webhookRoutes } from "./webhooks.ts";
+import { workflowActionRoutes } from "./workflow-actions.ts";
 
 const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   bad_request: 400,
@@ -72,6 +73,7 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
   app.route("/api/v2/pipeline/continue", continueRoutes());
   app.route("/", sshKeyRoutes());
   app.route("/api/v2", apiV2Routes());
+  app.route("/api/v2", workflowActionRoutes());
   app.route("/api/v2", contextRoutes());
   app.route("/api/v2", configRoutes());
   app.route("/api/v1.1", apiV1Routes());

@@ -46,7 +46,12 @@ export async function rawBody(c: Context<Env>, limit = MAX_BODY_BYTES): Promise<
 }
 
 /** The JSON object body: 400 for malformed JSON or a non-object, 413 when too large. */
-export async function jsonBody(c: Context<Env>, limit = MAX_BODY_BYTES): Promise<Record<string, unknown>> {
+export async function jsonBody(
+  c: Context<Env>,
+  limit = MAX_BODY_BYTES,
+  /** A JSON `null` body means no fields (the spec marks the body `x-nullable`). */
+  options: { nullable?: boolean } = {},
+): Promise<Record<string, unknown>> {
   const raw = await rawBody(c, limit);
   if (raw.byteLength === 0) return {};
   let value: unknown;
@@ -55,6 +60,7 @@ export async function jsonBody(c: Context<Env>, limit = MAX_BODY_BYTES): Promise
   } catch {
     throw badRequest("Malformed JSON body.");
   }
+  if (value === null && options.nullable) return {};
   if (typeof value !== "object" || value === null || Array.isArray(value))
     throw badRequest("The body must be a JSON object.");
   return value as Record<string, unknown>;

@@ -1,0 +1,51 @@
+/**
+ * CircleCI API v2's workflow actions: approve an approval job, cancel a workflow or one job,
+ * rerun a workflow. Each answers 202 as CircleCI does once the moves are made (a canceled job's
+ * node stops it within a second or two after); 404 for an unknown id, 409 for a move its
+ * current state does not allow (with that state in the message), 400 for a bad rerun body.
+ */
+import { approveJob, cancelJob, cancelWorkflow } from "@gyre/core/dispatch/actions";
+import { rerunWorkflow } from "@gyre/core/dispatch/rerun";
+import { getJobByNumber } from "@gyre/core/job/index";
+import { getProject } from "@gyre/core/project/index";
+import { RerunBodySchema } from "@gyre/core/protocol/api";
+import { parseInput } from "@gyre/core/protocol/schema";
+import { Hono } from "hono";
+import { type Env, jsonBody, pathId, positiveInt, requireUser, slugOf } from "./context.ts";
+
+const ACCEPTED = { message: "Accepted." };
+
+export function workflowActionRoutes() {
+  const app = new Hono<Env>();
+  app.use(requireUser());
+
+  app.post("/workflow/:id/approve/:approval", async (c) => {
+    const gyre = c.get("gyre");
+    const id = pathId(c, "id", "Workflow");
+    const approval = pathId(c, "approval", "Approval request");
+    await approveJob(gyre, id, approval, c.get("user").id);
+    return c.json(ACCEPTED, 202);
+  });
+
+  app.post("/workflow/:id/cancel", async (c) => {
+    await cancelWorkflow(c.get("gyre"), pathId(c, "id", "Workflow"), c.get("user").id);
+    return c.json(ACCEPTED, 202);
+  });
+
+  app.post("/workflow/:id/rerun", async (c) => {
+    const id = pathId(c, "id", "Workflow");
+    const body = parseInput(RerunBodySchema, await jsonBody(c, undefined, { nullable: true }), "rerun body");
+    const { workflowId } = await rerunWorkflow(c.get("gyre"), id, body, c.get("user").login);
+    return c.json({ workflow_id: workflowId }, 202);
+  });
+
+  app.post("/project/:vcs/:org/:repo/job/:number/cancel", async (c) => {
+    const gyre = c.get("gyre");
+    const project = await getProject(gyre, slugOf(c));
+    const job = await getJobByNumber(gyre, project.slug, positiveInt(c.req.param("number"), "job-number"));
+    await cancelJob(gyre, job, c.get("user").id);
+    return c.json(ACCEPTED, 202);
+  });
+
+  return app;
+}
