@@ -57,6 +57,11 @@ export interface FleetSettings {
   image: string;
   /** Node.js the boot script installs (checked against the release's SHASUMS256.txt). */
   nodeVersion: string;
+  /**
+   * Who may reach a job rerun with SSH (CIDRs; SSH_PORTS on the builders). None: nobody outside
+   * the builders' security group, so SSH reruns are not reachable.
+   */
+  sshCidrs?: string[];
   /** Subnets for the builders (outbound internet needed); none: the default VPC's. */
   subnetIds?: string[];
   volumeGb: number;
@@ -171,6 +176,9 @@ export interface BootSettings {
   maxJobSeconds: number;
 }
 
+/** The ports an SSH rerun's sshd may take on a builder (CircleCI's range). */
+export const SSH_PORTS = "64535-65535";
+
 /** Where the root-owned helper puts the role's credentials for the agent (never a job's view). */
 const CREDENTIALS = "/run/gyre/aws-credentials.json";
 
@@ -195,6 +203,8 @@ export function bootScript(s: BootSettings): string {
     GYRE_QUEUES: `${s.resourceClass}=${s.queueUrl}`,
     GYRE_WORK_DIR: "/var/lib/gyre/work",
     GYRE_MAX_JOB_SECONDS: String(s.maxJobSeconds),
+    // SSH reruns: the job's own sshd listens on one of these (FLEET.sshCidrs may reach them).
+    GYRE_SSH_PORTS: SSH_PORTS,
     AWS_CONFIG_FILE: "/etc/gyre/aws-config",
     AWS_EC2_METADATA_DISABLED: "true",
   };
@@ -220,7 +230,7 @@ set -euo pipefail
 [ -f /var/lib/gyre-setup.done ] && exit 0
 export DEBIAN_FRONTEND=noninteractive
 apt-get -o Acquire::Retries=5 update -q
-apt-get -o Acquire::Retries=5 install -y -q bubblewrap podman uidmap git openssh-client curl xz-utils ca-certificates iptables jq
+apt-get -o Acquire::Retries=5 install -y -q bubblewrap podman uidmap git openssh-client openssh-server curl xz-utils ca-certificates iptables jq
 # Job sandboxes are user namespaces (bubblewrap, rootless podman).
 echo 'kernel.apparmor_restrict_unprivileged_userns = 0' >/etc/sysctl.d/60-gyre.conf
 sysctl --system >/dev/null
@@ -249,6 +259,16 @@ install -d -m 0700 -o gyre -g gyre /run/gyre
 imds "meta-data/iam/security-credentials/$role" |
   jq '{Version: 1, AccessKeyId, SecretAccessKey, SessionToken: .Token, Expiration}' >${CREDENTIALS}.new
 chown gyre:gyre ${CREDENTIALS}.new && chmod 0600 ${CREDENTIALS}.new && mv ${CREDENTIALS}.new ${CREDENTIALS}
+SH
+cat >/opt/gyre/ssh-host.sh <<'SH'
+#!/bin/bash
+# Root only: the address an SSH rerun prints (public if the instance has one, else private).
+set -euo pipefail
+token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60')
+imds() { curl -fsS -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"; }
+host=$(imds public-ipv4 2>/dev/null || imds local-ipv4)
+install -d -m 0700 -o gyre -g gyre /run/gyre
+echo "GYRE_SSH_HOST=$host" >/run/gyre/ssh.env
 SH
 cat >/opt/gyre/wait-in-service.sh <<'SH'
 #!/bin/bash
@@ -311,10 +331,12 @@ Requires=gyre-setup.service gyre-imds-guard.service
 [Service]
 User=gyre
 EnvironmentFile=/etc/gyre/agent.env
+EnvironmentFile=-/run/gyre/ssh.env
 # The agent puts each job in a cgroup below its own (the sandbox's limits).
 Delegate=yes
 ExecStartPre=+/opt/gyre/wait-in-service.sh
 ExecStartPre=+/opt/gyre/credentials.sh
+ExecStartPre=+/opt/gyre/ssh-host.sh
 ExecStart=/opt/gyre/node/bin/node /opt/gyre/agent.mjs
 TimeoutStartSec=infinity
 # SIGTERM drains (running jobs finish, then the node leaves); only the agent gets it.

@@ -23,6 +23,7 @@ import {
   FLEET,
   fleetNames,
   instanceTypes,
+  SSH_PORTS,
   scheduleActions,
 } from "./fleet-plan.ts";
 import { lambdaDefaults } from "./function.ts";
@@ -60,10 +61,21 @@ const subnetIds = FLEET.subnetIds
         { name: "default-for-az", values: ["true"] },
       ],
     }).ids;
-/** Builders take no inbound connection; they reach the API, the queues and what jobs fetch. */
+/**
+ * Builders take no inbound connection but SSH reruns' (SSH_PORTS, from FLEET.sshCidrs only);
+ * they reach the API, the queues and what jobs fetch.
+ */
+const [sshLow, sshHigh] = SSH_PORTS.split("-").map(Number) as [number, number];
 const securityGroup = new aws.ec2.SecurityGroup("BuilderSecurityGroup", {
   vpcId: FLEET.subnetIds ? aws.ec2.getSubnetOutput({ id: FLEET.subnetIds[0]! }).vpcId : vpc.id,
-  description: "Gyre builders: no ingress",
+  description: FLEET.sshCidrs?.length ? "Gyre builders: SSH reruns only" : "Gyre builders: no ingress",
+  ingress: (FLEET.sshCidrs ?? []).map((cidr) => ({
+    protocol: "tcp",
+    fromPort: sshLow,
+    toPort: sshHigh,
+    cidrBlocks: [cidr],
+    description: "SSH reruns",
+  })),
   egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] }],
 });
 const imageId = FLEET.image.startsWith("ami-")

@@ -30,3 +30,18 @@ export const intake = intakeQueue.subscribe(
   },
   { batch: { size: 10, partialResponses: true } },
 );
+
+/**
+ * Every minute: fires the due ticks of every schedule (scheduled pipelines and configs'
+ * `triggers.schedule.cron`), each once, catching up on those a failed pass left
+ * (packages/core/src/schedule). It triggers pipelines as the API does, so it links the same.
+ */
+export const schedules = new sst.aws.CronV2("Schedules", {
+  schedule: "rate(1 minute)",
+  function: {
+    ...lambdaDefaults,
+    handler: "packages/functions/src/schedules.handler",
+    timeout: "55 seconds",
+    link: [table, intakeQueue, settings],
+  },
+});

@@ -362,9 +362,11 @@ const segment = (value: string, raw: boolean) =>
 
 /**
  * Writes that take no body: the thing they name (their last path parameter) is always hostile,
- * so that an authenticated one refuses (a real DELETE of the fixture's context would delete it).
+ * so that an authenticated one refuses (a real DELETE of the fixture's context would delete it,
+ * a real cancel of the fixture's job would cancel it, a real follow would record one).
  */
-const BODYLESS = /^DELETE .*\/:(id|name|fingerprint)$/;
+const BODYLESS =
+  /^(DELETE .*\/:(id|name|fingerprint)|POST .*\/:[A-Za-z]+(\/(cancel|retry|ssh|follow|unfollow))?)$/;
 
 function requestFor(route: string) {
   const [method, pattern] = route.split(" ") as [string, string];

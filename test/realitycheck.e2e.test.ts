@@ -375,7 +375,7 @@ describe("realitycheck", () => {
       ["client.app", "renders properly", "failure", 1],
       ["client.app", "is not written yet", "skipped", 0],
     ]);
-    expect(items[0]).toMatchObject({ file: "server/models/post.test.js", message: null });
+    expect(items[0]).toMatchObject({ file: "server/models/post.test.js", message: "" });
     expect(items[2]!.message).toMatch(/expected a header/);
     expect(items[2]!.message).toMatch(/no header rendered/);
     const upload = (await outputs("artifacts_test_results"))["Uploading test results"];

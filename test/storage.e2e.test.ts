@@ -217,7 +217,7 @@ describe("storage steps", () => {
       ["math", "divides", "failure", 0.25, "unit"],
       ["math", "later", "skipped", 0, "unit"],
     ]);
-    expect(items[0]).toMatchObject({ file: "math.test.js", message: null });
+    expect(items[0]).toMatchObject({ file: "math.test.js", message: "" });
     expect(items[1]!.message).toMatch(/expected 2/);
     expect(items[1]!.message).toMatch(/got 3/);
     expect((await client.get(`/api/v2/project/${SLUG}/${first.test}/tests`)).body.items).toEqual([]);

@@ -6,7 +6,9 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client } from "../packages/cli/src/client.ts";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
+import { workflowApprove, workflowCancel, workflowRerun } from "../packages/cli/src/workflow-commands.ts";
 import { api, gitRepo, outputsByName, stepOutputs, tempDir, trigger, waitFor } from "./support.ts";
 
 let runtime: LocalRuntime;
@@ -277,7 +279,12 @@ workflows:
 
   it("refuses bad bodies and unknown jobs with a precise message, creating nothing", async () => {
     ({ id: pipelineId } = await trigger(client, slug));
-    first = await waitForWorkflow(pipelineId, "the workflow to fail", (w) => w.status === "failed");
+    // Finalize marks the job behind the failure not_run just after the workflow shows failed.
+    first = await waitForWorkflow(
+      pipelineId,
+      "the workflow to fail",
+      (w, jobs) => w.status === "failed" && jobs.package?.status === "not_run",
+    );
     expect(statuses(first.jobs)).toEqual({ build: "success", test: "failed", package: "not_run" });
     const path = `/api/v2/workflow/${first.workflow.id}/rerun`;
     const bad: [unknown, number, string][] = [
@@ -375,5 +382,33 @@ workflows:
       status: 400,
       body: { message: "Workflow main has no failed job to rerun from (it is success)." },
     });
+  });
+});
+
+describe("gyre workflow", () => {
+  it("approves by job name, reruns chosen jobs by name, and says what is wrong with an unknown job or a finished workflow", async () => {
+    const cli = new Client(runtime.url, runtime.adminToken);
+    const lines: string[] = [];
+    const print = (l: string) => lines.push(l);
+    const { id } = await trigger(client, "gh/acme/approve");
+    const held = await waitForWorkflow(id, "the approval to be on hold", (w) => w.status === "on_hold");
+    const workflowId = held.workflow.id as string;
+    await expect(workflowApprove(cli, workflowId, "nope", print)).rejects.toThrow(
+      'No job "nope" in this workflow (it has: build, hold, deploy).',
+    );
+    await workflowApprove(cli, workflowId, "hold", print);
+    await waitForWorkflow(id, "the workflow to succeed", (w) => w.status === "success");
+    await workflowRerun(cli, workflowId, { jobs: ["deploy"] }, print);
+    const rerunId = /^Rerunning as workflow (\S+)\.$/.exec(lines.at(-1)!)![1]!;
+    await waitFor("the rerun to succeed", async () =>
+      (await client.get(`/api/v2/workflow/${rerunId}`)).body.status === "success" ? true : undefined,
+    );
+    const jobs = await jobsOf(rerunId);
+    expect(jobs.hold!.approved_by).toBe(me);
+    expect(jobs.deploy!.job_number).not.toBe(held.jobs.deploy!.job_number);
+    await expect(workflowCancel(cli, rerunId, print)).rejects.toThrow(
+      "Workflow release has already ended (it is success): there is nothing to cancel.",
+    );
+    expect(lines).toEqual(["Approved hold.", `Rerunning as workflow ${rerunId}.`]);
   });
 });

@@ -106,6 +106,7 @@ describe("the builder fleet's plan", () => {
       `GYRE_QUEUES=medium=${boot.queueUrl}`,
       "GYRE_WORK_DIR=/var/lib/gyre/work",
       "GYRE_MAX_JOB_SECONDS=18000",
+      "GYRE_SSH_PORTS=64535-65535",
       "AWS_CONFIG_FILE=/etc/gyre/aws-config",
       "AWS_EC2_METADATA_DISABLED=true",
     ]);
@@ -131,13 +132,22 @@ describe("the builder fleet's plan", () => {
     );
     expect(script).toContain("Requires=gyre-setup.service gyre-imds-guard.service");
     // Each script the boot writes parses too.
-    for (const name of ["setup.sh", "credentials.sh", "wait-in-service.sh"]) {
+    for (const name of ["setup.sh", "credentials.sh", "ssh-host.sh", "wait-in-service.sh"]) {
       const start = script.indexOf(`cat >/opt/gyre/${name} <<'SH'\n`);
       expect(start).toBeGreaterThan(0);
       const body = script.slice(script.indexOf("\n", start) + 1, script.indexOf("\nSH\n", start));
       expect(body.startsWith("#!/bin/bash\n")).toBe(true);
       execFileSync("bash", ["-n"], { input: body });
     }
+  });
+
+  it("lets SSH reruns listen on CircleCI's port range and print the instance's address, read by root", () => {
+    const script = bootScript(boot);
+    expect(script).toContain("GYRE_SSH_PORTS=64535-65535\n");
+    expect(script).toContain("openssh-server");
+    expect(script).toContain("ExecStartPre=+/opt/gyre/ssh-host.sh\n");
+    expect(script).toContain("EnvironmentFile=-/run/gyre/ssh.env\n");
+    expect(script).toContain('echo "GYRE_SSH_HOST=$host" >/run/gyre/ssh.env');
   });
 
   it("raises a class's minimum in working hours and drops it after, in the configured time zone", () => {

@@ -15,6 +15,7 @@ import { openJobEnvironment } from "./executor/index.ts";
 import type { OutputStream } from "./output.ts";
 import type { JobService } from "./process.ts";
 import { type SandboxPolicy, sandboxPolicyFromEnv } from "./sandbox/index.ts";
+import { openSshAccess, type SshAccess } from "./ssh-access.ts";
 import { runStep, stepName } from "./steps/index.ts";
 import { jobMounts, mountsDir, ownedByJob, resolvePath, toHost } from "./steps/paths.ts";
 import { haltRequested, installTools } from "./tools/index.ts";
@@ -66,6 +67,18 @@ export function circleEnvironment(
     BASH_ENV: bashEnv,
   };
   if (job.checkout.tag) env.CIRCLE_TAG = job.checkout.tag;
+  // The pull requests the pipeline builds for: the first one's URL, all of them, and, as
+  // CircleCI sets them only for a pull request from a fork, its number, author and repository.
+  const pulls = job.pipeline.pullRequests ?? [];
+  if (pulls[0]) {
+    env.CIRCLE_PULL_REQUEST = pulls[0].url;
+    env.CIRCLE_PULL_REQUESTS = pulls.map((p) => p.url).join(",");
+    if (pulls[0].fork) {
+      env.CIRCLE_PR_NUMBER = String(pulls[0].number);
+      env.CIRCLE_PR_USERNAME = pulls[0].fork.username;
+      env.CIRCLE_PR_REPONAME = pulls[0].fork.reponame;
+    }
+  }
   return env;
 }
 
@@ -140,7 +153,34 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
 
   let failed = false;
   const background: JobService[] = [];
+  let ssh: SshAccess | undefined;
   try {
+    // A rerun with SSH: the user may connect from the start; the job waits for them at the end.
+    if (job.ssh) {
+      const record = output.startStep({ index: index++, name: "Enable SSH", type: "ssh" });
+      if (sandbox.launch) {
+        output.write(
+          record.index,
+          "Gyre: SSH into a docker executor's containers is not available yet; this job runs without SSH.\n",
+        );
+      } else {
+        ssh = await openSshAccess({
+          dir: `${root}.ssh`,
+          keys: job.ssh.keys,
+          enter: {
+            wrap: sandbox.wrap,
+            hostCwd: hostWorkingDirectory,
+            jobCwd: workingDirectory,
+            env: baseEnv,
+          },
+        }).catch((error: Error) => {
+          output.write(record.index, `Gyre: could not start the SSH server: ${error.message}\n`);
+          return undefined;
+        });
+        if (ssh) output.write(record.index, ssh.instructions);
+      }
+      output.endStep(record, ssh || sandbox.launch ? "success" : "failed", null);
+    }
     for (const step of plan.steps) {
       if (ctx.signal.aborted) return "canceled";
       const when = "when" in step ? step.when : "on_success";
@@ -169,7 +209,13 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
       // `circleci-agent step halt`: the job ends here, as it stands (success unless a step failed).
       if (await haltRequested(root)) break;
     }
+    if (ssh && !ctx.signal.aborted) {
+      const record = output.startStep({ index: index++, name: "Wait for SSH sessions", type: "ssh" });
+      await ssh.waitForSessions(ctx.signal, (line) => output.write(record.index, line));
+      output.endStep(record, ctx.signal.aborted ? "canceled" : "success", null);
+    }
   } finally {
+    await ssh?.close().catch(() => undefined);
     await Promise.all(background.map((service) => service.stop().catch(() => undefined)));
     await sandbox.close().catch(() => undefined);
     // Nothing of a job outlives it on the builder: the next job starts from a clean slate.

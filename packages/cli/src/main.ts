@@ -15,6 +15,8 @@
  *   gyre nomad node eligibility -enable|-disable [-json] <node>
  *   gyre nomad status|job status [-json] [<job>], alloc status [-json] <alloc>, alloc logs|logs ... <alloc>
  *   gyre doctor [<project slug>/<job number> | <job id>] [--json]
+ *   gyre github resync <project slug> [--json]
+ *   gyre workflow approve|cancel|rerun ..., gyre ssh-key add|list|remove ...
  */
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync } from "node:fs";
@@ -26,6 +28,7 @@ import { ApiError, Client, DEFAULT_DATA_DIR, DEFAULT_URL } from "./client.ts";
 import { logs, projectAdd, status, trigger } from "./commands.ts";
 import { configProcess, configValidate, DEFAULT_CONFIG_PATH, orbPublish } from "./config-commands.ts";
 import { doctorCommand } from "./doctor-command.ts";
+import { githubResync } from "./github-command.ts";
 import {
   allocLogs,
   allocStatus,
@@ -35,6 +38,7 @@ import {
   nodeStatus,
   nomadFlags,
 } from "./nomad-commands.ts";
+import { sshKeyCommand, workflowApprove, workflowCancel, workflowRerun } from "./workflow-commands.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
@@ -60,6 +64,11 @@ const USAGE = `Usage:
   gyre nomad alloc logs [-stderr] [-f] [-tail [-n 10 | -c bytes]] <alloc id or prefix>
   gyre nomad logs -job [-stderr] [-f] [-tail] <job id>
   gyre doctor [<project slug>/<job number> | <job id>] [--json]
+  gyre github resync <project slug> [--json]   (build the pushes GitHub delivered while Gyre was down)
+  gyre workflow approve <workflow id> <approval job name or id>
+  gyre workflow cancel <workflow id>
+  gyre workflow rerun <workflow id> [--from-failed | --job <name> ... [--ssh]]
+  gyre ssh-key add <public key file> | list | remove <fingerprint>
 
 GYRE_URL and GYRE_TOKEN select the server (default: the local one and .gyre/admin-token).`;
 
@@ -288,6 +297,41 @@ export async function main(argv: string[]): Promise<number> {
       });
       if (positionals.length > 1) break;
       return doctorCommand(client(), positionals[0], values, print);
+    }
+    case "workflow": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          "from-failed": { type: "boolean" },
+          job: { type: "string", multiple: true },
+          ssh: { type: "boolean" },
+        },
+      });
+      const [action, id, ref] = positionals;
+      if (action === "approve" && id && ref) return workflowApprove(client(), id, ref, print).then(() => 0);
+      if (action === "cancel" && id && !ref) return workflowCancel(client(), id, print).then(() => 0);
+      if (action === "rerun" && id && !ref) {
+        const options = { fromFailed: values["from-failed"], jobs: values.job, ssh: values.ssh };
+        return workflowRerun(client(), id, options, print).then(() => 0);
+      }
+      break;
+    }
+    case "ssh-key": {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
+      if (positionals.length <= 2 && (await sshKeyCommand(client(), positionals[0], positionals[1], print)))
+        return 0;
+      break;
+    }
+    case "github": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: "boolean" } },
+      });
+      if (positionals[0] !== "resync" || !positionals[1] || positionals.length > 2) break;
+      await githubResync(client(), positionals[1], values, print);
+      return 0;
     }
     case "help":
     case "--help":

@@ -5,10 +5,12 @@
  * | item             | pk                   | sk                          | gsi1pk                      | gsi1sk            |
  * |------------------|----------------------|-----------------------------|-----------------------------|-------------------|
  * | project          | PROJECT#<slug>       | PROJECT                     | PROJECTS                    | <slug>            |
+ * | organization     | ORG#<vcs>/<org>      | ORG                         |                             |                   |
  * | env var          | PROJECT#<slug>       | ENVVAR#<name>               |                             |                   |
  * | checkout key     | PROJECT#<slug>       | CHECKOUTKEY#<md5>           |                             |                   |
  * | ssh key          | PROJECT#<slug>       | SSHKEY#<md5>#<host>         |                             |                   |
  * | trigger record   | PROJECT#<slug>       | TRIGGER#<sha256 of key>     |                             |                   |
+ * | open pull request| PROJECT#<slug>       | PULL#<number, padded>       |                             |                   |
  * | delivery         | DELIVERY#<id>        | DELIVERY                    | DELIVERIES#<yyyy-mm-dd>     | <received>#<id>   |
  * | pipeline         | PIPELINE#<id>        | PIPELINE                    | PROJECT#<slug>#PIPELINES    | <number, padded>  |
  * | workflow         | WORKFLOW#<id>        | WORKFLOW                    | PIPELINE#<id>#WORKFLOWS     | <created>#<name>  |
@@ -17,16 +19,35 @@
  * | context variable | CONTEXT#<id>         | ENVVAR#<name>               |                             |                   |
  * | node             | NODE#<id>            | NODE                        | NODES                       | <id>              |
  * | user             | USER#<id>            | USER                        | USERS                       | <login>           |
+ * | follow           | USER#<id>            | FOLLOW#<slug>               |                             |                   |
  * | api token        | TOKEN#<sha256>       | TOKEN                       | USER#<id>#TOKENS            | <created>         |
  * | iam signature    | IAMSIG#<sha256>      | IAMSIG                      |                             |                   |
+ * | signing key      | SIGNINGKEY#<purpose> | SIGNINGKEY                  |                             |                   |
+ * | user ssh key     | USER#<id>            | SSHKEY#<SHA256:...>         |                             |                   |
+ * | audit record     | AUDIT#<yyyy-mm-ddThh>| <occurred_at>#<id>          |                             |                   |
+ * | schedule         | SCHEDULE#<id>        | SCHEDULE                    | PROJECT#<slug>#SCHEDULES    | <kind>#<id>       |
+ * | workflow run     | INSIGHTS#<slug>      | WORKFLOW#<created>#<id>     | INSIGHTS#<slug>#WORKFLOW#<name> | <created>#<id> |
+ * | job run          | INSIGHTS#<slug>#JOBS#<workflow> | JOB#<started>#<id> | INSIGHTS#<slug>#WORKFLOW#<workflow>#JOB#<name> | <started>#<id> |
+ * | test run         | INSIGHTS#<slug>#COMMIT#<sha> | TESTS#<job name>#<job id> |                     |                   |
+ * | flaky test run   | INSIGHTS#<slug>#FLAKY | <started>#<test digest>#<job id> |                      |                   |
  *
  * A workflow and its jobs share a partition: one query reads a whole workflow for finalize.
  * Jobs that can still move (blocked, queued, running) carry `gsi2pk = ACTIVE#<shard>` (sparse
  * index `gsi2`, spread over shards so no single partition takes every job's writes) for the
- * reconciler; so do pipelines waiting for their intake.
+ * reconciler; so do pipelines waiting for their intake. Schedules are all listed under
+ * `gsi2pk = SCHEDULES` for the scheduler (a partition the reconciler never reads).
+ *
+ * Insights (insights/): a small run record per finished workflow and per job it ran, written
+ * once when the workflow ends, sorted by time in a partition per project (workflow runs) and
+ * per project + workflow name (job runs), so a reporting window is one query; `gsi1` lists one
+ * workflow's or one job's runs. A job's parsed test results leave a test run per commit (its
+ * failures and the digests of its passes), and a test that passed and failed on one commit a
+ * flaky test run per failure. Names in these keys are URI-encoded; all carry `expiresAt`.
  */
 export const Keys = {
   project: (slug: string) => ({ pk: `PROJECT#${slug}`, sk: "PROJECT" }),
+  /** An organization's UUID, recorded once (project/organization.ts); `<vcs>/<org>` as in `gh/acme`. */
+  organization: (orgSlug: string) => ({ pk: `ORG#${orgSlug}`, sk: "ORG" }),
   envVar: (slug: string, name: string) => ({ pk: `PROJECT#${slug}`, sk: `ENVVAR#${name}` }),
   checkoutKey: (slug: string, md5: string) => ({ pk: `PROJECT#${slug}`, sk: `CHECKOUTKEY#${md5}` }),
   sshKey: (slug: string, md5: string, host: string) => ({
@@ -34,6 +55,11 @@ export const Keys = {
     sk: `SSHKEY#${md5}#${host}`,
   }),
   trigger: (slug: string, keyHash: string) => ({ pk: `PROJECT#${slug}`, sk: `TRIGGER#${keyHash}` }),
+  /** A GitHub pull request open against the project (project/pull-requests.ts), gone when closed. */
+  pullRequest: (slug: string, number: number) => ({
+    pk: `PROJECT#${slug}`,
+    sk: `PULL#${String(number).padStart(10, "0")}`,
+  }),
   delivery: (id: string) => ({ pk: `DELIVERY#${id}`, sk: "DELIVERY" }),
   pipeline: (id: string) => ({ pk: `PIPELINE#${id}`, sk: "PIPELINE" }),
   workflow: (id: string) => ({ pk: `WORKFLOW#${id}`, sk: "WORKFLOW" }),
@@ -42,9 +68,44 @@ export const Keys = {
   contextVariable: (id: string, name: string) => ({ pk: `CONTEXT#${id}`, sk: `ENVVAR#${name}` }),
   node: (id: string) => ({ pk: `NODE#${id}`, sk: "NODE" }),
   user: (id: string) => ({ pk: `USER#${id}`, sk: "USER" }),
+  /** A project a user follows (project/follow.ts): in the user's partition, listed by prefix. */
+  follow: (userId: string, slug: string) => ({ pk: `USER#${userId}`, sk: `FOLLOW#${slug}` }),
   token: (hash: string) => ({ pk: `TOKEN#${hash}`, sk: "TOKEN" }),
   /** A used IAM registration signature (node/iam.ts): each registers one node; expires with it. */
   iamSignature: (hash: string) => ({ pk: `IAMSIG#${hash}`, sk: "IAMSIG" }),
+  /** An HMAC key, sealed, generated on first use (secret/signed-link.ts): `output-url`. */
+  signingKey: (purpose: string) => ({ pk: `SIGNINGKEY#${purpose}`, sk: "SIGNINGKEY" }),
+  schedule: (id: string) => ({ pk: `SCHEDULE#${id}`, sk: "SCHEDULE" }),
+  /** An audit record (audit/index.ts), in the partition of the hour it occurred in. */
+  audit: (occurredAt: string, id: string) => ({
+    pk: `AUDIT#${occurredAt.slice(0, 13)}`,
+    sk: `${occurredAt}#${id}`,
+  }),
+  /** A user's SSH public key (ssh/user-keys.ts), by its SHA-256 fingerprint. */
+  userSshKey: (userId: string, fingerprint: string) => ({
+    pk: `USER#${userId}`,
+    sk: `SSHKEY#${fingerprint}`,
+  }),
+  /** A finished workflow's run record (insights/record.ts), by its creation time. */
+  workflowRun: (slug: string, createdAt: string, id: string) => ({
+    pk: `INSIGHTS#${slug}`,
+    sk: `WORKFLOW#${createdAt}#${id}`,
+  }),
+  /** A job's run record, in its workflow name's partition, by the time it started. */
+  jobRun: (slug: string, workflowName: string, startedAt: string, id: string) => ({
+    pk: `INSIGHTS#${slug}#JOBS#${encodeURIComponent(workflowName)}`,
+    sk: `JOB#${startedAt}#${id}`,
+  }),
+  /** What one job run's tests did on a commit (insights/tests.ts): the commit's reruns meet here. */
+  testRun: (slug: string, revision: string, jobName: string, jobId: string) => ({
+    pk: `INSIGHTS#${slug}#COMMIT#${revision}`,
+    sk: `TESTS#${encodeURIComponent(jobName)}#${jobId}`,
+  }),
+  /** One failure of a test that passed on the same commit, by the failing job's start. */
+  flakyTest: (slug: string, startedAt: string, digest: string, jobId: string) => ({
+    pk: `INSIGHTS#${slug}#FLAKY`,
+    sk: `${startedAt}#${digest}#${jobId}`,
+  }),
 } as const;
 
 /** Partitions and sort-key prefixes that queries read. */
@@ -52,13 +113,26 @@ export const Partitions = {
   project: (slug: string) => `PROJECT#${slug}`,
   workflow: (id: string) => `WORKFLOW#${id}`,
   context: (id: string) => `CONTEXT#${id}`,
+  user: (id: string) => `USER#${id}`,
+  /** A project's workflow runs (sort keys `WORKFLOW#<created>#<id>`). */
+  workflowRuns: (slug: string) => `INSIGHTS#${slug}`,
+  /** The job runs of a project's workflows of one name (sort keys `JOB#<started>#<id>`). */
+  jobRuns: (slug: string, workflowName: string) =>
+    `INSIGHTS#${slug}#JOBS#${encodeURIComponent(workflowName)}`,
+  commitTests: (slug: string, revision: string) => `INSIGHTS#${slug}#COMMIT#${revision}`,
+  flakyTests: (slug: string) => `INSIGHTS#${slug}#FLAKY`,
 } as const;
 
 export const Prefixes = {
   envVar: "ENVVAR#",
   checkoutKey: "CHECKOUTKEY#",
   sshKey: "SSHKEY#",
+  pullRequest: "PULL#",
   job: "JOB#",
+  follow: "FOLLOW#",
+  workflowRun: "WORKFLOW#",
+  jobRun: "JOB#",
+  testRun: (jobName: string) => `TESTS#${encodeURIComponent(jobName)}#`,
 } as const;
 
 export const Index = {
@@ -71,6 +145,14 @@ export const Index = {
   users: () => "USERS",
   tokensOf: (userId: string) => `USER#${userId}#TOKENS`,
   deliveriesOn: (day: string) => `DELIVERIES#${day}`,
+  schedulesOf: (slug: string) => `PROJECT#${slug}#SCHEDULES`,
+  /** On gsi2: every schedule, for the scheduler. */
+  schedules: () => "SCHEDULES",
+  /** The runs of a project's workflow of one name. */
+  workflowRunsOf: (slug: string, name: string) => `INSIGHTS#${slug}#WORKFLOW#${encodeURIComponent(name)}`,
+  /** The runs of one job of a project's workflow. */
+  jobRunsOf: (slug: string, workflowName: string, jobName: string) =>
+    `INSIGHTS#${slug}#WORKFLOW#${encodeURIComponent(workflowName)}#JOB#${encodeURIComponent(jobName)}`,
 } as const;
 
 export const ACTIVE_SHARDS = 8;

@@ -30,12 +30,14 @@ import {
   type Resources,
   type StatsdSettings,
 } from "@gyre/core/resources";
+import { fireDueSchedules } from "@gyre/core/schedule/index";
 import { CachingKeyPort, LocalKeyPort } from "@gyre/core/secret/index";
 import { tableDefinition } from "@gyre/core/table-schema";
 import { redriveDeliveries } from "@gyre/core/webhook/github";
 import { createApp } from "@gyre/functions/http/app";
 import { nodeServerOptions } from "@gyre/functions/http/node-server";
 import { serve } from "@hono/node-server";
+import { getConnInfo } from "@hono/node-server/conninfo";
 import { startStandIns } from "./standins.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
@@ -65,6 +67,8 @@ export interface LocalRuntimeOptions {
    */
   reconcileIntervalMs?: number;
   reconcileGraceMs?: number;
+  /** How often the scheduler looks for due ticks (default 5 s). */
+  scheduleIntervalMs?: number;
   /** More environment for the builder agents (sandbox settings such as GYRE_SANDBOX_NETWORK). */
   agentEnv?: Record<string, string>;
   /** Builders may also register with an instance role (node/iam.ts); off by default. */
@@ -177,6 +181,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
 
     const app = createApp(ready, {
       logError: (e) => log(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
+      remoteAddress: (c) => getConnInfo(c).remote.address,
     });
     // Requests being answered: while there are any, the intake takes its messages one at a time.
     let inFlight = 0;
@@ -253,6 +258,29 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     );
     timer.unref();
     closers.push(async () => clearInterval(timer));
+
+    // Schedules fire on the minute as on AWS; a pass checks every few seconds, and catches up
+    // on the ticks that fell due while Gyre was stopped (each fires once).
+    let firing: Promise<unknown> | undefined;
+    const fireOnce = () => {
+      if (firing) return; // one pass at a time (a second would find nothing more to fire)
+      firing = fireDueSchedules(ready)
+        .then((r) => {
+          if (r.fired > 0) log(`scheduler: fired ${r.fired} scheduled pipeline(s)`);
+          if (r.skipped > 0) log(`scheduler: skipped ${r.skipped} tick(s) older than a day`);
+        })
+        .catch((e) => log(`scheduler: ${e instanceof Error ? e.message : String(e)}`))
+        .finally(() => {
+          firing = undefined;
+        });
+    };
+    fireOnce();
+    const scheduler = setInterval(fireOnce, options.scheduleIntervalMs ?? 5000);
+    scheduler.unref();
+    closers.push(async () => {
+      clearInterval(scheduler);
+      await firing;
+    });
 
     const agents = new AgentSupervisor(
       {

@@ -5,9 +5,9 @@
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { Gyre } from "../context.ts";
-import { badRequest, unauthorized } from "../error.ts";
-import { z } from "../protocol/schema.ts";
-import { getItem, putItem } from "../store/index.ts";
+import { badRequest, notFound, unauthorized } from "../error.ts";
+import { Ids, parseStored, z } from "../protocol/schema.ts";
+import { getItem, putItem, queryPage } from "../store/index.ts";
 import { Index, Keys } from "../table.ts";
 
 /** A user, as the table holds it (`Keys.user`, listed under `Index.users`). */
@@ -90,5 +90,34 @@ async function lookUp(gyre: Gyre, hash: string): Promise<User> {
   return { id, login, name, admin, ...(builder ? { builder } : {}), createdAt };
 }
 
-/** CircleCI API v2 `User` shape (`GET /me`). */
+/**
+ * `GET /user/{id}`: a person's account. A builder's identity is not a person's and is not shown;
+ * neither is anything that is not a UUID (404, as for an unknown id).
+ */
+export async function getUser(gyre: Gyre, id: string): Promise<User> {
+  const user = Ids.uuid.safeParse(id).success
+    ? await getItem(gyre, Keys.user(id.toLowerCase()), UserSchema, "user", { consistent: false })
+    : undefined;
+  if (!user || user.builder) throw notFound(`User ${id.slice(0, 64)} not found.`);
+  return user;
+}
+
+/**
+ * The person whose login is `login` (the oldest, should an operator have given two the same
+ * login), for attributing a webhook's push to a Gyre user; undefined when there is none.
+ */
+export async function findUserByLogin(gyre: Gyre, login: string): Promise<User | undefined> {
+  const page = await queryPage(gyre, {
+    index: "gsi1",
+    partition: Index.users(),
+    sort: { eq: login },
+    limit: 10,
+  });
+  return page.items
+    .map((raw) => parseStored(UserSchema, raw, "user"))
+    .filter((u) => !u.builder)
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
+}
+
+/** CircleCI API v2 `User` shape (`GET /me`, `GET /user/{id}`). */
 export const userJson = (u: User) => ({ id: u.id, login: u.login, name: u.name });

@@ -1,9 +1,14 @@
 /**
  * The bucket's few shapes of access, shared by every module that keeps objects there (step
  * output, orbs, caches, artifacts, workspaces, test results): text and JSON reads that
- * answer undefined for a missing object, JSON writes, and paged listing of a prefix.
+ * answer undefined for a missing object, JSON writes, paged listing of a prefix, and deletion.
  */
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
 import type { Gyre } from "../context.ts";
 import { parseStored, type z } from "../protocol/schema.ts";
 
@@ -82,4 +87,24 @@ export async function listKeys(gyre: Gyre, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   for await (const object of listObjects(gyre, prefix)) keys.push(object.key);
   return keys;
+}
+
+/** S3's limit on the keys of one DeleteObjects request. */
+const DELETE_BATCH = 1000;
+
+/**
+ * Deletes `keys` (a missing one counts as deleted, as S3 has it), a thousand per request; throws
+ * naming the first key S3 would not delete.
+ */
+export async function deleteKeys(gyre: Gyre, keys: string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+    const out = await gyre.aws.s3.send(
+      new DeleteObjectsCommand({
+        Bucket: gyre.resources.bucketName,
+        Delete: { Objects: keys.slice(i, i + DELETE_BATCH).map((Key) => ({ Key })), Quiet: true },
+      }),
+    );
+    const failed = out.Errors?.[0];
+    if (failed) throw new Error(`Could not delete ${failed.Key}: ${failed.Code} ${failed.Message}`);
+  }
 }

@@ -54,8 +54,8 @@ export function pipelineTable(
     "project.type": p.projectType,
     "project.slug": projectSlug(p),
     trigger_source: p.triggerSource,
-    "schedule.name": "",
-    "schedule.id": "",
+    "schedule.name": p.schedule?.name ?? "",
+    "schedule.id": p.schedule?.id ?? "",
   };
   for (const [k, v] of Object.entries(parameters)) t[`parameters.${k}`] = v;
   return t;
@@ -237,6 +237,8 @@ function plan(config: ExpandedConfig, pipeline: PipelineValues, diags: Diagnosti
     if (!wf.active) continue;
     if (scheduledRun) {
       if (wf.triggers.length === 0 || !wf.triggers.some((t) => filtersAllow(t.filters, pipeline))) continue;
+      // The schedule that fired names its workflow: another scheduled workflow has its own cron.
+      if (pipeline.scheduledWorkflow !== undefined && wf.name !== pipeline.scheduledWorkflow) continue;
     } else if (wf.triggers.length > 0) continue;
     const running = applyFilters(wf.jobs, pipeline);
     const jobs: WorkflowJob[] = [];

@@ -25,6 +25,20 @@ export const PipelineValuesSchema = z.object({
   triggerSource: z.string(),
   /** Pipeline parameters passed with the trigger (checked against the config's declarations). */
   parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  /** The schedule that fired the pipeline: `pipeline.schedule.id` and `.name`. */
+  schedule: z.object({ id: z.string(), name: z.string() }).optional(),
+  /** A config schedule's pipeline runs this one scheduled workflow (triggerSource `schedule`). */
+  scheduledWorkflow: z.string().optional(),
+  /** The pull requests the pipeline builds for (pipeline/model.ts `PullRequestSchema`). */
+  pullRequests: z
+    .array(
+      z.object({
+        number: z.number().int(),
+        url: z.string(),
+        fork: z.object({ username: z.string(), reponame: z.string() }).optional(),
+      }),
+    )
+    .optional(),
 });
 export type PipelineValues = z.infer<typeof PipelineValuesSchema>;
 

@@ -27,6 +27,7 @@ import { projectEnvironment, validateEnvVar } from "../envvar/index.ts";
 import { badRequest, conflict, notFound } from "../error.ts";
 import { deterministicUuid } from "../id.ts";
 import type { Job } from "../job/index.ts";
+import { findProject } from "../project/index.ts";
 import { decodePageToken, encodePageToken } from "../protocol/page-token.ts";
 import { parseStored, z } from "../protocol/schema.ts";
 import { decryptSecret, encryptSecret } from "../secret/index.ts";
@@ -291,8 +292,14 @@ export type JobEnvironment = { environment: Record<string, string> } | { unautho
  */
 export async function jobEnvironment(
   gyre: Gyre,
-  job: Pick<Job, "projectSlug" | "contexts">,
+  job: Pick<Job, "projectSlug" | "contexts"> & { pipeline?: Pick<Job["pipeline"], "pullRequests"> },
 ): Promise<JobEnvironment> {
+  // A pull request from a fork runs the fork's config: it gets no project or context variable
+  // unless the project passes secrets to forked pull requests (`forked_pr_secrets`), as CircleCI.
+  if (job.pipeline?.pullRequests?.some((p) => p.fork)) {
+    const project = await findProject(gyre, job.projectSlug);
+    if (!project?.settings.forkedPrSecrets) return { environment: {} };
+  }
   const owner = ownerOfProject(job.projectSlug);
   const [project, ...contexts] = await Promise.all([
     projectEnvironment(gyre, job.projectSlug),

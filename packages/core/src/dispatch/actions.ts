@@ -6,6 +6,7 @@
  * node runs is stopped by that node within a second or two (it polls `/agent/v1/stops`); its
  * execution goes on to Finalize at once, so the workflow moves on without waiting for it.
  */
+import { auditJob } from "../audit/index.ts";
 import type { Gyre } from "../context.ts";
 import { conflict, notFound } from "../error.ts";
 import { findJob, type Job, JobSchema, TERMINAL_JOB } from "../job/index.ts";
@@ -30,7 +31,7 @@ export async function approveJob(
   workflowId: string,
   approvalId: string,
   userId: string,
-): Promise<WorkflowStatus> {
+): Promise<Job> {
   const { jobs } = await readWorkflow(gyre, workflowId);
   const job = jobs.find((j) => j.id === approvalId && j.type === "approval");
   if (!job) throw notFound(`Approval request ${approvalId} not found in workflow ${workflowId}.`);
@@ -45,7 +46,8 @@ export async function approveJob(
     const current = await findJob(gyre, workflowId, job.name);
     throw notOnHold(current ?? job);
   }
-  return advanceWorkflow(gyre, workflowId);
+  await advanceWorkflow(gyre, workflowId);
+  return job;
 }
 
 const notOnHold = (job: Job) =>
@@ -79,6 +81,7 @@ async function cancelOne(gyre: Gyre, read: Job, userId: string): Promise<boolean
     );
     const canceled = await updateItem(gyre, Keys.job(job.workflowId, job.name), spec, JobSchema, "job");
     if (canceled) {
+      await auditJob(gyre, "workflow.job.finish", canceled, { id: userId, type: "user" });
       await Promise.all(
         refsOf(job)
           .filter((ref) => live.includes(ref.index))

@@ -6,6 +6,8 @@
  * idempotent; the last finisher always sees every job terminal.
  */
 import type { Gyre } from "../context.ts";
+import { reportWorkflow } from "../github/statuses.ts";
+import { recordRuns } from "../insights/record.ts";
 import { findJob, type Job, type JobStatus } from "../job/index.ts";
 import { jobMove } from "../job/transitions.ts";
 import { tryUpdate } from "../store/index.ts";
@@ -67,8 +69,15 @@ export async function advanceWorkflow(gyre: Gyre, workflowId: string): Promise<W
       }
     }
   }
-  return workflowStatus(
+  const status = workflowStatus(
     jobs.map((j) => ({ ...j, status: statusOf.get(j.name)! })),
     workflow.canceledAt !== undefined,
   );
+  // Every change of a workflow's status passes here: its commit status on GitHub, once per
+  // change, never failing nor holding up the build (github/statuses.ts says how).
+  await reportWorkflow(gyre, workflow, jobs, status);
+  // Insights: when this status ends the workflow, its run and its jobs' runs are recorded once
+  // (a lookup on later advances), never failing the build (insights/record.ts says how).
+  await recordRuns(gyre, workflow, status);
+  return status;
 }

@@ -4,6 +4,8 @@
  * table (job/transitions.ts) fenced by the attempt and the node, so the writes of an attempt
  * that was declared lost are refused.
  */
+
+import { auditJob } from "../audit/index.ts";
 import type { Gyre } from "../context.ts";
 import { conflict } from "../error.ts";
 import {
@@ -64,15 +66,18 @@ export async function claimAllocation(gyre: Gyre, request: ClaimRequest): Promis
   const { allocation: ref, node_id: nodeId, task_token: taskToken } = request;
   const now = gyre.now();
   const fence = { id: ref.jobId, attempt: ref.attempt };
+  const startedAt = iso(gyre);
   const spec = combine(
-    allocationMove(fence, ref.index, "claim", "running", { nodeId, startedAt: iso(gyre), taskToken }, now, [
+    allocationMove(fence, ref.index, "claim", "running", { nodeId, startedAt, taskToken }, now, [
       { path: "id", eq: ref.jobId },
     ]),
     jobMove(fence, "start", "running", {}, now),
-    { setIfMissing: { startedAt: iso(gyre) } },
+    { setIfMissing: { startedAt } },
   );
   const job = await updateItem(gyre, keyOf(ref), spec, JobSchema, "job");
   if (job) {
+    // The job's first claim started it (its other allocations' claims do not start it again).
+    if (job.startedAt === startedAt) await auditJob(gyre, "workflow.job.start", job);
     // Observed once, by the claim that won (a retried claim below is not a second wait).
     const waited = secondsBetween(job.queuedAt, now);
     if (waited !== undefined)
@@ -159,6 +164,7 @@ export async function finishAllocation(
   );
   let job = await updateItem(gyre, keyOf(ref), spec, JobSchema, "job");
   if (job) {
+    if (single) await auditJob(gyre, "workflow.job.finish", job);
     // Observed by the report whose write applied (a retried report below is not a second run).
     const ran = secondsBetween(job.allocations[String(ref.index)]?.startedAt, now);
     if (ran !== undefined)
@@ -187,11 +193,13 @@ export async function finishAllocation(
 export async function settleJob(gyre: Gyre, job: Job): Promise<boolean> {
   const status = statusFromAllocations(job.allocations);
   if (!TERMINAL_JOB.has(status) || TERMINAL_JOB.has(job.status)) return false;
-  return tryUpdate(
+  const settled = await tryUpdate(
     gyre,
     Keys.job(job.workflowId, job.name),
     jobMove(job, "settle", status, { stoppedAt: iso(gyre) }, gyre.now()),
   );
+  if (settled) await auditJob(gyre, "workflow.job.finish", { ...job, status });
+  return settled;
 }
 
 /** `expired`: it waited in its queue past the queue timeout (never retried). */

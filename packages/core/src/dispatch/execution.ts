@@ -14,6 +14,7 @@ import {
   StartExecutionCommand,
   StopExecutionCommand,
 } from "@aws-sdk/client-sfn";
+import { auditJob } from "../audit/index.ts";
 import type { Gyre } from "../context.ts";
 import { GyreError } from "../error.ts";
 import type { Job } from "../job/index.ts";
@@ -106,11 +107,14 @@ export async function startExecution(gyre: Gyre, ref: AllocationRef, resourceCla
 export async function startAllocations(gyre: Gyre, job: Job): Promise<void> {
   if (!job.plan) return;
   const plan = job.plan;
-  await Promise.all(
-    refsOf(job)
-      .filter((ref) => job.allocations[String(ref.index)]?.status === "queued")
-      .map((ref) => startExecution(gyre, ref, plan.resourceClass)),
-  );
+  const queued = refsOf(job).filter((ref) => job.allocations[String(ref.index)]?.status === "queued");
+  if (queued.length === 0) return;
+  // A replay (a redelivered intake message, the reconciler) may record it again, as the
+  // reference warns its audit log does; each record has its own id.
+  await Promise.all([
+    ...queued.map((ref) => startExecution(gyre, ref, plan.resourceClass)),
+    auditJob(gyre, "workflow.job.scheduled", job),
+  ]);
 }
 
 const gone = (error: unknown) =>

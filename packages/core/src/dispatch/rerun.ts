@@ -8,11 +8,13 @@
  * requirements persisted there; CIRCLE_WORKFLOW_WORKSPACE_ID is the lineage's first workflow.
  */
 import { randomUUID } from "node:crypto";
+import type { User } from "../auth/index.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, conflict } from "../error.ts";
 import { freshAllocations, type Job, type JobStatus, parallelismOf } from "../job/index.ts";
 import { reserveNumbers } from "../project/index.ts";
 import type { RerunBody } from "../protocol/api.ts";
+import { listUserKeys } from "../ssh/user-keys.ts";
 import { putNew } from "../store/index.ts";
 import { activeShard, Index, Keys, padNumber } from "../table.ts";
 import { readWorkflow, TERMINAL_WORKFLOW, type WorkflowItem } from "../workflow/index.ts";
@@ -43,12 +45,22 @@ export function rerunSet(jobs: Pick<Job, "name" | "requires">[], seeds: Iterable
   return chosen;
 }
 
+/** Who may log in to an SSH rerun's jobs: the rerunning user, with the keys they added. */
+async function sshAccessFor(gyre: Gyre, user: Pick<User, "id" | "login">): Promise<NonNullable<Job["ssh"]>> {
+  const keys = await listUserKeys(gyre, user.id);
+  if (keys.length === 0)
+    throw badRequest(
+      "Rerunning with SSH needs an SSH public key of yours to let you in: add one first (POST /api/gyre/me/ssh-keys, or `gyre ssh-key add`).",
+    );
+  return { login: user.login, keys: keys.map((k) => k.publicKey) };
+}
+
 /** Reruns workflow `id` for user `actor`; answers the new workflow's id. */
 export async function rerunWorkflow(
   gyre: Gyre,
   id: string,
   body: RerunBody,
-  actor: string,
+  actor: Pick<User, "id" | "login">,
 ): Promise<{ workflowId: string }> {
   const { workflow, jobs } = await readWorkflow(gyre, id);
   if (!TERMINAL_WORKFLOW.has(workflow.status)) {
@@ -60,9 +72,6 @@ export async function rerunWorkflow(
     throw badRequest(
       `Workflow ${workflow.name} is a setup workflow: its pipeline was continued already; rerun the workflows the continuation created instead.`,
     );
-  }
-  if (body.enable_ssh) {
-    throw badRequest("Rerunning a job with SSH is not supported by this Gyre installation yet.");
   }
   let seeds: string[];
   if (body.jobs) {
@@ -81,6 +90,8 @@ export async function rerunWorkflow(
   } else {
     seeds = jobs.map((j) => j.name);
   }
+  // SSH: the chosen jobs stay up after their steps for the rerunning user's keys (agent/ssh-access.ts).
+  const ssh = body.enable_ssh ? await sshAccessFor(gyre, actor) : undefined;
   const again = rerunSet(jobs, seeds);
   const ordered = [...jobs].sort((a, b) => a.number - b.number);
   const { firstJobNumber } = await reserveNumbers(gyre, workflow.projectSlug, again.size, 0);
@@ -127,6 +138,7 @@ export async function rerunWorkflow(
       retries: 0,
       allocations: freshAllocations(parallelismOf(old)),
       workspaceId,
+      ...(ssh && seeds.includes(old.name) && old.type === "build" ? { ssh } : {}),
       ...(status === "queued" ? { queuedAt: createdAt } : {}),
       ...(status === "success" ? { startedAt: createdAt, stoppedAt: createdAt } : {}),
       createdAt,
@@ -149,7 +161,7 @@ export async function rerunWorkflow(
     pipelineNumber: workflow.pipelineNumber,
     projectSlug: workflow.projectSlug,
     createdAt,
-    startedBy: actor,
+    startedBy: actor.id,
     ...(workflow.tag ? { tag: workflow.tag } : {}),
     rerunOf: workflow.id,
   };

@@ -102,6 +102,8 @@ async function fetchMirror(mirror: Mirror): Promise<void> {
         "origin",
         "+refs/heads/*:refs/heads/*",
         "+refs/tags/*:refs/tags/*",
+        // A pull request from a fork has its head only there (GitHub's refs/pull/<n>/head).
+        "+refs/pull/*/head:refs/pull/*/head",
       ],
       mirror,
     );

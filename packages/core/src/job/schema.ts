@@ -103,6 +103,16 @@ export const JobSchema = z.object({
    * job of that workflow (its number, output and workspace layers are there).
    */
   carriedFrom: z.string().optional(),
+  /** A rerun with SSH: after its steps the job waits for `login`'s SSH sessions, with these keys. */
+  ssh: z
+    .object({
+      login: z.string(),
+      keys: z
+        .array(z.string().max(16 * 1024))
+        .min(1)
+        .max(20),
+    })
+    .optional(),
   /** The workflow whose id is CIRCLE_WORKFLOW_WORKSPACE_ID: the first of a rerun's lineage. */
   workspaceId: z.string().optional(),
   createdAt: iso,

@@ -14,6 +14,7 @@ import { getProject, reserveNumbers } from "../project/index.ts";
 import { decryptSecret } from "../secret/index.ts";
 import { tryUpdate } from "../store/index.ts";
 import { Keys } from "../table.ts";
+import { compiledConfigText, recordPipelineConfig } from "./config.ts";
 import { continuationAad, countJobs, formatDiagnostic, pipelineValues, writeWorkflows } from "./create.ts";
 import type { Parameters, PipelineError } from "./model.ts";
 import { findPipeline } from "./read.ts";
@@ -53,7 +54,8 @@ export async function continuePipeline(
   if (pipeline.state !== "setup" && !replay) throw conflict("This pipeline has already been continued.");
   const project = await getProject(gyre, pipeline.projectSlug);
   const values = pipelineValues(project, pipeline, input.parameters);
-  const compiled = await compileConfig(input.configuration, { pipeline: values, orbs: orbResolver(gyre) });
+  const options = { pipeline: values, orbs: orbResolver(gyre) };
+  const compiled = await compileConfig(input.configuration, options);
   const errors: PipelineError[] = compiled.ok
     ? compiled.config.setup
       ? [
@@ -83,6 +85,13 @@ export async function continuePipeline(
         throw conflict("This pipeline has already been continued.");
     }
   }
+  // The continuation is the pipeline's config from now on (`GET /pipeline/{id}/config` `source`).
+  await recordPipelineConfig(gyre, pipeline.id, "continuation", {
+    source: input.configuration,
+    compiled:
+      compiled.ok && errors.length === 0 ? await compiledConfigText(input.configuration, options) : "",
+    setup: false,
+  });
   if (!compiled.ok || errors.length > 0) {
     throw badRequest(`The continuation configuration is invalid: ${errors.map((e) => e.message).join("; ")}`);
   }

@@ -5,10 +5,13 @@
  * `errored` carrying the messages, never a crash.
  */
 import { randomBytes } from "node:crypto";
+import { findUserByLogin } from "../auth/index.ts";
+import { SCHEDULE_TRIGGER_SOURCE } from "../config/compile.ts";
 import { compileConfig } from "../config/index.ts";
 import type { CompiledConfig, ConfigDiagnostic, PipelineValues } from "../config/plan.ts";
 import type { Gyre } from "../context.ts";
 import { advanceWorkflow, readyStatus } from "../dispatch/advance.ts";
+import { cancelRedundantWorkflows } from "../dispatch/auto-cancel.ts";
 import { startAllocations } from "../dispatch/execution.ts";
 import { GyreError } from "../error.ts";
 import { readAtRevision, resolveRevision } from "../git/index.ts";
@@ -18,12 +21,21 @@ import { pipelineMove } from "../job/transitions.ts";
 import { orbResolver } from "../orb/index.ts";
 import { getProject, type Project, rememberJobsPerPipeline, reserveNumbers } from "../project/index.ts";
 import { CommitMessage } from "../protocol/api.ts";
+import { syncConfigSchedules } from "../schedule/model.ts";
 import { encryptSecret } from "../secret/index.ts";
 import { isSshUrl, preferredCheckoutKey } from "../ssh/index.ts";
 import { putNew, tryUpdate } from "../store/index.ts";
 import { activeShard, Index, Keys, padNumber } from "../table.ts";
 import { readWorkflow, type WorkflowItem, workflowIdsOf } from "../workflow/index.ts";
-import { CONFIG_PATH, type IntakeMessage, type Pipeline, type PipelineError, providerName } from "./model.ts";
+import { compiledConfigText, recordPipelineConfig } from "./config.ts";
+import {
+  CONFIG_PATH,
+  type IntakeMessage,
+  type Pipeline,
+  type PipelineError,
+  providerName,
+  type TriggerInfo,
+} from "./model.ts";
 import { findPipeline } from "./read.ts";
 
 export const countJobs = (config: CompiledConfig) => config.workflows.reduce((n, w) => n + w.jobs.length, 0);
@@ -47,9 +59,28 @@ export function pipelineValues(
     revision: pipeline.vcs.revision,
     gitUrl: project.repoUrl,
     projectType: project.vcsType,
-    triggerSource: pipeline.trigger.type,
+    // A config schedule's pipeline is CircleCI's legacy scheduled workflow run.
+    triggerSource: pipeline.trigger.schedule?.workflow ? SCHEDULE_TRIGGER_SOURCE : pipeline.trigger.type,
     parameters,
+    ...(pipeline.trigger.schedule
+      ? { schedule: { id: pipeline.trigger.schedule.id, name: pipeline.trigger.schedule.name } }
+      : {}),
+    ...(pipeline.trigger.schedule?.workflow ? { scheduledWorkflow: pipeline.trigger.schedule.workflow } : {}),
+    // What the jobs' CIRCLE_PULL_REQUEST(S) and CIRCLE_PR_* say (agent/src/job.ts).
+    ...(pipeline.trigger.pullRequests?.length ? { pullRequests: pipeline.trigger.pullRequests } : {}),
   };
+}
+
+/**
+ * The trigger with the id of the Gyre user who made it. An API trigger names its caller; a
+ * webhook names the pusher's login, which is the user with that login or, when no user has it,
+ * a UUID derived from the VCS and the login: the same for every push of theirs, though no user
+ * answers to it (`GET /user/{id}` is a 404).
+ */
+async function withActorId(gyre: Gyre, project: Project, trigger: TriggerInfo): Promise<TriggerInfo> {
+  if (trigger.actorId) return trigger;
+  const user = await findUserByLogin(gyre, trigger.actor);
+  return { ...trigger, actorId: user?.id ?? deterministicUuid("vcs-user", project.vcsType, trigger.actor) };
 }
 
 /**
@@ -86,7 +117,7 @@ export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promis
   const base = {
     id: message.pipelineId,
     projectSlug: project.slug,
-    trigger: message.trigger,
+    trigger: await withActorId(gyre, project, message.trigger),
     ...(message.parameters ? { parameters: message.parameters } : {}),
     createdAt: existing?.createdAt ?? now,
   };
@@ -138,6 +169,7 @@ export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promis
     }
   }
   if (!compiled.ok) {
+    await recordPipelineConfig(gyre, base.id, "created", { source, compiled: "", setup: false });
     return settleErrored(
       gyre,
       existing,
@@ -147,6 +179,10 @@ export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promis
       pipelineNumber,
     );
   }
+
+  // The default branch's config says which workflows run on a cron (CircleCI reads them there).
+  if (vcs.branch === project.defaultBranch && !message.trigger.schedule)
+    await syncConfigSchedules(gyre, project, compiled.config.scheduledWorkflows ?? []);
 
   const setup = compiled.config.setup;
   const pipeline: Pipeline = {
@@ -159,15 +195,14 @@ export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promis
     updatedAt: now,
   };
   const continuation = setup ? await sealContinuationKey(gyre, pipeline.id) : undefined;
-  const { roots, settled, written } = await writeWorkflows(
-    gyre,
-    project,
-    pipeline,
-    compiled.config,
-    values(pipelineNumber),
-    firstJobNumber,
-    "setup",
-  );
+  // The config is kept with the jobs and workflows, before the pipeline's state moves on.
+  const options = { pipeline: values(pipelineNumber), orbs: orbResolver(gyre) };
+  const [{ roots, settled, written }] = await Promise.all([
+    writeWorkflows(gyre, project, pipeline, compiled.config, options.pipeline, firstJobNumber, "setup"),
+    compiledConfigText(source, options).then((text) =>
+      recordPipelineConfig(gyre, pipeline.id, "created", { source, compiled: text, setup: Boolean(setup) }),
+    ),
+  ]);
   // Jobs and workflows are written: the pipeline's state moves on with the first executions. A
   // delivery starts only the jobs it wrote itself, and the others only if its move won (a
   // concurrent duplicate of the message may have compiled another revision, or errored).
@@ -206,6 +241,8 @@ export async function createPipeline(gyre: Gyre, message: IntakeMessage): Promis
       ...roots.map((job) => startAllocations(gyre, job)),
     ]);
   }
+  // The branch's older workflows still running are redundant now (project setting autocancel_builds).
+  await cancelRedundantWorkflows(gyre, project, pipeline);
   // A no-op job with nothing to wait for succeeded on creation: let what it unblocks start.
   await Promise.all(settled.map((id) => advanceWorkflow(gyre, id)));
   return pipeline;
@@ -342,8 +379,10 @@ export async function writeWorkflows(
       pipelineNumber: pipeline.number,
       projectSlug: project.slug,
       createdAt,
-      startedBy: pipeline.trigger.actor,
-      ...(pipeline.vcs.tag ? { tag: pipeline.vcs.tag } : {}),
+      // The user's id (API `started_by` is a UUID); pipelines from before ids were kept name a login.
+      startedBy: pipeline.trigger.actorId ?? pipeline.trigger.actor,
+      // The spec's `tag`: "setup" marks a setup workflow (never the git tag).
+      ...(config.setup ? { tag: "setup" } : {}),
     };
     writes.push(
       putNew(gyre, {

@@ -8,6 +8,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { sendMessages } from "../aws/sqs.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, GyreError } from "../error.ts";
+import { reportPipeline } from "../github/statuses.ts";
 import { inLane } from "../lane.ts";
 import { eventsOf } from "../metrics/events.ts";
 import { type Project, reserveNumbers } from "../project/index.ts";
@@ -68,7 +69,10 @@ export async function consumeIntakeMessage(
   warn: (line: string) => void,
 ): Promise<void> {
   try {
-    await createPipeline(gyre, parseIntakeMessage(body));
+    const pipeline = await createPipeline(gyre, parseIntakeMessage(body));
+    // Its workflows' commit statuses start `pending` now, not when a first job ends
+    // (github/statuses.ts: where statuses are posted, once per change); never throws.
+    await reportPipeline(gyre, pipeline, warn);
   } catch (error) {
     if (error instanceof GyreError && (error.code === "bad_request" || error.code === "not_found")) {
       eventsOf(gyre).count("intakeErrors", { kind: "dropped" });
@@ -84,9 +88,14 @@ export interface TriggerRequest {
   branch?: string;
   tag?: string;
   parameters?: Parameters;
+  /** The caller's login. */
   actor: string;
+  /** The caller's user id. */
+  actorId?: string;
   /** A client's `Idempotency-Key`: the same key within a day answers the same pipeline. */
   idempotencyKey?: string;
+  /** Fired by a schedule: trigger type `scheduled_pipeline`. */
+  schedule?: TriggerInfo["schedule"];
 }
 
 const TriggerRecordSchema = z.object({ pipelineId: z.string(), digest: z.string().optional() });
@@ -139,7 +148,13 @@ export async function triggerPipeline(
 ): Promise<Pipeline> {
   const branch = request.branch ?? (request.tag ? undefined : project.defaultBranch);
   const now = new Date(gyre.now()).toISOString();
-  const trigger: TriggerInfo = { type: "api", receivedAt: now, actor: request.actor };
+  const trigger: TriggerInfo = {
+    type: request.schedule ? "scheduled_pipeline" : "api",
+    ...(request.schedule ? { schedule: request.schedule } : {}),
+    receivedAt: now,
+    actor: request.actor,
+    ...(request.actorId ? { actorId: request.actorId } : {}),
+  };
   const pipelineId: string = request.idempotencyKey
     ? await keyedPipelineId(gyre, project.slug, request.idempotencyKey, {
         actor: request.actor,

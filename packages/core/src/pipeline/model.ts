@@ -5,8 +5,15 @@
  */
 
 import type { PipelineState } from "../job/transitions.ts";
-import { CommitMessage, PipelineParameters, RefName, Revision } from "../protocol/api.ts";
-import { z } from "../protocol/schema.ts";
+import {
+  CommitMessage,
+  OwnerSlug,
+  PageToken,
+  PipelineParameters,
+  RefName,
+  Revision,
+} from "../protocol/api.ts";
+import { Ids, z } from "../protocol/schema.ts";
 
 export type { PipelineState } from "../job/transitions.ts";
 
@@ -24,10 +31,38 @@ export type Parameters = z.infer<typeof ParametersSchema>;
 /** A commit message as a pipeline keeps it: subject and body, each bounded (marked where cut). */
 export const CommitSchema = CommitMessage;
 
+/**
+ * A pull request a pipeline builds the head of (a GitHub `pull_request` delivery, or a push to a
+ * branch with pull requests open): what its jobs see as `CIRCLE_PULL_REQUEST(S)` and, for one
+ * from a fork, `CIRCLE_PR_NUMBER`, `CIRCLE_PR_USERNAME` and `CIRCLE_PR_REPONAME`.
+ */
+export const PullRequestSchema = z.object({
+  number: z.number().int().positive(),
+  /** Its page (`html_url`): `https://github.com/o/r/pull/2`. */
+  url: z.string().max(2048),
+  /** Who opened it and the fork's repository name, when its head is in a fork. */
+  fork: z.object({ username: z.string().max(255), reponame: z.string().max(255) }).optional(),
+});
+export type PullRequest = z.infer<typeof PullRequestSchema>;
+
 export const TriggerInfoSchema = z.object({
   type: z.enum(["webhook", "api", "scheduled_pipeline"]),
   receivedAt: z.string(),
+  /** The login of who triggered it: the API caller, or the pusher a webhook names. */
   actor: z.string().max(255),
+  /**
+   * The Gyre user's id (a UUID): the caller of an API trigger; for a webhook, the user whose
+   * login is the pusher's, or a stable UUID derived from that login when no user has it
+   * (create.ts `withActorId`). What the API's `started_by` carries and `mine` filters on.
+   */
+  actorId: Ids.uuid.optional(),
+  /**
+   * The schedule that fired it (schedule/index.ts): `pipeline.schedule.id`/`.name`; a config
+   * schedule's `workflow` is the one workflow that runs (`pipeline.trigger_source` `schedule`).
+   */
+  schedule: z.object({ id: z.string(), name: z.string(), workflow: z.string().optional() }).optional(),
+  /** The pull requests it builds for, the one delivered first (at most 20 are kept). */
+  pullRequests: z.array(PullRequestSchema).max(20).optional(),
 });
 export type TriggerInfo = z.infer<typeof TriggerInfoSchema>;
 
@@ -98,3 +133,23 @@ export const TriggerBodySchema = z
 
 /** A client's `Idempotency-Key` header: retries with the same key make one pipeline. */
 export const IdempotencyKeySchema = z.string().min(1).max(255, "at most 255 characters");
+
+/**
+ * A page token of an organization's pipelines (read.ts `listPipelinesOfProjects`): longer than a
+ * project list's, as it holds a cursor for each project read so far (12 bytes each).
+ */
+export const OrgPageTokenSchema = z.string().max(8192, "at most 8192 characters");
+
+const BooleanParam = z
+  .enum(["true", "false"], { error: "expected true or false" })
+  .transform((v) => v === "true");
+
+/** `GET /pipeline` (listPipelines). */
+export const OrgPipelineListQuerySchema = z.object({
+  "org-slug": OwnerSlug.optional(),
+  mine: BooleanParam.optional(),
+  "page-token": OrgPageTokenSchema.optional(),
+});
+
+/** `GET /project/{slug}/pipeline/mine` (listMyPipelines). */
+export const MyPipelineListQuerySchema = z.object({ "page-token": PageToken.optional() });

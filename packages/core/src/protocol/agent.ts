@@ -66,6 +66,7 @@ export const AssignedJobSchema = JobSchema.pick({
   workflowName: true,
   attempt: true,
   workspaceId: true,
+  ssh: true,
 }).extend({
   plan: JobPlanSchema,
   checkout: CheckoutSourceSchema,

@@ -6,7 +6,7 @@
  *   caches/<project slug>/<cache key>.tar.gz        the archive
  *   caches/<project slug>/<cache key>.tar.gz.json   its metadata, written by the API on commit
  */
-import { listObjects, putJson, readJson } from "../aws/s3.ts";
+import { deleteKeys, listObjects, putJson, readJson } from "../aws/s3.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest } from "../error.ts";
 import type { Job } from "../job/index.ts";
@@ -96,6 +96,22 @@ export async function listCaches(gyre: Gyre, slug: string, prefix: string): Prom
     });
   }
   return entries;
+}
+
+/**
+ * Deletes every committed cache of the project (CircleCI's "clear cache"); answers how many.
+ * The metadata of each goes first, so from then on no job is handed an archive about to go and
+ * a later `save_cache` of the key saves anew; then the archives. Uploads not committed yet are
+ * left alone. One window stays: a job that uploads and commits the same key between the two
+ * passes loses its archive, and a restore of it then fails as a corrupt download does.
+ */
+export async function deleteCaches(gyre: Gyre, slug: string): Promise<number> {
+  const caches = await listCaches(gyre, slug, "");
+  const metas = caches.map((c) => CacheKeys.meta(slug, c.key));
+  const archives = caches.map((c) => CacheKeys.archive(slug, c.key));
+  await deleteKeys(gyre, metas);
+  await deleteKeys(gyre, archives);
+  return caches.length;
 }
 
 export type CacheDownload = CacheMeta & Grant;

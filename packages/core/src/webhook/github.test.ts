@@ -6,7 +6,17 @@ import { describe, expect, it } from "vitest";
 import { CORPUS } from "../../../../test/corpus.ts";
 import { GyreError } from "../error.ts";
 import { Limits, TRUNCATED } from "../protocol/api.ts";
-import { assertSignature, parsePush, repositoryFullName, verifySignature } from "./github.ts";
+import { headPipelineId } from "./deliveries.ts";
+import {
+  assertSignature,
+  deliverySource,
+  parsePullRequest,
+  parsePush,
+  parseRefEvent,
+  pingHookId,
+  repositoryFullName,
+  verifySignature,
+} from "./github.ts";
 
 const corpus = (name: string) => readFileSync(join(CORPUS, "github-webhooks", name));
 const payload = (name: string) => JSON.parse(corpus(name).toString("utf8"));
@@ -90,6 +100,113 @@ describe("parsePush", () => {
   });
 });
 
+describe("parsePullRequest", () => {
+  it.each([
+    "pull_request.opened.json",
+    "pull_request.reopened.json",
+    "pull_request.synchronize.json",
+    "pull_request.closed.json",
+    "pull_request.labeled.json",
+    "pull_request.opened.ghes-3.4.json",
+  ])("reads %s: the head to build, its page, who opened it", (name) => {
+    const p = payload(name);
+    expect(parsePullRequest(p)).toEqual({
+      fullName: "Codertocat/Hello-World",
+      action: p.action,
+      number: 2,
+      url: p.pull_request.html_url,
+      head: {
+        sha: p.pull_request.head.sha,
+        ref: "changes",
+        repoFullName: "Codertocat/Hello-World",
+        repoName: "Hello-World",
+      },
+      base: { ref: "master" },
+      author: "Codertocat",
+      sender: "Codertocat",
+      fork: false,
+    });
+  });
+
+  it("keeps a GitHub Enterprise pull request's page on its own host", () => {
+    expect(parsePullRequest(payload("pull_request.opened.ghes-3.4.json")).url).toBe(
+      "https://octocoders.github.io/Codertocat/Hello-World/pull/2",
+    );
+  });
+
+  it("reads a head in another repository, or in a deleted one, as a fork", () => {
+    const p = payload("pull_request.opened.json");
+    p.pull_request.head.repo.full_name = "forker/Hello-World";
+    p.pull_request.head.repo.name = "Hello-World";
+    p.pull_request.user.login = "forker";
+    expect(parsePullRequest(p)).toMatchObject({
+      fork: true,
+      author: "forker",
+      head: { repoFullName: "forker/Hello-World", repoName: "Hello-World" },
+    });
+    p.pull_request.head.repo = null;
+    expect(parsePullRequest(p)).toMatchObject({ fork: true, head: { ref: "changes" } });
+    expect(parsePullRequest(p).head.repoFullName).toBeUndefined();
+  });
+
+  it.each([
+    ["no pull_request", (p: Record<string, unknown>) => delete p.pull_request],
+    [
+      "a head sha that is not one",
+      (p: { pull_request: { head: { sha: string } } }) => (p.pull_request.head.sha = "x"),
+    ],
+    ["an action that is no word", (p: { action: string }) => (p.action = "op ened")],
+    [
+      "a page that is not a URL",
+      (p: { pull_request: { html_url: string } }) => (p.pull_request.html_url = "javascript:1"),
+    ],
+    [
+      "a head branch that is not a ref",
+      (p: { pull_request: { head: { ref: string } } }) => (p.pull_request.head.ref = "a..b"),
+    ],
+  ] as [string, (p: never) => void][])("refuses a payload with %s", (_, change) => {
+    const p = payload("pull_request.opened.json");
+    change(p as never);
+    expect(() => parsePullRequest(p)).toThrow(GyreError);
+  });
+});
+
+describe("create, delete and ping payloads", () => {
+  it("reads the ref of create and delete", () => {
+    expect(parseRefEvent(payload("create.tag.json"))).toEqual({
+      fullName: "Codertocat/Hello-World",
+      refType: "tag",
+      ref: "simple-tag",
+    });
+    expect(parseRefEvent(payload("create.tag.with-organization.json")).refType).toBe("tag");
+    expect(parseRefEvent(payload("delete.tag.json"))).toMatchObject({ refType: "tag", ref: "simple-tag" });
+    const branch = { ...payload("delete.tag.json"), ref_type: "branch", ref: "feature/x" };
+    expect(parseRefEvent(branch)).toMatchObject({ refType: "branch", ref: "feature/x" });
+    expect(() => parseRefEvent({ ...branch, ref_type: "repository" })).toThrow(GyreError);
+  });
+
+  it("tells a repository's hook from an organization's (whose ping has no repository)", () => {
+    expect(deliverySource(payload("ping.json"))).toEqual({ repository: "Octocoders/Hello-World" });
+    expect(deliverySource(payload("ping.ghes-3.4.json"))).toEqual({ repository: "Octocoders/Hello-World" });
+    expect(deliverySource(payload("ping.with-organization.json"))).toEqual({ organization: "Octocoders" });
+    expect(pingHookId(payload("ping.with-organization.json"))).toBe(109948940);
+    expect(() => deliverySource({ organization: { login: "a b" } })).toThrow(GyreError);
+    expect(() => deliverySource({})).toThrow(GyreError);
+  });
+});
+
+describe("headPipelineId", () => {
+  it("names one pipeline per project, branch or tag, and commit", () => {
+    const sha = "b".repeat(40);
+    const id = headPipelineId("gh/a/b", { branch: "main", revision: sha });
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(headPipelineId("gh/a/b", { branch: "main", revision: sha })).toBe(id);
+    expect(headPipelineId("gh/a/b", { tag: "main", revision: sha })).not.toBe(id);
+    expect(headPipelineId("gh/a/c", { branch: "main", revision: sha })).not.toBe(id);
+    expect(headPipelineId("gh/a/b", { branch: "main", revision: "c".repeat(40) })).not.toBe(id);
+  });
+});
+
 describe("what a push keeps", () => {
   type PushJson = { ref: string; after: string; head_commit: { message: string } };
   const push = (change: (p: PushJson) => void) => {
@@ -162,6 +279,9 @@ describe("the parser on garbage (property tests)", () => {
       fc.property(fc.jsonValue(), (value) => {
         only400(() => repositoryFullName(value));
         only400(() => parsePush(value));
+        only400(() => parsePullRequest(value));
+        only400(() => parseRefEvent(value));
+        only400(() => deliverySource(value));
       }),
       { seed: SEED, numRuns: 3000 },
     );
@@ -194,6 +314,35 @@ describe("the parser on garbage (property tests)", () => {
         only400(() => repositoryFullName(p));
       }),
       { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it("a real pull request with any field replaced by anything never throws anything but a 400", () => {
+    const pr = payload("pull_request.synchronize.json");
+    const paths: string[][] = [];
+    const walk = (v: unknown, path: string[]) => {
+      paths.push(path);
+      if (typeof v === "object" && v !== null && path.length < 4)
+        for (const [k, child] of Object.entries(v)) walk(child, [...path, k]);
+    };
+    walk(pr, []);
+    const hostile = fc.oneof(
+      fc.jsonValue(),
+      fc.constantFrom(null, -1, 0, 2 ** 60, "", "\u0000", "refs/heads/", "x".repeat(70_000)),
+      fc.string({ unit: "binary", maxLength: 300 }),
+    );
+    fc.assert(
+      fc.property(fc.constantFrom(...paths), hostile, fc.boolean(), (path, value, remove) => {
+        const p = structuredClone(pr);
+        let at = p;
+        for (const k of path.slice(0, -1)) at = at[k];
+        const last = path.at(-1);
+        if (last === undefined) return;
+        if (remove) delete at[last];
+        else at[last] = value;
+        only400(() => parsePullRequest(p));
+      }),
+      { seed: SEED, numRuns: 2000 },
     );
   });
 

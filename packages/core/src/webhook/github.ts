@@ -68,6 +68,111 @@ export function repositoryFullName(payload: unknown): string {
   return parseInput(Payload, payload, "payload").repository.full_name;
 }
 
+const Login = z.string().min(1).max(255);
+const OrgPayload = z.object({
+  organization: z.object({ login: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/) }),
+});
+
+/**
+ * Where a delivery comes from: a repository's hook names its repository; an organization's hook
+ * (its `ping` has no repository) names only the organization.
+ */
+export function deliverySource(payload: unknown): { repository: string } | { organization: string } {
+  if (
+    typeof payload === "object" &&
+    payload !== null &&
+    !("repository" in payload) &&
+    "organization" in payload
+  )
+    return { organization: parseInput(OrgPayload, payload, "payload").organization.login };
+  return { repository: repositoryFullName(payload) };
+}
+
+export interface PullRequestEvent {
+  fullName: string;
+  /** `opened`, `synchronize`, `reopened`, `closed`, `labeled`, ... */
+  action: string;
+  number: number;
+  /** Its page on GitHub (`html_url`). */
+  url: string;
+  head: { sha: string; ref: string; repoFullName?: string; repoName?: string };
+  base: { ref: string };
+  /** Who opened it (`pull_request.user.login`). */
+  author: string;
+  /** Who caused this delivery (`sender.login`): who opened, pushed to or reopened it. */
+  sender: string;
+  /** Its head is in another repository (a fork), or in one deleted since. */
+  fork: boolean;
+}
+
+const Repo = z.object({ full_name: RepositoryFullName, name: z.string().min(1).max(100) });
+
+const PullRequest = z.object({
+  action: z.string().regex(/^[a-z_]{1,64}$/, "a pull request action such as opened"),
+  number: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 31),
+  pull_request: z.object({
+    html_url: z
+      .string()
+      .max(2048)
+      .regex(/^https?:\/\//, "an http(s) URL"),
+    user: z.object({ login: Login }).nullish().catch(undefined),
+    head: z.object({ sha: Revision, ref: RefName, repo: Repo.nullish().catch(null) }),
+    base: z.object({ ref: RefName, repo: Repo }),
+  }),
+  sender: z.object({ login: Login }).nullish().catch(undefined),
+});
+
+export function parsePullRequest(payload: unknown): PullRequestEvent {
+  const fullName = repositoryFullName(payload);
+  const body = parseInput(PullRequest, payload, "pull_request payload");
+  const pr = body.pull_request;
+  const headRepo = pr.head.repo ?? undefined;
+  const author = pr.user?.login ?? body.sender?.login ?? "github";
+  return {
+    fullName,
+    action: body.action,
+    number: body.number,
+    url: pr.html_url,
+    head: {
+      sha: pr.head.sha,
+      ref: pr.head.ref,
+      ...(headRepo ? { repoFullName: headRepo.full_name, repoName: headRepo.name } : {}),
+    },
+    base: { ref: pr.base.ref },
+    author: truncate(author, 255),
+    sender: truncate(body.sender?.login ?? author, 255),
+    fork: headRepo?.full_name !== pr.base.repo.full_name,
+  };
+}
+
+export interface RefEvent {
+  fullName: string;
+  refType: "branch" | "tag";
+  ref: string;
+}
+
+const RefPayload = z.object({
+  ref: RefName,
+  ref_type: z.enum(["branch", "tag"], { error: "expected branch or tag" }),
+});
+
+/** A `create` or `delete` delivery: the branch or tag created or deleted. */
+export function parseRefEvent(payload: unknown): RefEvent {
+  const fullName = repositoryFullName(payload);
+  const body = parseInput(RefPayload, payload, "create/delete payload");
+  return { fullName, refType: body.ref_type, ref: body.ref };
+}
+
+/** A `ping`'s hook id, when it has one. */
+export function pingHookId(payload: unknown): number | undefined {
+  const parsed = z.object({ hook_id: z.number().int() }).safeParse(payload);
+  return parsed.success ? parsed.data.hook_id : undefined;
+}
+
 export function parsePush(payload: unknown): PushEvent {
   const fullName = repositoryFullName(payload);
   const body = parseInput(Push, payload, "push payload");

@@ -1,8 +1,12 @@
 /**
- * Gyre's own endpoints (no CircleCI equivalent): project registration and listing; builder nodes
- * (list, revoke a node's credential; admins only).
+ * Gyre's own endpoints (no CircleCI equivalent): projects (add, list, read, change, remove; a
+ * GitHub project's webhook and deploy key installed and removed with it, its missed pushes
+ * resynced); builder nodes (list, revoke a node's credential; admins only).
  */
 import { reconcile } from "@gyre/core/dispatch/index";
+import { badRequest, GyreError } from "@gyre/core/error";
+import { type Installed, installOnGithub, uninstallFromGithub } from "@gyre/core/github/repository";
+import { resyncBranches } from "@gyre/core/github/resync";
 import {
   drainNode,
   isDraining,
@@ -12,11 +16,71 @@ import {
   schedulingEligibility,
   toWire,
 } from "@gyre/core/node/index";
-import { createProject, listProjects, projectJson, slugForRepo } from "@gyre/core/project/index";
+import {
+  createProject,
+  deleteProject,
+  GithubBody,
+  getProject,
+  listProjects,
+  projectJson,
+  SettingsBody,
+  type StoredProject,
+  sealGithub,
+  settingsFromBody,
+  settingsJson,
+  slugForRepo,
+  updateProjectGithub,
+  updateProjectSettings,
+} from "@gyre/core/project/index";
 import { CreateProjectBody, NodeDrainBody, ProjectSlug } from "@gyre/core/protocol/api";
-import { Ids, parseInput } from "@gyre/core/protocol/schema";
+import { Ids, parseInput, z } from "@gyre/core/protocol/schema";
 import { Hono } from "hono";
-import { type Env, parseBody, requireUser } from "./context.ts";
+import { aboutProject, auditRequest, type Env, parseBody, requireUser, slugOf } from "./context.ts";
+
+/** `POST /api/gyre/projects`: CircleCI's project fields, its settings and how it reaches GitHub. */
+const AddProjectBody = CreateProjectBody.extend({
+  settings: SettingsBody.optional(),
+  github: GithubBody.optional(),
+});
+
+/** `PATCH /api/gyre/projects/{slug}`: the settings and GitHub fields given change. */
+const ChangeProjectBody = z
+  .object({ settings: SettingsBody.optional(), github: GithubBody.optional() })
+  .strict();
+
+/**
+ * `DELETE /api/gyre/projects/{slug}`: no body, or `{"keep_github": true}` (as `?keep_github=true`)
+ * to leave the webhook and deploy key on GitHub. Anything else is refused before anything goes.
+ */
+const DeleteProjectBody = z.object({ keep_github: z.boolean().optional() }).strict();
+/** `POST .../github/resync` takes nothing (an empty object or no body). */
+const ResyncBody = z.object({}).strict();
+
+const githubInput = (body: GithubBody | undefined) =>
+  body && {
+    token: body.token,
+    apiUrl: body.api_url,
+    caPem: body.ca_pem,
+    webhookUrl: body.webhook_url,
+  };
+
+/** A project as Gyre's own routes answer it: CircleCI's shape, its settings, its GitHub connection. */
+const gyreProjectJson = (p: StoredProject, installed?: Installed) => ({
+  ...projectJson(p),
+  settings: settingsJson(p.settings),
+  ...(p.github
+    ? {
+        github: {
+          api_url: p.github.apiUrl,
+          has_token: p.github.hasToken,
+          webhook_url: installed?.webhookUrl ?? p.github.webhookUrl ?? null,
+          hook_id: installed?.hookId ?? p.github.hookId ?? null,
+          deploy_key_id: installed?.deployKeyId ?? p.github.deployKeyId ?? null,
+          ...(installed ? { deploy_key_fingerprint: installed.fingerprint } : {}),
+        },
+      }
+    : {}),
+});
 
 export function adminRoutes() {
   const app = new Hono<Env>();
@@ -28,7 +92,8 @@ export function adminRoutes() {
     "/projects",
     requireUser((u) => u.admin && !u.builder, "Only an admin can add projects."),
     async (c) => {
-      const body = await parseBody(c, CreateProjectBody);
+      const gyre = c.get("gyre");
+      const body = await parseBody(c, AddProjectBody);
       // A slug derived from the URL is bounded like a given one: every project can be addressed.
       const slug =
         body.slug ??
@@ -37,14 +102,108 @@ export function adminRoutes() {
           slugForRepo(body.repo_url),
           "slug (derived from repo_url: give one with slug)",
         );
-      const { project, webhookSecret } = await createProject(c.get("gyre"), {
+      const { project, webhookSecret } = await createProject(gyre, {
         repoUrl: body.repo_url,
         slug,
         defaultBranch: body.default_branch,
+        settings: body.settings && settingsFromBody(body.settings),
+        github: githubInput(body.github),
       });
-      return c.json({ ...projectJson(project), webhook_secret: webhookSecret }, 201);
+      // A GitHub project with a token gets its webhook and deploy key now; if GitHub refuses,
+      // the project is removed again (422 with GitHub's answer): nothing is left half-added.
+      let installed: Installed | undefined;
+      if (project.github?.hasToken) {
+        try {
+          installed = await installOnGithub(gyre, project.slug);
+        } catch (error) {
+          await deleteProject(gyre, project.slug).catch(() => undefined);
+          throw error;
+        }
+      }
+      return c.json({ ...gyreProjectJson(project, installed), webhook_secret: webhookSecret }, 201);
     },
   );
+
+  const adminOnlyProjects = requireUser((u) => u.admin && !u.builder, "Only an admin can change projects.");
+  const PROJECT = "/projects/:vcs/:org/:repo";
+
+  app.get(PROJECT, async (c) => c.json(gyreProjectJson(await getProject(c.get("gyre"), slugOf(c)))));
+
+  // Settings and the GitHub connection; a new token or webhook URL (re)installs the hook and key.
+  app.patch(PROJECT, adminOnlyProjects, async (c) => {
+    const gyre = c.get("gyre");
+    const project = await getProject(gyre, slugOf(c));
+    const body = await parseBody(c, ChangeProjectBody);
+    if (body.settings) {
+      await updateProjectSettings(gyre, project.slug, settingsFromBody(body.settings));
+      await auditRequest(c, {
+        action: "project.settings.update",
+        ...aboutProject(project),
+        payload: { settings: body.settings },
+      });
+    }
+    let installed: Installed | undefined;
+    if (body.github) {
+      if (project.vcsType !== "github")
+        throw badRequest(`Project ${project.slug} is not a GitHub project: it has no GitHub settings.`);
+      await updateProjectGithub(
+        gyre,
+        project.slug,
+        await sealGithub(gyre, project.slug, githubInput(body.github)!),
+      );
+      if (body.github.token || body.github.webhook_url) installed = await installOnGithub(gyre, project.slug);
+    }
+    return c.json(gyreProjectJson(await getProject(gyre, project.slug), installed));
+  });
+
+  // Removes the project (core/src/project/index.ts `deleteProject` lists what goes and what
+  // stays), first its webhook and deploy key from GitHub; `?keep_github=true` leaves GitHub as it is.
+  app.delete(PROJECT, adminOnlyProjects, async (c) => {
+    const gyre = c.get("gyre");
+    const project = await getProject(gyre, slugOf(c));
+    const body = await parseBody(c, DeleteProjectBody);
+    const keep = body.keep_github === true || c.req.query("keep_github") === "true";
+    let github = { hook: false, deployKey: false };
+    if (!keep) {
+      try {
+        github = await uninstallFromGithub(gyre, project.slug);
+      } catch (error) {
+        throw new GyreError(
+          "unprocessable",
+          `${(error as Error).message} Remove them on GitHub, or delete with ?keep_github=true to leave GitHub as it is.`,
+        );
+      }
+    }
+    const removed = await deleteProject(gyre, project.slug);
+    return c.json({
+      message: `Project ${project.slug} removed; its pipelines, workflows, jobs and their output are kept.`,
+      removed: {
+        project: removed.PROJECT ?? 0,
+        env_vars: removed.ENVVAR ?? 0,
+        checkout_keys: removed.CHECKOUTKEY ?? 0,
+        ssh_keys: removed.SSHKEY ?? 0,
+        trigger_records: removed.TRIGGER ?? 0,
+        open_pull_requests: removed.PULL ?? 0,
+        ...Object.fromEntries(
+          Object.entries(removed)
+            .filter(([k]) => !["PROJECT", "ENVVAR", "CHECKOUTKEY", "SSHKEY", "TRIGGER", "PULL"].includes(k))
+            .map(([k, n]) => [k.toLowerCase(), n]),
+        ),
+      },
+      github: { hook_removed: github.hook, deploy_key_removed: github.deployKey },
+    });
+  });
+
+  // `gyre github resync <slug>`: a pipeline for each branch head GitHub's deliveries missed.
+  app.post(`${PROJECT}/github/resync`, adminOnlyProjects, async (c) => {
+    const slug = slugOf(c);
+    await parseBody(c, ResyncBody);
+    const result = await resyncBranches(c.get("gyre"), slug);
+    return c.json({
+      triggered: result.triggered.map((t) => ({ branch: t.branch, sha: t.sha, pipeline_id: t.pipelineId })),
+      skipped: result.skipped,
+    });
+  });
 
   const adminOnly = requireUser((u) => u.admin && !u.builder, "Only an admin can manage builder nodes.");
   app.get("/nodes", adminOnly, async (c) =>

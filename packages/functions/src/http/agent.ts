@@ -132,6 +132,7 @@ export function agentRoutes() {
         workflowName: job.workflowName,
         attempt: job.attempt,
         ...(job.workspaceId ? { workspaceId: job.workspaceId } : {}),
+        ...(job.ssh ? { ssh: job.ssh } : {}),
         plan: job.plan,
         checkout: job.checkout,
         pipeline: job.pipeline,

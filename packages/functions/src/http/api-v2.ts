@@ -1,29 +1,45 @@
 /** CircleCI API v2: paths, field names and status values from the published OpenAPI document. */
-import { userJson } from "@gyre/core/auth/index";
+import { getUser, userJson } from "@gyre/core/auth/index";
 import { queueClassFor } from "@gyre/core/dispatch/execution";
 import { deleteEnvVar, getEnvVar, listEnvVars, setEnvVar } from "@gyre/core/envvar/index";
+import { notFound } from "@gyre/core/error";
 import { getJobByNumber } from "@gyre/core/job/index";
 import { listNodes, waitingReason } from "@gyre/core/node/index";
 import {
   getPipeline,
+  getPipelineByNumber,
   IdempotencyKeySchema,
   listPipelines,
+  listPipelinesOfProjects,
+  MyPipelineListQuerySchema,
+  OrgPipelineListQuerySchema,
+  readPipelineConfig,
   TriggerBodySchema,
   triggerPipeline,
 } from "@gyre/core/pipeline/index";
 import {
+  collaborationJson,
   jobDetailsJson,
+  pipelineConfigJson,
   pipelineCreationJson,
   pipelineJson,
   workflowJobJson,
   workflowJson,
 } from "@gyre/core/presentation/v2";
-import { getProject, projectJson } from "@gyre/core/project/index";
+import {
+  getProject,
+  listCollaborations,
+  listProjects,
+  parseOrgSlug,
+  projectJson,
+} from "@gyre/core/project/index";
 import { EnvVarBody, EnvVarName, PipelineListQuery } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
 import { getWorkflow, listWorkflows, readWorkflow } from "@gyre/core/workflow/index";
 import { type Context, Hono } from "hono";
 import {
+  aboutProject,
+  auditRequest,
   type Env,
   jsonBody,
   parseBody,
@@ -46,6 +62,34 @@ export function apiV2Routes() {
 
   app.get("/me", (c) => c.json(userJson(c.get("user"))));
 
+  app.get("/me/collaborations", async (c) =>
+    c.json((await listCollaborations(c.get("gyre"))).map(collaborationJson)),
+  );
+
+  app.get("/user/:id", async (c) => c.json(userJson(await getUser(c.get("gyre"), c.req.param("id")))));
+
+  /** The caller, as the lists of "my" pipelines match it. */
+  const me = (c: Context<Env>) => ({ id: c.get("user").id, login: c.get("user").login });
+
+  // listPipelines: an organization's pipelines (every project's, without `org-slug`), newest first.
+  app.get("/pipeline", async (c) => {
+    const gyre = c.get("gyre");
+    const query = parseQuery(c, OrgPipelineListQuerySchema);
+    const orgSlug = query["org-slug"] === undefined ? undefined : parseOrgSlug(query["org-slug"]);
+    const projects = await listProjects(gyre, { orgSlug });
+    if (orgSlug && projects.length === 0) throw notFound(`Organization ${orgSlug} not found.`);
+    const page = await listPipelinesOfProjects(
+      gyre,
+      projects.map((p) => p.slug),
+      {
+        list: orgSlug ?? "",
+        triggeredBy: query.mine ? me(c) : undefined,
+        pageToken: query["page-token"] || undefined,
+      },
+    );
+    return c.json({ items: page.items.map(pipelineJson), next_page_token: page.nextPageToken });
+  });
+
   app.get(PROJECT, async (c) => c.json(projectJson(await getProject(c.get("gyre"), slugOf(c)))));
 
   app.get(`${PROJECT}/pipeline`, async (c) => {
@@ -59,6 +103,24 @@ export function apiV2Routes() {
     return c.json({ items: page.items.map(pipelineJson), next_page_token: page.nextPageToken });
   });
 
+  app.get(`${PROJECT}/pipeline/mine`, async (c) => {
+    const gyre = c.get("gyre");
+    const query = parseQuery(c, MyPipelineListQuerySchema);
+    const project = await getProject(gyre, slugOf(c));
+    const page = await listPipelines(gyre, project.slug, {
+      triggeredBy: me(c),
+      pageToken: query["page-token"] || undefined,
+    });
+    return c.json({ items: page.items.map(pipelineJson), next_page_token: page.nextPageToken });
+  });
+
+  app.get(`${PROJECT}/pipeline/:number`, async (c) => {
+    const gyre = c.get("gyre");
+    const number = positiveInt(c.req.param("number"), "pipeline-number");
+    const project = await getProject(gyre, slugOf(c));
+    return c.json(pipelineJson(await getPipelineByNumber(gyre, project.slug, number)));
+  });
+
   // Trigger by branch or tag: answered at once with the pending pipeline's id and number; its
   // config is read and compiled by the intake, like a push's.
   app.post(`${PROJECT}/pipeline`, async (c) => {
@@ -69,6 +131,7 @@ export function apiV2Routes() {
     const pipeline = await triggerPipeline(gyre, project, {
       ...body,
       actor: c.get("user").login,
+      actorId: c.get("user").id,
       idempotencyKey:
         key === undefined ? undefined : parseInput(IdempotencyKeySchema, key, "Idempotency-Key header"),
     });
@@ -85,7 +148,13 @@ export function apiV2Routes() {
     const gyre = c.get("gyre");
     const body = await parseBody(c, EnvVarBody);
     const project = await getProject(gyre, slugOf(c));
-    return c.json(await setEnvVar(gyre, project.slug, body), 201);
+    const stored = await setEnvVar(gyre, project.slug, body);
+    await auditRequest(c, {
+      action: "project.env_var.create",
+      ...aboutProject(project),
+      payload: { name: body.name },
+    });
+    return c.json(stored, 201);
   });
 
   const envVarName = (c: Context<Env>) =>
@@ -103,6 +172,7 @@ export function apiV2Routes() {
     const name = envVarName(c);
     const project = await getProject(gyre, slugOf(c));
     await deleteEnvVar(gyre, project.slug, name);
+    await auditRequest(c, { action: "project.env_var.delete", ...aboutProject(project), payload: { name } });
     return c.json({ message: "Environment variable deleted." });
   });
 
@@ -122,6 +192,12 @@ export function apiV2Routes() {
     c.json(pipelineJson(await getPipeline(c.get("gyre"), pathId(c, "id", "Pipeline")))),
   );
 
+  app.get("/pipeline/:id/config", async (c) => {
+    const gyre = c.get("gyre");
+    const pipeline = await getPipeline(gyre, pathId(c, "id", "Pipeline"));
+    return c.json(pipelineConfigJson(await readPipelineConfig(gyre, pipeline.id)));
+  });
+
   app.get("/pipeline/:id/workflow", async (c) => {
     const gyre = c.get("gyre");
     const pipeline = await getPipeline(gyre, pathId(c, "id", "Pipeline"));
@@ -133,12 +209,15 @@ export function apiV2Routes() {
     c.json(workflowJson(await getWorkflow(c.get("gyre"), pathId(c, "id", "Workflow")))),
   );
 
-  app.get("/workflow/:id/job", async (c) => {
+  const workflowJobs = async (c: Context<Env>) => {
     const { jobs } = await readWorkflow(c.get("gyre"), pathId(c, "id", "Workflow"));
     const ids = new Map(jobs.map((j) => [j.name, j.id]));
     jobs.sort((a, b) => a.number - b.number);
     return c.json({ items: jobs.map((j) => workflowJobJson(j, ids)), next_page_token: null });
-  });
+  };
+  app.get("/workflow/:id/job", workflowJobs);
+  // The 2019 preview's path (circleci-api-v2-preview-2019.openapi.yml), answered the same way.
+  app.get("/workflow/:id/jobs", workflowJobs);
 
   return app;
 }

@@ -3,9 +3,12 @@
  * tools still call), Gyre's admin endpoints and the builder agents' endpoints. Served by
  * `@hono/node-server` locally and by `hono/aws-lambda` on AWS.
  */
+
+import { randomUUID } from "node:crypto";
 import type { Gyre } from "@gyre/core/context";
 import { type ErrorCode, GyreError } from "@gyre/core/error";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import { cors } from "hono/cors";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { getPath } from "hono/utils/url";
 import { adminRoutes } from "./admin.ts";
@@ -13,15 +16,19 @@ import { agentRoutes } from "./agent.ts";
 import { apiV1Routes } from "./api-v1.ts";
 import { apiV2Routes } from "./api-v2.ts";
 import { artifactRoutes } from "./artifacts.ts";
+import { badgeRoutes } from "./badges.ts";
 import { configRoutes } from "./config.ts";
 import type { Env } from "./context.ts";
 import { contextRoutes } from "./contexts.ts";
 import { continueRoutes } from "./continue.ts";
 import { doctorRoutes } from "./doctor.ts";
+import { insightsRoutes } from "./insights.ts";
 import { metricsRoutes } from "./metrics.ts";
 import { nomadRoutes } from "./nomad.ts";
 import { orbRoutes } from "./orbs.ts";
+import { scheduleRoutes } from "./schedules.ts";
 import { sshKeyRoutes } from "./ssh-keys.ts";
+import { userKeyRoutes } from "./user-keys.ts";
 import { webhookRoutes } from "./webhooks.ts";
 import { workflowActionRoutes } from "./workflow-actions.ts";
 
@@ -57,32 +64,85 @@ export function normalizeProjectPath(path: string): string {
   return `${m[1]}${[...parts, ...segments.slice(used)].join("/")}`;
 }
 
+/**
+ * The path the router sees: a project slug unescaped (above), and for the CircleCI API one
+ * trailing slash dropped, so `/api/v2/me/` answers as `/api/v2/me` does (clients that build
+ * URLs by joining parts send them).
+ */
+export function routedPath(path: string): string {
+  const normalized = normalizeProjectPath(path);
+  return normalized.length > 1 && normalized.endsWith("/") && /^\/api\/(v2|v1\.1)\//.test(normalized)
+    ? normalized.slice(0, -1)
+    : normalized;
+}
+
+/**
+ * CORS for browser clients of the CircleCI API: any origin may call it with a token in the
+ * `Circle-Token` header (no cookies are involved, so no credentials mode), and a preflight is
+ * answered here, before any token is asked for.
+ */
+const apiCors = cors({
+  origin: "*",
+  allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+  allowHeaders: ["Circle-Token", "Content-Type", "Authorization", "Idempotency-Key", "X-Client-Trace-Id"],
+  maxAge: 600,
+});
+
 export interface AppOptions {
   /** Where to log unexpected errors (never request bodies or secrets). */
   logError?: (error: unknown) => void;
+  /** The caller's address (the runtime's: the socket's locally, API Gateway's source IP on AWS). */
+  remoteAddress?: (c: Context<Env>) => string | undefined;
+  /** The request's id, when the runtime assigns one (API Gateway's). */
+  requestId?: (c: Context<Env>) => string | undefined;
 }
 
+const TRACE_ID = /^[\x21-\x7e]{1,128}$/;
+
+const safely = <T>(f: () => T): T | undefined => {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+};
+
 export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
-  const app = new Hono<Env>({ getPath: (request) => normalizeProjectPath(getPath(request)) });
+  const app = new Hono<Env>({ getPath: (request) => routedPath(getPath(request)) });
   app.use(async (c, next) => {
     c.set("gyre", gyre);
+    // What audit records say of the request, captured once: its id, the caller's address, and
+    // the client's X-Client-Trace-Id (printable, bounded; anything else is left out).
+    const trace = c.req.header("x-client-trace-id");
+    const ip = safely(() => options.remoteAddress?.(c));
+    c.set("auditRequest", {
+      id: safely(() => options.requestId?.(c)) ?? randomUUID(),
+      ...(ip ? { ip_address: ip.replace(/^::ffff:/, "") } : {}),
+      ...(trace && TRACE_ID.test(trace) ? { client_trace_id: trace } : {}),
+    });
     await next();
   });
+  app.use("/api/v2/*", apiCors);
+  app.use("/api/v1.1/*", apiCors);
   app.route("/webhooks", webhookRoutes());
   // Authenticated by its continuation key, not a token: before the token-checked v2 routes.
   app.route("/api/v2/pipeline/continue", continueRoutes());
   app.route("/", sshKeyRoutes());
   app.route("/api/v2", apiV2Routes());
   app.route("/api/v2", workflowActionRoutes());
+  app.route("/api/v2", scheduleRoutes());
   app.route("/api/v2", contextRoutes());
   app.route("/api/v2", configRoutes());
+  app.route("/api/v2", insightsRoutes());
   app.route("/api/v1.1", apiV1Routes());
+  app.route("/api/gyre/me/ssh-keys", userKeyRoutes());
   app.route("/api/gyre", adminRoutes());
   app.route("/api/gyre/orbs", orbRoutes());
   app.route("/api/gyre/doctor", doctorRoutes());
   app.route("/agent/v1", agentRoutes());
   app.route("/v1", nomadRoutes());
   app.route("/", artifactRoutes());
+  app.route("/", badgeRoutes());
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.route("/metrics", metricsRoutes());
   app.notFound((c) => {

@@ -47,7 +47,10 @@ export function artifactRoutes() {
   app.get(`${JOB}/tests`, requireUser(), async (c) => {
     const gyre = c.get("gyre");
     const job = await getJobByNumber(gyre, slugOf(c), positiveInt(c.req.param("number"), "job-number"));
-    return c.json({ items: await listTestResults(gyre, job), next_page_token: null });
+    // A test without a failure message has "" (the spec allows null, but CircleCI answers a
+    // string, and clients check for one: CircleCI's own MCP server does).
+    const items = (await listTestResults(gyre, job)).map((t) => ({ ...t, message: t.message ?? "" }));
+    return c.json({ items, next_page_token: null });
   });
 
   app.get(`${DOWNLOAD}*`, requireUser(), async (c) => {

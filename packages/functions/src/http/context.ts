@@ -1,7 +1,15 @@
+import {
+  type AuditEntity,
+  type AuditEvent,
+  type AuditRequest,
+  audit,
+  projectScope,
+} from "@gyre/core/audit/index";
 import type { User } from "@gyre/core/auth/index";
 import { authenticate } from "@gyre/core/auth/index";
 import type { Gyre } from "@gyre/core/context";
 import { badRequest, GyreError, notFound } from "@gyre/core/error";
+import type { Project } from "@gyre/core/project/index";
 import { NumberParam, ProjectPath, Uuid } from "@gyre/core/protocol/api";
 import { parseInput, type z } from "@gyre/core/protocol/schema";
 import type { Context, MiddlewareHandler } from "hono";
@@ -15,8 +23,26 @@ export type Env = {
     nodeDraining: boolean;
     /** False when an operator marked the node ineligible for new allocations. */
     nodeEligible: boolean;
+    /** The request as audit records name it (app.ts, once per request). */
+    auditRequest: AuditRequest;
   };
 };
+
+/** The caller as an audit record's actor. */
+export const auditActor = (c: Context<Env>): AuditEntity => {
+  const user = c.get("user");
+  return { id: user.id, type: "user", name: user.login };
+};
+
+/** A project as an audit record's target, in its organization. */
+export const aboutProject = (project: Pick<Project, "slug" | "name" | "id" | "organizationId">) => ({
+  target: { id: project.id, type: "project", name: project.name },
+  scope: projectScope(project.slug, project.organizationId),
+});
+
+/** Writes an audit record of this request by its caller (core/src/audit). */
+export const auditRequest = (c: Context<Env>, event: Omit<AuditEvent, "actor" | "request">) =>
+  audit(c.get("gyre"), { ...event, actor: auditActor(c), request: c.get("auditRequest") });
 
 /** Default cap on JSON request bodies. */
 export const MAX_BODY_BYTES = 1024 * 1024;

@@ -3,6 +3,7 @@
  * Variable values go in and never come out; builders' tokens are refused (`requireUser`).
  */
 import {
+  type Context as CiContext,
   contextJson,
   createContext,
   deleteContext,
@@ -22,7 +23,7 @@ import {
 } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
 import { type Context, Hono } from "hono";
-import { type Env, parseBody, parseQuery, requireUser } from "./context.ts";
+import { auditRequest, type Env, parseBody, parseQuery, requireUser } from "./context.ts";
 
 /** The owner named by `owner-slug` (or `owner.slug`): Gyre identifies organizations by slug. */
 function ownerSlug(slug: unknown, id: unknown, type: unknown): string {
@@ -44,6 +45,12 @@ function contextId(c: Context<Env>): string {
 const variableName = (c: Context<Env>) =>
   parseInput(EnvVarName, c.req.param("name"), "environment variable name");
 
+/** A context as an audit record's target, in its organization. */
+const about = (context: CiContext) => ({
+  target: { id: context.id, type: "context", name: context.name },
+  scope: { id: context.owner, type: "organization", name: context.owner.split("/")[1] ?? context.owner },
+});
+
 export function contextRoutes() {
   const app = new Hono<Env>();
   app.use("/context", requireUser());
@@ -62,13 +69,16 @@ export function contextRoutes() {
       name,
       owner: ownerSlug(owner.slug, owner.id, owner.type),
     });
+    await auditRequest(c, { action: "context.create", ...about(context) });
     return c.json(contextJson(context));
   });
 
   app.get("/context/:id", async (c) => c.json(contextJson(await getContext(c.get("gyre"), contextId(c)))));
 
   app.delete("/context/:id", async (c) => {
-    await deleteContext(c.get("gyre"), contextId(c));
+    const context = await getContext(c.get("gyre"), contextId(c));
+    await deleteContext(c.get("gyre"), context.id);
+    await auditRequest(c, { action: "context.delete", ...about(context) });
     return c.json({ message: "Context deleted." });
   });
 
@@ -80,11 +90,21 @@ export function contextRoutes() {
     const id = contextId(c);
     const name = variableName(c);
     const { value } = await parseBody(c, ContextVariableBody);
-    return c.json(await setContextVariable(c.get("gyre"), id, name, value));
+    const stored = await setContextVariable(c.get("gyre"), id, name, value);
+    // The variable's name, never its value.
+    await auditRequest(c, {
+      action: "context.env_var.store",
+      ...about(await getContext(c.get("gyre"), id)),
+      payload: { name },
+    });
+    return c.json(stored);
   });
 
   app.delete("/context/:id/environment-variable/:name", async (c) => {
-    await deleteContextVariable(c.get("gyre"), contextId(c), variableName(c));
+    const context = await getContext(c.get("gyre"), contextId(c));
+    const name = variableName(c);
+    await deleteContextVariable(c.get("gyre"), context.id, name);
+    await auditRequest(c, { action: "context.env_var.delete", ...about(context), payload: { name } });
     return c.json({ message: "Environment variable deleted." });
   });
 

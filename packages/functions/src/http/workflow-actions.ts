@@ -4,6 +4,7 @@
  * node stops it within a second or two after); 404 for an unknown id, 409 for a move its
  * current state does not allow (with that state in the message), 400 for a bad rerun body.
  */
+import { projectScope } from "@gyre/core/audit/index";
 import { approveJob, cancelJob, cancelWorkflow } from "@gyre/core/dispatch/actions";
 import { rerunWorkflow } from "@gyre/core/dispatch/rerun";
 import { getJobByNumber } from "@gyre/core/job/index";
@@ -11,7 +12,7 @@ import { getProject } from "@gyre/core/project/index";
 import { RerunBodySchema } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
 import { Hono } from "hono";
-import { type Env, jsonBody, pathId, positiveInt, requireUser, slugOf } from "./context.ts";
+import { auditRequest, type Env, jsonBody, pathId, positiveInt, requireUser, slugOf } from "./context.ts";
 
 const ACCEPTED = { message: "Accepted." };
 
@@ -23,7 +24,13 @@ export function workflowActionRoutes() {
     const gyre = c.get("gyre");
     const id = pathId(c, "id", "Workflow");
     const approval = pathId(c, "approval", "Approval request");
-    await approveJob(gyre, id, approval, c.get("user").id);
+    const job = await approveJob(gyre, id, approval, c.get("user").id);
+    await auditRequest(c, {
+      action: "workflow.job.approve",
+      target: { id: job.id, type: "job", name: job.name },
+      scope: projectScope(job.projectSlug),
+      payload: { workflow_id: id, project_slug: job.projectSlug },
+    });
     return c.json(ACCEPTED, 202);
   });
 
@@ -35,7 +42,7 @@ export function workflowActionRoutes() {
   app.post("/workflow/:id/rerun", async (c) => {
     const id = pathId(c, "id", "Workflow");
     const body = parseInput(RerunBodySchema, await jsonBody(c, undefined, { nullable: true }), "rerun body");
-    const { workflowId } = await rerunWorkflow(c.get("gyre"), id, body, c.get("user").login);
+    const { workflowId } = await rerunWorkflow(c.get("gyre"), id, body, c.get("user"));
     return c.json({ workflow_id: workflowId }, 202);
   });
 

@@ -1,0 +1,277 @@
+/**
+ * The GitHub client against the local GitHub stand-in (never the internet): through an HTTP
+ * proxy (a tiny CONNECT and forwarding proxy here), trusting a project's CA bundle over HTTPS,
+ * waiting out GitHub's rate-limit answers, retrying 5xx, giving up in bounded time, and never
+ * saying the token.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer, request as httpRequest, type Server } from "node:http";
+import { type AddressInfo, connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type ClientOptions, githubClient } from "./client.ts";
+import { describeGithubError } from "./errors.ts";
+import { type GithubStandIn, startGithubStandIn } from "./stand-in.ts";
+
+const TOKEN = "ghp_secretTOKENvalue1234567890";
+const SHA = "a".repeat(40);
+const quiet: string[] = [];
+const options = (more: ClientOptions = {}): ClientOptions => ({
+  env: {},
+  retryBaseMs: 20,
+  log: (line) => quiet.push(line),
+  ...more,
+});
+
+/** A proxy as corporate networks have: CONNECT tunnels, and absolute-URI requests forwarded. */
+async function startProxy() {
+  const seen: string[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    const target = new URL(req.url!);
+    const upstream = httpRequest(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        method: req.method,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    req.pipe(upstream);
+  });
+  server.on("connection", (s) => sockets.add(s));
+  server.on("connect", (req, client: Socket, head) => {
+    seen.push(`CONNECT ${req.url}`);
+    const [host, port] = req.url!.split(":");
+    const upstream = connect(Number(port), host, () => {
+      client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    sockets.add(upstream);
+    upstream.on("error", () => client.destroy());
+    client.on("error", () => upstream.destroy());
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    close: () =>
+      new Promise<void>((ok) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => ok());
+      }),
+  };
+}
+
+/** A self-signed certificate for 127.0.0.1, made with openssl (skipped where there is none). */
+function selfSigned(): { cert: string; key: string } | undefined {
+  const dir = mkdtempSync(join(tmpdir(), "gyre-ca-"));
+  try {
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+      ],
+      { stdio: "ignore" },
+    );
+  } catch {
+    return undefined;
+  }
+  return {
+    cert: readFileSync(join(dir, "cert.pem"), "utf8"),
+    key: readFileSync(join(dir, "key.pem"), "utf8"),
+  };
+}
+
+let github: GithubStandIn;
+let proxy: Awaited<ReturnType<typeof startProxy>>;
+
+beforeAll(async () => {
+  github = await startGithubStandIn();
+  proxy = await startProxy();
+});
+afterAll(async () => {
+  await github?.close();
+  await proxy?.close();
+});
+afterEach(() => {
+  github.requests.length = 0;
+  proxy.seen.length = 0;
+});
+
+const post = (client: ReturnType<typeof githubClient>) =>
+  client.rest.repos.createCommitStatus({
+    owner: "acme",
+    repo: "api",
+    sha: SHA,
+    state: "success",
+    context: "ci/circleci: main",
+  });
+
+describe("the GitHub client", () => {
+  it("posts a status with the token in the Authorization header only", async () => {
+    await post(githubClient({ apiUrl: github.url, token: TOKEN }, options()));
+    const [request] = github.requests;
+    expect(request).toMatchObject({ method: "POST", path: `/repos/acme/api/statuses/${SHA}`, status: 201 });
+    expect(request!.headers.authorization).toBe(`token ${TOKEN}`);
+    expect(request!.body).toEqual({ state: "success", context: "ci/circleci: main" });
+  });
+
+  it("goes through the proxy HTTP_PROXY names (a CONNECT tunnel), and past it for NO_PROXY hosts", async () => {
+    await post(
+      githubClient({ apiUrl: github.url, token: TOKEN }, options({ env: { HTTP_PROXY: proxy.url } })),
+    );
+    const host = new URL(github.url).host;
+    expect(proxy.seen).toEqual([`CONNECT ${host}`]);
+    expect(github.requests).toHaveLength(1);
+
+    proxy.seen.length = 0;
+    await post(
+      githubClient(
+        { apiUrl: github.url, token: TOKEN },
+        options({ env: { HTTP_PROXY: proxy.url, NO_PROXY: "127.0.0.1" } }),
+      ),
+    );
+    expect(proxy.seen).toEqual([]);
+    expect(github.requests).toHaveLength(2);
+  });
+
+  it("waits out a primary rate limit (403, x-ratelimit-remaining 0, x-ratelimit-reset), then succeeds", async () => {
+    github.answerNext({
+      status: 403,
+      method: "POST",
+      headers: {
+        "x-ratelimit-limit": "5000",
+        "x-ratelimit-remaining": "0",
+        "x-ratelimit-reset": String(Math.floor(Date.now() / 1000)),
+      },
+      body: { message: "API rate limit exceeded for user ID 1." },
+    });
+    const started = Date.now();
+    await post(githubClient({ apiUrl: github.url, token: `${TOKEN}-primary` }, options()));
+    expect(github.requests.map((r) => r.status)).toEqual([403, 201]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(quiet.some((l) => /primary rate limit.*retrying in \d+ s/.test(l))).toBe(true);
+  });
+
+  it("waits out a secondary rate limit (429 with retry-after), then succeeds", async () => {
+    github.answerNext({
+      status: 429,
+      method: "POST",
+      headers: { "retry-after": "1" },
+      body: {
+        message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+      },
+    });
+    const started = Date.now();
+    await post(githubClient({ apiUrl: github.url, token: `${TOKEN}-secondary` }, options()));
+    expect(github.requests.map((r) => r.status)).toEqual([429, 201]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it("retries a 5xx, and gives up after its retries with a message that names no token", async () => {
+    github.answerNext({ status: 502, body: { message: "Server Error" } });
+    await post(githubClient({ apiUrl: github.url, token: `${TOKEN}-5xx` }, options()));
+    expect(github.requests.map((r) => r.status)).toEqual([502, 201]);
+
+    github.requests.length = 0;
+    const bad = { status: 500, body: { message: "Server Error" } };
+    github.answerNext(bad, bad, bad);
+    const error = await post(githubClient({ apiUrl: github.url, token: `${TOKEN}-down` }, options())).catch(
+      (e) => e,
+    );
+    expect(github.requests.map((r) => r.status)).toEqual([500, 500, 500]);
+    const said = describeGithubError(error);
+    expect(said).toBe(`POST /repos/acme/api/statuses/${SHA}: 500 Server Error`);
+    expect(JSON.stringify(quiet)).not.toContain(TOKEN);
+  });
+
+  it("does not wait for a rate limit that resets too far ahead", async () => {
+    github.answerNext({
+      status: 403,
+      headers: {
+        "x-ratelimit-remaining": "0",
+        "x-ratelimit-reset": String(Math.floor(Date.now() / 1000) + 3600),
+      },
+      body: { message: "API rate limit exceeded" },
+    });
+    const error = await post(githubClient({ apiUrl: github.url, token: `${TOKEN}-far` }, options())).catch(
+      (e) => e,
+    );
+    expect(error.status).toBe(403);
+    expect(github.requests).toHaveLength(1);
+  });
+
+  it("times out a GitHub that never answers, within the request limit and its retries", async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((ok) => silent.listen(0, "127.0.0.1", ok));
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const started = Date.now();
+    const error = await post(
+      githubClient({ apiUrl: url, token: TOKEN }, options({ timeoutMs: 200, retries: 1 })),
+    ).catch((e) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(Date.now() - started).toBeLessThan(5000);
+    silent.closeAllConnections();
+    silent.close();
+  });
+});
+
+describe("a GitHub Enterprise Server behind a private CA", () => {
+  const pair = selfSigned();
+
+  it.skipIf(!pair)(
+    "trusts the project's CA bundle, directly and through the proxy; refuses without it",
+    async () => {
+      const ghes = await startGithubStandIn({ basePath: "/api/v3", tls: pair! });
+      try {
+        expect(ghes.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/api\/v3$/);
+        await post(githubClient({ apiUrl: ghes.url, token: TOKEN, caPem: pair!.cert }, options()));
+        await post(
+          githubClient(
+            { apiUrl: ghes.url, token: TOKEN, caPem: pair!.cert },
+            options({ env: { HTTPS_PROXY: proxy.url } }),
+          ),
+        );
+        expect(ghes.requests.map((r) => [r.path, r.status])).toEqual([
+          [`/repos/acme/api/statuses/${SHA}`, 201],
+          [`/repos/acme/api/statuses/${SHA}`, 201],
+        ]);
+        expect(proxy.seen).toEqual([`CONNECT ${new URL(ghes.url).host}`]);
+        const refused = await post(
+          githubClient({ apiUrl: ghes.url, token: TOKEN }, options({ retries: 0 })),
+        ).catch((e) => e);
+        expect(refused).toBeInstanceOf(Error);
+        expect(ghes.requests).toHaveLength(2);
+      } finally {
+        await ghes.close();
+      }
+    },
+  );
+});
