@@ -241,7 +241,8 @@ grep " ${node}.tar.xz$" SHASUMS256.txt | sha256sum -c -
 rm -rf /opt/gyre/node && mkdir -p /opt/gyre/node
 tar -xJf ${node}.tar.xz -C /opt/gyre/node --strip-components=1
 # Rootless podman needs subordinate ids for the agent's user.
-id gyre >/dev/null 2>&1 || useradd --system --add-subids-for-system --create-home --home-dir /var/lib/gyre --shell /usr/sbin/nologin gyre
+# A login shell: sshd runs an SSH rerun's forced command through it (the user has no password or key of its own).
+id gyre >/dev/null 2>&1 || useradd --system --add-subids-for-system --create-home --home-dir /var/lib/gyre --shell /bin/bash gyre
 install -d -o gyre -g gyre /var/lib/gyre/work
 curl -fsSL --retry 10 --retry-all-errors ${shellQuote(`${s.apiUrl}/agent/v1/bundle`)} -o /opt/gyre/agent.mjs.new
 echo "${s.bundleSha256}  /opt/gyre/agent.mjs.new" | sha256sum -c -

@@ -327,8 +327,10 @@ describe("organizations and users", () => {
   it("attributes a push to the user with the pusher's login, or to a UUID of the login", async () => {
     const repo = repoWithBranches(PASSING);
     const secret = (await addProject("gh/initech/pushed", repo.path)).webhook_secret as string;
+    // Each push a new commit: a head delivered again answers its first pipeline.
     const push = async (pusher: string) => {
-      const payload = JSON.parse(pushPayload("initech/pushed", repo.head));
+      const head = repo.commit({ [`${pusher}.txt`]: pusher });
+      const payload = JSON.parse(pushPayload("initech/pushed", head));
       payload.pusher = { name: pusher, email: `${pusher}@localhost` };
       const body = JSON.stringify(payload);
       const answer = await fetch(`${runtime.url}/webhooks/github`, {

@@ -174,6 +174,13 @@ describe("audit records", () => {
     expect((one("workflow.job.finish", build.id as string).payload as { status: string }).status).toBe(
       "success",
     );
+    // A project's records are scoped to its organization by the id the API gives it.
+    const orgId = (await client.get(`/api/v2/project/${slug}`)).body.organization_id;
+    for (const action of ["project.env_var.create", "workflow.job.approve", "workflow.job.start"])
+      expect({ action, scope: one(action).scope }).toEqual({
+        action,
+        scope: { id: orgId, type: "organization", name: "acme" },
+      });
     // One request, one id: the records of different requests have different ones.
     const ids = new Set(all.filter((r) => r.request).map((r) => (r.request as { id: string }).id));
     expect(ids.size).toBe(all.filter((r) => r.request).length);

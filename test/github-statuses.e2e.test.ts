@@ -187,6 +187,24 @@ describe("adding a GitHub project", () => {
   });
 });
 
+describe("changing a GitHub project", () => {
+  it("refuses a new API URL without its token, changing nothing (the stored token goes nowhere else)", async () => {
+    const before = (await call("GET", `/api/gyre/projects/${SLUG}`)).body;
+    expect(
+      await call("PATCH", `/api/gyre/projects/${SLUG}`, {
+        settings: { only_build_prs: true },
+        github: { api_url: "http://127.0.0.1:9/api/v3" },
+      }),
+    ).toEqual({
+      status: 400,
+      body: {
+        message: "A new github.api_url needs its github.token too: the stored token is not sent elsewhere.",
+      },
+    });
+    expect((await call("GET", `/api/gyre/projects/${SLUG}`)).body).toEqual(before);
+  });
+});
+
 describe("commit statuses", () => {
   it("posts each workflow's pending, then its final state, once, linking to the workflow", async () => {
     const pipelineId = await push(repo.head);

@@ -28,11 +28,13 @@ jobs:
   show:
     machine: true
     steps:
+      - add_ssh_keys
       - run:
           name: Show
           command: |
             env | grep -E '^CIRCLE_(BRANCH|PULL_REQUEST|PULL_REQUESTS|PR_NUMBER|PR_USERNAME|PR_REPONAME)=' | sort
             [ -n "$PROJECT_SECRET" ] && echo "secret: present" || echo "secret: absent"
+            echo "additional keys: $(ls ~/.ssh 2>/dev/null | grep -c '^id_rsa_')"
 workflows:
   main:
     jobs: [show]
@@ -132,6 +134,14 @@ beforeAll(async () => {
     value: SECRET_VALUE,
   });
   expect(envvar.status).toBe(201);
+  // An additional SSH key (add_ssh_keys installs it): a secret too, withheld from forks.
+  const keyFile = join(tempDir("fork-keys"), "deploy");
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keyFile]);
+  const key = await client.post(`/api/v1.1/project/${CODERTOCAT}/ssh-key`, {
+    hostname: "deploy.example.com",
+    private_key: readFileSync(keyFile, "utf8"),
+  });
+  expect(key.status).toBe(201);
 });
 
 afterAll(async () => {
@@ -392,12 +402,15 @@ describe("pull requests", () => {
     expect(output).toContain("CIRCLE_PR_USERNAME=forker\n");
     expect(output).toContain("CIRCLE_PR_REPONAME=Hello-World-fork\n");
     expect(output).toContain("secret: absent");
+    expect(output).toContain("additional keys: 0\n");
 
     expect((await settings(CODERTOCAT, { forked_pr_secrets: true })).status).toBe(200);
     const second = forkHead(4, "fork-two.txt");
     const synced = await send(pullRequest(4, second, "patch-1", fork), "synchronize");
     expect(synced.status).toBe(202);
-    expect(await shown(synced.body.pipeline_id as string)).toContain("secret: present");
+    const trusted = await shown(synced.body.pipeline_id as string);
+    expect(trusted).toContain("secret: present");
+    expect(trusted).toContain("additional keys: 1\n");
     await settings(CODERTOCAT, { build_fork_prs: false, forked_pr_secrets: false });
   });
 

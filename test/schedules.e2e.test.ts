@@ -263,4 +263,18 @@ workflows:
     // It is Gyre's own record, not one of the API's scheduled pipelines.
     expect((await call("GET", `/api/v2/project/${slug}/schedule`)).body.items).toEqual([]);
   });
+
+  it("is removed with its project, so a project added again under the slug gets none of it", async () => {
+    const kept = (await pipelinesOf(slug)).length;
+    const removed = await call("DELETE", `/api/gyre/projects/${slug}`);
+    expect(removed).toMatchObject({ status: 200, body: { removed: { schedule: 1 } } });
+    await addProject(
+      slug,
+      "version: 2.1\njobs:\n  a:\n    machine: true\n    steps: [{ run: echo a }]\nworkflows:\n  w:\n    jobs: [a]\n",
+    );
+    const later = hourFromNow(2) + 30 * 60_000 + 24 * 3600_000 + 60_000;
+    expect(await fireDueSchedules(runtime.gyre, later)).toMatchObject({ failed: 0 });
+    // Its pipelines are kept (a project's history outlives it); the schedule fired no new one.
+    expect((await pipelinesOf(slug)).length).toBe(kept);
+  });
 });

@@ -4,11 +4,12 @@
  * the job's sandbox, working directory and variables; the job ends when the session does, or
  * when nobody connects in time. Needs OpenSSH's server and client (CI installs them) and root.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
+import { createToken, createUser } from "../packages/core/src/auth/index.ts";
 import { api, gitRepo, stepOutputs, tempDir, trigger, waitFor } from "./support.ts";
 
 const usable =
@@ -98,12 +99,14 @@ async function rerunWithSsh(workflowId: string, jobId: string) {
     const [job] = (await client.get(`/api/v2/workflow/${rerun}/job`)).body.items!;
     return job?.status === "running" ? (job.job_number as number) : undefined;
   });
-  const port = await waitFor("the SSH address", async () => {
+  const { port, fingerprint } = await waitFor("the SSH address", async () => {
     const steps = await stepOutputs(client, slug, number);
-    const m = /ssh -p (\d+) root@127\.0\.0\.1/.exec(steps.find((s) => s.name === "Enable SSH")?.output ?? "");
-    return m ? Number(m[1]) : undefined;
+    const m = /ssh -p (\d+) root@127\.0\.0\.1\nIts host key is (SHA256:\S+) \(ED25519\)/.exec(
+      steps.find((s) => s.name === "Enable SSH")?.output ?? "",
+    );
+    return m ? { port: Number(m[1]), fingerprint: m[2]! } : undefined;
   });
-  return { rerun, number, port };
+  return { rerun, number, port, fingerprint };
 }
 
 describe.skipIf(!usable)("SSH reruns", () => {
@@ -139,8 +142,23 @@ describe.skipIf(!usable)("SSH reruns", () => {
     expect((await client.get("/api/gyre/me/ssh-keys")).body.items).toEqual([]);
   });
 
-  it("refuses an SSH rerun to a user with no key, creating nothing", async () => {
+  it("refuses an SSH rerun to a user with no key, and to one who neither administers nor started the pipeline", async () => {
     const { workflowId, jobId } = await firstWorkflow();
+    const mallory = await createUser(runtime.gyre, { login: "mallory" });
+    const other = api(runtime.url, await createToken(runtime.gyre, mallory.id, "test"));
+    expect(
+      (await other.post("/api/gyre/me/ssh-keys", { public_key: readFileSync(`${stranger}.pub`, "utf8") }))
+        .status,
+    ).toBe(201);
+    expect(
+      await other.post(`/api/v2/workflow/${workflowId}/rerun`, { enable_ssh: true, jobs: [jobId] }),
+    ).toEqual({
+      status: 403,
+      body: {
+        message:
+          "Rerunning with SSH shows the job's secrets: only an administrator or the user who started the pipeline may.",
+      },
+    });
     expect(
       await client.post(`/api/v2/workflow/${workflowId}/rerun`, { enable_ssh: true, jobs: [jobId] }),
     ).toEqual({
@@ -201,5 +219,44 @@ describe.skipIf(!usable)("SSH reruns", () => {
       name: "Wait for SSH sessions",
       output: "Waiting up to 8 s for an SSH session.\nNobody connected over SSH within 8 s: the job ends.\n",
     });
+  });
+
+  it("prints the host key ssh shows, and ends a live session when the job is canceled", async () => {
+    const { workflowId, jobId } = await firstWorkflow();
+    const { rerun, number, port, fingerprint } = await rerunWithSsh(workflowId, jobId);
+    const scan = spawnSync("ssh-keyscan", ["-t", "ed25519", "-p", String(port), "127.0.0.1"], {
+      encoding: "utf8",
+    });
+    const scanned = spawnSync("ssh-keygen", ["-l", "-f", "-"], { input: scan.stdout, encoding: "utf8" });
+    expect(scanned.stdout).toContain(fingerprint);
+    // A session that would outlive the job: it must end with it.
+    const session = spawn("ssh", [
+      "-i",
+      key,
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "UserKnownHostsFile=/dev/null",
+      "-o",
+      "BatchMode=yes",
+      "-p",
+      String(port),
+      "root@127.0.0.1",
+      "sleep 300",
+    ]);
+    const ended = new Promise<number | null>((resolve) => session.on("exit", (code) => resolve(code)));
+    await waitFor("the steps to end and the job to wait", async () =>
+      (await stepOutputs(client, slug, number)).some((s) => s.name === "Wait for SSH sessions")
+        ? true
+        : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    // Still running: the session keeps it up (202, not 409 for a job that ended).
+    expect((await client.post(`/api/v2/project/${slug}/job/${number}/cancel`)).status).toBe(202);
+    expect(await ended).not.toBe(0);
+    const [job] = (await client.get(`/api/v2/workflow/${rerun}/job`)).body.items!;
+    expect(job!.status).toBe("canceled");
   });
 });

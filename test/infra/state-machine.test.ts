@@ -167,7 +167,7 @@ describe("linked grants", () => {
 });
 
 describe("infra sources", () => {
-  it("point at exactly the six handlers, once each", () => {
+  it("point at exactly the seven handlers, once each", () => {
     const handlers = [...allInfra.matchAll(/["'`](packages\/functions\/src\/[\w./-]+\.handler)["'`]/g)].map(
       (match) => match[1],
     );
@@ -179,6 +179,7 @@ describe("infra sources", () => {
         "packages/functions/src/intake.handler",
         "packages/functions/src/reconcile.handler",
         "packages/functions/src/scaler.handler",
+        "packages/functions/src/schedules.handler",
       ].sort(),
     );
   });

@@ -216,6 +216,8 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
     }
   } finally {
     await ssh?.close().catch(() => undefined);
+    // Whatever an SSH server that failed to start left (its entry script holds the variables).
+    if (job.ssh) await rm(`${root}.ssh`, { recursive: true, force: true }).catch(() => undefined);
     await Promise.all(background.map((service) => service.stop().catch(() => undefined)));
     await sandbox.close().catch(() => undefined);
     // Nothing of a job outlives it on the builder: the next job starts from a clean slate.

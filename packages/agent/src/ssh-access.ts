@@ -15,6 +15,7 @@
  * except for a terminal.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { hostname, userInfo } from "node:os";
@@ -49,6 +50,42 @@ export interface SshAccess {
 
 const SSHD = "/usr/sbin/sshd";
 
+/** The pids whose parent is in `roots`, transitively (from /proc): sshd's connections and their sessions. */
+function descendants(root: number): number[] {
+  const parents = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so split after the last ")".
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  for (let queue = [root]; queue.length > 0; ) {
+    const next = queue.flatMap((p) => parents.get(p) ?? []);
+    found.push(...next);
+    queue = next;
+  }
+  return found;
+}
+
+/** Kills sshd, its connections and their sessions (they left its process group with setsid). */
+function stopAll(sshd: ChildProcess): void {
+  const children = sshd.pid ? descendants(sshd.pid) : [];
+  killTree(sshd);
+  for (const pid of children) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -77,11 +114,25 @@ const seconds = (env: NodeJS.ProcessEnv, name: string, fallback: number) => {
 
 export async function openSshAccess(options: SshAccessOptions): Promise<SshAccess> {
   const env = options.env ?? process.env;
-  const { dir, enter } = options;
+  const { dir } = options;
+  // The port first: nothing is written for a bad GYRE_SSH_PORTS.
+  const port = await pickPort(env);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    return await serve(options, env, port);
+  } catch (error) {
+    // The entry script holds the job's variables: nothing of it outlives a failed start.
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function serve(options: SshAccessOptions, env: NodeJS.ProcessEnv, port: number): Promise<SshAccess> {
+  const { dir, enter } = options;
   const hostKey = join(dir, "host_ed25519");
   await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "gyre-job", "-f", hostKey]);
+  const fingerprint = (await run("ssh-keygen", ["-l", "-f", `${hostKey}.pub`])).stdout.split(" ")[1] ?? "";
 
   // The session's entry: the job's variables only (`env -i`), then the sandbox's command line.
   const inner =
@@ -104,13 +155,14 @@ export async function openSshAccess(options: SshAccessOptions): Promise<SshAcces
   );
   await chmod(dir, 0o700);
 
-  const port = await pickPort(env);
   const user = userInfo().username;
   const config = join(dir, "sshd_config");
   await writeFile(
     config,
     [
       `Port ${port}`,
+      // One address, bound or not started: another process on the port is never reached instead.
+      "ListenAddress 0.0.0.0",
       `HostKey ${hostKey}`,
       `AuthorizedKeysFile ${authorized}`,
       `AllowUsers ${user}`,
@@ -121,6 +173,8 @@ export async function openSshAccess(options: SshAccessOptions): Promise<SshAcces
       "UsePAM no",
       "PermitRootLogin prohibit-password",
       "AllowTcpForwarding no",
+      "AllowAgentForwarding no",
+      "AllowStreamLocalForwarding no",
       "X11Forwarding no",
       "PermitTunnel no",
       "ClientAliveInterval 30",
@@ -134,12 +188,13 @@ export async function openSshAccess(options: SshAccessOptions): Promise<SshAcces
   const sessions = new Set<string>();
   let connected = 0;
   let changed: () => void = () => {};
-  // Its own process group: closing kills the server and every connection it serves.
+  // Its own process group; closing also kills every connection it serves (each in its own session).
   const sshd: ChildProcess = spawn(SSHD, ["-D", "-e", "-f", config], {
     stdio: ["ignore", "ignore", "pipe"],
     detached: true,
   });
   let log = "";
+  let partial = "";
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`sshd did not start: ${log.trim().slice(-500)}`)),
@@ -156,7 +211,10 @@ export async function openSshAccess(options: SshAccessOptions): Promise<SshAcces
     sshd.stderr!.setEncoding("utf8");
     sshd.stderr!.on("data", (chunk: string) => {
       if (log.length < 64 * 1024) log += chunk;
-      for (const line of chunk.split("\n")) {
+      // Whole lines only: a line may arrive in two chunks.
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) {
         if (/^Server listening on /.test(line)) {
           clearTimeout(timer);
           resolve();
@@ -167,15 +225,15 @@ export async function openSshAccess(options: SshAccessOptions): Promise<SshAcces
           connected++;
           changed();
         }
-        const closed = /^(?:Disconnected from user \S+|Connection closed by user \S+) (\S+) port (\d+)/.exec(
-          line,
-        );
+        const closed =
+          /^(?:Disconnected from user \S+|Connection closed by user \S+|Timeout, client not responding from user \S+|Connection reset by user \S+) (\S+) port (\d+)/.exec(
+            line,
+          );
         if (closed && sessions.delete(`${closed[1]}:${closed[2]}`)) changed();
       }
     });
-  }).catch(async (error) => {
-    killTree(sshd);
-    await rm(dir, { recursive: true, force: true });
+  }).catch((error) => {
+    stopAll(sshd);
     throw error;
   });
   sshd.removeAllListeners("exit");
@@ -183,7 +241,8 @@ export async function openSshAccess(options: SshAccessOptions): Promise<SshAcces
   const host = env.GYRE_SSH_HOST || hostname();
   const instructions =
     "You can now SSH into this job with your SSH key (the job stays up after its steps until you leave):\n" +
-    `    ssh -p ${port} ${user}@${host}\n`;
+    `    ssh -p ${port} ${user}@${host}\n` +
+    `Its host key is ${fingerprint} (ED25519): check it when ssh asks.\n`;
 
   return {
     instructions,
@@ -221,7 +280,7 @@ export async function openSshAccess(options: SshAccessOptions): Promise<SshAcces
       });
     },
     async close() {
-      killTree(sshd);
+      stopAll(sshd);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -32,3 +32,4 @@ export const badRequest = (message: string, details?: unknown) =>
 export const notFound = (message: string) => new GyreError("not_found", message);
 export const unauthorized = (message = "You must log in first.") => new GyreError("unauthorized", message);
 export const conflict = (message: string) => new GyreError("conflict", message);
+export const forbidden = (message: string) => new GyreError("forbidden", message);

@@ -13,6 +13,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Gyre } from "../context.ts";
+import { organizationOf } from "../project/organization.ts";
 import { putItem } from "../store/index.ts";
 import { Keys } from "../table.ts";
 
@@ -31,6 +32,8 @@ export const AUDIT_ACTIONS = [
   "workflow.job.finish",
   "workflow.job.scheduled",
   "workflow.job.start",
+  /** Gyre's own: a rerun with SSH, whose sessions see the job's secrets. */
+  "workflow.job.ssh",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -120,8 +123,19 @@ export const projectScope = (slug: string, organizationId?: string): AuditEntity
   return { id: organizationId ?? `${vcs}/${org}`, type: "organization", name: org };
 };
 
+/**
+ * The scope of a record about something of project `slug`: its organization by its UUID, as the
+ * API's routes give it (read once per process, project/organization.ts), or by slug if it has none.
+ */
+export async function scopeOf(gyre: Gyre, slug: string): Promise<AuditEntity> {
+  const [vcs = "", org = ""] = slug.split("/");
+  const vcsType = vcs === "gh" ? "github" : vcs === "bb" ? "bitbucket" : vcs;
+  const organization = await organizationOf(gyre, { slug, vcsType, org }).catch(() => undefined);
+  return projectScope(slug, organization?.id);
+}
+
 /** A job's own record (`workflow.job.scheduled|start|finish`), by dispatch: its workflow, number, status. */
-export const auditJob = (
+export const auditJob = async (
   gyre: Gyre,
   action: "workflow.job.scheduled" | "workflow.job.start" | "workflow.job.finish",
   job: {
@@ -135,11 +149,11 @@ export const auditJob = (
   },
   actor: AuditEntity = SYSTEM_ACTOR,
 ) =>
-  audit(gyre, {
+  await audit(gyre, {
     action,
     actor,
     target: { id: job.id, type: "job", name: job.name },
-    scope: projectScope(job.projectSlug),
+    scope: await scopeOf(gyre, job.projectSlug),
     payload: {
       workflow_id: job.workflowId,
       job_number: job.number,

@@ -290,16 +290,25 @@ export type JobEnvironment = { environment: Record<string, string> } | { unautho
  * winning over an earlier one for the same name. A context that does not exist in the
  * project's organization stops the job before it runs.
  */
+/**
+ * Whether a job runs a fork's pull request without the project's secrets: it runs the fork's
+ * config, so it gets no project or context variable and no additional SSH key unless the project
+ * passes secrets to forked pull requests (`forked_pr_secrets`), as CircleCI.
+ */
+export async function withholdsSecrets(
+  gyre: Gyre,
+  job: Pick<Job, "projectSlug"> & { pipeline?: Pick<Job["pipeline"], "pullRequests"> },
+): Promise<boolean> {
+  if (!job.pipeline?.pullRequests?.some((p) => p.fork)) return false;
+  const project = await findProject(gyre, job.projectSlug);
+  return !project?.settings.forkedPrSecrets;
+}
+
 export async function jobEnvironment(
   gyre: Gyre,
   job: Pick<Job, "projectSlug" | "contexts"> & { pipeline?: Pick<Job["pipeline"], "pullRequests"> },
 ): Promise<JobEnvironment> {
-  // A pull request from a fork runs the fork's config: it gets no project or context variable
-  // unless the project passes secrets to forked pull requests (`forked_pr_secrets`), as CircleCI.
-  if (job.pipeline?.pullRequests?.some((p) => p.fork)) {
-    const project = await findProject(gyre, job.projectSlug);
-    if (!project?.settings.forkedPrSecrets) return { environment: {} };
-  }
+  if (await withholdsSecrets(gyre, job)) return { environment: {} };
   const owner = ownerOfProject(job.projectSlug);
   const [project, ...contexts] = await Promise.all([
     projectEnvironment(gyre, job.projectSlug),

@@ -10,8 +10,9 @@
 import { randomUUID } from "node:crypto";
 import type { User } from "../auth/index.ts";
 import type { Gyre } from "../context.ts";
-import { badRequest, conflict } from "../error.ts";
+import { badRequest, conflict, forbidden } from "../error.ts";
 import { freshAllocations, type Job, type JobStatus, parallelismOf } from "../job/index.ts";
+import { findPipeline } from "../pipeline/read.ts";
 import { reserveNumbers } from "../project/index.ts";
 import type { RerunBody } from "../protocol/api.ts";
 import { listUserKeys } from "../ssh/user-keys.ts";
@@ -45,8 +46,23 @@ export function rerunSet(jobs: Pick<Job, "name" | "requires">[], seeds: Iterable
   return chosen;
 }
 
-/** Who may log in to an SSH rerun's jobs: the rerunning user, with the keys they added. */
-async function sshAccessFor(gyre: Gyre, user: Pick<User, "id" | "login">): Promise<NonNullable<Job["ssh"]>> {
+/**
+ * Who may log in to an SSH rerun's jobs: the rerunning user, with the keys they added. A
+ * session sees the job's variables in clear (project and context secrets), so until projects
+ * have permissions only an administrator or the user who started the pipeline may ask.
+ */
+async function sshAccessFor(
+  gyre: Gyre,
+  user: Pick<User, "id" | "login" | "admin">,
+  pipelineId: string,
+): Promise<NonNullable<Job["ssh"]>> {
+  if (!user.admin) {
+    const pipeline = await findPipeline(gyre, pipelineId);
+    if (pipeline?.trigger.actorId !== user.id)
+      throw forbidden(
+        "Rerunning with SSH shows the job's secrets: only an administrator or the user who started the pipeline may.",
+      );
+  }
   const keys = await listUserKeys(gyre, user.id);
   if (keys.length === 0)
     throw badRequest(
@@ -60,7 +76,7 @@ export async function rerunWorkflow(
   gyre: Gyre,
   id: string,
   body: RerunBody,
-  actor: Pick<User, "id" | "login">,
+  actor: Pick<User, "id" | "login" | "admin">,
 ): Promise<{ workflowId: string }> {
   const { workflow, jobs } = await readWorkflow(gyre, id);
   if (!TERMINAL_WORKFLOW.has(workflow.status)) {
@@ -91,7 +107,7 @@ export async function rerunWorkflow(
     seeds = jobs.map((j) => j.name);
   }
   // SSH: the chosen jobs stay up after their steps for the rerunning user's keys (agent/ssh-access.ts).
-  const ssh = body.enable_ssh ? await sshAccessFor(gyre, actor) : undefined;
+  const ssh = body.enable_ssh ? await sshAccessFor(gyre, actor, workflow.pipelineId) : undefined;
   const again = rerunSet(jobs, seeds);
   const ordered = [...jobs].sort((a, b) => a.number - b.number);
   const { firstJobNumber } = await reserveNumbers(gyre, workflow.projectSlug, again.size, 0);
@@ -165,14 +181,18 @@ export async function rerunWorkflow(
     ...(workflow.tag ? { tag: workflow.tag } : {}),
     rerunOf: workflow.id,
   };
-  // Jobs before the workflow item: the workflow is listed only once all its jobs exist.
-  await Promise.all(items.map((i) => putNew(gyre, i)));
+  // The jobs nothing starts first, then the workflow item, then the jobs the reconciler would
+  // start (active): a write that fails half-way never leaves a running job in a workflow no list
+  // shows, only a listed workflow that can be canceled or rerun.
+  const active = (i: Record<string, unknown>) => i.gsi2pk !== undefined;
+  await Promise.all(items.filter((i) => !active(i)).map((i) => putNew(gyre, i)));
   await putNew(gyre, {
     ...Keys.workflow(workflowId),
     gsi1pk: Index.workflowsOf(workflow.pipelineId),
     gsi1sk: `${createdAt}#${workflow.name}`,
     ...item,
   });
+  await Promise.all(items.filter(active).map((i) => putNew(gyre, i)));
   await Promise.all(fresh.filter((j) => j.status === "queued").map((j) => startAllocations(gyre, j)));
   // Jobs whose requirements were all carried over as they require are released now.
   await advanceWorkflow(gyre, workflowId);

@@ -66,6 +66,7 @@ describe("settings", () => {
       forkedPrSecrets: false,
       onlyBuildPrs: false,
       setGithubStatus: true,
+      autocancelBuilds: false,
     });
     await updateProjectSettings(gyre, project.slug, { buildForkPrs: true });
     await updateProjectSettings(gyre, project.slug, { setGithubStatus: false });

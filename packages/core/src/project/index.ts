@@ -435,6 +435,12 @@ export async function deleteProject(gyre: Gyre, slug: string): Promise<RemovedRe
     keys.push({ pk: String(item.pk), sk });
   }
   if (!removed.PROJECT) throw notFound(`Project ${slug} not found.`);
+  // Its schedules (API and config) too: kept elsewhere, they would fire into a project re-added
+  // under the slug.
+  for await (const item of queryRaw(gyre, { index: "gsi1", partition: Index.schedulesOf(slug) })) {
+    removed.SCHEDULE = (removed.SCHEDULE ?? 0) + 1;
+    keys.push({ pk: String(item.pk), sk: String(item.sk) });
+  }
   // The project item last: a failure half-way leaves a project that can be removed again.
   await deleteItems(
     gyre,

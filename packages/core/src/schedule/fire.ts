@@ -59,7 +59,8 @@ async function fire(gyre: Gyre, project: Project, s: Schedule, tick: string): Pr
       ...(Object.keys(parameters).length > 0 ? { parameters } : {}),
       actor: s.actor.login,
       actorId: s.actor.id,
-      idempotencyKey: `schedule:${s.id}:${tick}`,
+      // A NUL no Idempotency-Key header can carry: a client's key never takes a tick's place.
+      idempotencyKey: `\u0000schedule:${s.id}:${tick}`,
       schedule: { id: s.id, name: s.name, ...(s.workflow ? { workflow: s.workflow } : {}) },
     });
   } catch (error) {

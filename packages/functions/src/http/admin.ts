@@ -134,6 +134,14 @@ export function adminRoutes() {
     const gyre = c.get("gyre");
     const project = await getProject(gyre, slugOf(c));
     const body = await parseBody(c, ChangeProjectBody);
+    // Everything checked before anything is written: a refused body changes nothing.
+    if (body.github && project.vcsType !== "github")
+      throw badRequest(`Project ${project.slug} is not a GitHub project: it has no GitHub settings.`);
+    // The stored token goes only where it was given for: a new API URL needs the token again.
+    if (body.github?.api_url !== undefined && body.github.token === undefined)
+      throw badRequest(
+        "A new github.api_url needs its github.token too: the stored token is not sent elsewhere.",
+      );
     if (body.settings) {
       await updateProjectSettings(gyre, project.slug, settingsFromBody(body.settings));
       await auditRequest(c, {
@@ -144,8 +152,6 @@ export function adminRoutes() {
     }
     let installed: Installed | undefined;
     if (body.github) {
-      if (project.vcsType !== "github")
-        throw badRequest(`Project ${project.slug} is not a GitHub project: it has no GitHub settings.`);
       await updateProjectGithub(
         gyre,
         project.slug,

@@ -70,7 +70,17 @@ import { deleteCaches, listArtifacts, listTestResults } from "@gyre/core/storage
 import { readWorkflow } from "@gyre/core/workflow/index";
 import { type Context, Hono } from "hono";
 import { baseUrl } from "./api-v2.ts";
-import { type Env, parseBody, parseQuery, positiveInt, rawBody, requireUser, slugOf } from "./context.ts";
+import {
+  auditEnvVar,
+  type Env,
+  parseBody,
+  parseQuery,
+  positiveInt,
+  rawBody,
+  requireUser,
+  slugOf,
+} from "./context.ts";
+import { rerunAudited } from "./workflow-actions.ts";
 
 const PROJECT = "/project/:vcs/:org/:repo";
 const BUILD = `${PROJECT}/:num{[0-9]+}`;
@@ -433,7 +443,9 @@ export function apiV1Routes() {
   app.post(`${PROJECT}/envvar`, auth, async (c) => {
     const body = await parseBody(c, EnvVarBody);
     const project = await projectOf(c);
-    return c.json(envVarJson(await setEnvVar(c.get("gyre"), project.slug, body)), 201);
+    const stored = await setEnvVar(c.get("gyre"), project.slug, body);
+    await auditEnvVar(c, project, "project.env_var.create", body.name);
+    return c.json(envVarJson(stored), 201);
   });
 
   const envVarName = (c: Context<Env>) =>
@@ -449,6 +461,7 @@ export function apiV1Routes() {
     const name = envVarName(c);
     const project = await projectOf(c);
     await deleteEnvVar(c.get("gyre"), project.slug, name);
+    await auditEnvVar(c, project, "project.env_var.delete", name);
     return c.json({ message: "ok" });
   });
 
@@ -580,7 +593,7 @@ export function apiV1Routes() {
     const gyre = c.get("gyre");
     const { project, job } = await buildOf(c);
     const body = { jobs: [job.id], ...(enableSsh ? { enable_ssh: true } : {}) };
-    const { workflowId } = await rerunWorkflow(gyre, job.workflowId, body, c.get("user"));
+    const { workflowId } = await rerunAudited(c, job.workflowId, body);
     const { jobs } = await readWorkflow(gyre, workflowId);
     const fresh = jobs.find((j) => j.name === job.name)!;
     return c.json(buildSummaryJson(fresh, await contextOf(gyre, fresh, project, baseUrl(c.req.url))));

@@ -38,8 +38,7 @@ import { parseInput } from "@gyre/core/protocol/schema";
 import { getWorkflow, listWorkflows, readWorkflow } from "@gyre/core/workflow/index";
 import { type Context, Hono } from "hono";
 import {
-  aboutProject,
-  auditRequest,
+  auditEnvVar,
   type Env,
   jsonBody,
   parseBody,
@@ -149,11 +148,7 @@ export function apiV2Routes() {
     const body = await parseBody(c, EnvVarBody);
     const project = await getProject(gyre, slugOf(c));
     const stored = await setEnvVar(gyre, project.slug, body);
-    await auditRequest(c, {
-      action: "project.env_var.create",
-      ...aboutProject(project),
-      payload: { name: body.name },
-    });
+    await auditEnvVar(c, project, "project.env_var.create", body.name);
     return c.json(stored, 201);
   });
 
@@ -172,7 +167,7 @@ export function apiV2Routes() {
     const name = envVarName(c);
     const project = await getProject(gyre, slugOf(c));
     await deleteEnvVar(gyre, project.slug, name);
-    await auditRequest(c, { action: "project.env_var.delete", ...aboutProject(project), payload: { name } });
+    await auditEnvVar(c, project, "project.env_var.delete", name);
     return c.json({ message: "Environment variable deleted." });
   });
 

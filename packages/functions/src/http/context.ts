@@ -40,6 +40,14 @@ export const aboutProject = (project: Pick<Project, "slug" | "name" | "id" | "or
   scope: projectScope(project.slug, project.organizationId),
 });
 
+/** A project variable written or removed (v2 and v1.1): its name, never its value. */
+export const auditEnvVar = (
+  c: Context<Env>,
+  project: Pick<Project, "slug" | "name" | "id" | "organizationId">,
+  action: "project.env_var.create" | "project.env_var.delete",
+  name: string,
+) => auditRequest(c, { action, ...aboutProject(project), payload: { name } });
+
 /** Writes an audit record of this request by its caller (core/src/audit). */
 export const auditRequest = (c: Context<Env>, event: Omit<AuditEvent, "actor" | "request">) =>
   audit(c.get("gyre"), { ...event, actor: auditActor(c), request: c.get("auditRequest") });

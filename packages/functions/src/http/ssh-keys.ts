@@ -12,6 +12,7 @@
  * other answer.
  */
 import type { Gyre } from "@gyre/core/context";
+import { withholdsSecrets } from "@gyre/core/contexts/index";
 import { getProject } from "@gyre/core/project/index";
 import type { AllocationRef } from "@gyre/core/protocol/agent";
 import { AddSshKeyBody, CheckoutKeyBody, DeleteSshKeyBody, Fingerprint } from "@gyre/core/protocol/api";
@@ -118,5 +119,11 @@ export function sshKeyRoutes() {
 export async function jobKeysAnswer(gyre: Gyre, allocation: AllocationRef, nodeId: string) {
   const job = await verifyAllocation(gyre, allocation, nodeId);
   const { checkoutKey, keys } = await jobSshKeys(gyre, job.projectSlug, job.checkout.repoUrl);
-  return { checkout_key: checkoutKey && jobKeyJson(checkoutKey), keys: keys.map(jobKeyJson) };
+  // A fork's pull request without forked_pr_secrets: the checkout key only (it checks out), no
+  // additional key (those reach the team's servers).
+  const withheld = await withholdsSecrets(gyre, job);
+  return {
+    checkout_key: checkoutKey && jobKeyJson(checkoutKey),
+    keys: withheld ? [] : keys.map(jobKeyJson),
+  };
 }

@@ -4,17 +4,36 @@
  * node stops it within a second or two after); 404 for an unknown id, 409 for a move its
  * current state does not allow (with that state in the message), 400 for a bad rerun body.
  */
-import { projectScope } from "@gyre/core/audit/index";
+import { scopeOf } from "@gyre/core/audit/index";
 import { approveJob, cancelJob, cancelWorkflow } from "@gyre/core/dispatch/actions";
 import { rerunWorkflow } from "@gyre/core/dispatch/rerun";
 import { getJobByNumber } from "@gyre/core/job/index";
 import { getProject } from "@gyre/core/project/index";
-import { RerunBodySchema } from "@gyre/core/protocol/api";
+import { type RerunBody, RerunBodySchema } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
-import { Hono } from "hono";
+import { readWorkflow } from "@gyre/core/workflow/index";
+import { type Context, Hono } from "hono";
 import { auditRequest, type Env, jsonBody, pathId, positiveInt, requireUser, slugOf } from "./context.ts";
 
 const ACCEPTED = { message: "Accepted." };
+
+/**
+ * A rerun by the caller; one with SSH is an audit record (`workflow.job.ssh`, Gyre's own): its
+ * sessions see the job's secrets.
+ */
+export async function rerunAudited(c: Context<Env>, workflowId: string, body: RerunBody) {
+  const rerun = await rerunWorkflow(c.get("gyre"), workflowId, body, c.get("user"));
+  if (body.enable_ssh) {
+    const { workflow } = await readWorkflow(c.get("gyre"), rerun.workflowId);
+    await auditRequest(c, {
+      action: "workflow.job.ssh",
+      target: { id: rerun.workflowId, type: "workflow", name: workflow.name },
+      scope: await scopeOf(c.get("gyre"), workflow.projectSlug),
+      payload: { rerun_of: workflowId, jobs: body.jobs ?? [] },
+    });
+  }
+  return rerun;
+}
 
 export function workflowActionRoutes() {
   const app = new Hono<Env>();
@@ -28,7 +47,7 @@ export function workflowActionRoutes() {
     await auditRequest(c, {
       action: "workflow.job.approve",
       target: { id: job.id, type: "job", name: job.name },
-      scope: projectScope(job.projectSlug),
+      scope: await scopeOf(c.get("gyre"), job.projectSlug),
       payload: { workflow_id: id, project_slug: job.projectSlug },
     });
     return c.json(ACCEPTED, 202);
@@ -42,7 +61,7 @@ export function workflowActionRoutes() {
   app.post("/workflow/:id/rerun", async (c) => {
     const id = pathId(c, "id", "Workflow");
     const body = parseInput(RerunBodySchema, await jsonBody(c, undefined, { nullable: true }), "rerun body");
-    const { workflowId } = await rerunWorkflow(c.get("gyre"), id, body, c.get("user"));
+    const { workflowId } = await rerunAudited(c, id, body);
     return c.json({ workflow_id: workflowId }, 202);
   });
 
