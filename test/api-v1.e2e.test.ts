@@ -377,6 +377,12 @@ describe("API v1.1", () => {
       url.href.replace(/&signature=.*$/, ""),
     ];
     for (const href of elsewhere) expect({ href, ...(await open(href)) }).toEqual({ href, ...altered });
+    // A step or a parallel run the build does not have is not there (with a token).
+    expect(await client.get(`/api/v1.1/project/${SLUG}/${B}/output/99/0`)).toEqual({
+      status: 404,
+      body: { message: `Build ${B} has no step 99.` },
+    });
+    expect((await client.get(`/api/v1.1/project/${SLUG}/${B}/output/${step}/5`)).status).toBe(404);
     // Without its signature the URL wants a token, as any other route does.
     expect((await open(`${url.origin}${url.pathname}`)).status).toBe(401);
     expect((await client.get(url.pathname)).status).toBe(200);

@@ -515,4 +515,45 @@ describe("skipping and auto-cancel", () => {
     expect(newer!.status).toBe("success");
     await settings(CODERTOCAT, { autocancel_builds: false });
   });
+
+  it("reads and changes the same settings in CircleCI's shapes: v2's advanced and v1.1's feature_flags", async () => {
+    const v2 = `/api/v2/project/${CODERTOCAT}/settings`;
+    const v1 = `/api/v1.1/project/${CODERTOCAT}/settings`;
+    const defaults = {
+      build_fork_prs: false,
+      forks_receive_secret_env_vars: false,
+      build_prs_only: false,
+      set_github_status: true,
+      autocancel_builds: false,
+    };
+    expect(await call("GET", v2)).toEqual({ status: 200, body: { advanced: defaults } });
+    expect(await call("PATCH", v2, { advanced: { autocancel_builds: true } })).toEqual({
+      status: 200,
+      body: { advanced: { ...defaults, autocancel_builds: true } },
+    });
+    expect(
+      await call("PUT", v1, { feature_flags: { "autocancel-builds": false, "build-prs-only": true } }),
+    ).toEqual({
+      status: 200,
+      body: {
+        feature_flags: {
+          "build-fork-prs": false,
+          "forks-receive-secret-env-vars": false,
+          "build-prs-only": true,
+          "set-github-status": true,
+          "autocancel-builds": false,
+        },
+      },
+    });
+    expect((await call("GET", `/api/gyre/projects/${CODERTOCAT}`)).body.settings).toMatchObject({
+      only_build_prs: true,
+      autocancel_builds: false,
+    });
+    const bad = await call("PATCH", v2, { advanced: { oss: true } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toContain("oss");
+    expect((await call("PATCH", v2, { advanced: { build_prs_only: "yes" } })).status).toBe(400);
+    await settings(CODERTOCAT, { only_build_prs: false });
+    expect((await call("GET", v2)).body).toEqual({ advanced: defaults });
+  });
 });

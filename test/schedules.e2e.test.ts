@@ -122,6 +122,18 @@ workflows:
       name: "twice an hour",
     });
     expect((await call("GET", `/api/v2/schedule/${id}`)).body).toEqual(patched.body);
+    // Days of the month in place of days of the week, in some months only (CircleCI's newer fields).
+    const other = (await call("POST", `/api/v2/project/${slug}/schedule`, { ...body, name: "monthly" })).body;
+    const monthly = await call("PATCH", `/api/v2/schedule/${other.id}`, {
+      timetable: { "days-of-month": [1, 15], months: ["JAN", "JUL"] },
+    });
+    expect(monthly.body.timetable).toEqual({
+      ...body.timetable,
+      "days-of-week": undefined,
+      "days-of-month": [1, 15],
+      months: ["JAN", "JUL"],
+    });
+    expect((await call("DELETE", `/api/v2/schedule/${other.id}`)).status).toBe(200);
 
     const spare = (await call("POST", `/api/v2/project/${slug}/schedule`, { ...body, name: "spare" })).body;
     expect(await call("DELETE", `/api/v2/schedule/${spare.id}`)).toEqual({
@@ -145,6 +157,9 @@ workflows:
       [{ ...body, "attribution-actor": "someone" }, "attribution-actor"],
       [{ ...body, colour: "red" }, "colour"],
       [{ name: "x" }, "timetable"],
+      [{ ...body, timetable: { ...body.timetable, "days-of-month": [1] } }, "not both"],
+      [{ ...body, timetable: { "per-hour": 1, "hours-of-day": [1] } }, "give days-of-week or days-of-month"],
+      [{ ...body, timetable: { ...body.timetable, months: ["JANUARY"] } }, "months"],
     ];
     for (const [b, words] of bad) {
       const res = await call("POST", `/api/v2/project/${slug}/schedule`, b);

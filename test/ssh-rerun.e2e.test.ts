@@ -29,7 +29,7 @@ beforeAll(async () => {
   runtime = await startLocalRuntime({
     dataDir: join(dir, "data"),
     port: 0,
-    agentEnv: { GYRE_SSH_HOST: "127.0.0.1", GYRE_SSH_WAIT_SECONDS: "8" },
+    agentEnv: { GYRE_SSH_HOST: "127.0.0.1", GYRE_SSH_WAIT_SECONDS: "8", GYRE_SSH_GRACE_SECONDS: "3" },
   });
   client = api(runtime.url, runtime.adminToken);
   const repo = gitRepo({
@@ -189,6 +189,30 @@ describe.skipIf(!usable)("SSH reruns", () => {
     expect(built).toBe("built");
     // The builder's own directories are not in the job's sandbox.
     expect(host).toMatch(/No such file or directory/);
+
+    // An interactive session has a terminal of its own: job control works.
+    const shell = spawnSync(
+      "ssh",
+      [
+        "-tt",
+        "-i",
+        key,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-p",
+        String(port),
+        "root@127.0.0.1",
+      ],
+      { input: "sleep 30 &\njobs\nkill %1\nexit\n", encoding: "utf8", timeout: 30_000 },
+    );
+    expect(shell.stdout).not.toContain("no job control");
+    expect(shell.stdout).toMatch(/\[1\]\+\s+Running\s+sleep 30 &/);
 
     const job = await waitFor("the rerun to end with the session", async () => {
       const [j] = (await client.get(`/api/v2/workflow/${rerun}/job`)).body.items!;

@@ -7,6 +7,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "../packages/cli/src/client.ts";
+import { status } from "../packages/cli/src/commands.ts";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
 import { workflowApprove, workflowCancel, workflowRerun } from "../packages/cli/src/workflow-commands.ts";
 import { api, gitRepo, outputsByName, stepOutputs, tempDir, trigger, waitFor } from "./support.ts";
@@ -393,6 +394,12 @@ describe("gyre workflow", () => {
     const { id } = await trigger(client, "gh/acme/approve");
     const held = await waitForWorkflow(id, "the approval to be on hold", (w) => w.status === "on_hold");
     const workflowId = held.workflow.id as string;
+    // `gyre status` shows the id the workflow commands take.
+    const shown: string[] = [];
+    await status(cli, "gh/acme/approve", (l) => shown.push(l), 1);
+    expect(shown.find((l) => l.startsWith("    workflow release:"))).toMatch(
+      new RegExp(`^ {4}workflow release: on_hold .*\\(${workflowId}\\)$`),
+    );
     await expect(workflowApprove(cli, workflowId, "nope", print)).rejects.toThrow(
       'No job "nope" in this workflow (it has: build, hold, deploy).',
     );

@@ -3,9 +3,10 @@
  * the job's own, started before its steps, that lets in only the rerunning user's public keys
  * and puts each session in the job's environment: its sandbox (the same command line its
  * steps run under, so the same mounts, cgroup and limits), its working directory and its
- * variables. After the steps the job waits for the user: until the last session ends, or
- * until nobody has connected for GYRE_SSH_WAIT_SECONDS (default 600, CircleCI's ten minutes),
- * and never longer than GYRE_SSH_MAX_SECONDS (default two hours) after the steps ended.
+ * variables. After the steps the job waits for the user: until GYRE_SSH_GRACE_SECONDS (default
+ * 60) after the last session ended with no new one, or until nobody has connected for
+ * GYRE_SSH_WAIT_SECONDS (default 600, CircleCI's ten minutes), and never longer than
+ * GYRE_SSH_MAX_SECONDS (default two hours) after the steps ended.
  *
  * The server runs as the agent's user, on a port of GYRE_SSH_PORTS (default any free one)
  * and prints the address to use: GYRE_SSH_HOST (the builder's reachable address) or the host
@@ -22,6 +23,7 @@ import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { killTree, quote } from "./process.ts";
+import type { WrapOptions } from "./sandbox/index.ts";
 
 const run = promisify(execFile);
 
@@ -32,7 +34,7 @@ export interface SshAccessOptions {
   keys: readonly string[];
   /** How a session enters the job: the sandbox's command line for a shell, where, and with what. */
   enter: {
-    wrap: (argv: string[], cwd: string) => string[];
+    wrap: (argv: string[], cwd: string, options?: WrapOptions) => string[];
     hostCwd: string;
     jobCwd: string;
     env: Record<string, string>;
@@ -137,7 +139,7 @@ async function serve(options: SshAccessOptions, env: NodeJS.ProcessEnv, port: nu
   // The session's entry: the job's variables only (`env -i`), then the sandbox's command line.
   const inner =
     'if [ -n "$SSH_ORIGINAL_COMMAND" ]; then exec /bin/bash -c "$SSH_ORIGINAL_COMMAND"; fi; exec /bin/bash -l';
-  const argv = enter.wrap(["/bin/bash", "-c", inner], enter.jobCwd);
+  const argv = enter.wrap(["/bin/bash", "-c", inner], enter.jobCwd, { terminal: true });
   const vars = Object.entries(enter.env).map(([k, v]) => quote(`${k}=${v}`));
   const script = [
     "#!/bin/sh",
@@ -187,6 +189,8 @@ async function serve(options: SshAccessOptions, env: NodeJS.ProcessEnv, port: nu
 
   const sessions = new Set<string>();
   let connected = 0;
+  /** When the last session ended (the job ends GYRE_SSH_GRACE_SECONDS after, unless one opens). */
+  let lastEnded = 0;
   let changed: () => void = () => {};
   // Its own process group; closing also kills every connection it serves (each in its own session).
   const sshd: ChildProcess = spawn(SSHD, ["-D", "-e", "-f", config], {
@@ -229,7 +233,10 @@ async function serve(options: SshAccessOptions, env: NodeJS.ProcessEnv, port: nu
           /^(?:Disconnected from user \S+|Connection closed by user \S+|Timeout, client not responding from user \S+|Connection reset by user \S+) (\S+) port (\d+)/.exec(
             line,
           );
-        if (closed && sessions.delete(`${closed[1]}:${closed[2]}`)) changed();
+        if (closed && sessions.delete(`${closed[1]}:${closed[2]}`)) {
+          if (sessions.size === 0) lastEnded = Date.now();
+          changed();
+        }
       }
     });
   }).catch((error) => {
@@ -249,12 +256,14 @@ async function serve(options: SshAccessOptions, env: NodeJS.ProcessEnv, port: nu
     async waitForSessions(signal, say) {
       const wait = seconds(env, "GYRE_SSH_WAIT_SECONDS", 600) * 1000;
       const max = seconds(env, "GYRE_SSH_MAX_SECONDS", 7200) * 1000;
+      const grace = seconds(env, "GYRE_SSH_GRACE_SECONDS", 60) * 1000;
       const started = Date.now();
-      if (connected > 0 && sessions.size === 0) return say("The SSH session ended: the job ends.\n");
       say(
         sessions.size > 0
           ? `Waiting for the ${sessions.size} SSH session(s) to end.\n`
-          : `Waiting up to ${Math.round(wait / 1000)} s for an SSH session.\n`,
+          : connected > 0
+            ? `Waiting ${Math.round(grace / 1000)} s for another SSH session.\n`
+            : `Waiting up to ${Math.round(wait / 1000)} s for an SSH session.\n`,
       );
       await new Promise<void>((resolve) => {
         const done = (why: string) => {
@@ -266,7 +275,9 @@ async function serve(options: SshAccessOptions, env: NodeJS.ProcessEnv, port: nu
         };
         const check = () => {
           const now = Date.now();
-          if (connected > 0 && sessions.size === 0) done("The SSH session ended: the job ends.\n");
+          // A session ended: the job ends after a short grace, unless another one opens.
+          if (connected > 0 && sessions.size === 0 && now - lastEnded >= grace)
+            done("The SSH session ended: the job ends.\n");
           else if (connected === 0 && now - started >= wait)
             done(`Nobody connected over SSH within ${Math.round(wait / 1000)} s: the job ends.\n`);
           else if (now - started >= max)

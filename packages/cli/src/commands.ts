@@ -131,7 +131,8 @@ export async function status(
         await client.get<{ items: WorkflowJson[] }>(`/api/v2/pipeline/${p.id}/workflow`),
       );
       for (const w of workflows) {
-        print(`    workflow ${w.name}: ${w.status} ${duration(w.created_at, w.stopped_at)}`);
+        // Its id: what `gyre workflow approve|cancel|rerun` take.
+        print(`    workflow ${w.name}: ${w.status} ${duration(w.created_at, w.stopped_at)} (${w.id})`);
         const jobs = page(await client.get<{ items: WorkflowJobJson[] }>(`/api/v2/workflow/${w.id}/job`));
         for (const j of jobs) {
           const number = j.job_number !== undefined ? `#${j.job_number} ` : "";

@@ -180,12 +180,15 @@ export interface BwrapSpec {
 }
 
 /** bubblewrap's arguments for running `argv` in `cwd` inside the sandbox `spec` describes. */
-export function bwrapArgs(spec: BwrapSpec, argv: string[], cwd: string): string[] {
+export function bwrapArgs(spec: BwrapSpec, argv: string[], cwd: string, options: WrapOptions = {}): string[] {
   const args = ["--unshare-all"];
   if (spec.network === "host") args.push("--share-net");
   // Root in the sandbox but without capabilities: it cannot remount the read-only binds
   // writable or unmount what hides the agent's directories.
-  args.push("--cap-drop", "ALL", "--die-with-parent", "--new-session");
+  args.push("--cap-drop", "ALL", "--die-with-parent");
+  // A new session, so a step cannot push input into a terminal of the agent's (TIOCSTI); an SSH
+  // session keeps its own terminal (a pty of its own), or its shell has no job control.
+  if (!options.terminal) args.push("--new-session");
   args.push("--proc", "/proc", "--dev", "/dev");
   const bound: string[] = [];
   for (const entry of spec.system) {
@@ -227,6 +230,11 @@ export function bwrapArgs(spec: BwrapSpec, argv: string[], cwd: string): string[
   return args;
 }
 
+export interface WrapOptions {
+  /** The process is an SSH session's shell: it keeps the session's terminal as its own. */
+  terminal?: boolean;
+}
+
 export interface JobSandbox {
   /** Said first in the job's output (no sandbox here, and what happens because of it). */
   warning?: string;
@@ -234,7 +242,7 @@ export interface JobSandbox {
   summary: string;
   /** Set when the job must not run: the reason, for the job's output. */
   refusal?: string;
-  wrap: (argv: string[], cwd: string) => string[];
+  wrap: (argv: string[], cwd: string, options?: WrapOptions) => string[];
   /** After each step: a message when the kernel killed a process for going over the memory limit. */
   afterStep(): Promise<string | undefined>;
   /** Kills what is left of the job and removes its cgroup. */
@@ -313,7 +321,7 @@ export async function openSandbox(policy: SandboxPolicy, job: JobPlace): Promise
   return {
     warning,
     summary: `${lines.join("\n")}\n`,
-    wrap: (argv, cwd) => launch(bwrap ? [bwrap, ...bwrapArgs(spec, argv, cwd)] : argv),
+    wrap: (argv, cwd, options) => launch(bwrap ? [bwrap, ...bwrapArgs(spec, argv, cwd, options)] : argv),
     afterStep: async () => {
       if (!cgroup) return undefined;
       const now = await cgroup.oomKills();

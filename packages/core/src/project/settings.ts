@@ -145,3 +145,41 @@ export const GithubBody = z
   .partial()
   .strict();
 export type GithubBody = z.infer<typeof GithubBody>;
+
+/**
+ * The same settings in CircleCI's own shapes: API v2's `advanced` object
+ * (`GET|PATCH /project/{slug}/settings`) and v1.1's `feature_flags` (`PUT .../settings`).
+ */
+const CIRCLECI_NAMES = [
+  ["buildForkPrs", "build_fork_prs", "build-fork-prs"],
+  ["forkedPrSecrets", "forks_receive_secret_env_vars", "forks-receive-secret-env-vars"],
+  ["onlyBuildPrs", "build_prs_only", "build-prs-only"],
+  ["setGithubStatus", "set_github_status", "set-github-status"],
+  ["autocancelBuilds", "autocancel_builds", "autocancel-builds"],
+] as const;
+
+const flags = (index: 1 | 2) =>
+  z
+    .object(
+      Object.fromEntries(CIRCLECI_NAMES.map((n) => [n[index], z.boolean()])) as Record<string, z.ZodBoolean>,
+    )
+    .partial()
+    .strict();
+
+export const AdvancedSettingsBody = z.object({ advanced: flags(1) }).strict();
+export const FeatureFlagsBody = z.object({ feature_flags: flags(2) }).strict();
+
+export function settingsFromCircleci(
+  values: Record<string, boolean | undefined>,
+  index: 1 | 2,
+): StoredSettings {
+  return Object.fromEntries(
+    CIRCLECI_NAMES.filter((n) => values[n[index]] !== undefined).map((n) => [n[0], values[n[index]]]),
+  );
+}
+
+export const advancedSettingsJson = (s: ProjectSettings) => ({
+  advanced: Object.fromEntries(CIRCLECI_NAMES.map((n) => [n[1], s[n[0]]])),
+});
+export const featureFlagsJson = (s: ProjectSettings) =>
+  Object.fromEntries(CIRCLECI_NAMES.map((n) => [n[2], s[n[0]]]));

@@ -26,3 +26,16 @@ describe("ticksBetween", () => {
     expect(ticksBetween("0 0 * * *", until, after, 10)).toEqual([]);
   });
 });
+
+describe("timetableCron with days of the month and months", () => {
+  it("puts days of the month and months in their cron fields, the day of the week left open", () => {
+    expect(
+      timetableCron({
+        "per-hour": 1,
+        "hours-of-day": [6],
+        "days-of-month": [15, 1, 15],
+        months: ["MAR", "JAN"],
+      }),
+    ).toBe("0 6 1,15 JAN,MAR *");
+  });
+});

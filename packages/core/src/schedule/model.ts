@@ -19,22 +19,57 @@ import { deterministicUuid } from "../id.ts";
 import type { Project } from "../project/index.ts";
 import { PipelineParameters, RefName } from "../protocol/api.ts";
 import { decodePageToken, encodePageToken } from "../protocol/page-token.ts";
-import { parseStored, z } from "../protocol/schema.ts";
+import { parseInput, parseStored, z } from "../protocol/schema.ts";
 import { deleteItem, getItem, type Item, putItem, queryAll, queryPage, tryUpdate } from "../store/index.ts";
 import { Index, Keys } from "../table.ts";
 
 export const DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] as const;
 
-export const TimetableSchema = z
+export const MONTHS = [
+  "JAN",
+  "FEB",
+  "MAR",
+  "APR",
+  "MAY",
+  "JUN",
+  "JUL",
+  "AUG",
+  "SEP",
+  "OCT",
+  "NOV",
+  "DEC",
+] as const;
+
+/**
+ * CircleCI's timetable: `per-hour` at `hours-of-day` (UTC), on `days-of-week` or on
+ * `days-of-month` (one of the two, as CircleCI takes them), in `months` (all when absent).
+ */
+const TimetableFields = z
   .object({
     "per-hour": z.number().int().min(1, "between 1 and 60").max(60, "between 1 and 60"),
     "hours-of-day": z
       .array(z.number().int().min(0, "hours 0 to 23 (UTC)").max(23, "hours 0 to 23 (UTC)"))
       .min(1)
       .max(24),
-    "days-of-week": z.array(z.enum(DAYS)).min(1).max(7),
+    "days-of-week": z.array(z.enum(DAYS)).min(1).max(7).optional(),
+    "days-of-month": z
+      .array(z.number().int().min(1, "days 1 to 31").max(31, "days 1 to 31"))
+      .min(1)
+      .max(31)
+      .optional(),
+    months: z.array(z.enum(MONTHS)).min(1).max(12).optional(),
   })
   .strict();
+
+export const TimetableSchema = TimetableFields.superRefine((t, ctx) => {
+  const week = t["days-of-week"] !== undefined;
+  const month = t["days-of-month"] !== undefined;
+  if (week === month)
+    ctx.addIssue({
+      code: "custom",
+      message: week ? "give days-of-week or days-of-month, not both" : "give days-of-week or days-of-month",
+    });
+});
 export type Timetable = z.infer<typeof TimetableSchema>;
 
 const ActorSchema = z.object({ id: z.string(), login: z.string(), name: z.string() });
@@ -97,7 +132,7 @@ export type CreateScheduleBody = z.infer<typeof CreateScheduleSchema>;
 export const UpdateScheduleSchema = z
   .object({
     name: z.string().min(1).max(255).optional(),
-    timetable: TimetableSchema.partial().optional(),
+    timetable: TimetableFields.partial().optional(),
     "attribution-actor": z.enum(["current", "system"]).optional(),
     parameters: ScheduleParameters.optional(),
     description: z.string().max(1024).nullable().optional(),
@@ -113,8 +148,12 @@ export function timetableCron(t: Timetable): string {
   const n = t["per-hour"];
   const minutes = Array.from({ length: n }, (_, k) => Math.floor((k * 60) / n));
   const hours = [...new Set(t["hours-of-day"])].sort((a, b) => a - b);
-  const days = [...new Set(t["days-of-week"])].sort((a, b) => DAYS.indexOf(a) - DAYS.indexOf(b));
-  return `${minutes.join(",")} ${hours.join(",")} * * ${days.join(",")}`;
+  const list = <T>(values: readonly T[] | undefined, order: (v: T) => number) =>
+    values ? [...new Set(values)].sort((a, b) => order(a) - order(b)).join(",") : "*";
+  const dom = list(t["days-of-month"], (d) => d);
+  const months = list(t.months, (m) => MONTHS.indexOf(m));
+  const dow = list(t["days-of-week"], (d) => DAYS.indexOf(d));
+  return `${minutes.join(",")} ${hours.join(",")} ${dom} ${months} ${dow}`;
 }
 
 /** The ticks of `cron` after `after` and at or before `until`, oldest first, at most `limit`. */
@@ -179,7 +218,11 @@ export async function updateSchedule(
   caller: ScheduleActor,
 ): Promise<Schedule> {
   const current = await getSchedule(gyre, id);
-  const timetable = TimetableSchema.parse({ ...current.timetable, ...body.timetable });
+  // Days of the month replace days of the week, and the other way round.
+  const base = { ...current.timetable };
+  if (body.timetable?.["days-of-month"]) delete base["days-of-week"];
+  if (body.timetable?.["days-of-week"]) delete base["days-of-month"];
+  const timetable = parseInput(TimetableSchema, { ...base, ...body.timetable }, "timetable");
   const attribution = body["attribution-actor"] ?? current.attributionActor;
   const next: Schedule = {
     ...current,

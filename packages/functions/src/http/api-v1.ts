@@ -21,7 +21,6 @@
  */
 import type { Gyre } from "@gyre/core/context";
 import { cancelJob } from "@gyre/core/dispatch/actions";
-import { rerunWorkflow } from "@gyre/core/dispatch/rerun";
 import { deleteEnvVar, getEnvVar, listEnvVars, setEnvVar } from "@gyre/core/envvar/index";
 import { badRequest, notFound } from "@gyre/core/error";
 import { findJob, getJob, getJobByNumber, type Job } from "@gyre/core/job/index";
@@ -539,8 +538,12 @@ export function apiV1Routes() {
       await verifyLink(gyre, "output-url", outputScope(slug, number, step, index), { expires, signature });
     else await auth(c, async () => {});
     const job = await getJobByNumber(gyre, slug, number);
-    if (!Object.hasOwn(job.allocations, String(index))) throw badRequest("No such step or index.");
-    const message = await readStepOutput(gyre, { jobId: job.id, attempt: job.attempt, index }, step);
+    if (!Object.hasOwn(job.allocations, String(index)))
+      throw notFound(`Build ${number} has no parallel run ${index}.`);
+    const alloc = { jobId: job.id, attempt: job.attempt, index };
+    if (!(await readSteps(gyre, alloc)).some((s) => s.index === step))
+      throw notFound(`Build ${number} has no step ${step}${index > 0 ? ` on parallel run ${index}` : ""}.`);
+    const message = await readStepOutput(gyre, alloc, step);
     return c.json(actionOutputJson(message, job.stoppedAt ?? new Date(gyre.now()).toISOString()));
   });
 
