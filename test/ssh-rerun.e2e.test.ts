@@ -56,29 +56,28 @@ afterAll(async () => {
   await runtime?.stop();
 });
 
+/** `ssh` to the job's server with `identity`, no host key kept, as a script would. */
+const sshArgs = (identity: string, port: number, ...rest: string[]) => [
+  "-i",
+  identity,
+  "-o",
+  "IdentitiesOnly=yes",
+  "-o",
+  "StrictHostKeyChecking=no",
+  "-o",
+  "UserKnownHostsFile=/dev/null",
+  "-o",
+  "BatchMode=yes",
+  "-o",
+  "LogLevel=ERROR",
+  "-p",
+  String(port),
+  "root@127.0.0.1",
+  ...rest,
+];
+
 const ssh = (identity: string, port: number, command: string) =>
-  spawnSync(
-    "ssh",
-    [
-      "-i",
-      identity,
-      "-o",
-      "IdentitiesOnly=yes",
-      "-o",
-      "StrictHostKeyChecking=no",
-      "-o",
-      "UserKnownHostsFile=/dev/null",
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "LogLevel=ERROR",
-      "-p",
-      String(port),
-      "root@127.0.0.1",
-      command,
-    ],
-    { encoding: "utf8", timeout: 30_000 },
-  );
+  spawnSync("ssh", sshArgs(identity, port, command), { encoding: "utf8", timeout: 30_000 });
 
 async function firstWorkflow() {
   const { id } = await trigger(client, slug);
@@ -191,26 +190,11 @@ describe.skipIf(!usable)("SSH reruns", () => {
     expect(host).toMatch(/No such file or directory/);
 
     // An interactive session has a terminal of its own: job control works.
-    const shell = spawnSync(
-      "ssh",
-      [
-        "-tt",
-        "-i",
-        key,
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "-p",
-        String(port),
-        "root@127.0.0.1",
-      ],
-      { input: "sleep 30 &\njobs\nkill %1\nexit\n", encoding: "utf8", timeout: 30_000 },
-    );
+    const shell = spawnSync("ssh", ["-tt", ...sshArgs(key, port)], {
+      input: "sleep 30 &\njobs\nkill %1\nexit\n",
+      encoding: "utf8",
+      timeout: 30_000,
+    });
     expect(shell.stdout).not.toContain("no job control");
     expect(shell.stdout).toMatch(/\[1\]\+\s+Running\s+sleep 30 &/);
 
@@ -254,22 +238,7 @@ describe.skipIf(!usable)("SSH reruns", () => {
     const scanned = spawnSync("ssh-keygen", ["-l", "-f", "-"], { input: scan.stdout, encoding: "utf8" });
     expect(scanned.stdout).toContain(fingerprint);
     // A session that would outlive the job: it must end with it.
-    const session = spawn("ssh", [
-      "-i",
-      key,
-      "-o",
-      "IdentitiesOnly=yes",
-      "-o",
-      "StrictHostKeyChecking=no",
-      "-o",
-      "UserKnownHostsFile=/dev/null",
-      "-o",
-      "BatchMode=yes",
-      "-p",
-      String(port),
-      "root@127.0.0.1",
-      "sleep 300",
-    ]);
+    const session = spawn("ssh", sshArgs(key, port, "sleep 300"));
     const ended = new Promise<number | null>((resolve) => session.on("exit", (code) => resolve(code)));
     await waitFor("the steps to end and the job to wait", async () =>
       (await stepOutputs(client, slug, number)).some((s) => s.name === "Wait for SSH sessions")
