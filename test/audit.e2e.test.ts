@@ -113,7 +113,9 @@ describe("audit records", () => {
     };
     const byMe = { id: me.id, type: "user", name: me.login };
     const request = { id: expect.any(String), ip_address: "127.0.0.1", client_trace_id: TRACE };
-    const org = { id: "gh/acme", type: "organization", name: "acme" };
+    // Every record about the organization's things is scoped to it by the id the API gives it.
+    const orgId = (await client.get(`/api/v2/project/${slug}`)).body.organization_id;
+    const org = { id: orgId, type: "organization", name: "acme" };
     const shape = {
       id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       occurred_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
@@ -174,8 +176,6 @@ describe("audit records", () => {
     expect((one("workflow.job.finish", build.id as string).payload as { status: string }).status).toBe(
       "success",
     );
-    // A project's records are scoped to its organization by the id the API gives it.
-    const orgId = (await client.get(`/api/v2/project/${slug}`)).body.organization_id;
     for (const action of ["project.env_var.create", "workflow.job.approve", "workflow.job.start"])
       expect({ action, scope: one(action).scope }).toEqual({
         action,

@@ -129,6 +129,7 @@ export const projectScope = (slug: string, organizationId?: string): AuditEntity
  */
 export async function scopeOf(gyre: Gyre, slug: string): Promise<AuditEntity> {
   const [vcs = "", org = ""] = slug.split("/");
+  // `slug` may be an organization's own (`gh/acme`, a context's owner): its projects' organization.
   const vcsType = vcs === "gh" ? "github" : vcs === "bb" ? "bitbucket" : vcs;
   const organization = await organizationOf(gyre, { slug, vcsType, org }).catch(() => undefined);
   return projectScope(slug, organization?.id);

@@ -2,6 +2,8 @@
  * CircleCI API v2 contexts: paths, bodies and answers as in the published OpenAPI document.
  * Variable values go in and never come out; builders' tokens are refused (`requireUser`).
  */
+
+import { scopeOf } from "@gyre/core/audit/index";
 import {
   type Context as CiContext,
   contextJson,
@@ -45,10 +47,10 @@ function contextId(c: Context<Env>): string {
 const variableName = (c: Context<Env>) =>
   parseInput(EnvVarName, c.req.param("name"), "environment variable name");
 
-/** A context as an audit record's target, in its organization. */
-const about = (context: CiContext) => ({
+/** A context as an audit record's target, in its organization (by the id the API gives it). */
+const about = async (c: Context<Env>, context: CiContext) => ({
   target: { id: context.id, type: "context", name: context.name },
-  scope: { id: context.owner, type: "organization", name: context.owner.split("/")[1] ?? context.owner },
+  scope: await scopeOf(c.get("gyre"), context.owner),
 });
 
 export function contextRoutes() {
@@ -69,7 +71,7 @@ export function contextRoutes() {
       name,
       owner: ownerSlug(owner.slug, owner.id, owner.type),
     });
-    await auditRequest(c, { action: "context.create", ...about(context) });
+    await auditRequest(c, { action: "context.create", ...(await about(c, context)) });
     return c.json(contextJson(context));
   });
 
@@ -78,7 +80,7 @@ export function contextRoutes() {
   app.delete("/context/:id", async (c) => {
     const context = await getContext(c.get("gyre"), contextId(c));
     await deleteContext(c.get("gyre"), context.id);
-    await auditRequest(c, { action: "context.delete", ...about(context) });
+    await auditRequest(c, { action: "context.delete", ...(await about(c, context)) });
     return c.json({ message: "Context deleted." });
   });
 
@@ -94,7 +96,7 @@ export function contextRoutes() {
     // The variable's name, never its value.
     await auditRequest(c, {
       action: "context.env_var.store",
-      ...about(await getContext(c.get("gyre"), id)),
+      ...(await about(c, await getContext(c.get("gyre"), id))),
       payload: { name },
     });
     return c.json(stored);
@@ -104,7 +106,11 @@ export function contextRoutes() {
     const context = await getContext(c.get("gyre"), contextId(c));
     const name = variableName(c);
     await deleteContextVariable(c.get("gyre"), context.id, name);
-    await auditRequest(c, { action: "context.env_var.delete", ...about(context), payload: { name } });
+    await auditRequest(c, {
+      action: "context.env_var.delete",
+      ...(await about(c, context)),
+      payload: { name },
+    });
     return c.json({ message: "Environment variable deleted." });
   });
 
