@@ -412,7 +412,7 @@ describe("API v1.1", () => {
         pretty_path: "out/greeting.txt",
         node_index: 0,
         url: expect.stringMatching(
-          new RegExp(`^${runtime.url}/artifacts/[0-9a-f-]+/1/0/out/greeting\\.txt$`),
+          new RegExp(`^${runtime.url}/artifacts/${SLUG}/${B}/1/0/out/greeting\\.txt$`),
         ),
       },
     ]);

@@ -10,6 +10,7 @@ import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/
 import { createToken, createUser, type User } from "../packages/core/src/auth/index.ts";
 import { deterministicUuid } from "../packages/core/src/id.ts";
 import { continuationKey } from "../packages/core/src/pipeline/index.ts";
+import { updateSettings } from "../packages/core/src/settings/index.ts";
 import { badgeSvg } from "../packages/functions/src/http/badges.ts";
 import { api, gitRepo, pushPayload, sign, tempDir, trigger, waitFor } from "./support.ts";
 
@@ -74,6 +75,8 @@ beforeAll(async () => {
   runtime = await startLocalRuntime({ dataDir: tempDir("reads"), port: 0, agents: 0 });
   admin = api(runtime.url, runtime.adminToken);
   adminId = (await admin.get("/api/v2/me")).body.id as string;
+  // Alice, not an administrator, triggers pipelines: every signed-in user may write here.
+  await updateSettings(runtime.gyre, { default_project_permission: "write" });
   aliceUser = await createUser(runtime.gyre, { login: "alice", name: "Alice Liddell" });
   alice = api(runtime.url, await createToken(runtime.gyre, aliceUser.id, "test"));
 

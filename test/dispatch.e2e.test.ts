@@ -427,10 +427,14 @@ describe("builder tokens", () => {
   it("are refused by the API: a builder may only claim and report allocations", async () => {
     const builderToken = readFileSync(join(runtime.dataDir, "builder-token"), "utf8").trim();
     const asBuilder = api(runtime.url, builderToken);
-    for (const path of ["/api/v2/me", "/api/gyre/projects", "/api/v2/project/gh/acme/widgets/pipeline"]) {
+    for (const [path, message] of [
+      ["/api/v2/me", "Only a person's token or session may call this endpoint."],
+      ["/api/gyre/projects", "Only a person's token or session may call this endpoint."],
+      ["/api/v2/project/gh/acme/widgets/pipeline", "This credential has no access to projects."],
+    ] as const) {
       const res = await asBuilder.get(path);
       expect(res.status).toBe(403);
-      expect(res.body).toEqual({ message: "You are not allowed to do this." });
+      expect(res.body).toEqual({ message });
     }
     // The agent endpoints take a node's own credential, not a user's or the join token.
     for (const token of [runtime.adminToken, builderToken]) {

@@ -356,7 +356,7 @@ describe("gyre doctor", () => {
     const developer = api(runtime.url, await createToken(runtime.gyre, user.id, "dev"));
     expect(await developer.get("/api/gyre/doctor")).toEqual({
       status: 403,
-      body: { message: "Only an admin can run the doctor." },
+      body: { message: "Only an administrator may do this." },
     });
     const builder = api(runtime.url, readFileSync(join(runtime.dataDir, "builder-token"), "utf8").trim());
     expect((await builder.get("/api/gyre/doctor")).status).toBe(403);

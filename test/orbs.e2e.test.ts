@@ -128,7 +128,7 @@ describe("the orb registry", () => {
     const token = await createToken(runtime.gyre, user.id, "test");
     expect(await put("/api/gyre/orbs/acme/mine/1.0.0", TOOLS("x"), token)).toEqual({
       status: 403,
-      body: { message: "Only an admin can publish orbs." },
+      body: { message: "Only an administrator may do this." },
     });
     expect((await api(runtime.url, token).get("/api/gyre/orbs")).status).toBe(200);
     expect((await put("/api/gyre/orbs/acme/mine/1.0.0", TOOLS("x"), "nope")).status).toBe(401);

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
 import { createToken, createUser } from "../packages/core/src/auth/index.ts";
+import { updateSettings } from "../packages/core/src/settings/index.ts";
 import { api, gitRepo, stepOutputs, tempDir, trigger, waitFor } from "./support.ts";
 
 const usable =
@@ -143,6 +144,8 @@ describe.skipIf(!usable)("SSH reruns", () => {
 
   it("refuses an SSH rerun to a user with no key, and to one who neither administers nor started the pipeline", async () => {
     const { workflowId, jobId } = await firstWorkflow();
+    // Mallory may rerun (write on every project), but not with SSH.
+    await updateSettings(runtime.gyre, { default_project_permission: "write" });
     const mallory = await createUser(runtime.gyre, { login: "mallory" });
     const other = api(runtime.url, await createToken(runtime.gyre, mallory.id, "test"));
     expect(

@@ -9,12 +9,20 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { api, gitRepo, registerTestNode, stepOutputs, tempDir, trigger, waitFor } from "./support.ts";
+import {
+  api,
+  freePort,
+  gitRepo,
+  registerTestNode,
+  stepOutputs,
+  tempDir,
+  trigger,
+  waitFor,
+} from "./support.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const usable =
@@ -29,17 +37,6 @@ let repoUrl = "";
 let checkoutKey: Record<string, unknown>;
 /** The additional key: written by ssh-keygen, its MD5 fingerprint as ssh-keygen prints it. */
 const additional = { file: join(dir, "deploy"), privateKey: "", publicKey: "", fingerprint: "" };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const CONFIG = (sshPort: number, fingerprint: string, outside: string) => `version: 2.1
 jobs:

@@ -188,14 +188,20 @@ describe("storage steps", () => {
     expect(png.headers.get("content-type")).toBe("image/png");
     expect(await png.text()).toBe("not really a png");
 
-    // The operator setting serves unsafe types as themselves (the server runs in this process).
-    process.env.GYRE_ALLOW_UNSAFE_ARTIFACTS = "true";
+    // The operator setting serves unsafe types as themselves.
+    const setUnsafe = (on: boolean) =>
+      fetch(`${runtime.url}/api/gyre/settings`, {
+        method: "PATCH",
+        headers: { ...headers, "content-type": "application/json" },
+        body: JSON.stringify({ allow_unsafe_artifacts: on }),
+      });
+    expect((await setUnsafe(true)).status).toBe(200);
     try {
       const unsafe = await fetch(url("out/reports/index.html"), { headers });
       expect(unsafe.headers.get("content-type")).toBe("text/html");
       expect(unsafe.headers.get("x-content-type-options")).toBe("nosniff");
     } finally {
-      delete process.env.GYRE_ALLOW_UNSAFE_ARTIFACTS;
+      expect((await setUnsafe(false)).status).toBe(200);
     }
 
     expect((await fetch(url("out/hello.txt"))).status).toBe(401);

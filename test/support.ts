@@ -2,6 +2,7 @@
 import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { CORPUS } from "./corpus.ts";
@@ -131,7 +132,10 @@ export async function stepOutputs(
   jobNumber: number,
   index = 0,
 ): Promise<StepOutput[]> {
-  const build = (await client.get(`/api/v1.1/project/${slug}/${jobNumber}`)).body as {
+  const answer = await client.get(`/api/v1.1/project/${slug}/${jobNumber}`);
+  if (answer.status !== 200)
+    throw new Error(`GET build ${slug}/${jobNumber}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  const build = answer.body as {
     steps: { name: string; actions: { index: number; status: string; output_url: string }[] }[];
   };
   return Promise.all(
@@ -197,5 +201,17 @@ export async function runPipeline(client: ReturnType<typeof api>, slug: string, 
       jobs,
       byName: Object.fromEntries(jobs.map((j) => [j.name as string, j])),
     };
+  });
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a server that cannot listen on port 0). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
   });
 }

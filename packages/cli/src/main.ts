@@ -17,12 +17,22 @@
  *   gyre doctor [<project slug>/<job number> | <job id>] [--json]
  *   gyre github resync <project slug> [--json]
  *   gyre workflow approve|cancel|rerun ..., gyre ssh-key add|list|remove ...
+ *   gyre token create|list|revoke ..., gyre user list|show|suspend|activate|role|delete ...
+ *   gyre settings get|set|ldap-test ..., gyre project token create|list|delete ...
+ *   gyre admin bootstrap [--login admin] [--name N] [--force] [--json]   (against the table, no API)
  */
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import {
+  adminBootstrap,
+  projectTokenCommand,
+  settingsCommand,
+  tokenCommand,
+  userCommand,
+} from "./account-commands.ts";
 import { agentEnvironment } from "./agent-command.ts";
 import { ApiError, Client, DEFAULT_DATA_DIR, DEFAULT_URL } from "./client.ts";
 import { logs, projectAdd, status, trigger } from "./commands.ts";
@@ -69,6 +79,18 @@ const USAGE = `Usage:
   gyre workflow cancel <workflow id>
   gyre workflow rerun <workflow id> [--from-failed | --job <name> ... [--ssh]]
   gyre ssh-key add <public key file> | list | remove <fingerprint>
+  gyre token create <label> [--operator] [--json] | list [--json] | revoke <token id>
+  gyre user list [--state active|inactive|suspended|suspended-new] [--json]
+  gyre user show|suspend|activate <login or id>
+  gyre user role <login or id> admin|normal
+  gyre user delete <login or id> --yes
+  gyre settings get [<name>] [--json]
+  gyre settings set <name>=<value> ...   (JSON values; ldap=@ldap.json; ldap.host=...)
+  gyre settings ldap-test <username>     (password from GYRE_LDAP_TEST_PASSWORD or stdin)
+  gyre project token create <project slug> <label> --scope status|view-builds|all [--json]
+  gyre project token list <project slug> [--json] | delete <project slug> <token id>
+  gyre admin bootstrap [--login admin] [--name N] [--force] [--json]
+      (the first administrator, straight in the table: npx sst shell --stage prod -- npx gyre admin bootstrap)
 
 GYRE_URL and GYRE_TOKEN select the server (default: the local one and .gyre/admin-token).`;
 
@@ -182,9 +204,15 @@ export async function main(argv: string[]): Promise<number> {
         options: {
           slug: { type: "string" },
           "default-branch": { type: "string" },
+          scope: { type: "string" },
           json: { type: "boolean" },
         },
       });
+      if (positionals[0] === "token") {
+        const code = await projectTokenCommand(client(), positionals.slice(1), values, print);
+        if (code !== undefined) return code;
+        break;
+      }
       if (positionals[0] !== "add" || !positionals[1]) break;
       await projectAdd(
         client(),
@@ -332,6 +360,50 @@ export async function main(argv: string[]): Promise<number> {
       if (positionals[0] !== "resync" || !positionals[1] || positionals.length > 2) break;
       await githubResync(client(), positionals[1], values, print);
       return 0;
+    }
+    case "token": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { operator: { type: "boolean" }, json: { type: "boolean" } },
+      });
+      const code = await tokenCommand(client(), positionals, values, print);
+      if (code !== undefined) return code;
+      break;
+    }
+    case "user": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { state: { type: "string" }, json: { type: "boolean" }, yes: { type: "boolean" } },
+      });
+      const code = await userCommand(client(), positionals, values, print);
+      if (code !== undefined) return code;
+      break;
+    }
+    case "settings": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: "boolean" } },
+      });
+      const code = await settingsCommand(client(), positionals, values, print);
+      if (code !== undefined) return code;
+      break;
+    }
+    case "admin": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          login: { type: "string" },
+          name: { type: "string" },
+          force: { type: "boolean" },
+          json: { type: "boolean" },
+        },
+      });
+      if (positionals.length !== 1 || positionals[0] !== "bootstrap") break;
+      return adminBootstrap(values, print);
     }
     case "help":
     case "--help":

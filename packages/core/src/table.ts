@@ -20,7 +20,13 @@
  * | node             | NODE#<id>            | NODE                        | NODES                       | <id>              |
  * | user             | USER#<id>            | USER                        | USERS                       | <login>           |
  * | follow           | USER#<id>            | FOLLOW#<slug>               |                             |                   |
- * | api token        | TOKEN#<sha256>       | TOKEN                       | USER#<id>#TOKENS            | <created>         |
+ * | api token        | TOKEN#<sha256>       | TOKEN                       | USER#<id>#TOKENS or PROJECT#<slug>#TOKENS | <created> |
+ * | session          | SESSION#<sha256>     | SESSION                     | USER#<id>#SESSIONS          | <created>         |
+ * | sign-in identity | IDENTITY#<provider>#<id> | IDENTITY                |                             |                   |
+ * | repo permission  | USER#<id>            | PERMISSION#<slug>           |                             |                   |
+ * | oauth state      | OAUTHSTATE#<sha256>  | OAUTHSTATE                  |                             |                   |
+ * | settings         | SETTINGS             | SETTINGS                    |                             |                   |
+ * | first admin      | SETTINGS             | FIRSTADMIN                  |                             |                   |
  * | iam signature    | IAMSIG#<sha256>      | IAMSIG                      |                             |                   |
  * | signing key      | SIGNINGKEY#<purpose> | SIGNINGKEY                  |                             |                   |
  * | user ssh key     | USER#<id>            | SSHKEY#<SHA256:...>         |                             |                   |
@@ -71,6 +77,21 @@ export const Keys = {
   /** A project a user follows (project/follow.ts): in the user's partition, listed by prefix. */
   follow: (userId: string, slug: string) => ({ pk: `USER#${userId}`, sk: `FOLLOW#${slug}` }),
   token: (hash: string) => ({ pk: `TOKEN#${hash}`, sk: "TOKEN" }),
+  /** A browser session (auth/sessions.ts), by the SHA-256 of the cookie's value. */
+  session: (hash: string) => ({ pk: `SESSION#${hash}`, sk: "SESSION" }),
+  /** Who a GitHub account or an LDAP user is in Gyre (auth/users.ts): one user per identity. */
+  identity: (provider: "github" | "ldap", id: string) => ({
+    pk: `IDENTITY#${provider}#${id}`,
+    sk: "IDENTITY",
+  }),
+  /** A user's permission on a project's repository as GitHub last said it (auth/permission.ts). */
+  repoPermission: (userId: string, slug: string) => ({ pk: `USER#${userId}`, sk: `PERMISSION#${slug}` }),
+  /** An OAuth sign-in under way (auth/oauth-state.ts), by the SHA-256 of its `state`. */
+  oauthState: (hash: string) => ({ pk: `OAUTHSTATE#${hash}`, sk: "OAUTHSTATE" }),
+  /** The installation's settings (settings/index.ts). */
+  settings: () => ({ pk: "SETTINGS", sk: "SETTINGS" }),
+  /** Taken once, by the first person to sign in: they become an administrator (auth/users.ts). */
+  firstAdmin: () => ({ pk: "SETTINGS", sk: "FIRSTADMIN" }),
   /** A used IAM registration signature (node/iam.ts): each registers one node; expires with it. */
   iamSignature: (hash: string) => ({ pk: `IAMSIG#${hash}`, sk: "IAMSIG" }),
   /** An HMAC key, sealed, generated on first use (secret/signed-link.ts): `output-url`. */
@@ -130,6 +151,7 @@ export const Prefixes = {
   pullRequest: "PULL#",
   job: "JOB#",
   follow: "FOLLOW#",
+  repoPermission: "PERMISSION#",
   workflowRun: "WORKFLOW#",
   jobRun: "JOB#",
   testRun: (jobName: string) => `TESTS#${encodeURIComponent(jobName)}#`,
@@ -144,6 +166,9 @@ export const Index = {
   nodes: () => "NODES",
   users: () => "USERS",
   tokensOf: (userId: string) => `USER#${userId}#TOKENS`,
+  /** A project's API tokens (v1.1's project tokens). */
+  projectTokensOf: (slug: string) => `PROJECT#${slug}#TOKENS`,
+  sessionsOf: (userId: string) => `USER#${userId}#SESSIONS`,
   deliveriesOn: (day: string) => `DELIVERIES#${day}`,
   schedulesOf: (slug: string) => `PROJECT#${slug}#SCHEDULES`,
   /** On gsi2: every schedule, for the scheduler. */

@@ -25,9 +25,24 @@ export const AUDIT_ACTIONS = [
   "project.env_var.create",
   "project.env_var.delete",
   "project.settings.update",
+  /** Gyre's own: a project API token made or deleted (its label and scope, never the token). */
+  "project.token.create",
+  "project.token.delete",
+  /** Gyre's own: the installation's settings changed (before and after, secrets never shown). */
+  "settings.update",
   "user.create",
   "user.logged_in",
   "user.logged_out",
+  /** Gyre's own, an administrator's procedures on users (Managing User Accounts). */
+  "user.suspend",
+  "user.activate",
+  "user.role.update",
+  "user.delete",
+  /** Gyre's own: a GitHub account connected after an LDAP sign-in. */
+  "user.github.connect",
+  /** Gyre's own: a personal or operator token made or revoked (its label, never the token). */
+  "user.token.create",
+  "user.token.revoke",
   "workflow.job.approve",
   "workflow.job.finish",
   "workflow.job.scheduled",

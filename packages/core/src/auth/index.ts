@@ -1,123 +1,156 @@
 /**
- * Users and personal API tokens. A token is shown once at creation; only its SHA-256 is
- * stored, so a leaked table does not leak tokens. Clients send it as CircleCI clients do:
- * a `Circle-Token` header, HTTP basic auth with the token as user name, or `circle-token`.
+ * Who is calling: a token (personal, project or operator, tokens.ts) or a browser session
+ * (sessions.ts) → a principal: the user, and what the credential limits them to.
+ *
+ * Every request authenticates, so what a credential resolves to is remembered per process for
+ * at most AUTH_CACHE_MS, with strongly consistent reads behind it: revoking a token, ending a
+ * session, suspending or deleting a user holds everywhere within a second, and at once in the
+ * process that did it (`forgetCredential`, `forgetUser`).
+ *
+ * A user who signed in with LDAP is looked up in LDAP again when the last look is older than
+ * the `ldap_recheck_seconds` setting: gone from LDAP or from the required group, their sessions
+ * and tokens are refused (until a sign-in succeeds again). When LDAP cannot be reached the last
+ * answer stands: an outage does not lock everyone out, and a removal is seen at the next look.
  */
-import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { Gyre } from "../context.ts";
-import { badRequest, notFound, unauthorized } from "../error.ts";
-import { Ids, parseStored, z } from "../protocol/schema.ts";
-import { getItem, putItem, queryPage } from "../store/index.ts";
-import { Index, Keys } from "../table.ts";
+import { forbidden, GyreError, unauthorized } from "../error.ts";
+import { ldapConfig, readSettings } from "../settings/index.ts";
+import { getItem, tryUpdate } from "../store/index.ts";
+import { Keys } from "../table.ts";
+import { ldapLookup } from "./ldap.ts";
+import { readSession, type Session } from "./sessions.ts";
+import { hashToken, type TokenInfo, TokenItemSchema, tokenInfo } from "./tokens.ts";
+import { readUser, type User } from "./users.ts";
 
-/** A user, as the table holds it (`Keys.user`, listed under `Index.users`). */
-export const UserSchema = z.object({
-  id: z.string(),
-  login: z.string(),
-  name: z.string(),
-  admin: z.boolean(),
-  /** A builder agent's identity: may claim and report allocations, nothing else. */
-  builder: z.boolean().optional(),
-  createdAt: z.string(),
-});
-export type User = z.infer<typeof UserSchema>;
+export * from "./sessions.ts";
+export * from "./tokens.ts";
+export * from "./users.ts";
 
-/** An API token as the table holds it (`Keys.token`, by the token's SHA-256; listed under `Index.tokensOf`). */
-export const TokenItemSchema = z.object({ userId: z.string(), label: z.string() });
-/** What authenticating with a token reads of it. */
-const TokenOwnerSchema = TokenItemSchema.pick({ userId: true });
-
-const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
-
-export async function createUser(
-  gyre: Gyre,
-  input: { login: string; name?: string; admin?: boolean; builder?: boolean },
-): Promise<User> {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(input.login))
-    throw badRequest(`Invalid login "${input.login}".`);
-  const user: User = {
-    id: randomUUID(),
-    login: input.login,
-    name: input.name ?? input.login,
-    admin: input.admin ?? false,
-    ...(input.builder ? { builder: true } : {}),
-    createdAt: new Date(gyre.now()).toISOString(),
-  };
-  await putItem(gyre, { ...Keys.user(user.id), gsi1pk: Index.users(), gsi1sk: user.login, ...user });
-  return user;
+export interface Principal {
+  user: User;
+  /** The token the request carried, when it carried one. */
+  token?: TokenInfo;
+  /** The browser session, when the request was made with its cookie. */
+  session?: Session;
 }
 
-/** Issues a new token for a user; the returned value is the only copy in clear. */
-export async function createToken(gyre: Gyre, userId: string, label: string): Promise<string> {
-  const token = `gyre_${randomBytes(24).toString("hex")}`;
-  await putItem(gyre, {
-    ...Keys.token(hashToken(token)),
-    gsi1pk: Index.tokensOf(userId),
-    gsi1sk: new Date(gyre.now()).toISOString(),
-    userId,
-    label,
-  });
-  return token;
+export interface Credentials {
+  token?: string;
+  /** The session cookie's value. */
+  session?: string;
 }
 
-/**
- * Token → user, remembered for a short while per process: every agent and API request
- * authenticates, and two reads each would dominate the read cost of a job. A revoked or
- * removed token therefore keeps working for at most AUTH_CACHE_MS in a process that saw it.
- */
-export const AUTH_CACHE_MS = 30_000;
-const authCache = new Map<string, { user: User; expires: number }>();
+export const AUTH_CACHE_MS = 1000;
+/** `lastUsedAt` / `lastSeenAt` are written at most this often per token and user. */
+const SEEN_EVERY_MS = 60_000;
 
-export async function authenticate(gyre: Gyre, token: string | undefined): Promise<User> {
-  if (!token) throw unauthorized();
-  const hash = hashToken(token);
-  const cached = authCache.get(hash);
-  if (cached && cached.expires > gyre.now()) return cached.user;
-  const user = await lookUp(gyre, hash);
-  if (authCache.size >= 10_000) authCache.clear();
-  authCache.set(hash, { user, expires: gyre.now() + AUTH_CACHE_MS });
-  return user;
+const cache = new Map<string, { principal: Principal; expires: number; gyre: Gyre }>();
+
+export async function authenticate(gyre: Gyre, credentials: Credentials): Promise<Principal> {
+  const raw = credentials.token ?? credentials.session;
+  if (!raw) throw unauthorized();
+  const key = `${credentials.token ? "t" : "s"}:${hashToken(raw)}`;
+  const cached = cache.get(key);
+  let principal: Principal;
+  if (cached && cached.gyre === gyre && cached.expires > gyre.now()) principal = cached.principal;
+  else {
+    principal = credentials.token
+      ? await principalOfToken(gyre, credentials.token)
+      : await principalOfSession(gyre, credentials.session!);
+    if (cache.size >= 10_000) cache.clear();
+    cache.set(key, { principal, expires: gyre.now() + AUTH_CACHE_MS, gyre });
+  }
+  const { user } = principal;
+  if (user.state === "suspended")
+    throw forbidden("This account is suspended: ask an administrator to reactivate it.");
+  if (user.state === "suspended-new")
+    throw forbidden("This account waits for an administrator to activate it.");
+  if (user.provider === "ldap") await recheckLdap(gyre, principal, key);
+  return principal;
 }
 
-/** Token → user in two eventually consistent reads (the cache above tolerates staleness anyway). */
-async function lookUp(gyre: Gyre, hash: string): Promise<User> {
-  const eventually = { consistent: false };
-  const token = await getItem(gyre, Keys.token(hash), TokenOwnerSchema, "api token", eventually);
-  if (!token) throw unauthorized("Invalid token provided.");
-  const user = await getItem(gyre, Keys.user(token.userId), UserSchema, "user", eventually);
+async function principalOfToken(gyre: Gyre, token: string): Promise<Principal> {
+  const item = await getItem(gyre, Keys.token(hashToken(token)), TokenItemSchema, "api token");
+  if (!item) throw unauthorized("Invalid token provided.");
+  const info = tokenInfo(item);
+  const user = await readUser(gyre, info.userId);
   if (!user) throw unauthorized("Invalid token provided.");
-  const { id, login, name, admin, builder, createdAt } = user;
-  return { id, login, name, admin, ...(builder ? { builder } : {}), createdAt };
+  await seen(gyre, info, user);
+  return { user: withoutSecrets(user), token: info };
 }
 
-/**
- * `GET /user/{id}`: a person's account. A builder's identity is not a person's and is not shown;
- * neither is anything that is not a UUID (404, as for an unknown id).
- */
-export async function getUser(gyre: Gyre, id: string): Promise<User> {
-  const user = Ids.uuid.safeParse(id).success
-    ? await getItem(gyre, Keys.user(id.toLowerCase()), UserSchema, "user", { consistent: false })
-    : undefined;
-  if (!user || user.builder) throw notFound(`User ${id.slice(0, 64)} not found.`);
-  return user;
+async function principalOfSession(gyre: Gyre, cookie: string): Promise<Principal> {
+  const session = await readSession(gyre, cookie);
+  if (!session) throw unauthorized("Your session has ended: sign in again.");
+  const user = await readUser(gyre, session.userId);
+  if (!user) throw unauthorized("Your session has ended: sign in again.");
+  await seen(gyre, undefined, user);
+  return { user: withoutSecrets(user), session };
 }
 
-/**
- * The person whose login is `login` (the oldest, should an operator have given two the same
- * login), for attributing a webhook's push to a Gyre user; undefined when there is none.
- */
-export async function findUserByLogin(gyre: Gyre, login: string): Promise<User | undefined> {
-  const page = await queryPage(gyre, {
-    index: "gsi1",
-    partition: Index.users(),
-    sort: { eq: login },
-    limit: 10,
-  });
-  return page.items
-    .map((raw) => parseStored(UserSchema, raw, "user"))
-    .filter((u) => !u.builder)
-    .sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
+/** The user as requests see them: their GitHub token stays in the table. */
+function withoutSecrets(user: User): User {
+  if (!user.github?.token) return user;
+  const { token: _sealed, ...github } = user.github;
+  return { ...user, github };
 }
 
-/** CircleCI API v2 `User` shape (`GET /me`, `GET /user/{id}`). */
-export const userJson = (u: User) => ({ id: u.id, login: u.login, name: u.name });
+/** Records when a token was last used and its user last seen, at most once a minute each. */
+async function seen(gyre: Gyre, token: TokenInfo | undefined, user: User): Promise<void> {
+  const now = gyre.now();
+  const stamp = new Date(now).toISOString();
+  const stale = (at: string | undefined) => !at || now - Date.parse(at) > SEEN_EVERY_MS;
+  const writes: Promise<unknown>[] = [];
+  if (token && stale(token.lastUsedAt))
+    writes.push(
+      tryUpdate(gyre, Keys.token(token.hash), {
+        set: { lastUsedAt: stamp },
+        when: [{ path: "pk", exists: true }],
+      }),
+    );
+  if (!user.builder && stale(user.lastSeenAt))
+    writes.push(
+      tryUpdate(gyre, Keys.user(user.id), {
+        set: { lastSeenAt: stamp },
+        when: [{ path: "pk", exists: true }],
+      }),
+    );
+  await Promise.all(writes);
+}
+
+async function recheckLdap(gyre: Gyre, principal: Principal, key: string): Promise<void> {
+  const ldap = principal.user.ldap;
+  if (!ldap) return;
+  const gone = () =>
+    unauthorized("Your LDAP account is no longer allowed to use Gyre: ask an administrator.");
+  if (ldap.goneAt) throw gone();
+  const settings = await readSettings(gyre);
+  if (gyre.now() - Date.parse(ldap.checkedAt) < settings.ldap_recheck_seconds * 1000) return;
+  const config = await ldapConfig(gyre);
+  if (!config) return;
+  let found: Awaited<ReturnType<typeof ldapLookup>>;
+  try {
+    found = await ldapLookup(config, ldap.username);
+  } catch (error) {
+    if (error instanceof GyreError && error.code === "unavailable") return; // the last answer stands
+    throw error;
+  }
+  const at = new Date(gyre.now()).toISOString();
+  const next = found ? { ...ldap, checkedAt: at } : { ...ldap, goneAt: at };
+  await tryUpdate(gyre, Keys.user(principal.user.id), { set: { ldap: next } });
+  principal.user = { ...principal.user, ldap: next };
+  if (!found) {
+    cache.delete(key);
+    throw gone();
+  }
+}
+
+/** Forgets what this process remembers of a credential (after revoking it or signing out). */
+export function forgetCredential(kind: "token" | "session", hash: string): void {
+  cache.delete(`${kind === "token" ? "t" : "s"}:${hash}`);
+}
+
+/** Forgets every credential of a user this process remembers (suspended, deleted, role changed). */
+export function forgetUser(userId: string): void {
+  for (const [key, entry] of cache) if (entry.principal.user.id === userId) cache.delete(key);
+}

@@ -1,16 +1,7 @@
-/**
- * The GitHub client against the local GitHub stand-in (never the internet): through an HTTP
- * proxy (a tiny CONNECT and forwarding proxy here), trusting a project's CA bundle over HTTPS,
- * waiting out GitHub's rate-limit answers, retrying 5xx, giving up in bounded time, and never
- * saying the token.
- */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import { type AddressInfo, connect, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { selfSignedCertificate } from "../test-tls.ts";
 import { type ClientOptions, githubClient } from "./client.ts";
 import { describeGithubError } from "./errors.ts";
 import { type GithubStandIn, startGithubStandIn } from "./stand-in.ts";
@@ -70,42 +61,6 @@ async function startProxy() {
         for (const s of sockets) s.destroy();
         server.close(() => ok());
       }),
-  };
-}
-
-/** A self-signed certificate for 127.0.0.1, made with openssl (skipped where there is none). */
-function selfSigned(): { cert: string; key: string } | undefined {
-  const dir = mkdtempSync(join(tmpdir(), "gyre-ca-"));
-  try {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-        "-days",
-        "2",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-      ],
-      { stdio: "ignore" },
-    );
-  } catch {
-    return undefined;
-  }
-  return {
-    cert: readFileSync(join(dir, "cert.pem"), "utf8"),
-    key: readFileSync(join(dir, "key.pem"), "utf8"),
   };
 }
 
@@ -244,7 +199,7 @@ describe("the GitHub client", () => {
 });
 
 describe("a GitHub Enterprise Server behind a private CA", () => {
-  const pair = selfSigned();
+  const pair = selfSignedCertificate();
 
   it.skipIf(!pair)(
     "trusts the project's CA bundle, directly and through the proxy; refuses without it",

@@ -14,7 +14,7 @@ import type { Pipeline } from "../pipeline/model.ts";
 import type { Project } from "../project/index.ts";
 import type { StepRecord } from "../protocol/agent.ts";
 import type { CheckoutKey } from "../ssh/index.ts";
-import type { ArtifactListing } from "../storage/artifacts.ts";
+import { type ArtifactListing, artifactUrl } from "../storage/artifacts.ts";
 import type { TestCaseResult } from "../test-result/junit.ts";
 
 type ProjectFields = Pick<Project, "slug" | "vcsType" | "org" | "name" | "repoUrl">;
@@ -322,15 +322,14 @@ export const actionOutputJson = (message: string, time: string) => [
 /** `GET .../{build_num}/artifacts`. */
 export function artifactsJson(
   artifacts: ArtifactListing[],
-  job: Pick<Job, "id" | "attempt">,
+  job: Pick<Job, "projectSlug" | "number" | "attempt">,
   baseUrl: string,
 ) {
-  const encodePath = (path: string) => path.split("/").map(encodeURIComponent).join("/");
   return artifacts.map((a) => ({
     path: a.path,
     pretty_path: a.path,
     node_index: a.nodeIndex,
-    url: `${baseUrl}/artifacts/${job.id}/${job.attempt}/${a.nodeIndex}/${encodePath(a.path)}`,
+    url: artifactUrl(baseUrl, job, a.nodeIndex, a.path),
   }));
 }
 

@@ -277,13 +277,16 @@ export interface Collaboration {
 }
 
 /**
- * `GET /me/collaborations`: the organizations of every project, in slug order (every user of a
- * Gyre installation sees all its projects). A GitHub organization's avatar is the one github.com
+ * `GET /me/collaborations`: the organizations of the projects given (those the caller may see),
+ * in slug order. A GitHub organization's avatar is the one github.com
  * serves at `/<org>.png`; Gyre knows none for other hosts.
  */
-export async function listCollaborations(gyre: Gyre): Promise<Collaboration[]> {
+export async function listCollaborations(
+  gyre: Gyre,
+  projects: readonly StoredProject[],
+): Promise<Collaboration[]> {
   const byOrg = new Map<string, StoredProject[]>();
-  for (const project of await listProjects(gyre)) {
+  for (const project of projects) {
     const slug = orgSlugOf(project.slug);
     byOrg.set(slug, [...(byOrg.get(slug) ?? []), project]);
   }
@@ -439,6 +442,11 @@ export async function deleteProject(gyre: Gyre, slug: string): Promise<RemovedRe
   // under the slug.
   for await (const item of queryRaw(gyre, { index: "gsi1", partition: Index.schedulesOf(slug) })) {
     removed.SCHEDULE = (removed.SCHEDULE ?? 0) + 1;
+    keys.push({ pk: String(item.pk), sk: String(item.sk) });
+  }
+  // Its API tokens: a project re-added under the slug starts with none.
+  for await (const item of queryRaw(gyre, { index: "gsi1", partition: Index.projectTokensOf(slug) })) {
+    removed.TOKEN = (removed.TOKEN ?? 0) + 1;
     keys.push({ pk: String(item.pk), sk: String(item.sk) });
   }
   // The project item last: a failure half-way leaves a project that can be removed again.

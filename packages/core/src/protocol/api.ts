@@ -288,7 +288,7 @@ export const StepOutputPath = z.object({ step: IndexParam, index: IndexParam });
 
 /** `GET /artifacts/{job id}/{attempt}/{node index}/{path}`: anything else is 404. */
 export const ArtifactPath = z.object({
-  jobId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+  number: NumberParam,
   attempt: NumberParam,
   index: IndexParam,
 });

@@ -17,6 +17,21 @@ export const ArtifactKeys = {
     `artifacts/${jobId}/${attempt}/${index}/${path}`,
 } as const;
 
+/**
+ * Where an artifact is downloaded from Gyre (`GET /artifacts/...`, functions/src/http/artifacts.ts):
+ * by its project and job number, so the download is checked against the caller's permission on
+ * the project like every other read of the job.
+ */
+export function artifactUrl(
+  baseUrl: string,
+  job: Pick<Job, "projectSlug" | "number" | "attempt">,
+  nodeIndex: number,
+  path: string,
+): string {
+  const encoded = path.split("/").map(encodeURIComponent).join("/");
+  return `${baseUrl}/artifacts/${job.projectSlug}/${job.number}/${job.attempt}/${nodeIndex}/${encoded}`;
+}
+
 const CONTENT_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+(?:\s*;\s*[a-z0-9_-]+=[a-z0-9_.-]+)?$/i;
 
 /** The content type an artifact upload declares (octet-stream when none is given). */

@@ -1,7 +1,7 @@
 /**
  * Gyre's own endpoints (no CircleCI equivalent): projects (add, list, read, change, remove; a
  * GitHub project's webhook and deploy key installed and removed with it, its missed pushes
- * resynced); builder nodes (list, revoke a node's credential; admins only).
+ * resynced); builder nodes (list and drain: operators; revoke a node's credential: admins).
  */
 import { reconcile } from "@gyre/core/dispatch/index";
 import { badRequest, GyreError } from "@gyre/core/error";
@@ -35,7 +35,8 @@ import {
 import { CreateProjectBody, NodeDrainBody, ProjectSlug } from "@gyre/core/protocol/api";
 import { Ids, parseInput, z } from "@gyre/core/protocol/schema";
 import { Hono } from "hono";
-import { aboutProject, auditRequest, type Env, parseBody, requireUser, slugOf } from "./context.ts";
+import { allow, projectFor, visibleProjects } from "./access.ts";
+import { aboutProject, auditRequest, type Env, parseBody, slugOf } from "./context.ts";
 
 /** `POST /api/gyre/projects`: CircleCI's project fields, its settings and how it reaches GitHub. */
 const AddProjectBody = CreateProjectBody.extend({
@@ -84,55 +85,46 @@ const gyreProjectJson = (p: StoredProject, installed?: Installed) => ({
 
 export function adminRoutes() {
   const app = new Hono<Env>();
-  app.use(requireUser());
-
-  app.get("/projects", async (c) => c.json({ items: (await listProjects(c.get("gyre"))).map(projectJson) }));
-
-  app.post(
-    "/projects",
-    requireUser((u) => u.admin && !u.builder, "Only an admin can add projects."),
-    async (c) => {
-      const gyre = c.get("gyre");
-      const body = await parseBody(c, AddProjectBody);
-      // A slug derived from the URL is bounded like a given one: every project can be addressed.
-      const slug =
-        body.slug ??
-        parseInput(
-          ProjectSlug,
-          slugForRepo(body.repo_url),
-          "slug (derived from repo_url: give one with slug)",
-        );
-      const { project, webhookSecret } = await createProject(gyre, {
-        repoUrl: body.repo_url,
-        slug,
-        defaultBranch: body.default_branch,
-        settings: body.settings && settingsFromBody(body.settings),
-        github: githubInput(body.github),
-      });
-      // A GitHub project with a token gets its webhook and deploy key now; if GitHub refuses,
-      // the project is removed again (422 with GitHub's answer): nothing is left half-added.
-      let installed: Installed | undefined;
-      if (project.github?.hasToken) {
-        try {
-          installed = await installOnGithub(gyre, project.slug);
-        } catch (error) {
-          await deleteProject(gyre, project.slug).catch(() => undefined);
-          throw error;
-        }
-      }
-      return c.json({ ...gyreProjectJson(project, installed), webhook_secret: webhookSecret }, 201);
-    },
+  app.get("/projects", allow.user(), async (c) =>
+    c.json({ items: (await visibleProjects(c, await listProjects(c.get("gyre")))).map(projectJson) }),
   );
 
-  const adminOnlyProjects = requireUser((u) => u.admin && !u.builder, "Only an admin can change projects.");
+  app.post("/projects", allow.admin(), async (c) => {
+    const gyre = c.get("gyre");
+    const body = await parseBody(c, AddProjectBody);
+    // A slug derived from the URL is bounded like a given one: every project can be addressed.
+    const slug =
+      body.slug ??
+      parseInput(ProjectSlug, slugForRepo(body.repo_url), "slug (derived from repo_url: give one with slug)");
+    const { project, webhookSecret } = await createProject(gyre, {
+      repoUrl: body.repo_url,
+      slug,
+      defaultBranch: body.default_branch,
+      settings: body.settings && settingsFromBody(body.settings),
+      github: githubInput(body.github),
+    });
+    // A GitHub project with a token gets its webhook and deploy key now; if GitHub refuses,
+    // the project is removed again (422 with GitHub's answer): nothing is left half-added.
+    let installed: Installed | undefined;
+    if (project.github?.hasToken) {
+      try {
+        installed = await installOnGithub(gyre, project.slug);
+      } catch (error) {
+        await deleteProject(gyre, project.slug).catch(() => undefined);
+        throw error;
+      }
+    }
+    return c.json({ ...gyreProjectJson(project, installed), webhook_secret: webhookSecret }, 201);
+  });
+
   const PROJECT = "/projects/:vcs/:org/:repo";
 
-  app.get(PROJECT, async (c) => c.json(gyreProjectJson(await getProject(c.get("gyre"), slugOf(c)))));
+  app.get(PROJECT, allow.project("view"), async (c) => c.json(gyreProjectJson(await projectFor(c))));
 
   // Settings and the GitHub connection; a new token or webhook URL (re)installs the hook and key.
-  app.patch(PROJECT, adminOnlyProjects, async (c) => {
+  app.patch(PROJECT, allow.project("admin"), async (c) => {
     const gyre = c.get("gyre");
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     const body = await parseBody(c, ChangeProjectBody);
     // Everything checked before anything is written: a refused body changes nothing.
     if (body.github && project.vcsType !== "github")
@@ -164,7 +156,7 @@ export function adminRoutes() {
 
   // Removes the project (core/src/project/index.ts `deleteProject` lists what goes and what
   // stays), first its webhook and deploy key from GitHub; `?keep_github=true` leaves GitHub as it is.
-  app.delete(PROJECT, adminOnlyProjects, async (c) => {
+  app.delete(PROJECT, allow.admin(), async (c) => {
     const gyre = c.get("gyre");
     const project = await getProject(gyre, slugOf(c));
     const body = await parseBody(c, DeleteProjectBody);
@@ -201,8 +193,8 @@ export function adminRoutes() {
   });
 
   // `gyre github resync <slug>`: a pipeline for each branch head GitHub's deliveries missed.
-  app.post(`${PROJECT}/github/resync`, adminOnlyProjects, async (c) => {
-    const slug = slugOf(c);
+  app.post(`${PROJECT}/github/resync`, allow.project("admin"), async (c) => {
+    const { slug } = await projectFor(c);
     await parseBody(c, ResyncBody);
     const result = await resyncBranches(c.get("gyre"), slug);
     return c.json({
@@ -211,18 +203,17 @@ export function adminRoutes() {
     });
   });
 
-  const adminOnly = requireUser((u) => u.admin && !u.builder, "Only an admin can manage builder nodes.");
-  app.get("/nodes", adminOnly, async (c) =>
+  app.get("/nodes", allow.operator(), async (c) =>
     c.json({ items: (await listNodes(c.get("gyre"))).map(nodeJson) }),
   );
   // Nomad's `node drain -enable | -disable`: body {"enable": true|false}.
-  app.post("/nodes/:id/drain", adminOnly, async (c) => {
+  app.post("/nodes/:id/drain", allow.operator(), async (c) => {
     const id = parseInput(Ids.node, c.req.param("id"), "node id");
     const body = await parseBody(c, NodeDrainBody);
     const deadlineMs = body.deadline_seconds === undefined ? undefined : body.deadline_seconds * 1000;
     return c.json(nodeJson(await drainNode(c.get("gyre"), id, body.enable, deadlineMs)));
   });
-  app.post("/nodes/:id/revoke", adminOnly, async (c) => {
+  app.post("/nodes/:id/revoke", allow.admin(), async (c) => {
     const id = parseInput(Ids.node, c.req.param("id"), "node id");
     const node = await revokeNode(c.get("gyre"), id);
     // What it runs gets a new attempt now, not at the reconciler's next pass.

@@ -13,13 +13,7 @@ import { claimAllocation, finishAllocation, refuseAllocation } from "@gyre/core/
 import { conflict, GyreError, notFound } from "@gyre/core/error";
 import { findJob, parallelismOf } from "@gyre/core/job/index";
 import { verifyIamRegistration } from "@gyre/core/node/iam";
-import {
-  allocationsToStop,
-  authenticateNode,
-  heartbeatNode,
-  leaveNode,
-  registerNode,
-} from "@gyre/core/node/index";
+import { allocationsToStop, heartbeatNode, leaveNode, registerNode } from "@gyre/core/node/index";
 import { writeOutput } from "@gyre/core/output/index";
 import { continuationKey } from "@gyre/core/pipeline/index";
 import {
@@ -38,7 +32,8 @@ import { DEFAULT_RESOURCE_CLASSES, queueKey } from "@gyre/core/resources";
 import { presign } from "@gyre/core/storage/grant";
 import { verifyAllocation } from "@gyre/core/storage/index";
 import { Hono } from "hono";
-import { type Env, nodeBody, parseBody, requireUser } from "./context.ts";
+import { allow } from "./access.ts";
+import { type Env, nodeBody, parseBody } from "./context.ts";
 import { jobKeysAnswer } from "./ssh-keys.ts";
 import { storageRoutes } from "./storage.ts";
 
@@ -49,7 +44,7 @@ const FinishBodySchema = FinishRequestSchema.extend({ parallelism: z.number().in
 
 export function agentRoutes() {
   const app = new Hono<Env>();
-  const joinToken = requireUser((u) => u.builder === true, "Only builder agents may call this endpoint.");
+  const joinToken = allow.builder();
   // What a builder joining with the join token needs besides it (`gyre agent --server --token`):
   // each resource class's queue, and the local SQS stand-in's address when there is one.
   app.get("/queues", joinToken, (c) => {
@@ -64,36 +59,34 @@ export function agentRoutes() {
   });
   // Registration takes the join token (a builder user's token) or, on AWS, a signed proof of the
   // instance role in the body; every other call a node's own credential.
-  app.post("/register", async (c) => {
-    const request = await parseBody(c, RegisterRequestSchema);
-    const gyre = c.get("gyre");
-    if (request.aws_iam)
-      return c.json(
-        await registerNode(gyre, request, await verifyIamRegistration(gyre, request.aws_iam)),
-        201,
-      );
-    await joinToken(c, async () => undefined);
-    return c.json(await registerNode(gyre, request), 201);
-  });
+  app.post(
+    "/register",
+    allow.anonymous("a signed proof of the instance's IAM role, or the join token checked here"),
+    async (c) => {
+      const request = await parseBody(c, RegisterRequestSchema);
+      const gyre = c.get("gyre");
+      if (request.aws_iam)
+        return c.json(
+          await registerNode(gyre, request, await verifyIamRegistration(gyre, request.aws_iam)),
+          201,
+        );
+      await joinToken(c, async () => undefined);
+      return c.json(await registerNode(gyre, request), 201);
+    },
+  );
   // What the fleet's instances install at boot (infra/fleet.ts): Gyre's own code, no credential
   // needed; a short-lived presigned URL of the bundle the deploy uploaded.
-  app.get("/bundle", async (c) => {
-    const gyre = c.get("gyre");
-    const key = gyre.resources.fleet?.agentBundleKey;
-    if (!key) throw notFound("This installation has no agent bundle: its builder fleet is not deployed.");
-    return c.redirect((await presign(gyre, "GET", key)).url, 302);
-  });
-  app.use(async (c, next) => {
-    // Headers only: a credential in a query string ends up in access logs.
-    const bearer = c.req.header("authorization");
-    const credential =
-      c.req.header("circle-token") ?? (bearer?.startsWith("Bearer ") ? bearer.slice(7) : undefined);
-    const node = await authenticateNode(c.get("gyre"), credential);
-    c.set("nodeId", node.id);
-    c.set("nodeDraining", node.draining);
-    c.set("nodeEligible", node.eligible);
-    await next();
-  });
+  app.get(
+    "/bundle",
+    allow.anonymous("Gyre's own code, no secret: a short-lived presigned URL"),
+    async (c) => {
+      const gyre = c.get("gyre");
+      const key = gyre.resources.fleet?.agentBundleKey;
+      if (!key) throw notFound("This installation has no agent bundle: its builder fleet is not deployed.");
+      return c.redirect((await presign(gyre, "GET", key)).url, 302);
+    },
+  );
+  app.use(allow.node());
 
   app.post("/claim", async (c) => {
     const gyre = c.get("gyre");

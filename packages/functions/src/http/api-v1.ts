@@ -19,6 +19,15 @@
  * (secret/signed-link.ts) and works without a token for 15 minutes, as CircleCI's presigned
  * URLs do; without its signature it wants a token. Unknown paths fall through to the app's 404.
  */
+import {
+  forgetCredential,
+  hashToken,
+  issueToken,
+  listProjectTokens,
+  PROJECT_TOKEN_SCOPES,
+  revokeToken,
+  type TokenInfo,
+} from "@gyre/core/auth/index";
 import type { Gyre } from "@gyre/core/context";
 import { cancelJob } from "@gyre/core/dispatch/actions";
 import { deleteEnvVar, getEnvVar, listEnvVars, setEnvVar } from "@gyre/core/envvar/index";
@@ -52,7 +61,7 @@ import {
   testsJson,
 } from "@gyre/core/presentation/v1";
 import { followProject, listFollowedProjects, unfollowProject } from "@gyre/core/project/follow";
-import { getProject, parseSlug, type StoredProject } from "@gyre/core/project/index";
+import { parseSlug, type StoredProject } from "@gyre/core/project/index";
 import {
   EnvVarBody,
   EnvVarName,
@@ -68,15 +77,17 @@ import { createCheckoutKey, deleteCheckoutKey, getCheckoutKey, listCheckoutKeys 
 import { deleteCaches, listArtifacts, listTestResults } from "@gyre/core/storage/index";
 import { readWorkflow } from "@gyre/core/workflow/index";
 import { type Context, Hono } from "hono";
+import { allow, authorizeSlug, principalOf, projectFor, visibleProjects } from "./access.ts";
 import { baseUrl } from "./api-v2.ts";
 import {
+  aboutProject,
   auditEnvVar,
+  auditRequest,
   type Env,
   parseBody,
   parseQuery,
   positiveInt,
   rawBody,
-  requireUser,
   slugOf,
 } from "./context.ts";
 import { rerunAudited } from "./workflow-actions.ts";
@@ -313,9 +324,7 @@ async function firstBuild(gyre: Gyre, pipelineId: string): Promise<{ pipeline?: 
 
 export function apiV1Routes() {
   const app = new Hono<Env>();
-  const auth = requireUser();
-
-  const projectOf = (c: Context<Env>) => getProject(c.get("gyre"), slugOf(c));
+  const projectOf = (c: Context<Env>) => projectFor(c);
   const buildOf = async (c: Context<Env>) => {
     const project = await projectOf(c);
     const job = await getJobByNumber(
@@ -326,23 +335,23 @@ export function apiV1Routes() {
     return { project, job };
   };
 
-  app.get("/me", auth, async (c) =>
+  app.get("/me", allow.user(), async (c) =>
     c.json(meJson(c.get("user"), await listFollowedProjects(c.get("gyre"), c.get("user").id))),
   );
 
-  app.get("/projects", auth, async (c) => {
+  app.get("/projects", allow.user(), async (c) => {
     const gyre = c.get("gyre");
-    const followed = await listFollowedProjects(gyre, c.get("user").id);
+    const followed = await visibleProjects(c, await listFollowedProjects(gyre, c.get("user").id));
     const recent = await Promise.all(
       followed.map((p) => listProjectJobs(gyre, p.slug, { limit: 100, offset: 0 })),
     );
     return c.json(followed.map((p, i) => followedProjectJson(p, recent[i]!)));
   });
 
-  app.get("/recent-builds", auth, async (c) => {
+  app.get("/recent-builds", allow.user(), async (c) => {
     const gyre = c.get("gyre");
     const query = parseQuery(c, RecentBuildsQuery);
-    const followed = await listFollowedProjects(gyre, c.get("user").id);
+    const followed = await visibleProjects(c, await listFollowedProjects(gyre, c.get("user").id));
     const jobs = await listJobsOfProjects(
       gyre,
       followed.map((p) => p.slug),
@@ -382,8 +391,8 @@ export function apiV1Routes() {
     return key === undefined ? undefined : parseInput(IdempotencyKeySchema, key, "Idempotency-Key header");
   };
 
-  app.get(PROJECT, auth, (c) => recentBuilds(c, undefined));
-  app.get(`${PROJECT}/tree/:branch{.+}`, auth, (c) => recentBuilds(c, branchOf(c)));
+  app.get(PROJECT, allow.project("view"), (c) => recentBuilds(c, undefined));
+  app.get(`${PROJECT}/tree/:branch{.+}`, allow.project("view"), (c) => recentBuilds(c, branchOf(c)));
 
   // A trigger answers with the pipeline's first build once the intake has written it.
   const trigger = async (c: Context<Env>, branch: string | undefined) => {
@@ -411,11 +420,11 @@ export function apiV1Routes() {
     return c.json(pipelineBuildJson(first.pipeline ?? pipeline, project, base), 201);
   };
 
-  app.post(PROJECT, auth, (c) => trigger(c, undefined));
-  app.post(`${PROJECT}/tree/:branch{.+}`, auth, (c) => trigger(c, branchOf(c)));
+  app.post(PROJECT, allow.project("write"), (c) => trigger(c, undefined));
+  app.post(`${PROJECT}/tree/:branch{.+}`, allow.project("write"), (c) => trigger(c, branchOf(c)));
 
   // CircleCI's "trigger a new build by project": branch or tag, answered at once.
-  app.post(`${PROJECT}/build`, auth, async (c) => {
+  app.post(`${PROJECT}/build`, allow.project("write"), async (c) => {
     const gyre = c.get("gyre");
     const body = await triggerInput(c);
     if (body.branch !== undefined && body.tag !== undefined)
@@ -434,12 +443,12 @@ export function apiV1Routes() {
     return c.json({ status: 200, body: "Build created" });
   });
 
-  app.get(`${PROJECT}/envvar`, auth, async (c) => {
+  app.get(`${PROJECT}/envvar`, allow.project("view"), async (c) => {
     const project = await projectOf(c);
     return c.json((await listEnvVars(c.get("gyre"), project.slug)).map(envVarJson));
   });
 
-  app.post(`${PROJECT}/envvar`, auth, async (c) => {
+  app.post(`${PROJECT}/envvar`, allow.project("admin"), async (c) => {
     const body = await parseBody(c, EnvVarBody);
     const project = await projectOf(c);
     const stored = await setEnvVar(c.get("gyre"), project.slug, body);
@@ -450,13 +459,13 @@ export function apiV1Routes() {
   const envVarName = (c: Context<Env>) =>
     parseInput(EnvVarName, c.req.param("name"), "environment variable name");
 
-  app.get(`${PROJECT}/envvar/:name`, auth, async (c) => {
+  app.get(`${PROJECT}/envvar/:name`, allow.project("view"), async (c) => {
     const name = envVarName(c);
     const project = await projectOf(c);
     return c.json(envVarJson(await getEnvVar(c.get("gyre"), project.slug, name)));
   });
 
-  app.delete(`${PROJECT}/envvar/:name`, auth, async (c) => {
+  app.delete(`${PROJECT}/envvar/:name`, allow.project("admin"), async (c) => {
     const name = envVarName(c);
     const project = await projectOf(c);
     await deleteEnvVar(c.get("gyre"), project.slug, name);
@@ -464,12 +473,12 @@ export function apiV1Routes() {
     return c.json({ message: "ok" });
   });
 
-  app.get(`${PROJECT}/checkout-key`, auth, async (c) => {
+  app.get(`${PROJECT}/checkout-key`, allow.project("view"), async (c) => {
     const project = await projectOf(c);
     return c.json((await listCheckoutKeys(c.get("gyre"), project.slug)).map(checkoutKeyJson));
   });
 
-  app.post(`${PROJECT}/checkout-key`, auth, async (c) => {
+  app.post(`${PROJECT}/checkout-key`, allow.project("admin"), async (c) => {
     const body = await parseBody(c, CheckoutKeyBody);
     const project = await projectOf(c);
     const type = body.type === "deploy-key" ? "deploy-key" : "user-key";
@@ -479,30 +488,75 @@ export function apiV1Routes() {
   const fingerprintOf = (c: Context<Env>) =>
     parseInput(Fingerprint, c.req.param("fingerprint"), "fingerprint");
 
-  app.get(`${PROJECT}/checkout-key/:fingerprint`, auth, async (c) => {
+  app.get(`${PROJECT}/checkout-key/:fingerprint`, allow.project("view"), async (c) => {
     const fingerprint = fingerprintOf(c);
     const project = await projectOf(c);
     return c.json(checkoutKeyJson(await getCheckoutKey(c.get("gyre"), project.slug, fingerprint)));
   });
 
-  app.delete(`${PROJECT}/checkout-key/:fingerprint`, auth, async (c) => {
+  app.delete(`${PROJECT}/checkout-key/:fingerprint`, allow.project("admin"), async (c) => {
     const fingerprint = fingerprintOf(c);
     const project = await projectOf(c);
     await deleteCheckoutKey(c.get("gyre"), project.slug, fingerprint);
     return c.json({ message: "ok" });
   });
 
-  app.post(`${PROJECT}/follow`, auth, async (c) => {
-    await followProject(c.get("gyre"), c.get("user").id, slugOf(c));
+  // Project API tokens (CircleCI's v1.1): scope `status`, `view-builds` or `all`, for this project only.
+  const ProjectTokenBody = z
+    .object({ label: z.string().min(1).max(100), scope: z.enum(PROJECT_TOKEN_SCOPES) })
+    .strict();
+  const projectTokenJson = (t: TokenInfo) => ({
+    id: t.id,
+    label: t.label,
+    scope: t.scope,
+    time: t.createdAt ?? null,
+    last_used_at: t.lastUsedAt ?? null,
+  });
+  const aboutToken = (project: StoredProject, t: TokenInfo) => ({
+    ...aboutProject(project),
+    payload: { token_id: t.id, label: t.label, scope: t.scope },
+  });
+
+  app.get(`${PROJECT}/token`, allow.project("admin"), async (c) => {
+    const project = await projectOf(c);
+    return c.json((await listProjectTokens(c.get("gyre"), project.slug)).map(projectTokenJson));
+  });
+
+  app.post(`${PROJECT}/token`, allow.project("admin"), async (c) => {
+    const body = await parseBody(c, ProjectTokenBody);
+    const project = await projectOf(c);
+    const { token, info } = await issueToken(c.get("gyre"), c.get("user").id, body.label, {
+      project: { slug: project.slug, scope: body.scope },
+    });
+    await auditRequest(c, { action: "project.token.create", ...aboutToken(project, info) });
+    return c.json({ ...projectTokenJson(info), token }, 201);
+  });
+
+  // By its id, or by the token itself (what CircleCI's path names).
+  app.delete(`${PROJECT}/token/:token`, allow.project("admin"), async (c) => {
+    const project = await projectOf(c);
+    const given = c.req.param("token");
+    const tokens = await listProjectTokens(c.get("gyre"), project.slug);
+    const hash = hashToken(given);
+    const match = tokens.find((t) => t.id === given || t.hash === hash);
+    if (!match) throw notFound("No such token on this project.");
+    const revoked = await revokeToken(c.get("gyre"), tokens, match.id);
+    forgetCredential("token", revoked.hash);
+    await auditRequest(c, { action: "project.token.delete", ...aboutToken(project, revoked) });
+    return c.json({ message: "ok" });
+  });
+
+  app.post(`${PROJECT}/follow`, allow.project("view"), async (c) => {
+    await followProject(c.get("gyre"), c.get("user").id, (await projectOf(c)).slug);
     return c.json(followJson(true));
   });
 
-  app.post(`${PROJECT}/unfollow`, auth, async (c) => {
+  app.post(`${PROJECT}/unfollow`, allow.user(), async (c) => {
     await unfollowProject(c.get("gyre"), c.get("user").id, slugOf(c));
     return c.json(followJson(false));
   });
 
-  app.get(BUILD, auth, async (c) => {
+  app.get(BUILD, allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
     const { project, job } = await buildOf(c);
     const nodes = Object.keys(job.allocations)
@@ -527,32 +581,40 @@ export function apiV1Routes() {
   });
 
   // Opened with a token, or by the signed URL a build handed out (no token, 15 minutes).
-  app.get(`${BUILD}/output/:step/:index`, async (c) => {
-    const gyre = c.get("gyre");
-    const { slug } = parseSlug(slugOf(c));
-    const number = positiveInt(c.req.param("num"), "build_num");
-    const { step, index } = parseInput(StepOutputPath, c.req.param(), "path");
-    const expires = c.req.query("expires");
-    const signature = c.req.query("signature");
-    if (expires !== undefined || signature !== undefined)
-      await verifyLink(gyre, "output-url", outputScope(slug, number, step, index), { expires, signature });
-    else await auth(c, async () => {});
-    const job = await getJobByNumber(gyre, slug, number);
-    if (!Object.hasOwn(job.allocations, String(index)))
-      throw notFound(`Build ${number} has no parallel run ${index}.`);
-    const alloc = { jobId: job.id, attempt: job.attempt, index };
-    if (!(await readSteps(gyre, alloc)).some((s) => s.index === step))
-      throw notFound(`Build ${number} has no step ${step}${index > 0 ? ` on parallel run ${index}` : ""}.`);
-    const message = await readStepOutput(gyre, alloc, step);
-    return c.json(actionOutputJson(message, job.stoppedAt ?? new Date(gyre.now()).toISOString()));
-  });
+  app.get(
+    `${BUILD}/output/:step/:index`,
+    allow.anonymous("a signed link, or a token checked here for view permission"),
+    async (c) => {
+      const gyre = c.get("gyre");
+      const { slug } = parseSlug(slugOf(c));
+      const number = positiveInt(c.req.param("num"), "build_num");
+      const { step, index } = parseInput(StepOutputPath, c.req.param(), "path");
+      const expires = c.req.query("expires");
+      const signature = c.req.query("signature");
+      if (expires !== undefined || signature !== undefined)
+        await verifyLink(gyre, "output-url", outputScope(slug, number, step, index), { expires, signature });
+      else {
+        await principalOf(c);
+        c.set("projectLevel", "view");
+        await authorizeSlug(c, slug);
+      }
+      const job = await getJobByNumber(gyre, slug, number);
+      if (!Object.hasOwn(job.allocations, String(index)))
+        throw notFound(`Build ${number} has no parallel run ${index}.`);
+      const alloc = { jobId: job.id, attempt: job.attempt, index };
+      if (!(await readSteps(gyre, alloc)).some((s) => s.index === step))
+        throw notFound(`Build ${number} has no step ${step}${index > 0 ? ` on parallel run ${index}` : ""}.`);
+      const message = await readStepOutput(gyre, alloc, step);
+      return c.json(actionOutputJson(message, job.stoppedAt ?? new Date(gyre.now()).toISOString()));
+    },
+  );
 
-  app.get(`${BUILD}/artifacts`, auth, async (c) => {
+  app.get(`${BUILD}/artifacts`, allow.project("view"), async (c) => {
     const { job } = await buildOf(c);
     return c.json(artifactsJson(await listArtifacts(c.get("gyre"), job), job, baseUrl(c.req.url)));
   });
 
-  app.get(`${PROJECT}/latest/artifacts`, auth, async (c) => {
+  app.get(`${PROJECT}/latest/artifacts`, allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
     const query = parseQuery(c, LatestArtifactsQuery);
     const project = await projectOf(c);
@@ -571,18 +633,18 @@ export function apiV1Routes() {
   });
 
   // CircleCI's "clear cache": later jobs find none of the project's caches and save them anew.
-  app.delete(`${PROJECT}/build-cache`, auth, async (c) => {
+  app.delete(`${PROJECT}/build-cache`, allow.project("write"), async (c) => {
     const project = await projectOf(c);
     await deleteCaches(c.get("gyre"), project.slug);
     return c.json(cacheClearedJson);
   });
 
-  app.get(`${BUILD}/tests`, auth, async (c) => {
+  app.get(`${BUILD}/tests`, allow.project("view"), async (c) => {
     const { job } = await buildOf(c);
     return c.json(testsJson(await listTestResults(c.get("gyre"), job)));
   });
 
-  app.post(`${BUILD}/cancel`, auth, async (c) => {
+  app.post(`${BUILD}/cancel`, allow.project("write"), async (c) => {
     const gyre = c.get("gyre");
     const { project, job } = await buildOf(c);
     await cancelJob(gyre, job, c.get("user").id);
@@ -602,8 +664,8 @@ export function apiV1Routes() {
     return c.json(buildSummaryJson(fresh, await contextOf(gyre, fresh, project, baseUrl(c.req.url))));
   };
 
-  app.post(`${BUILD}/retry`, auth, (c) => retry(c, false));
-  app.post(`${BUILD}/ssh`, auth, (c) => retry(c, true));
+  app.post(`${BUILD}/retry`, allow.project("write"), (c) => retry(c, false));
+  app.post(`${BUILD}/ssh`, allow.project("write"), (c) => retry(c, true));
 
   return app;
 }

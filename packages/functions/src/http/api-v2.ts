@@ -26,28 +26,13 @@ import {
   workflowJobJson,
   workflowJson,
 } from "@gyre/core/presentation/v2";
-import {
-  getProject,
-  listCollaborations,
-  listProjects,
-  parseOrgSlug,
-  projectJson,
-} from "@gyre/core/project/index";
+import { listCollaborations, listProjects, parseOrgSlug, projectJson } from "@gyre/core/project/index";
 import { EnvVarBody, EnvVarName, PipelineListQuery } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
-import { getWorkflow, listWorkflows, readWorkflow } from "@gyre/core/workflow/index";
+import { listWorkflows, readWorkflow } from "@gyre/core/workflow/index";
 import { type Context, Hono } from "hono";
-import {
-  auditEnvVar,
-  type Env,
-  jsonBody,
-  parseBody,
-  parseQuery,
-  pathId,
-  positiveInt,
-  requireUser,
-  slugOf,
-} from "./context.ts";
+import { allow, authorizeSlug, projectFor, visibleProjects } from "./access.ts";
+import { auditEnvVar, type Env, jsonBody, parseBody, parseQuery, pathId, positiveInt } from "./context.ts";
 
 const PROJECT = "/project/:vcs/:org/:repo";
 
@@ -57,25 +42,27 @@ export function baseUrl(url: string): string {
 
 export function apiV2Routes() {
   const app = new Hono<Env>();
-  app.use(requireUser());
+  app.get("/me", allow.user(), (c) => c.json(userJson(c.get("user"))));
 
-  app.get("/me", (c) => c.json(userJson(c.get("user"))));
+  app.get("/me/collaborations", allow.user(), async (c) => {
+    const gyre = c.get("gyre");
+    const projects = await visibleProjects(c, await listProjects(gyre));
+    return c.json((await listCollaborations(gyre, projects)).map(collaborationJson));
+  });
 
-  app.get("/me/collaborations", async (c) =>
-    c.json((await listCollaborations(c.get("gyre"))).map(collaborationJson)),
+  app.get("/user/:id", allow.user(), async (c) =>
+    c.json(userJson(await getUser(c.get("gyre"), c.req.param("id")))),
   );
-
-  app.get("/user/:id", async (c) => c.json(userJson(await getUser(c.get("gyre"), c.req.param("id")))));
 
   /** The caller, as the lists of "my" pipelines match it. */
   const me = (c: Context<Env>) => ({ id: c.get("user").id, login: c.get("user").login });
 
   // listPipelines: an organization's pipelines (every project's, without `org-slug`), newest first.
-  app.get("/pipeline", async (c) => {
+  app.get("/pipeline", allow.user(), async (c) => {
     const gyre = c.get("gyre");
     const query = parseQuery(c, OrgPipelineListQuerySchema);
     const orgSlug = query["org-slug"] === undefined ? undefined : parseOrgSlug(query["org-slug"]);
-    const projects = await listProjects(gyre, { orgSlug });
+    const projects = await visibleProjects(c, await listProjects(gyre, { orgSlug }));
     if (orgSlug && projects.length === 0) throw notFound(`Organization ${orgSlug} not found.`);
     const page = await listPipelinesOfProjects(
       gyre,
@@ -89,12 +76,12 @@ export function apiV2Routes() {
     return c.json({ items: page.items.map(pipelineJson), next_page_token: page.nextPageToken });
   });
 
-  app.get(PROJECT, async (c) => c.json(projectJson(await getProject(c.get("gyre"), slugOf(c)))));
+  app.get(PROJECT, allow.project("view"), async (c) => c.json(projectJson(await projectFor(c))));
 
-  app.get(`${PROJECT}/pipeline`, async (c) => {
+  app.get(`${PROJECT}/pipeline`, allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
     const query = parseQuery(c, PipelineListQuery);
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     const page = await listPipelines(gyre, project.slug, {
       branch: query.branch,
       pageToken: query["page-token"] || undefined,
@@ -102,10 +89,10 @@ export function apiV2Routes() {
     return c.json({ items: page.items.map(pipelineJson), next_page_token: page.nextPageToken });
   });
 
-  app.get(`${PROJECT}/pipeline/mine`, async (c) => {
+  app.get(`${PROJECT}/pipeline/mine`, allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
     const query = parseQuery(c, MyPipelineListQuerySchema);
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     const page = await listPipelines(gyre, project.slug, {
       triggeredBy: me(c),
       pageToken: query["page-token"] || undefined,
@@ -113,20 +100,20 @@ export function apiV2Routes() {
     return c.json({ items: page.items.map(pipelineJson), next_page_token: page.nextPageToken });
   });
 
-  app.get(`${PROJECT}/pipeline/:number`, async (c) => {
+  app.get(`${PROJECT}/pipeline/:number`, allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
     const number = positiveInt(c.req.param("number"), "pipeline-number");
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     return c.json(pipelineJson(await getPipelineByNumber(gyre, project.slug, number)));
   });
 
   // Trigger by branch or tag: answered at once with the pending pipeline's id and number; its
   // config is read and compiled by the intake, like a push's.
-  app.post(`${PROJECT}/pipeline`, async (c) => {
+  app.post(`${PROJECT}/pipeline`, allow.project("write"), async (c) => {
     const gyre = c.get("gyre");
     const body = parseInput(TriggerBodySchema, await jsonBody(c), "pipeline trigger");
     const key = c.req.header("idempotency-key");
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     const pipeline = await triggerPipeline(gyre, project, {
       ...body,
       actor: c.get("user").login,
@@ -137,16 +124,16 @@ export function apiV2Routes() {
     return c.json(pipelineCreationJson(pipeline), 201);
   });
 
-  app.get(`${PROJECT}/envvar`, async (c) => {
+  app.get(`${PROJECT}/envvar`, allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     return c.json({ items: await listEnvVars(gyre, project.slug), next_page_token: null });
   });
 
-  app.post(`${PROJECT}/envvar`, async (c) => {
+  app.post(`${PROJECT}/envvar`, allow.project("admin"), async (c) => {
     const gyre = c.get("gyre");
     const body = await parseBody(c, EnvVarBody);
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     const stored = await setEnvVar(gyre, project.slug, body);
     await auditEnvVar(c, project, "project.env_var.create", body.name);
     return c.json(stored, 201);
@@ -155,25 +142,25 @@ export function apiV2Routes() {
   const envVarName = (c: Context<Env>) =>
     parseInput(EnvVarName, c.req.param("name"), "environment variable name");
 
-  app.get(`${PROJECT}/envvar/:name`, async (c) => {
+  app.get(`${PROJECT}/envvar/:name`, allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
     const name = envVarName(c);
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     return c.json(await getEnvVar(gyre, project.slug, name));
   });
 
-  app.delete(`${PROJECT}/envvar/:name`, async (c) => {
+  app.delete(`${PROJECT}/envvar/:name`, allow.project("admin"), async (c) => {
     const gyre = c.get("gyre");
     const name = envVarName(c);
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     await deleteEnvVar(gyre, project.slug, name);
     await auditEnvVar(c, project, "project.env_var.delete", name);
     return c.json({ message: "Environment variable deleted." });
   });
 
-  app.get(`${PROJECT}/job/:number`, async (c) => {
+  app.get(`${PROJECT}/job/:number`, allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     const job = await getJobByNumber(gyre, project.slug, positiveInt(c.req.param("number"), "job-number"));
     // Nothing waits silently: a queued job says why the fleet has not taken it, when it can tell.
     const waiting =
@@ -183,36 +170,48 @@ export function apiV2Routes() {
     return c.json(jobDetailsJson(job, project, baseUrl(c.req.url), waiting));
   });
 
-  app.get("/pipeline/:id", async (c) =>
-    c.json(pipelineJson(await getPipeline(c.get("gyre"), pathId(c, "id", "Pipeline")))),
-  );
+  /** The pipeline the path names, if the caller may see its project (404 as for an unknown id otherwise). */
+  const pipelineOf = async (c: Context<Env>) => {
+    const id = pathId(c, "id", "Pipeline");
+    const pipeline = await getPipeline(c.get("gyre"), id);
+    await authorizeSlug(c, pipeline.projectSlug, `Pipeline ${id} not found.`);
+    return pipeline;
+  };
+  const workflowOf = async (c: Context<Env>) => {
+    const id = pathId(c, "id", "Workflow");
+    const found = await readWorkflow(c.get("gyre"), id);
+    await authorizeSlug(c, found.workflow.projectSlug, `Workflow ${id} not found.`);
+    return found;
+  };
 
-  app.get("/pipeline/:id/config", async (c) => {
+  app.get("/pipeline/:id", allow.project("view"), async (c) => c.json(pipelineJson(await pipelineOf(c))));
+
+  app.get("/pipeline/:id/config", allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
-    const pipeline = await getPipeline(gyre, pathId(c, "id", "Pipeline"));
+    const pipeline = await pipelineOf(c);
     return c.json(pipelineConfigJson(await readPipelineConfig(gyre, pipeline.id)));
   });
 
-  app.get("/pipeline/:id/workflow", async (c) => {
+  app.get("/pipeline/:id/workflow", allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
-    const pipeline = await getPipeline(gyre, pathId(c, "id", "Pipeline"));
+    const pipeline = await pipelineOf(c);
     const workflows = await listWorkflows(gyre, pipeline.id);
     return c.json({ items: workflows.map(workflowJson), next_page_token: null });
   });
 
-  app.get("/workflow/:id", async (c) =>
-    c.json(workflowJson(await getWorkflow(c.get("gyre"), pathId(c, "id", "Workflow")))),
-  );
+  app.get("/workflow/:id", allow.project("view"), async (c) => {
+    return c.json(workflowJson((await workflowOf(c)).workflow));
+  });
 
   const workflowJobs = async (c: Context<Env>) => {
-    const { jobs } = await readWorkflow(c.get("gyre"), pathId(c, "id", "Workflow"));
+    const { jobs } = await workflowOf(c);
     const ids = new Map(jobs.map((j) => [j.name, j.id]));
     jobs.sort((a, b) => a.number - b.number);
     return c.json({ items: jobs.map((j) => workflowJobJson(j, ids)), next_page_token: null });
   };
-  app.get("/workflow/:id/job", workflowJobs);
+  app.get("/workflow/:id/job", allow.project("view"), workflowJobs);
   // The 2019 preview's path (circleci-api-v2-preview-2019.openapi.yml), answered the same way.
-  app.get("/workflow/:id/jobs", workflowJobs);
+  app.get("/workflow/:id/jobs", allow.project("view"), workflowJobs);
 
   return app;
 }

@@ -11,11 +11,13 @@ import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { getPath } from "hono/utils/url";
+import { allow } from "./access.ts";
 import { adminRoutes } from "./admin.ts";
 import { agentRoutes } from "./agent.ts";
 import { apiV1Routes } from "./api-v1.ts";
 import { apiV2Routes } from "./api-v2.ts";
 import { artifactRoutes } from "./artifacts.ts";
+import { authRoutes } from "./auth.ts";
 import { badgeRoutes } from "./badges.ts";
 import { configRoutes } from "./config.ts";
 import type { Env } from "./context.ts";
@@ -30,6 +32,7 @@ import { projectSettingsRoutes } from "./project-settings.ts";
 import { scheduleRoutes } from "./schedules.ts";
 import { sshKeyRoutes } from "./ssh-keys.ts";
 import { userKeyRoutes } from "./user-keys.ts";
+import { userRoutes } from "./users.ts";
 import { webhookRoutes } from "./webhooks.ts";
 import { workflowActionRoutes } from "./workflow-actions.ts";
 
@@ -139,6 +142,8 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
   app.route("/api/v1.1", projectSettingsRoutes("v1.1"));
   app.route("/api/v1.1", apiV1Routes());
   app.route("/api/gyre/me/ssh-keys", userKeyRoutes());
+  app.route("/api/gyre/auth", authRoutes());
+  app.route("/api/gyre", userRoutes());
   app.route("/api/gyre", adminRoutes());
   app.route("/api/gyre/orbs", orbRoutes());
   app.route("/api/gyre/doctor", doctorRoutes());
@@ -146,7 +151,7 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
   app.route("/v1", nomadRoutes());
   app.route("/", artifactRoutes());
   app.route("/", badgeRoutes());
-  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get("/healthz", allow.anonymous("liveness: answers nothing but ok"), (c) => c.json({ ok: true }));
   app.route("/metrics", metricsRoutes());
   app.notFound((c) => {
     const path = c.req.path.length > 200 ? `${c.req.path.slice(0, 200)}…` : c.req.path;

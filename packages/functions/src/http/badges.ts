@@ -14,11 +14,11 @@
 import { createRequire } from "node:module";
 import { badRequest } from "@gyre/core/error";
 import { BadgeQuerySchema, type BranchStatus, branchStatus } from "@gyre/core/pipeline/index";
-import { getProject } from "@gyre/core/project/index";
 import { ProjectPath, RefName } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
 import { type Context, Hono } from "hono";
-import { type Env, parseQuery, requireUser } from "./context.ts";
+import { allow, projectFor } from "./access.ts";
+import { type Env, parseQuery } from "./context.ts";
 
 type Style = "svg" | "shield";
 
@@ -140,7 +140,7 @@ async function badge(c: Context<Env>, repoFile: string, branchFile?: string) {
   );
   const branch =
     branchFile === undefined ? query.branch : parseInput(RefName, file[1], "branch (the path after /tree/)");
-  const project = await getProject(gyre, slug);
+  const project = await projectFor(c, slug);
   const status = await branchStatus(gyre, project.slug, branch ?? project.defaultBranch);
   const style = query.style ?? "svg";
   if (file[2] === "png") {
@@ -156,8 +156,8 @@ const IMAGE = "{[^/]+\\.(?:svg|png)}";
 
 export function badgeRoutes() {
   const app = new Hono<Env>();
-  app.get(`/${VCS}/:org/:repo${IMAGE}`, requireUser(), (c) => badge(c, c.req.param("repo")));
-  app.get(`/${VCS}/:org/:repo/tree/:branch${IMAGE}`, requireUser(), (c) =>
+  app.get(`/${VCS}/:org/:repo${IMAGE}`, allow.project("status"), (c) => badge(c, c.req.param("repo")));
+  app.get(`/${VCS}/:org/:repo/tree/:branch${IMAGE}`, allow.project("status"), (c) =>
     badge(c, c.req.param("repo"), c.req.param("branch")),
   );
   return app;

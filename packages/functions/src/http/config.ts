@@ -12,7 +12,8 @@ import { orbResolver } from "@gyre/core/orb/index";
 import { CompileConfigBody } from "@gyre/core/protocol/api";
 import type { z } from "@gyre/core/protocol/schema";
 import { Hono } from "hono";
-import { type Env, parseBody, requireUser } from "./context.ts";
+import { allow } from "./access.ts";
+import { type Env, parseBody } from "./context.ts";
 
 type Scalar = string | number | boolean;
 type Body = z.output<typeof CompileConfigBody>;
@@ -56,9 +57,7 @@ const messages = (list: ConfigDiagnostic[]) => list.map((d) => ({ message: forma
 
 export function configRoutes() {
   const app = new Hono<Env>();
-  app.use(requireUser());
-
-  app.post("/compile-config-with-defaults", async (c) => {
+  app.post("/compile-config-with-defaults", allow.user(), async (c) => {
     const body = await parseBody(c, CompileConfigBody);
     const source = body.config_yaml;
     const options = { pipeline: pipelineValues(body), orbs: orbResolver(c.get("gyre")) };

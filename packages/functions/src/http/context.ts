@@ -5,19 +5,23 @@ import {
   audit,
   projectScope,
 } from "@gyre/core/audit/index";
-import type { User } from "@gyre/core/auth/index";
-import { authenticate } from "@gyre/core/auth/index";
+import type { Principal, User } from "@gyre/core/auth/index";
 import type { Gyre } from "@gyre/core/context";
 import { badRequest, GyreError, notFound } from "@gyre/core/error";
 import type { Project } from "@gyre/core/project/index";
 import { NumberParam, ProjectPath, Uuid } from "@gyre/core/protocol/api";
 import { parseInput, type z } from "@gyre/core/protocol/schema";
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 
 export type Env = {
   Variables: {
     gyre: Gyre;
+    /** The caller (access.ts, once per request), and their user. */
+    principal: Principal;
     user: User;
+    /** The level the route's `allow.project` rule asks for, and whether the handler checked it. */
+    projectLevel: "status" | "view" | "write" | "admin";
+    projectChecked: boolean;
     /** The node a builder's credential belongs to, and whether an operator drains it. */
     nodeId: string;
     nodeDraining: boolean;
@@ -112,22 +116,6 @@ export function tokenOf(c: Context<Env>): string | undefined {
     return Buffer.from(auth.slice(6), "base64").toString("utf8").split(":")[0] || undefined;
   if (auth?.startsWith("Bearer ")) return auth.slice(7);
   return c.req.query("circle-token");
-}
-
-/**
- * Authenticates the caller. By default a builder's token is refused: builders may call the
- * agent endpoints and nothing else (they hold no rights to projects' data).
- */
-export function requireUser(
-  check: (user: User) => boolean = (user) => !user.builder,
-  denied = "You are not allowed to do this.",
-): MiddlewareHandler<Env> {
-  return async (c, next) => {
-    const user = await authenticate(c.get("gyre"), tokenOf(c));
-    if (!check(user)) throw new GyreError("forbidden", denied);
-    c.set("user", user);
-    await next();
-  };
 }
 
 /** The JSON object body parsed by `schema`: a 400 naming each field that is wrong, 413 when too large. */

@@ -1,6 +1,8 @@
 /**
  * CircleCI API v2 contexts: paths, bodies and answers as in the published OpenAPI document.
- * Variable values go in and never come out; builders' tokens are refused (`requireUser`).
+ * Variable values go in and never come out. Any person may list and read contexts (names and
+ * variable names, never values); creating, deleting and changing them is for administrators,
+ * since a context's secrets reach every project of its organization.
  */
 
 import { scopeOf } from "@gyre/core/audit/index";
@@ -25,7 +27,8 @@ import {
 } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
 import { type Context, Hono } from "hono";
-import { auditRequest, type Env, parseBody, parseQuery, requireUser } from "./context.ts";
+import { allow } from "./access.ts";
+import { auditRequest, type Env, parseBody, parseQuery } from "./context.ts";
 
 /** The owner named by `owner-slug` (or `owner.slug`): Gyre identifies organizations by slug. */
 function ownerSlug(slug: unknown, id: unknown, type: unknown): string {
@@ -55,17 +58,14 @@ const about = async (c: Context<Env>, context: CiContext) => ({
 
 export function contextRoutes() {
   const app = new Hono<Env>();
-  app.use("/context", requireUser());
-  app.use("/context/*", requireUser());
-
-  app.get("/context", async (c) => {
+  app.get("/context", allow.user(), async (c) => {
     const query = parseQuery(c, ContextListQuery);
     const owner = ownerSlug(query["owner-slug"], query["owner-id"], query["owner-type"]);
     const page = await listContexts(c.get("gyre"), owner, { pageToken: query["page-token"] || undefined });
     return c.json({ items: page.items.map(contextJson), next_page_token: page.nextPageToken });
   });
 
-  app.post("/context", async (c) => {
+  app.post("/context", allow.admin(), async (c) => {
     const { name, owner } = await parseBody(c, CreateContextBody);
     const context = await createContext(c.get("gyre"), {
       name,
@@ -75,20 +75,22 @@ export function contextRoutes() {
     return c.json(contextJson(context));
   });
 
-  app.get("/context/:id", async (c) => c.json(contextJson(await getContext(c.get("gyre"), contextId(c)))));
+  app.get("/context/:id", allow.user(), async (c) =>
+    c.json(contextJson(await getContext(c.get("gyre"), contextId(c)))),
+  );
 
-  app.delete("/context/:id", async (c) => {
+  app.delete("/context/:id", allow.admin(), async (c) => {
     const context = await getContext(c.get("gyre"), contextId(c));
     await deleteContext(c.get("gyre"), context.id);
     await auditRequest(c, { action: "context.delete", ...(await about(c, context)) });
     return c.json({ message: "Context deleted." });
   });
 
-  app.get("/context/:id/environment-variable", async (c) =>
+  app.get("/context/:id/environment-variable", allow.user(), async (c) =>
     c.json({ items: await listContextVariables(c.get("gyre"), contextId(c)), next_page_token: null }),
   );
 
-  app.put("/context/:id/environment-variable/:name", async (c) => {
+  app.put("/context/:id/environment-variable/:name", allow.admin(), async (c) => {
     const id = contextId(c);
     const name = variableName(c);
     const { value } = await parseBody(c, ContextVariableBody);
@@ -102,7 +104,7 @@ export function contextRoutes() {
     return c.json(stored);
   });
 
-  app.delete("/context/:id/environment-variable/:name", async (c) => {
+  app.delete("/context/:id/environment-variable/:name", allow.admin(), async (c) => {
     const context = await getContext(c.get("gyre"), contextId(c));
     const name = variableName(c);
     await deleteContextVariable(c.get("gyre"), context.id, name);

@@ -6,6 +6,7 @@
 import { continuePipeline } from "@gyre/core/pipeline/index";
 import { ContinuePipelineBody } from "@gyre/core/protocol/api";
 import { Hono } from "hono";
+import { allow } from "./access.ts";
 import { type Env, parseBody } from "./context.ts";
 
 /** Continuation configurations are whole configs, orbs expanded: allow more than the default. */
@@ -13,7 +14,7 @@ const MAX_CONTINUATION_BYTES = 4 * 1024 * 1024;
 
 export function continueRoutes() {
   const app = new Hono<Env>();
-  app.post("/", async (c) => {
+  app.post("/", allow.anonymous("the pipeline's continuation key, checked here"), async (c) => {
     const body = await parseBody(c, ContinuePipelineBody, MAX_CONTINUATION_BYTES);
     await continuePipeline(c.get("gyre"), {
       key: body["continuation-key"],

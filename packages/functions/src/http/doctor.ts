@@ -6,18 +6,15 @@
 import { type DoctorReport, doctor } from "@gyre/core/doctor/index";
 import { DoctorQuery } from "@gyre/core/protocol/api";
 import { Hono } from "hono";
-import { type Env, parseQuery, requireUser } from "./context.ts";
+import { allow } from "./access.ts";
+import { type Env, parseQuery } from "./context.ts";
 
 export function doctorRoutes() {
   const app = new Hono<Env>();
-  app.get(
-    "/",
-    requireUser((u) => u.admin && !u.builder, "Only an admin can run the doctor."),
-    async (c) => {
-      const query = parseQuery(c, DoctorQuery);
-      return c.json(doctorJson(await doctor(c.get("gyre"), query.job)));
-    },
-  );
+  app.get("/", allow.admin(), async (c) => {
+    const query = parseQuery(c, DoctorQuery);
+    return c.json(doctorJson(await doctor(c.get("gyre"), query.job)));
+  });
   return app;
 }
 

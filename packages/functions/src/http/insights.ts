@@ -53,11 +53,12 @@ import {
   insightsWorkflowRunJson,
   insightsWorkflowSummaryJson,
 } from "@gyre/core/presentation/v2";
-import { getProject, listProjects, parseOrgSlug } from "@gyre/core/project/index";
+import { listProjects, parseOrgSlug } from "@gyre/core/project/index";
 import { ProjectPath } from "@gyre/core/protocol/api";
 import { parseInput, type z } from "@gyre/core/protocol/schema";
 import { type Context, type Handler, Hono } from "hono";
-import { type Env, requireUser } from "./context.ts";
+import { allow, projectFor, visibleProjects } from "./access.ts";
+import type { Env } from "./context.ts";
 
 /** A slug's path forms: plain (`gh/acme/api`, no `%` in a part) and escaped (one segment with `%2F`). */
 const PART = "{[^/%]+}";
@@ -81,7 +82,7 @@ function projectSlug(c: Context<Env>): string {
 const orgSlug = (c: Context<Env>) =>
   parseOrgSlug(c.req.param("slug") ?? `${c.req.param("vcs")}/${c.req.param("org")}`);
 
-const project = (c: Context<Env>) => getProject(c.get("gyre"), projectSlug(c));
+const project = (c: Context<Env>) => projectFor(c, projectSlug(c));
 const workflowName = (c: Context<Env>) => parseName(c.req.param("workflow"), "workflow-name");
 
 /** The query string parsed by `schema`, the parameters the document repeats read as lists. */
@@ -102,9 +103,8 @@ function branchList(q: { branches?: string[]; "all-branches"?: boolean }, defaul
 
 export function insightsRoutes() {
   const app = new Hono<Env>();
-  app.use(requireUser());
   const onProject = (path: (slug: string) => string, handler: Handler<Env>) => {
-    for (const form of PROJECT_FORMS) app.get(`/insights/${path(form)}`, handler);
+    for (const form of PROJECT_FORMS) app.get(`/insights/${path(form)}`, allow.project("view"), handler);
   };
 
   onProject(
@@ -157,11 +157,11 @@ export function insightsRoutes() {
   );
 
   for (const form of ORG_FORMS)
-    app.get(`/insights/${form}/summary`, async (c) => {
+    app.get(`/insights/${form}/summary`, allow.user(), async (c) => {
       const gyre = c.get("gyre");
       const q = query(c, InsightsQuery.orgSummary, ["project-names"]);
       const org = orgSlug(c);
-      const projects = await listProjects(gyre, { orgSlug: org });
+      const projects = await visibleProjects(c, await listProjects(gyre, { orgSlug: org }));
       if (projects.length === 0) throw notFound(`Organization ${org} not found.`);
       const summary = await orgSummary(gyre, projects, {
         window: reportingWindow(q["reporting-window"], gyre.now()),

@@ -7,18 +7,15 @@
 import { eventsOf, readFleetFigures } from "@gyre/core/metrics/index";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "@gyre/core/metrics/prometheus";
 import { Hono } from "hono";
-import { type Env, requireUser } from "./context.ts";
+import { allow } from "./access.ts";
+import type { Env } from "./context.ts";
 
 export function metricsRoutes() {
   const app = new Hono<Env>();
-  app.get(
-    "/",
-    requireUser((u) => u.admin && !u.builder, "Only an admin can read the metrics."),
-    async (c) => {
-      const gyre = c.get("gyre");
-      const text = renderPrometheus(await readFleetFigures(gyre), eventsOf(gyre));
-      return c.body(text, 200, { "content-type": PROMETHEUS_CONTENT_TYPE });
-    },
-  );
+  app.get("/", allow.operator(), async (c) => {
+    const gyre = c.get("gyre");
+    const text = renderPrometheus(await readFleetFigures(gyre), eventsOf(gyre));
+    return c.body(text, 200, { "content-type": PROMETHEUS_CONTENT_TYPE });
+  });
   return app;
 }

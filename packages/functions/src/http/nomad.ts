@@ -37,7 +37,8 @@ import {
 import { listProjects } from "@gyre/core/project/index";
 import { Ids, parseInput, z } from "@gyre/core/protocol/schema";
 import { type Context, Hono } from "hono";
-import { type Env, jsonBody, parseBody, requireUser } from "./context.ts";
+import { allow } from "./access.ts";
+import { type Env, jsonBody, parseBody } from "./context.ts";
 
 /** Longest blocking query: below API Gateway's 30 s integration timeout. */
 export const MAX_WAIT_MS = 25_000;
@@ -188,7 +189,7 @@ const DrainRequest = z.object({
 
 export function nomadRoutes() {
   const app = new Hono<Env>();
-  app.use(requireUser((u) => u.admin && !u.builder, "Only an admin (operator) token may use the Nomad API."));
+  app.use(allow.operator());
   app.use(async (c, next) => {
     await next();
     c.header("X-Nomad-KnownLeader", "true");

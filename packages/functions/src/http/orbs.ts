@@ -8,7 +8,8 @@ import { listOrbs, MAX_ORB_BYTES, publishOrb } from "@gyre/core/orb/index";
 import { OrbPath, OrbSourceBody } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
 import { type Context, Hono } from "hono";
-import { type Env, parseBody, rawBody, requireUser } from "./context.ts";
+import { allow } from "./access.ts";
+import { type Env, parseBody, rawBody } from "./context.ts";
 
 /**
  * The orb's source: the raw body (YAML, any content type but JSON), or `{"source": "..."}`
@@ -29,20 +30,14 @@ async function orbSource(c: Context<Env>): Promise<string> {
 
 export function orbRoutes() {
   const app = new Hono<Env>();
-  app.use(requireUser());
+  app.get("/", allow.user(), async (c) => c.json({ items: await listOrbs(c.get("gyre")) }));
 
-  app.get("/", async (c) => c.json({ items: await listOrbs(c.get("gyre")) }));
-
-  app.put(
-    "/:namespace/:orb/:version",
-    requireUser((u) => u.admin && !u.builder, "Only an admin can publish orbs."),
-    async (c) => {
-      const { namespace, orb, version } = parseInput(OrbPath, c.req.param(), "path");
-      const source = await orbSource(c);
-      const published = await publishOrb(c.get("gyre"), `${namespace}/${orb}`, version, source);
-      return c.json(published, published.created ? 201 : 200);
-    },
-  );
+  app.put("/:namespace/:orb/:version", allow.admin(), async (c) => {
+    const { namespace, orb, version } = parseInput(OrbPath, c.req.param(), "path");
+    const source = await orbSource(c);
+    const published = await publishOrb(c.get("gyre"), `${namespace}/${orb}`, version, source);
+    return c.json(published, published.created ? 201 : 200);
+  });
 
   return app;
 }

@@ -5,7 +5,6 @@
  */
 
 import { scheduleJson } from "@gyre/core/presentation/v2";
-import { getProject } from "@gyre/core/project/index";
 import {
   CreateScheduleSchema,
   createSchedule,
@@ -18,7 +17,8 @@ import {
   updateSchedule,
 } from "@gyre/core/schedule/index";
 import { type Context, Hono } from "hono";
-import { type Env, parseBody, requireUser, slugOf } from "./context.ts";
+import { allow, authorizeSlug, projectFor } from "./access.ts";
+import { type Env, parseBody } from "./context.ts";
 
 const PROJECT = "/project/:vcs/:org/:repo";
 
@@ -27,36 +27,41 @@ const callerOf = (c: Context<Env>): ScheduleActor => {
   return { id: user.id, login: user.login, name: user.name };
 };
 
+/** The schedule the path names, if the caller may see its project (404 as for an unknown id otherwise). */
+async function scheduleOf(c: Context<Env>) {
+  const id = scheduleId(c.req.param("id"));
+  const schedule = await getSchedule(c.get("gyre"), id);
+  await authorizeSlug(c, schedule.projectSlug, `Schedule ${id} not found.`);
+  return schedule;
+}
+
 export function scheduleRoutes() {
   const app = new Hono<Env>();
-  app.use(requireUser());
 
-  app.get(`${PROJECT}/schedule`, async (c) => {
+  app.get(`${PROJECT}/schedule`, allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     const page = await listSchedules(gyre, project.slug, c.req.query("page-token") || undefined);
     return c.json({ items: page.items.map(scheduleJson), next_page_token: page.nextPageToken });
   });
 
-  app.post(`${PROJECT}/schedule`, async (c) => {
+  app.post(`${PROJECT}/schedule`, allow.project("write"), async (c) => {
     const gyre = c.get("gyre");
     const body = await parseBody(c, CreateScheduleSchema);
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     return c.json(scheduleJson(await createSchedule(gyre, project, body, callerOf(c))), 201);
   });
 
-  app.get("/schedule/:id", async (c) =>
-    c.json(scheduleJson(await getSchedule(c.get("gyre"), scheduleId(c.req.param("id"))))),
-  );
+  app.get("/schedule/:id", allow.project("view"), async (c) => c.json(scheduleJson(await scheduleOf(c))));
 
-  app.patch("/schedule/:id", async (c) => {
-    const id = scheduleId(c.req.param("id"));
+  app.patch("/schedule/:id", allow.project("write"), async (c) => {
+    const { id } = await scheduleOf(c);
     const body = await parseBody(c, UpdateScheduleSchema);
     return c.json(scheduleJson(await updateSchedule(c.get("gyre"), id, body, callerOf(c))));
   });
 
-  app.delete("/schedule/:id", async (c) => {
-    await deleteSchedule(c.get("gyre"), scheduleId(c.req.param("id")));
+  app.delete("/schedule/:id", allow.project("write"), async (c) => {
+    await deleteSchedule(c.get("gyre"), (await scheduleOf(c)).id);
     return c.json({ message: "Schedule deleted." });
   });
 

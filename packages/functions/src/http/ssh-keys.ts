@@ -13,7 +13,6 @@
  */
 import type { Gyre } from "@gyre/core/context";
 import { withholdsSecrets } from "@gyre/core/contexts/index";
-import { getProject } from "@gyre/core/project/index";
 import type { AllocationRef } from "@gyre/core/protocol/agent";
 import { AddSshKeyBody, CheckoutKeyBody, DeleteSshKeyBody, Fingerprint } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
@@ -32,7 +31,8 @@ import {
 } from "@gyre/core/ssh/index";
 import { verifyAllocation } from "@gyre/core/storage/index";
 import { type Context, Hono } from "hono";
-import { type Env, parseBody, parseQuery, requireUser, slugOf } from "./context.ts";
+import { allow, projectFor } from "./access.ts";
+import { type Env, parseBody, parseQuery } from "./context.ts";
 
 const V2 = "/api/v2/project/:vcs/:org/:repo/checkout-key";
 const V1 = "/api/v1.1/project/:vcs/:org/:repo/ssh-key";
@@ -48,48 +48,46 @@ const fingerprintOf = (c: Context<Env>) => parseInput(Fingerprint, c.req.param("
 
 export function sshKeyRoutes() {
   const app = new Hono<Env>();
-  app.use(`${V2}/*`, requireUser()); // also matches V2 itself
-  app.use(V1, requireUser());
 
-  app.get(V2, async (c) => {
+  app.get(V2, allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     const keys = await listCheckoutKeys(gyre, project.slug);
     return c.json({ items: keys.map(checkoutKeyJson), next_page_token: null });
   });
 
-  app.post(V2, async (c) => {
+  app.post(V2, allow.project("admin"), async (c) => {
     const gyre = c.get("gyre");
     const body = await parseBody(c, CheckoutKeyBody);
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     return c.json(checkoutKeyJson(await createCheckoutKey(gyre, project.slug, body.type)), 201);
   });
 
-  app.get(`${V2}/:fingerprint`, async (c) => {
+  app.get(`${V2}/:fingerprint`, allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
     const fingerprint = fingerprintOf(c);
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     return c.json(checkoutKeyJson(await getCheckoutKey(gyre, project.slug, fingerprint)));
   });
 
-  app.delete(`${V2}/:fingerprint`, async (c) => {
+  app.delete(`${V2}/:fingerprint`, allow.project("admin"), async (c) => {
     const gyre = c.get("gyre");
     const fingerprint = fingerprintOf(c);
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     await deleteCheckoutKey(gyre, project.slug, fingerprint);
     return c.json({ message: "ok" });
   });
 
-  app.get(V1, async (c) => {
+  app.get(V1, allow.project("view"), async (c) => {
     const gyre = c.get("gyre");
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     return c.json((await listSshKeys(gyre, project.slug)).map(sshKeyJson));
   });
 
-  app.post(V1, async (c) => {
+  app.post(V1, allow.project("admin"), async (c) => {
     const gyre = c.get("gyre");
     const body = await parseBody(c, AddSshKeyBody);
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     const key = await addSshKey(gyre, project.slug, {
       hostname: body.hostname,
       privateKey: body.private_key,
@@ -98,11 +96,11 @@ export function sshKeyRoutes() {
   });
 
   // CircleCI takes {fingerprint, hostname} in the body; query parameters work too.
-  app.delete(V1, async (c) => {
+  app.delete(V1, allow.project("admin"), async (c) => {
     const gyre = c.get("gyre");
     const body = await parseBody(c, DeleteSshKeyBody);
     const query = parseQuery(c, DeleteSshKeyBody);
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     await deleteSshKey(
       gyre,
       project.slug,

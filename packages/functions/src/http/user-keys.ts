@@ -10,11 +10,12 @@ import {
   userKeyJson,
 } from "@gyre/core/ssh/user-keys";
 import { Hono } from "hono";
-import { type Env, parseBody, requireUser } from "./context.ts";
+import { allow } from "./access.ts";
+import { type Env, parseBody } from "./context.ts";
 
 export function userKeyRoutes() {
   const app = new Hono<Env>();
-  app.use(requireUser());
+  app.use(allow.user());
 
   app.get("/", async (c) =>
     c.json({ items: (await listUserKeys(c.get("gyre"), c.get("user").id)).map(userKeyJson) }),

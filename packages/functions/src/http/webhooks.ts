@@ -3,6 +3,7 @@ import { DeliveryId, GitHubEvent } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
 import { receiveGithubDelivery } from "@gyre/core/webhook/deliveries";
 import { Hono } from "hono";
+import { allow } from "./access.ts";
 import { type Env, rawBody } from "./context.ts";
 
 /** GitHub caps webhook payloads at 25 MB. */
@@ -13,7 +14,7 @@ export function webhookRoutes() {
 
   // DESIGN.md "Dispatch" step 1: check the signature, record the delivery, enqueue, answer fast
   // (what each event does: core/src/webhook/deliveries.ts).
-  app.post("/github", async (c) => {
+  app.post("/github", allow.anonymous("GitHub's HMAC signature of the delivery, checked here"), async (c) => {
     if (!c.req.header("x-github-event")) throw badRequest("Missing X-GitHub-Event header.");
     if (!c.req.header("x-github-delivery")) throw badRequest("Missing X-GitHub-Delivery header.");
     const event = parseInput(GitHubEvent, c.req.header("x-github-event"), "X-GitHub-Event header");

@@ -8,12 +8,12 @@ import { scopeOf } from "@gyre/core/audit/index";
 import { approveJob, cancelJob, cancelWorkflow } from "@gyre/core/dispatch/actions";
 import { rerunWorkflow } from "@gyre/core/dispatch/rerun";
 import { getJobByNumber } from "@gyre/core/job/index";
-import { getProject } from "@gyre/core/project/index";
 import { type RerunBody, RerunBodySchema } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
 import { readWorkflow } from "@gyre/core/workflow/index";
 import { type Context, Hono } from "hono";
-import { auditRequest, type Env, jsonBody, pathId, positiveInt, requireUser, slugOf } from "./context.ts";
+import { allow, authorizeSlug, projectFor } from "./access.ts";
+import { auditRequest, type Env, jsonBody, pathId, positiveInt } from "./context.ts";
 
 const ACCEPTED = { message: "Accepted." };
 
@@ -35,13 +35,20 @@ export async function rerunAudited(c: Context<Env>, workflowId: string, body: Re
   return rerun;
 }
 
+/** The workflow the path names, if the caller may act on its project (404 if they may not see it). */
+async function workflowIdOf(c: Context<Env>): Promise<string> {
+  const id = pathId(c, "id", "Workflow");
+  const { workflow } = await readWorkflow(c.get("gyre"), id);
+  await authorizeSlug(c, workflow.projectSlug, `Workflow ${id} not found.`);
+  return id;
+}
+
 export function workflowActionRoutes() {
   const app = new Hono<Env>();
-  app.use(requireUser());
 
-  app.post("/workflow/:id/approve/:approval", async (c) => {
+  app.post("/workflow/:id/approve/:approval", allow.project("write"), async (c) => {
     const gyre = c.get("gyre");
-    const id = pathId(c, "id", "Workflow");
+    const id = await workflowIdOf(c);
     const approval = pathId(c, "approval", "Approval request");
     const job = await approveJob(gyre, id, approval, c.get("user").id);
     await auditRequest(c, {
@@ -53,21 +60,21 @@ export function workflowActionRoutes() {
     return c.json(ACCEPTED, 202);
   });
 
-  app.post("/workflow/:id/cancel", async (c) => {
-    await cancelWorkflow(c.get("gyre"), pathId(c, "id", "Workflow"), c.get("user").id);
+  app.post("/workflow/:id/cancel", allow.project("write"), async (c) => {
+    await cancelWorkflow(c.get("gyre"), await workflowIdOf(c), c.get("user").id);
     return c.json(ACCEPTED, 202);
   });
 
-  app.post("/workflow/:id/rerun", async (c) => {
-    const id = pathId(c, "id", "Workflow");
+  app.post("/workflow/:id/rerun", allow.project("write"), async (c) => {
+    const id = await workflowIdOf(c);
     const body = parseInput(RerunBodySchema, await jsonBody(c, undefined, { nullable: true }), "rerun body");
     const { workflowId } = await rerunAudited(c, id, body);
     return c.json({ workflow_id: workflowId }, 202);
   });
 
-  app.post("/project/:vcs/:org/:repo/job/:number/cancel", async (c) => {
+  app.post("/project/:vcs/:org/:repo/job/:number/cancel", allow.project("write"), async (c) => {
     const gyre = c.get("gyre");
-    const project = await getProject(gyre, slugOf(c));
+    const project = await projectFor(c);
     const job = await getJobByNumber(gyre, project.slug, positiveInt(c.req.param("number"), "job-number"));
     await cancelJob(gyre, job, c.get("user").id);
     return c.json(ACCEPTED, 202);
