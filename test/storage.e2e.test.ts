@@ -21,6 +21,12 @@ beforeAll(async () => {
     reconcileGraceMs: 10_000,
   });
   client = api(runtime.url, runtime.adminToken);
+  const limited = await fetch(`${runtime.url}/api/gyre/settings`, {
+    method: "PATCH",
+    headers: { "circle-token": runtime.adminToken, "content-type": "application/json" },
+    body: JSON.stringify({ max_test_output_bytes: 1024 }),
+  });
+  expect(limited.status).toBe(200);
 });
 
 afterAll(async () => {
@@ -60,6 +66,8 @@ jobs:
             </testsuite>
             XML
             printf '<testsuite><testcase' > test-results/unit/broken.xml
+            { printf '<testsuite><testcase classname="math" name="overflows"><failure message="long">'
+              head -c 3000 /dev/zero | tr '\\0' x; printf '</failure></testcase></testsuite>'; } > test-results/unit/long.xml
             echo "from the workspace" > dist/app.txt
             echo "nested" > dist/sub/deep.txt
             echo "left out" > dist/other.log
@@ -147,7 +155,7 @@ describe("storage steps", () => {
     expect(buildOutput["Uploading artifacts"]).toMatch(/Uploading \/.*\/out\/hello\.txt \(15 bytes\)\n/);
     expect(buildOutput["Uploading test results"]).toMatch(/Error parsing test results in \/.*broken\.xml: /);
     expect(buildOutput["Uploading test results"]).toContain(
-      "Uploaded 3 test results (1 passed, 1 failed, 1 skipped); 1 file could not be parsed.\n",
+      "Uploaded 4 test results (1 passed, 2 failed, 1 skipped); 1 file could not be parsed.\n",
     );
     expect(buildOutput["Persisting to Workspace"]).toMatch(/Total size uploaded: /);
 
@@ -222,7 +230,12 @@ describe("storage steps", () => {
       ["math", "adds", "success", 0.5, "unit"],
       ["math", "divides", "failure", 0.25, "unit"],
       ["math", "later", "skipped", 0, "unit"],
+      ["math", "overflows", "failure", 0, "unit"],
     ]);
+    // The installation keeps 1 KiB of a test's output here (max_test_output_bytes, set above).
+    expect(items[3]!.message).toBe(
+      `long\n${"x".repeat(1019)}\n[Gyre: output cut at 1024 of 3005 bytes (max_test_output_bytes)]`,
+    );
     expect(items[0]).toMatchObject({ file: "math.test.js", message: "" });
     expect(items[1]!.message).toMatch(/expected 2/);
     expect(items[1]!.message).toMatch(/got 3/);

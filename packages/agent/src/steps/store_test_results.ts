@@ -3,7 +3,9 @@
  * is read as JUnit XML and the test cases are uploaded as one JSON document per allocation
  * (what `GET /project/{slug}/{job}/tests` answers). As in CircleCI, a file that cannot be
  * parsed is reported and skipped; it does not fail the step. Several `store_test_results`
- * steps in one job add up: the document holds every step's results.
+ * steps in one job add up: the document holds every step's results. A test's output (its
+ * failure message) is kept up to the installation's `max_test_output_bytes` (the claim says it),
+ * cut at a character boundary with a note of how long it was.
  */
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
@@ -12,6 +14,18 @@ import type { StepRunner } from "./context.ts";
 import { filesUnder } from "./files.ts";
 import { assertInside, hostPath } from "./paths.ts";
 import { messageOf, putObject, requestUpload } from "./storage.ts";
+
+/** A test whose output is over `limit` bytes, cut there (on a character) with a note. */
+export function capped(test: TestCaseResult, limit: number | undefined): TestCaseResult {
+  if (!limit || test.message === null) return test;
+  const bytes = Buffer.byteLength(test.message);
+  if (bytes <= limit) return test;
+  const kept = new TextDecoder().decode(Buffer.from(test.message).subarray(0, limit)).replace(/\uFFFD$/, "");
+  return {
+    ...test,
+    message: `${kept}\n[Gyre: output cut at ${limit} of ${bytes} bytes (max_test_output_bytes)]`,
+  };
+}
 
 export const store_test_results: StepRunner<"store_test_results"> = async (step, record, ctx) => {
   const say = (text: string) => ctx.output.write(record.index, text);
@@ -35,7 +49,8 @@ export const store_test_results: StepRunner<"store_test_results"> = async (step,
     const name = dir === source ? basename(source) : basename(dir);
     try {
       if (ctx.confinement) await assertInside(file, ctx.confinement.root);
-      found.push(...parseJUnit(await readFile(file, "utf8"), { source: name }));
+      const limit = ctx.job.limits?.max_test_output_bytes;
+      found.push(...parseJUnit(await readFile(file, "utf8"), { source: name }).map((t) => capped(t, limit)));
     } catch (error) {
       skipped++;
       say(`Error parsing test results in ${file}: ${messageOf(error)} Skipping this file.\n`);

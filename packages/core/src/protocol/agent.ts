@@ -72,6 +72,13 @@ export const AssignedJobSchema = JobSchema.pick({
   checkout: CheckoutSourceSchema,
   pipeline: PipelineValuesSchema,
   parallelism: z.number().int().min(1),
+  /** The installation's limits on what the job stores (settings; optional: older servers send none). */
+  limits: z
+    .object({
+      /** A test's output (its failure message) is kept up to this many bytes. */
+      max_test_output_bytes: z.number().int().min(1).max(1_000_000_000),
+    })
+    .optional(),
 });
 export type AssignedJob = z.infer<typeof AssignedJobSchema>;
 

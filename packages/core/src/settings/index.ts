@@ -18,6 +18,9 @@ import { decryptSecret, encryptSecret } from "../secret/index.ts";
 import { getItem, putItem } from "../store/index.ts";
 import { Keys } from "../table.ts";
 
+/** How much of a test's output is kept by default: 64 KiB, a long stack trace and then some. */
+export const MAX_TEST_OUTPUT_BYTES = 64 * 1024;
+
 /** What a read shows in place of a secret that is set; sent back unchanged, it keeps the secret. */
 export const SECRET_SET = "********";
 
@@ -53,6 +56,13 @@ export const SettingsSchema = z
     suspend_new_users: z.boolean().default(false),
     /** When not empty, GitHub users must be active members of one of these organizations. */
     required_orgs: z.array(OrgName).max(100).default([]),
+    /** A test's output (its failure message, as `store_test_results` keeps it) is cut past this. */
+    max_test_output_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(100 * 1024 * 1024)
+      .default(MAX_TEST_OUTPUT_BYTES),
     /** Serve artifacts of unsafe content types (HTML, SVG, ...) as themselves. */
     allow_unsafe_artifacts: z.boolean().default(false),
     /**

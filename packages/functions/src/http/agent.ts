@@ -29,6 +29,7 @@ import {
 } from "@gyre/core/protocol/agent";
 import { z } from "@gyre/core/protocol/schema";
 import { DEFAULT_RESOURCE_CLASSES, queueKey } from "@gyre/core/resources";
+import { readSettings } from "@gyre/core/settings/index";
 import { presign } from "@gyre/core/storage/grant";
 import { verifyAllocation } from "@gyre/core/storage/index";
 import { Hono } from "hono";
@@ -130,6 +131,7 @@ export function agentRoutes() {
         checkout: job.checkout,
         pipeline: job.pipeline,
         parallelism: parallelismOf(job),
+        limits: { max_test_output_bytes: (await readSettings(gyre)).max_test_output_bytes },
       },
       environment: key ? { ...found.environment, CIRCLE_CONTINUATION_KEY: key } : found.environment,
     };
