@@ -224,6 +224,17 @@ describe("LDAP sign-in", () => {
       }
       const outsider = await signIn("mallory", slapd.users.mallory!.password);
       expect(outsider.status).toBe(403);
+      // What a cross-site form can post (text/plain that parses as JSON) signs no one in.
+      const form = await fetch(`${runtime.url}/api/gyre/auth/ldap`, {
+        method: "POST",
+        headers: { "content-type": "text/plain" },
+        body: JSON.stringify({ username: "ada", password: slapd.users.ada!.password }),
+      });
+      expect({ status: form.status, body: await form.json(), cookie: sessionCookie(form) }).toEqual({
+        status: 400,
+        body: { message: "Send the sign-in as JSON, with Content-Type: application/json." },
+        cookie: undefined,
+      });
     });
 
   it("stops a user's session and tokens once LDAP no longer has them, and refuses them at sign-in", async () => {

@@ -67,6 +67,17 @@ const userAnswer = (user: User, csrfToken: string, expiresAt: number) => ({
   expires_at: new Date(expiresAt * 1000).toISOString(),
 });
 
+/**
+ * A sign-in's JSON body, sent as JSON: a cross-site form can post text/plain that parses as JSON
+ * but cannot set this content type without the preflight Gyre does not answer, so another site
+ * cannot sign a visitor's browser in as someone else (login CSRF).
+ */
+function signInBody<S extends z.ZodType>(c: Context<Env>, schema: S) {
+  if (!/^application\/json\s*(;|$)/i.test(c.req.header("content-type") ?? ""))
+    throw badRequest("Send the sign-in as JSON, with Content-Type: application/json.");
+  return parseBody(c, schema);
+}
+
 /** Makes the session, sets its cookie, and records the sign-in. */
 async function signIn(c: Context<Env>, user: User, created: boolean, method: string) {
   const gyre = c.get("gyre");
@@ -143,14 +154,14 @@ export function authRoutes() {
   );
 
   app.post("/ldap", allow.anonymous("the credentials are checked here, against LDAP"), async (c) => {
-    const body = await parseBody(c, LdapBody);
+    const body = await signInBody(c, LdapBody);
     if (body.password === "") throw unauthorized("Invalid username or password.");
     const { user, created } = await signInWithLdap(c.get("gyre"), body.username, body.password);
     return c.json(await signIn(c, user, created, "ldap"));
   });
 
   app.post("/token", allow.anonymous("the token is checked here"), async (c) => {
-    const body = await parseBody(c, TokenBody);
+    const body = await signInBody(c, TokenBody);
     const principal = await authenticate(c.get("gyre"), { token: body.token });
     if (principal.user.builder || (principal.token && principal.token.kind !== "personal"))
       throw badRequest("Only a person's personal token signs in.");
