@@ -9,6 +9,7 @@
  *
  * The tests run in order and build on each other (who signed in first, who is suspended).
  */
+import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -16,9 +17,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
 import { main } from "../packages/cli/src/main.ts";
 import { SYSTEM_ACTOR } from "../packages/core/src/audit/index.ts";
+import { createToken } from "../packages/core/src/auth/tokens.ts";
+import { createUser } from "../packages/core/src/auth/users.ts";
 import { queryRaw } from "../packages/core/src/store/index.ts";
 import { type Slapd, startSlapd } from "./support/slapd.ts";
-import { gitRepo, tempDir } from "./support.ts";
+import { gitRepo, tempDir, waitFor } from "./support.ts";
 
 let runtime: LocalRuntime;
 let slapd: Slapd;
@@ -177,8 +180,8 @@ describe("The user-management procedures end to end through the CLI", () => {
     const set = await gyre("settings", "set", `ldap=@${file}`);
     expect(set.code).toBe(0);
     expect(set.out[0]).toBe("Set ldap; now:");
-    expect(set.out).toContain(`  ldap.host = "${slapd.host}"`);
-    expect(set.out).toContain('  ldap.search_password = "********"');
+    expect(set.out).toContain(`  ldap.host="${slapd.host}"`);
+    expect(set.out).toContain('  ldap.search_password="********"');
 
     // One field of the section, a number parsed as JSON; the password stays as it was.
     expect((await gyre("settings", "set", "ldap.timeout_ms=4000", "ldap_recheck_seconds=300")).code).toBe(0);
@@ -187,11 +190,11 @@ describe("The user-management procedures end to end through the CLI", () => {
     const all = await gyre("settings", "get");
     expect(all.out).toEqual(
       expect.arrayContaining([
-        "suspend_new_users = false",
-        "required_orgs = []",
-        'ldap.search_password = "********"',
-        `ldap.port = ${slapd.port}`,
-        "github = null",
+        "suspend_new_users=false",
+        "required_orgs=[]",
+        'ldap.search_password="********"',
+        `ldap.port=${slapd.port}`,
+        "github=null",
       ]),
     );
     const asJson = JSON.parse((await gyre("settings", "get", "--json")).out.join("\n"));
@@ -202,6 +205,50 @@ describe("The user-management procedures end to end through the CLI", () => {
       /^There is no setting no_such_setting/,
     );
     expect(await gyreFails("settings", "set", "suspend_new_users")).toMatch(/is not <name>=<value>/);
+  });
+
+  it("each line gyre settings get prints is a name=value gyre settings set takes: set back, they change nothing (the password stays)", async () => {
+    const before = await gyre("settings", "get");
+    expect(before.out.every((line) => /^[a-z_]+(\.[a-z_]+)?=\S/.test(line))).toBe(true);
+    const set = await gyre("settings", "set", ...before.out);
+    expect(set.code).toBe(0);
+    expect((await gyre("settings", "get")).out).toEqual(before.out);
+    const test = await withEnv({ GYRE_LDAP_TEST_PASSWORD: password("ada") }, () =>
+      gyre("settings", "ldap-test", "ada"),
+    );
+    expect(test.code).toBe(0); // the search account's password is still the one set
+  });
+
+  it("a list setting takes the reference's comma-separated form too (trimmed, empties dropped), or JSON", async () => {
+    expect((await gyre("settings", "set", "required_orgs=acme,foo")).out).toEqual([
+      "Set required_orgs; now:",
+      '  required_orgs=["acme","foo"]',
+    ]);
+    expect((await gyre("settings", "set", "required_orgs= acme , ,acme-contractors,")).out[1]).toBe(
+      '  required_orgs=["acme","acme-contractors"]',
+    );
+    expect((await gyre("settings", "set", "required_orgs=solo")).out[1]).toBe('  required_orgs=["solo"]');
+    expect((await gyre("settings", "set", 'required_orgs=["a","b"]')).out[1]).toBe(
+      '  required_orgs=["a","b"]',
+    );
+    expect((await gyre("settings", "set", "required_orgs=")).out[1]).toBe("  required_orgs=[]");
+    // Not a list: a string stays a string.
+    expect(await gyreFails("settings", "set", "session_hours=a,b")).toMatch(/session_hours/);
+  });
+
+  it("gyre settings set ldap=@file.json merges the file into the section; section.field=null removes a field; ldap=null then ldap=@file replaces it", async () => {
+    const partial = join(dir, "ldap-timeouts.json");
+    writeFileSync(partial, JSON.stringify({ connect_timeout_ms: 3000 }));
+    expect((await gyre("settings", "set", `ldap=@${partial}`)).code).toBe(0);
+    const get = async (name: string) => (await gyre("settings", "get", name)).out;
+    expect(await get("ldap.connect_timeout_ms")).toEqual(["3000"]);
+    expect(await get("ldap.host")).toEqual([slapd.host]); // kept
+    expect(await get("ldap.timeout_ms")).toEqual(["4000"]); // kept
+
+    expect((await gyre("settings", "set", "ldap.required_group=null")).code).toBe(0);
+    expect(await get("ldap.required_group")).toEqual(["null"]);
+    expect((await gyre("settings", "set", `ldap.required_group=${slapd.groupDn("ci-users")}`)).code).toBe(0);
+    expect(await get("ldap.required_group")).toEqual([slapd.groupDn("ci-users")]);
   });
 
   it("gyre settings ldap-test passes each step with ✓ for a member of the required group (password from GYRE_LDAP_TEST_PASSWORD)", async () => {
@@ -246,10 +293,10 @@ describe("The user-management procedures end to end through the CLI", () => {
   let grace: SignedIn;
   let graceToken: string;
 
-  it("the first person to sign in with LDAP becomes an administrator (the local admin does not count), the next a normal user; gyre user list shows both with role, state, provider and the seats in use", async () => {
+  it("people who sign in with LDAP are normal users (the local runtime has its administrator, so the first signer is not made one); gyre user list shows them with role, state, provider and the seats in use", async () => {
     ada = await ldapSignIn("ada", password("ada"));
     expect(ada.status).toBe(200);
-    expect(ada.body.user).toMatchObject({ login: "ada", role: "admin", provider: "ldap" });
+    expect(ada.body.user).toMatchObject({ login: "ada", role: "normal", provider: "ldap" });
     grace = await ldapSignIn("grace", password("grace"));
     expect(grace.status).toBe(200);
     expect(grace.body.user).toMatchObject({ login: "grace", role: "normal", provider: "ldap" });
@@ -262,10 +309,14 @@ describe("The user-management procedures end to end through the CLI", () => {
     expect(header).toMatch(/^LOGIN +NAME +ROLE +STATE +PROVIDER +LAST SEEN$/);
     const row = (login: string) => rows.find((r) => r.startsWith(`${login} `))?.split(/ {2,}/);
     expect(row("admin")?.slice(0, 5)).toEqual(["admin", "Administrator", "admin", "active", "local"]);
-    expect(row("ada")?.slice(0, 5)).toEqual(["ada", "Ada Lovelace", "admin", "active", "ldap"]);
+    expect(row("ada")?.slice(0, 5)).toEqual(["ada", "Ada Lovelace", "normal", "active", "ldap"]);
     expect(row("grace")?.slice(0, 5)).toEqual(["grace", "Grace Hopper", "normal", "active", "ldap"]);
     expect(row("grace")?.[5]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d$/);
     expect(list.out.at(-1)).toBe("3 seats in use");
+    // --json: the API's answer as it is, not just its items.
+    const listJson = JSON.parse((await gyre("user", "list", "--json")).out.join("\n"));
+    expect(listJson).toMatchObject({ seats: 3, counts: { active: 3, suspended: 0 } });
+    expect(listJson.items.map((u: { login: string }) => u.login).sort()).toEqual(["ada", "admin", "grace"]);
 
     const show = await gyre("user", "show", "grace");
     expect(show.out).toEqual(
@@ -313,9 +364,15 @@ describe("The user-management procedures end to end through the CLI", () => {
       cookie: "",
       body: { message: "Your account is suspended: ask an administrator to reactivate it." },
     });
+    // Filtered, the list has no seats footer (seats count every user, not the ones shown).
     const listed = await gyre("user", "list", "--state", "suspended");
-    expect(listed.out.slice(1, -1).map((r) => r.split(/ {2,}/)[0])).toEqual(["grace"]);
-    expect(listed.out.at(-1)).toBe("2 seats in use");
+    expect(listed.out.slice(1).map((r) => r.split(/ {2,}/)[0])).toEqual(["grace"]);
+    expect((await gyre("user", "list")).out.at(-1)).toBe("2 seats in use");
+    const suspendedJson = JSON.parse(
+      (await gyre("user", "list", "--state", "suspended", "--json")).out.join("\n"),
+    );
+    expect(suspendedJson).toMatchObject({ seats: 2, counts: { suspended: 1 } });
+    expect(suspendedJson.items.map((u: { login: string }) => u.login)).toEqual(["grace"]);
     expect((await gyre("user", "suspend", "grace")).out).toEqual([
       "grace is suspended already: nothing changed.",
     ]);
@@ -331,7 +388,7 @@ describe("The user-management procedures end to end through the CLI", () => {
 
   it("with suspend_new_users=true a new LDAP user's sign-in is refused 403 until gyre user activate admits them; gyre user list --state suspended-new shows them", async () => {
     const set = await gyre("settings", "set", "suspend_new_users=true");
-    expect(set.out).toEqual(["Set suspend_new_users; now:", "  suspend_new_users = true"]);
+    expect(set.out).toEqual(["Set suspend_new_users; now:", "  suspend_new_users=true"]);
     const waiting = await ldapSignIn("linus", "penguin-1991");
     expect(waiting).toMatchObject({
       status: 403,
@@ -339,14 +396,11 @@ describe("The user-management procedures end to end through the CLI", () => {
       body: { message: "Your account waits for an administrator to activate it." },
     });
     const listed = await gyre("user", "list", "--state", "suspended-new");
-    expect(listed.out.slice(1, -1).map((r) => r.split(/ {2,}/).slice(0, 5))).toEqual([
+    expect(listed.out.slice(1).map((r) => r.split(/ {2,}/).slice(0, 5))).toEqual([
       ["linus", "Linus Newcomer", "normal", "suspended-new", "ldap"],
     ]);
-    expect(listed.out.at(-1)).toBe("3 seats in use");
-    expect((await gyre("user", "list", "--state", "inactive")).out).toEqual([
-      "No user is inactive.",
-      "3 seats in use",
-    ]);
+    expect((await gyre("user", "list", "--state", "inactive")).out).toEqual(["No user is inactive."]);
+    expect((await gyre("user", "list")).out.at(-1)).toBe("3 seats in use");
     expect(await gyreFails("user", "list", "--state", "gone")).toMatch(/^--state takes active, inactive/);
 
     expect((await gyre("user", "activate", "linus")).out).toEqual(["Activated linus (was suspended-new)."]);
@@ -368,13 +422,13 @@ describe("The user-management procedures end to end through the CLI", () => {
     ]);
     expect((await gyre("user", "role", "linus", "normal")).out).toEqual(["linus is now a normal user."]);
     expect(await users(linus.cookie)).toBe(403);
-    // Not a role: the usage, exit 2.
-    const usage = vi.spyOn(console, "error").mockImplementation(() => {});
-    try {
-      expect((await gyre("user", "role", "linus", "owner")).code).toBe(2);
-    } finally {
-      usage.mockRestore();
-    }
+    // Not a role, or none: an error that says which roles there are.
+    expect(await gyreFails("user", "role", "linus", "superuser")).toBe(
+      'The role must be admin or normal, not "superuser": gyre user role linus admin|normal.',
+    );
+    expect(await gyreFails("user", "role", "linus")).toBe(
+      "gyre user role linus needs a role: the role must be admin or normal.",
+    );
   });
 
   let revokedId: string;
@@ -405,9 +459,14 @@ describe("The user-management procedures end to end through the CLI", () => {
 
     expect((await gyre("token", "revoke", revokedId)).out).toEqual(["Token ci-bot revoked."]);
     expect(await me({ "circle-token": token })).toEqual({ status: 401, message: "Invalid token provided." });
-    const after = JSON.parse((await gyre("token", "list", "--json")).out.join("\n")) as { label: string }[];
-    expect(after.map((t) => t.label)).toEqual(["local admin", "metrics"]);
-    expect(await gyreFails("token", "revoke", revokedId)).toMatch(/not found/);
+    // --json: the API's answer as it is, {items: [...]}.
+    const after = JSON.parse((await gyre("token", "list", "--json")).out.join("\n")) as {
+      items: { label: string }[];
+    };
+    expect(after.items.map((t) => t.label)).toEqual(["local admin", "metrics"]);
+    expect(await gyreFails("token", "revoke", revokedId)).toBe(
+      `Token ${revokedId} not found: list your tokens with gyre token list.`,
+    );
   });
 
   it("gyre project token create/list/delete manage a project's v1.1 tokens: a status token reads the badge, and is refused (401) once deleted", async () => {
@@ -417,7 +476,10 @@ describe("The user-management procedures end to end through the CLI", () => {
     );
 
     expect(await gyreFails("project", "token", "create", SLUG, "badge")).toMatch(
-      /needs --scope status\|view-builds\|all/,
+      /^A project token needs --scope status\|view-builds\|all/,
+    );
+    expect(await gyreFails("project", "token", "create", SLUG, "badge", "--scope", "read")).toMatch(
+      /^--scope "read" is not one of status, view-builds, all \(status: /,
     );
     const created = await gyre("project", "token", "create", SLUG, "badge", "--scope", "status");
     expect(created.out[0]).toMatch(
@@ -652,5 +714,107 @@ describe("The user-management procedures end to end through the CLI", () => {
     expect(records.filter((r) => r.action === "user.create" && r.target.name === "linus")).toEqual([
       expect.objectContaining({ target: expect.objectContaining({ id: linus.body.user!.id }) }),
     ]);
+  });
+});
+
+const CLI = join(import.meta.dirname, "..", "packages", "cli", "src", "main.ts");
+
+/**
+ * `gyre start` as a real process on `dataDir`: what it printed once it is serving ("Press
+ * Ctrl-C to stop."), then, after `whileUp(url)`, SIGINT; its exit code and all it printed.
+ */
+async function gyreStart(
+  dataDir: string,
+  args: string[],
+  whileUp: (url: string, out: string) => Promise<void>,
+): Promise<{ code: number | null; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", CLI, "start", "--port", "0", "--data-dir", dataDir, "--agents", "0", ...args],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  const exit = new Promise<number | null>((ok) => child.on("exit", ok));
+  let exited = false;
+  void exit.then(() => (exited = true));
+  try {
+    await waitFor("gyre start to serve", async () => {
+      if (exited) throw new Error(`gyre start exited: ${out}${err}`);
+      return out.includes("Press Ctrl-C to stop.") || undefined;
+    });
+    await whileUp(/^Gyre is running at (\S+)$/m.exec(out)![1]!, out);
+  } finally {
+    child.kill("SIGINT");
+  }
+  return { code: await exit, out, err };
+}
+
+describe("gyre start with an admin token that no longer works", () => {
+  it("says the token is not valid (never prints it as the admin token), skips the demo, and keeps serving: its user suspended (403), then the token revoked (401)", async () => {
+    const dataDir = join(dir, "start");
+    const tokenFile = join(dataDir, "admin-token");
+    // A first start made the admin and its token; another administrator suspends the admin.
+    const first = await startLocalRuntime({ dataDir, port: 0, agents: 0 });
+    const other = await createUser(first.gyre, { login: "other", name: "Other Admin", admin: true });
+    const otherToken = await createToken(first.gyre, other.id, "other");
+    const asOther = { "circle-token": otherToken, "content-type": "application/json" };
+    const local = (await (
+      await fetch(`${first.url}/api/v2/me`, { headers: { "circle-token": first.adminToken } })
+    ).json()) as { id: string };
+    await first.stop();
+
+    const suspend = (url: string, action: "suspend" | "activate") =>
+      fetch(`${url}/api/gyre/users/${local.id}/${action}`, { method: "POST", headers: asOther, body: "{}" });
+    const meAsOther = (url: string) =>
+      fetch(`${url}/api/v2/me`, { headers: { "circle-token": otherToken } }).then((r) => r.json());
+
+    // The token works at this start; while it is up, its user is suspended.
+    const valid = await gyreStart(dataDir, ["--no-demo"], async (url) => {
+      expect((await suspend(url, "suspend")).status).toBe(200);
+    });
+    expect(valid.code).toBe(0);
+    expect(valid.out).toContain(`Admin API token: ${first.adminToken} (also in ${tokenFile})\n`);
+
+    const suspended = await gyreStart(dataDir, [], async (url, out) => {
+      expect(out).not.toContain(first.adminToken);
+      // Serving: the other administrator's token works, and the admin is let back in to revoke its token.
+      expect(await meAsOther(url)).toMatchObject({ login: "other" });
+      expect((await suspend(url, "activate")).status).toBe(200);
+      const { items } = (await (
+        await fetch(`${url}/api/gyre/users/${local.id}/tokens`, { headers: asOther })
+      ).json()) as { items: { id: string }[] };
+      for (const t of items)
+        expect(
+          (
+            await fetch(`${url}/api/gyre/users/${local.id}/tokens/${t.id}`, {
+              method: "DELETE",
+              headers: asOther,
+            })
+          ).status,
+        ).toBe(200);
+    });
+    const lines = (out: string) => out.trimEnd().split("\n");
+    expect(suspended.code).toBe(0);
+    expect(lines(suspended.out)).toEqual([
+      expect.stringMatching(/^Gyre is running at http:\/\/127\.0\.0\.1:\d+$/),
+      `Data directory: ${dataDir}`,
+      `Admin API token: not valid (This account is suspended: ask an administrator to reactivate it.): the admin token in ${tokenFile} no longer works (revoked, or its user suspended or deleted), so the demo was skipped. Use your own token with GYRE_TOKEN.`,
+      expect.stringMatching(/^For the CLI in another shell: {2}export GYRE_URL=/),
+      "Press Ctrl-C to stop.",
+      "Stopping Gyre...",
+    ]);
+    expect(suspended.err).not.toMatch(/ECONNREFUSED|\n\s+at /);
+
+    const revoked = await gyreStart(dataDir, ["--no-demo"], async (url) => {
+      expect(await meAsOther(url)).toMatchObject({ login: "other" });
+    });
+    expect(revoked.code).toBe(0);
+    expect(lines(revoked.out)[2]).toBe(
+      `Admin API token: not valid (Invalid token provided.): the admin token in ${tokenFile} no longer works (revoked, or its user suspended or deleted). Use your own token with GYRE_TOKEN.`,
+    );
+    expect(revoked.out).not.toContain("Demo");
   });
 });

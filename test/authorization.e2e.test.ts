@@ -45,7 +45,8 @@ beforeAll(async () => {
     const res = await fetch(`${runtime.url}/api/gyre/projects`, {
       method: "POST",
       headers: { "circle-token": runtime.adminToken, "content-type": "application/json" },
-      body: JSON.stringify({ repo_url: repo.path, slug }),
+      // Its repository is on the GitHub users sign in with (the stand-in).
+      body: JSON.stringify({ repo_url: repo.path, slug, github: { api_url: github.url } }),
     });
     expect(res.status).toBe(201);
   }

@@ -32,7 +32,7 @@ describe("gyre start off the defaults", () => {
       const env = Object.fromEntries(line.split(" ").map((kv) => kv.split("=") as [string, string]));
       let status = "";
       const cli = spawn(process.execPath, ["--import", "tsx", CLI, "nomad", "node", "status"], {
-        env: { ...process.env, ...env, GYRE_TOKEN: "" },
+        env: { ...process.env, ...env, GYRE_TOKEN: undefined },
         stdio: ["ignore", "pipe", "pipe"],
       });
       cli.stdout.on("data", (d) => (status += d));

@@ -41,7 +41,7 @@ beforeAll(async () => {
   const repo = gitRepo({ ".circleci/config.yml": "version: 2.1\njobs: {}\nworkflows: {}\n" });
   const added = await post(
     "/api/gyre/projects",
-    { repo_url: repo.path, slug: "gh/acme/api" },
+    { repo_url: repo.path, slug: "gh/acme/api", github: { api_url: github.url } },
     { "circle-token": runtime.adminToken },
   );
   expect(added.status).toBe(201);
@@ -109,11 +109,11 @@ describe("GitHub sign-in", () => {
 
     const session = await get("/api/gyre/auth/session", { cookie: cookieOf(answer) });
     const body = (await session.json()) as { user: Record<string, unknown>; csrf_token: string };
-    // The first person to sign in administers the installation.
+    // The installation has its administrator (the local runtime's): signing in first makes nobody one.
     expect(body.user).toMatchObject({
       login: "octocat",
       name: "The Octocat",
-      role: "admin",
+      role: "normal",
       provider: "github",
     });
     // Someone else's callback URL, opened in a browser that did not start it: refused.
@@ -256,13 +256,27 @@ describe("LDAP sign-in", () => {
 
     await slapd.deleteUser("leaver");
     await new Promise((r) => setTimeout(r, 1100)); // past what this process remembers of a credential
-    for (const headers of [{ "circle-token": token }, { cookie }] as Record<string, string>[]) {
-      const refused = await get("/api/v2/me", headers);
-      expect(refused.status).toBe(401);
-      expect(((await refused.json()) as { message: string }).message).toBe(
-        "Your LDAP account is no longer allowed to use Gyre: ask an administrator.",
-      );
-    }
+    // The next request finds them gone: refused, and their tokens and sessions are removed.
+    const refused = await get("/api/v2/me", { "circle-token": token });
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { message: string }).message).toBe(
+      "Your LDAP account is no longer allowed to use Gyre: ask an administrator.",
+    );
+    expect((await get("/api/v2/me", { cookie })).status).toBe(401);
+    const users = (await (await get("/api/gyre/users", { "circle-token": runtime.adminToken })).json()) as {
+      items: { id: string; login: string }[];
+    };
+    const leaver = users.items.find((u) => u.login === "leaver")!;
+    const tokens = await get(`/api/gyre/users/${leaver.id}/tokens`, { "circle-token": runtime.adminToken });
+    expect(((await tokens.json()) as { items: unknown[] }).items).toEqual([]);
+    // Someone else given the name later is another person: not this account.
+    // (The group still lists the DN: a directory that reuses it reuses the membership too.)
+    await slapd.addUser({ uid: "leaver", password: "new-person", cn: "Other Person" });
+    const newcomer = await signIn("leaver", "new-person");
+    expect(newcomer.status).toBe(200);
+    const newUser = ((await newcomer.json()) as { user: { id: string } }).user;
+    expect(newUser.id).not.toBe(leaver.id);
+    await slapd.deleteUser("leaver");
     expect((await signIn("leaver", "leaving-soon")).status).toBe(401);
     await updateSettings(runtime.gyre, { ldap_recheck_seconds: 300 });
   });

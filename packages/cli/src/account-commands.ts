@@ -21,7 +21,7 @@
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
-import type { Client } from "./client.ts";
+import { ApiError, type Client } from "./client.ts";
 import { columns } from "./nomad-commands.ts";
 
 type Print = (line: string) => void;
@@ -103,8 +103,9 @@ export async function tokenCommand(
     return 0;
   }
   if (action === "list" && !arg) {
-    const { items } = await client.get<{ items: TokenJson[] }>("/api/gyre/me/tokens");
-    if (options.json) print(json(items));
+    const answer = await client.get<{ items: TokenJson[] }>("/api/gyre/me/tokens");
+    const { items } = answer;
+    if (options.json) print(json(answer));
     else if (items.length === 0) print('You have no tokens: make one with gyre token create "<label>".');
     else
       for (const line of columns([
@@ -115,10 +116,17 @@ export async function tokenCommand(
     return 0;
   }
   if (action === "revoke" && arg) {
-    const answer = await client.request<{ message: string }>(
-      "DELETE",
-      `/api/gyre/me/tokens/${encodeURIComponent(arg)}`,
-    );
+    const answer = await client
+      .request<{ message: string }>("DELETE", `/api/gyre/me/tokens/${encodeURIComponent(arg)}`)
+      .catch((error: unknown) => {
+        // The server's "Token <id> not found.", and where the ids are.
+        if (error instanceof ApiError && error.status === 404)
+          throw new ApiError(
+            404,
+            `${error.message.replace(/\.?$/, "")}: list your tokens with gyre token list.`,
+          );
+        throw error;
+      });
     print(answer.message);
     return 0;
   }
@@ -188,7 +196,8 @@ export async function userCommand(
         ...users.map((u) => [u.login, u.name, u.role, u.state, u.provider, when(u.last_seen_at)]),
       ]))
         print(line);
-    print(`${plural(answer.seats, "seat")} in use`);
+    // Seats count every user: under a list of some of them, the figure would read as theirs.
+    if (!state) print(`${plural(answer.seats, "seat")} in use`);
     return 0;
   }
   if (!ref || (action !== "role" && arg !== undefined)) return undefined;
@@ -210,7 +219,12 @@ export async function userCommand(
     return 0;
   }
   if (action === "role") {
-    if (arg !== "admin" && arg !== "normal") return undefined;
+    if (arg !== "admin" && arg !== "normal")
+      throw new Error(
+        arg === undefined
+          ? `gyre user role ${ref} needs a role: the role must be admin or normal.`
+          : `The role must be admin or normal, not "${arg}": gyre user role ${ref} admin|normal.`,
+      );
     const before = await resolveUser(client, ref);
     const after = await client.request<UserJson>("PATCH", path(before), { role: arg });
     print(
@@ -244,59 +258,96 @@ export async function userCommand(
 const isSection = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === "object" && !Array.isArray(value);
 
-/** The settings one a line, `name = <JSON>` (a section's fields as `section.field`), as `set` takes them. */
+/**
+ * The settings one a line, `name=<JSON>` (a section's fields as `section.field=<JSON>`), as `set`
+ * takes them: a line pasted back (quoted for the shell) sets what it shows.
+ */
 export function settingLines(settings: Record<string, unknown>, only?: (name: string) => boolean): string[] {
   const lines: string[] = [];
   for (const [name, value] of Object.entries(settings)) {
     if (isSection(value))
       for (const [field, v] of Object.entries(value)) {
         if (!only || only(name) || only(`${name}.${field}`))
-          lines.push(`${name}.${field} = ${JSON.stringify(v)}`);
+          lines.push(`${name}.${field}=${JSON.stringify(v)}`);
       }
-    else if (!only || only(name)) lines.push(`${name} = ${JSON.stringify(value)}`);
+    else if (!only || only(name)) lines.push(`${name}=${JSON.stringify(value)}`);
   }
   return lines;
 }
 
-/** A value as `set` reads it: JSON when it parses; `@file` is the file's (JSON, or its text). */
+/**
+ * The settings (and section fields, as `section.field`) whose value is a list, from the settings
+ * as the API answers them (every setting is there, with its default): today `required_orgs`.
+ */
+export function listSettings(settings: Record<string, unknown>): Set<string> {
+  const names = new Set<string>();
+  for (const [name, value] of Object.entries(settings)) {
+    if (Array.isArray(value)) names.add(name);
+    else if (isSection(value))
+      for (const [field, v] of Object.entries(value)) if (Array.isArray(v)) names.add(`${name}.${field}`);
+  }
+  return names;
+}
+
+/**
+ * A value as `set` reads it: JSON when it parses; `@file` is the file's (JSON, or its text). For
+ * a list setting (`list`), a value that is not JSON is a comma-separated list, as the reference
+ * writes one: `acme, foo` is `["acme","foo"]` (each trimmed, empty ones dropped: `` is `[]`).
+ */
 export function settingValue(
   raw: string,
   readFile: (path: string) => string = (p) => readFileSync(p, "utf8"),
+  list = false,
 ) {
+  const text = (value: string) =>
+    list
+      ? value
+          .split(",")
+          .map((item) => item.trim())
+          .filter((item) => item !== "")
+      : value;
   if (raw.startsWith("@") && raw.length > 1) {
     const file = raw.slice(1);
-    let text: string;
+    let content: string;
     try {
-      text = readFile(file);
+      content = readFile(file);
     } catch (error) {
       throw new Error(`Cannot read ${file}: ${(error as Error).message}`);
     }
     try {
-      return JSON.parse(text) as unknown;
+      return JSON.parse(content) as unknown;
     } catch (error) {
       if (file.endsWith(".json")) throw new Error(`${file} is not JSON: ${(error as Error).message}`);
-      return text;
+      return text(content);
     }
   }
   try {
     return JSON.parse(raw) as unknown;
   } catch {
-    return raw;
+    return text(raw);
   }
 }
 
-/** `name=value ...` as one PATCH body; `section.field=value` changes one field of a section. */
+/** The name `name=value` sets; an error that says the form when it is not that. */
+function assignmentName(assignment: string): string {
+  const eq = assignment.indexOf("=");
+  if (eq <= 0) throw new Error(`"${assignment}" is not <name>=<value> (for example suspend_new_users=true).`);
+  return assignment.slice(0, eq);
+}
+
+/**
+ * `name=value ...` as one PATCH body; `section.field=value` changes one field of a section. The
+ * names in `lists` (see `listSettings`) take a comma-separated value too.
+ */
 export function settingsPatch(
   assignments: string[],
   readFile?: (path: string) => string,
+  lists: ReadonlySet<string> = new Set(),
 ): Record<string, unknown> {
   const patch: Record<string, unknown> = {};
   for (const assignment of assignments) {
-    const eq = assignment.indexOf("=");
-    if (eq <= 0)
-      throw new Error(`"${assignment}" is not <name>=<value> (for example suspend_new_users=true).`);
-    const name = assignment.slice(0, eq);
-    const value = settingValue(assignment.slice(eq + 1), readFile);
+    const name = assignmentName(assignment);
+    const value = settingValue(assignment.slice(name.length + 1), readFile, lists.has(name));
     const dot = name.indexOf(".");
     if (dot < 0) {
       patch[name] = value;
@@ -347,9 +398,11 @@ export async function settingsCommand(
     return 0;
   }
   if (action === "set" && rest.length > 0) {
-    const patch = settingsPatch(rest);
+    const given = new Set(rest.map(assignmentName));
+    // The settings as they are say which take a list (and so `a,b`).
+    const current = await client.get<Record<string, unknown>>("/api/gyre/settings");
+    const patch = settingsPatch(rest, undefined, listSettings(current));
     const settings = await client.request<Record<string, unknown>>("PATCH", "/api/gyre/settings", patch);
-    const given = new Set(rest.map((a) => a.slice(0, a.indexOf("="))));
     print(`Set ${[...given].join(", ")}; now:`);
     for (const line of settingLines(settings, (n) => given.has(n))) print(`  ${line}`);
     return 0;
@@ -436,10 +489,12 @@ export async function projectTokenCommand(
   const base = `/api/v1.1/project/${slug}/token`;
   if (action === "create" && arg) {
     const scope = options.scope;
-    if (!scope || !(PROJECT_TOKEN_SCOPES as readonly string[]).includes(scope))
+    const scopes = "(status: badges and build status; view-builds: read its builds; all: read and trigger)";
+    if (scope === undefined)
+      throw new Error(`A project token needs --scope ${PROJECT_TOKEN_SCOPES.join("|")} ${scopes}.`);
+    if (!(PROJECT_TOKEN_SCOPES as readonly string[]).includes(scope))
       throw new Error(
-        `A project token needs --scope ${PROJECT_TOKEN_SCOPES.join("|")} (status: badges and build status; ` +
-          "view-builds: read its builds; all: read and trigger).",
+        `--scope ${JSON.stringify(scope)} is not one of ${PROJECT_TOKEN_SCOPES.join(", ")} ${scopes}.`,
       );
     const created = await client.post<ProjectTokenJson & { token: string }>(base, { label: arg, scope });
     if (options.json) print(json(created));

@@ -23,18 +23,27 @@ export class Client {
     private readonly token: string | undefined,
   ) {}
 
+  /**
+   * GYRE_URL and GYRE_TOKEN; with GYRE_TOKEN unset, the local admin token in GYRE_DATA_DIR
+   * (default .gyre). GYRE_TOKEN set but empty is an error, not the admin token: an empty
+   * `GYRE_TOKEN=` (a variable that did not expand) must not act as the local administrator.
+   */
   static fromEnv(env = process.env): Client {
     const url = (env.GYRE_URL ?? DEFAULT_URL).replace(/\/+$/, "");
-    let token = env.GYRE_TOKEN;
-    if (!token) {
-      try {
-        token = readFileSync(
-          join(resolve(env.GYRE_DATA_DIR ?? DEFAULT_DATA_DIR), "admin-token"),
-          "utf8",
-        ).trim();
-      } catch {
-        token = undefined;
-      }
+    const adminToken = join(resolve(env.GYRE_DATA_DIR ?? DEFAULT_DATA_DIR), "admin-token");
+    if (env.GYRE_TOKEN !== undefined) {
+      const token = env.GYRE_TOKEN.trim();
+      if (!token)
+        throw new Error(
+          `GYRE_TOKEN is set but empty: set it to your token (gyre token create makes one), or unset it to use the local admin token in ${adminToken}.`,
+        );
+      return new Client(url, token);
+    }
+    let token: string | undefined;
+    try {
+      token = readFileSync(adminToken, "utf8").trim() || undefined;
+    } catch {
+      token = undefined;
     }
     return new Client(url, token);
   }

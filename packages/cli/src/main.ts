@@ -85,7 +85,7 @@ const USAGE = `Usage:
   gyre user role <login or id> admin|normal
   gyre user delete <login or id> --yes
   gyre settings get [<name>] [--json]
-  gyre settings set <name>=<value> ...   (JSON values; ldap=@ldap.json; ldap.host=...)
+  gyre settings set <name>=<value> ...   (JSON values, a,b for a list; ldap=@ldap.json merges; ldap.host=...)
   gyre settings ldap-test <username>     (password from GYRE_LDAP_TEST_PASSWORD or stdin)
   gyre project token create <project slug> <label> --scope status|view-builds|all [--json]
   gyre project token list <project slug> [--json] | delete <project slug> <token id>
@@ -137,25 +137,58 @@ async function start(args: string[]): Promise<void> {
     agents,
     log: (line) => console.error(`gyre: ${line}`),
   });
+  const tokenFile = join(dataDir, "admin-token");
+  // The admin token is kept from the first start: since then it may have been revoked, or its
+  // user suspended or deleted. Gyre serves all the same; the token is not offered as working.
+  const refused = (error: unknown): error is ApiError =>
+    error instanceof ApiError && (error.status === 401 || error.status === 403);
+  const client = new Client(runtime.url, runtime.adminToken);
+  let adminRefused: ApiError | undefined;
+  try {
+    await client.get("/api/v2/me");
+  } catch (error) {
+    if (!refused(error)) {
+      await runtime.stop();
+      throw error;
+    }
+    adminRefused = error;
+  }
   print(`Gyre is running at ${runtime.url}`);
   print(`Data directory: ${dataDir}`);
-  print(`Admin API token: ${runtime.adminToken} (also in ${join(dataDir, "admin-token")})`);
+  if (!adminRefused) print(`Admin API token: ${runtime.adminToken} (also in ${tokenFile})`);
+  else
+    print(
+      `Admin API token: not valid (${adminRefused.message}): the admin token in ${tokenFile} no longer works ` +
+        `(revoked, or its user suspended or deleted)${values["no-demo"] ? "" : ", so the demo was skipped"}. ` +
+        "Use your own token with GYRE_TOKEN.",
+    );
   // The CLI finds the default server and ./.gyre by itself; anything else it must be told.
   if (runtime.url !== DEFAULT_URL || dataDir !== resolve(DEFAULT_DATA_DIR))
     print(`For the CLI in another shell:  export GYRE_URL=${runtime.url} GYRE_DATA_DIR=${dataDir}`);
 
-  if (!values["no-demo"]) {
-    const client = new Client(runtime.url, runtime.adminToken);
-    const repo = demoRepository(dataDir);
+  if (!values["no-demo"] && !adminRefused) {
     try {
-      await projectAdd(client, repo, { slug: DEMO_SLUG }, () => {});
-      print(`Demo project ${DEMO_SLUG} added from ${repo}`);
+      const repo = demoRepository(dataDir);
+      try {
+        await projectAdd(client, repo, { slug: DEMO_SLUG }, () => {});
+        print(`Demo project ${DEMO_SLUG} added from ${repo}`);
+      } catch (error) {
+        if (!(error instanceof ApiError && error.status === 409)) throw error;
+      }
+      await trigger(client, DEMO_SLUG, { branch: "main" }, (line) => print(`Demo: ${line}`));
+      print(`Watch it:  npx gyre status ${DEMO_SLUG}`);
+      print(`Its logs:  npx gyre logs ${DEMO_SLUG}/<job number>`);
     } catch (error) {
-      if (!(error instanceof ApiError && error.status === 409)) throw error;
+      // Refused now (no longer an administrator, or changed since the check): serve without it.
+      if (refused(error))
+        print(
+          `Demo skipped: the admin token in ${tokenFile} was refused (${error.message}). Use your own token with GYRE_TOKEN.`,
+        );
+      else {
+        await runtime.stop();
+        throw error;
+      }
     }
-    await trigger(client, DEMO_SLUG, { branch: "main" }, (line) => print(`Demo: ${line}`));
-    print(`Watch it:  npx gyre status ${DEMO_SLUG}`);
-    print(`Its logs:  npx gyre logs ${DEMO_SLUG}/<job number>`);
   }
   print("Press Ctrl-C to stop.");
 

@@ -13,7 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { createToken, createUser } from "@gyre/core/auth/index";
+import { claimFirstAdmin, createToken, createUser } from "@gyre/core/auth/index";
 import type { RequestObserver } from "@gyre/core/aws/index";
 import { ASL_PATH, LocalStepFunctions } from "@gyre/core/aws/local-stepfunctions";
 import { createGyre, type Gyre } from "@gyre/core/context";
@@ -216,6 +216,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       const user = await createUser(ready, { login: "admin", name: "Administrator", admin: true });
       return createToken(ready, user.id, "local admin");
     });
+    // The installation has its administrator: whoever signs in first with GitHub or LDAP is not one.
+    await claimFirstAdmin(ready);
     const builder = await fileSecret(join(dataDir, "builder-token"), async () => {
       const user = await createUser(ready, { login: "builder", name: "Local builders", builder: true });
       return createToken(ready, user.id, "local builders");

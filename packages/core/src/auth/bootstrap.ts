@@ -16,7 +16,7 @@
 import { audit, SYSTEM_ACTOR } from "../audit/index.ts";
 import type { Gyre } from "../context.ts";
 import { conflict } from "../error.ts";
-import { createUser, issueToken, listUsers, type User } from "./index.ts";
+import { claimFirstAdmin, createUser, issueToken, listUsers, type User } from "./index.ts";
 
 export const BOOTSTRAP_TOKEN_LABEL = "bootstrap";
 
@@ -47,6 +47,7 @@ export async function bootstrapAdmin(gyre: Gyre, options: BootstrapOptions = {})
   if (users.some((u) => u.login === login))
     throw conflict(`A user with login ${login} exists already: choose another with --login.`);
   const user = await createUser(gyre, { login, name: options.name, admin: true, provider: "local" });
+  await claimFirstAdmin(gyre);
   const target = { id: user.id, type: "user", name: user.login };
   await audit(gyre, {
     action: "user.create",

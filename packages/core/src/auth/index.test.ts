@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GyreError } from "../error.ts";
 import { type GithubStandIn, startGithubStandIn } from "../github/stand-in.ts";
+import { createProject } from "../project/index.ts";
 import { z } from "../protocol/schema.ts";
 import { SECRET_SET, settingsJson, updateSettings } from "../settings/index.ts";
 import { getItem, queryPage } from "../store/index.ts";
@@ -165,6 +166,19 @@ describe("settings", () => {
     expect(kept.after).toEqual({ github: expect.objectContaining({ client_id: "app2" }) });
   });
 
+  it("never sends a kept secret to a new host: changing where it goes needs the secret again", async () => {
+    const { gyre } = table;
+    await expect(
+      updateSettings(gyre, { github: { api_url: "https://evil.example/api/v3" } }),
+    ).rejects.toThrow(
+      "github.client_secret must be given again with a new api_url: the stored one is not sent elsewhere.",
+    );
+    const moved = await updateSettings(gyre, {
+      github: { api_url: "https://ghe.example/api/v3", client_secret: "new-secret" },
+    });
+    expect(moved.settings.github?.api_url).toBe("https://ghe.example/api/v3");
+  });
+
   it("refuses unknown settings and bad values with the field named, changing nothing", async () => {
     const { gyre } = table;
     await expect(updateSettings(gyre, { suspend_new_users: "yes" })).rejects.toThrow(
@@ -208,12 +222,30 @@ describe("project permissions", () => {
         },
       },
     });
-    await updateSettings(gyre, { permission_cache_seconds: 60, default_project_permission: "none" });
+    await updateSettings(gyre, {
+      permission_cache_seconds: 60,
+      default_project_permission: "none",
+      github: { api_url: github.url, client_id: "app", client_secret: "s3cret-value" },
+    });
+    await createProject(gyre, {
+      repoUrl: "/srv/git/api",
+      slug: project.slug,
+      github: { apiUrl: github.url },
+    });
+    // The same repository name on another GitHub: not the sign-in's to answer for.
+    await createProject(gyre, {
+      repoUrl: "/srv/git/elsewhere",
+      slug: "gh/acme/elsewhere",
+      github: { apiUrl: "https://ghe.example/api/v3" },
+    });
+    github.setRepoPermission("octo", "acme/elsewhere", "admin");
     later(AUTH_CACHE_MS + 1);
     const principal = await authenticate(gyre, { token: await createToken(gyre, user.id, "t") });
     expect(await projectPermission(gyre, principal, project)).toBe("write");
-    // Not a GitHub project: the installation's default.
+    // Not a GitHub project, or one on another GitHub host: the installation's default.
     expect(await projectPermission(gyre, principal, local)).toBe("none");
+    const elsewhere = { slug: "gh/acme/elsewhere", vcsType: "github", org: "acme", name: "elsewhere" };
+    expect(await projectPermission(gyre, principal, elsewhere)).toBe("none");
     github.setRepoPermission("octo", "acme/api", "read");
     expect(await projectPermission(gyre, principal, project)).toBe("write");
     later(61_000);
@@ -221,5 +253,24 @@ describe("project permissions", () => {
     github.setRepoPermission("octo", "acme/api", undefined);
     later(61_000);
     expect(await projectPermission(gyre, principal, project)).toBe("none");
+  });
+});
+
+describe("where a sign-in returns to", () => {
+  it("is a path on Gyre itself: another site, a tab-hidden //, a backslash or a space sends to /", async () => {
+    const { safeReturnTo } = await import("./sign-in.ts");
+    expect(safeReturnTo("/pipelines?x=1#y")).toBe("/pipelines?x=1#y");
+    for (const bad of [
+      undefined,
+      "",
+      "https://evil.example",
+      "//evil.example",
+      "/\t/evil.example",
+      "/\\evil",
+      "/a b",
+      "/\n/x",
+      "pipelines",
+    ])
+      expect(safeReturnTo(bad)).toBe("/");
   });
 });

@@ -62,12 +62,13 @@ async function newUser(groups: string[] = []) {
 }
 
 describe.each(["plain", "starttls", "ldaps"] as const)("over %s", (security) => {
-  it("signs a user in with their DN, username, e-mail, name and groups", async () => {
+  it("signs a user in with their DN, entryUUID, username, e-mail, name and groups", async () => {
     const ada = slapd.users.ada!;
     const identity = await ldapSignIn(config(security), "ada", ada.password);
     expect({ ...identity, groups: [...identity.groups].sort() }).toEqual({
       dn: ada.dn,
       username: "ada",
+      uniqueId: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
       email: "ada@example.org",
       name: "Ada Lovelace",
       groups: [slapd.groupDn("admins"), slapd.groupDn("ci-users")],

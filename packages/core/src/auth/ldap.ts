@@ -108,11 +108,21 @@ export const LdapConfigSchema = z
   }));
 export type LdapConfig = z.output<typeof LdapConfigSchema>;
 
+/** What identifies an LDAP entry for good: its entryUUID / objectGUID, else its DN. */
+export const ldapEntryId = (identity: { uniqueId?: string; dn: string }) =>
+  (identity.uniqueId ?? identity.dn).toLowerCase();
+
 /** Who signed in, as the directory has them. */
 export interface LdapIdentity {
   dn: string;
   /** The username attribute's value as the directory spells it (not necessarily as typed). */
   username: string;
+  /**
+   * The entry's own identity, which survives renames and is never given to another entry:
+   * OpenLDAP's `entryUUID`, Active Directory's `objectGUID` (hex). Undefined when the server
+   * answers neither (then the DN stands in).
+   */
+  uniqueId?: string;
   email?: string;
   name?: string;
   /** DNs of the groups (of `group_object_class`, under `base_dn`) listing the user in `group_membership_attribute`. */
@@ -354,7 +364,14 @@ class Connection {
         this.client.search(base, {
           scope: "sub",
           filter: new EqualityFilter({ attribute: config.username_attribute, value: username }),
-          attributes: [config.username_attribute, config.email_attribute, config.name_attribute],
+          attributes: [
+            config.username_attribute,
+            config.email_attribute,
+            config.name_attribute,
+            "entryUUID",
+            "objectGUID",
+          ],
+          explicitBufferAttributes: ["objectGUID"],
           sizeLimit: 2,
         }),
       );
@@ -566,10 +583,13 @@ async function exchange(
         `${config.required_group ? `listed in the required group ${config.required_group}; ` : "no required group; "}` +
         (groups.length === 0 ? "member of no group" : `member of ${groups.join("; ")}`),
     );
+    const guid = entry.objectGUID ?? entry.objectguid;
+    const objectGuid = Buffer.isBuffer(guid) ? guid.toString("hex") : undefined;
     return {
       dn: entry.dn,
       username: firstValue(entry, config.username_attribute) ?? username,
       ...definedOnly({
+        uniqueId: firstValue(entry, "entryUUID") ?? objectGuid,
         email: firstValue(entry, config.email_attribute),
         name: firstValue(entry, config.name_attribute),
       }),
@@ -580,8 +600,9 @@ async function exchange(
   }
 }
 
-const definedOnly = (o: { email: string | undefined; name: string | undefined }) =>
+const definedOnly = (o: Record<"uniqueId" | "email" | "name", string | undefined>) =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    uniqueId?: string;
     email?: string;
     name?: string;
   };

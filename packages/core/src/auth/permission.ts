@@ -5,14 +5,18 @@
  * - a project token: its own project only, at its scope (`status` → status, `view-builds` →
  *   view, `all` → write);
  * - operator tokens and builders: none (the Nomad API and the agent endpoints are theirs);
- * - anyone else on a GitHub project, when GitHub sign-in is set up and they have a GitHub
- *   account: their permission on the repository (read → view, write → write, admin → admin),
- *   as GitHub says with their own token, remembered for `permission_cache_seconds` and asked
- *   again at each sign-in; when GitHub cannot be reached, the last answer if there is one;
+ * - anyone else on a GitHub project on the GitHub users sign in with (the project's API URL is
+ *   the sign-in's), when they have a GitHub account: their permission on the project's
+ *   repository (read → view, write → write, admin → admin), as GitHub says with their own
+ *   token, remembered for `permission_cache_seconds` and asked again at each sign-in; when
+ *   GitHub cannot be reached, the last answer if there is one. A project on another GitHub
+ *   host is not GitHub's to answer for here: a same-named repository there proves nothing;
  * - otherwise the `default_project_permission` setting.
  */
 import type { Gyre } from "../context.ts";
 import { GyreError } from "../error.ts";
+import { readProjectItem } from "../project/index.ts";
+import { defaultApiUrl } from "../project/settings.ts";
 import { z } from "../protocol/schema.ts";
 import { decryptSecret } from "../secret/index.ts";
 import { githubAuth, type PermissionLevel, readSettings } from "../settings/index.ts";
@@ -68,12 +72,18 @@ async function githubLevel(
   const key = Keys.repoPermission(userId, project.slug);
   const cached = await getItem(gyre, key, CachedSchema, "repository permission", { consistent: false });
   if (cached && gyre.now() - cached.checkedAt < cacheSeconds * 1000) return cached.level;
-  const [config, stored] = await Promise.all([githubAuth(gyre), readUser(gyre, userId, false)]);
-  if (!config || !stored?.github?.token) return undefined;
+  const [config, stored, item] = await Promise.all([
+    githubAuth(gyre),
+    readUser(gyre, userId, false),
+    readProjectItem(gyre, project.slug),
+  ]);
+  if (!config || !stored?.github?.token || !item) return undefined;
+  const repository = repositoryOf(item, config.api_url);
+  if (!repository) return undefined;
   const token = await decryptSecret(gyre.keys, stored.github.token, githubTokenAad(userId));
   let level: PermissionLevel;
   try {
-    const permission = await repositoryPermission(config, token, `${project.org}/${project.name}`);
+    const permission = await repositoryPermission(config, token, repository);
     level = permission ? GITHUB_LEVEL[permission] : "none";
   } catch (error) {
     if (cached) return cached.level;
@@ -82,6 +92,24 @@ async function githubLevel(
   }
   await putItem(gyre, { ...key, level, checkedAt: gyre.now() });
   return level;
+}
+
+const trimUrl = (url: string) => url.replace(/\/+$/, "").toLowerCase();
+
+/**
+ * `owner/name` of the project's repository on the GitHub at `apiUrl`; undefined when the
+ * project is on another host (its API URL, given or derived from its clone URL, is not that one).
+ * The repository is its clone URL's when that names one, else the slug's.
+ */
+function repositoryOf(item: { slug: string; repoUrl: string; github?: { apiUrl?: string } }, apiUrl: string) {
+  const projectApi = item.github?.apiUrl ?? defaultApiUrl(item.repoUrl);
+  if (!projectApi || trimUrl(projectApi) !== trimUrl(apiUrl)) return undefined;
+  const named = /^(?:[a-z+]+:\/\/(?:[^@/]+@)?[^/]+\/|[^@/]+@[^:/]+:)([^/]+)\/([^/]+?)(?:\.git)?\/?$/i.exec(
+    item.repoUrl,
+  );
+  if (named) return `${named[1]}/${named[2]}`;
+  const [, org, name] = item.slug.split("/");
+  return `${org}/${name}`;
 }
 
 /** Forgets a user's remembered repository permissions (each sign-in asks GitHub again). */

@@ -22,6 +22,8 @@ export const SessionSchema = z.object({
   createdAt: z.string(),
   /** Epoch seconds (the table's TTL attribute; reads check it, TTL deletes are late). */
   expiresAt: z.number(),
+  /** The token this session was made from (`POST /api/gyre/auth/token`): it ends with the token. */
+  viaToken: z.string().optional(),
 });
 export type Session = z.infer<typeof SessionSchema> & { hash: string };
 
@@ -29,6 +31,8 @@ export async function createSession(
   gyre: Gyre,
   userId: string,
   hours: number,
+  /** The hash of the token the session is made from, if it is. */
+  viaToken?: string,
 ): Promise<{ cookie: string; session: Session }> {
   const cookie = randomBytes(32).toString("base64url");
   const hash = hashToken(cookie);
@@ -38,6 +42,7 @@ export async function createSession(
     csrfToken: randomBytes(24).toString("base64url"),
     createdAt,
     expiresAt: Math.floor(gyre.now() / 1000) + hours * 3600,
+    ...(viaToken ? { viaToken } : {}),
   };
   await putItem(gyre, {
     ...Keys.session(hash),

@@ -19,7 +19,7 @@ import { githubAuth, ldapConfig, readSettings } from "../settings/index.ts";
 import { deleteItem, getItem, putItem } from "../store/index.ts";
 import { Keys } from "../table.ts";
 import { authorizationUrl, exchangeCode, githubIdentity, newPkce, orgMembership } from "./github-oauth.ts";
-import { ldapSignIn } from "./ldap.ts";
+import { ldapEntryId, ldapSignIn } from "./ldap.ts";
 import { forgetPermissions } from "./permission.ts";
 import { hashToken } from "./tokens.ts";
 import {
@@ -37,14 +37,19 @@ const StateSchema = z.object({
   verifier: z.string(),
   returnTo: z.string(),
   redirectUri: z.string(),
-  /** Set when a signed-in user connects their GitHub account. */
+  /** Set when a signed-in user connects their GitHub account: who, and from which session. */
   connectUserId: z.string().optional(),
+  connectSession: z.string().optional(),
   expiresAt: z.number(),
 });
 
-/** Where a sign-in may send the browser after: a path on Gyre itself, never another site. */
+/**
+ * Where a sign-in may send the browser after: a path on Gyre itself, never another site. Only
+ * printable ASCII is taken (a browser drops tabs and newlines from a URL, so `/\t/evil.example`
+ * would be `//evil.example`), and never `//` or a backslash (which browsers read as `/`).
+ */
 export function safeReturnTo(value: string | undefined): string {
-  if (!value?.startsWith("/") || value.startsWith("//") || value.includes("\\") || value.length > 1000)
+  if (!value || value.length > 1000 || !/^\/(?![/\\])[\x21-\x7e]*$/.test(value) || value.includes("\\"))
     return "/";
   return value;
 }
@@ -64,12 +69,17 @@ export async function signInMethods(gyre: Gyre) {
 /** Starts a GitHub sign-in (or, with `connectUser`, connecting GitHub): the URL to send the browser to. */
 export async function startGithubSignIn(
   gyre: Gyre,
-  input: { redirectUri: string; returnTo?: string; connectUser?: User },
+  input: {
+    redirectUri: string;
+    returnTo?: string;
+    /** Connecting GitHub to this user, signed in with this session (its hash): the callback must come with it. */
+    connect?: { user: User; sessionHash: string };
+  },
 ): Promise<string> {
   const config = await githubAuth(gyre);
   if (!config)
     throw notFound("GitHub sign-in is not set up: an administrator sets `github` in the settings.");
-  if (!input.connectUser && (await readSettings(gyre)).ldap)
+  if (!input.connect && (await readSettings(gyre)).ldap)
     throw badRequest("This installation signs users in with LDAP: sign in with LDAP, then connect GitHub.");
   const state = randomBytes(24).toString("base64url");
   const pkce = newPkce();
@@ -78,7 +88,9 @@ export async function startGithubSignIn(
     verifier: pkce.verifier,
     returnTo: safeReturnTo(input.returnTo),
     redirectUri: input.redirectUri,
-    ...(input.connectUser ? { connectUserId: input.connectUser.id } : {}),
+    ...(input.connect
+      ? { connectUserId: input.connect.user.id, connectSession: input.connect.sessionHash }
+      : {}),
     expiresAt: Math.floor(gyre.now() / 1000) + OAUTH_STATE_SECONDS,
   });
   return authorizationUrl(config, { state, redirectUri: input.redirectUri, codeChallenge: pkce.challenge });
@@ -94,6 +106,8 @@ export interface GithubSignIn extends SignInResult {
 export async function finishGithubSignIn(
   gyre: Gyre,
   input: { state?: string; code?: string; error?: string },
+  /** The session the callback came with (its hash), if any: a connect must come with the one that started it. */
+  sessionHash?: string,
 ): Promise<GithubSignIn> {
   if (input.error) throw unauthorized(`GitHub did not sign you in (${input.error.slice(0, 100)}).`);
   if (!input.state || !input.code) throw badRequest("The callback needs GitHub's code and state.");
@@ -134,8 +148,14 @@ export async function finishGithubSignIn(
       connectedAt: now,
     }));
   if (state.connectUserId) {
+    if (!sessionHash || sessionHash !== state.connectSession)
+      throw unauthorized(
+        "Connecting GitHub must finish in the session that started it: sign in and connect again.",
+      );
     const user = await readUser(gyre, state.connectUserId);
     if (!user) throw unauthorized("Your session has ended: sign in again.");
+    if (user.provider === "github" && user.github && user.github.id !== identity.id)
+      throw badRequest("Your account signs in with GitHub: its GitHub account cannot be replaced.");
     const connected = await connectGithub(gyre, user, await github(user.id));
     await forgetPermissions(gyre, user.id);
     return { user: connected, created: false, connected: true, returnTo: state.returnTo };
@@ -165,14 +185,17 @@ export async function signInWithLdap(gyre: Gyre, username: string, password: str
   if (!config) throw notFound("LDAP sign-in is not set up: an administrator sets `ldap` in the settings.");
   const identity = await ldapSignIn(config, username, password);
   const now = new Date(gyre.now()).toISOString();
+  // Keyed by the entry's own identity, not its username: someone given a departed user's
+  // username later is another person, with another account.
+  const id = ldapEntryId(identity);
   try {
     return await userForSignIn(gyre, {
       provider: "ldap",
-      externalId: identity.username,
+      externalId: id,
       login: identity.username,
       name: identity.name,
       email: identity.email,
-      fields: { ldap: { dn: identity.dn, username: identity.username, checkedAt: now } },
+      fields: { ldap: { id, dn: identity.dn, username: identity.username, checkedAt: now } },
     });
   } catch (error) {
     if (error instanceof GyreError && error.code === "bad_request")

@@ -29,6 +29,7 @@ import {
   tryUpdate,
 } from "../store/index.ts";
 import { Index, Keys, Partitions } from "../table.ts";
+import { listTokens, revokeToken } from "./tokens.ts";
 
 export const USER_STATES = ["active", "suspended", "suspended-new"] as const;
 export type UserState = (typeof USER_STATES)[number];
@@ -61,6 +62,8 @@ export const UserSchema = z.object({
     .optional(),
   ldap: z
     .object({
+      /** The entry's own identity (its entryUUID or objectGUID, else its DN): the sign-in identity's key. */
+      id: z.string().optional(),
       dn: z.string(),
       username: z.string(),
       /** When LDAP last said they are there (and in the required group). */
@@ -175,6 +178,18 @@ export const userAdminJson = (gyre: Gyre, u: User) => ({
   last_seen_at: u.lastSeenAt ?? null,
 });
 
+/**
+ * Refuses a change that would leave the installation without an active administrator (the one
+ * `user` is, about to be suspended, demoted or deleted). Two administrators acting on each other
+ * at the same moment can still both succeed: `gyre admin bootstrap --force` makes a new one.
+ */
+async function keepAnAdministrator(gyre: Gyre, user: User, doing: string): Promise<void> {
+  if (!user.admin || user.state !== "active") return;
+  const others = (await listUsers(gyre)).filter((u) => u.admin && u.state === "active" && u.id !== user.id);
+  if (others.length === 0)
+    throw conflict(`${user.login} is the only active administrator: make another one before ${doing} them.`);
+}
+
 /** A person by id for an administrator's procedure: 404 for builders and unknown ids. */
 export async function personById(gyre: Gyre, id: string): Promise<User> {
   return getUser(gyre, id);
@@ -194,6 +209,7 @@ export async function setUserState(
   if (state === "suspended" && user.id === by.id)
     throw badRequest("You cannot suspend yourself: another administrator must.");
   if (user.state === state) return user;
+  if (state === "suspended") await keepAnAdministrator(gyre, user, "suspending");
   const at = new Date(gyre.now()).toISOString();
   await tryUpdate(gyre, Keys.user(user.id), { set: { state, stateChangedAt: at } });
   return { ...user, state, stateChangedAt: at };
@@ -205,7 +221,14 @@ export async function setUserRole(gyre: Gyre, id: string, role: "admin" | "norma
   const admin = role === "admin";
   if (user.admin === admin) return user;
   if (!admin && user.id === by.id) throw badRequest("You cannot remove your own administrator role.");
+  if (!admin) await keepAnAdministrator(gyre, user, "demoting");
   await tryUpdate(gyre, Keys.user(user.id), { set: { admin } });
+  // Their operator tokens were an administrator's: they go with the role.
+  if (!admin) {
+    const tokens = await listTokens(gyre, user.id);
+    for (const token of tokens.filter((t) => t.kind === "operator"))
+      await revokeToken(gyre, tokens, token.id);
+  }
   return { ...user, admin };
 }
 
@@ -217,6 +240,7 @@ export async function setUserRole(gyre: Gyre, id: string, role: "admin" | "norma
 export async function deleteUser(gyre: Gyre, id: string, by: User): Promise<Record<string, number>> {
   const user = await personById(gyre, id);
   if (user.id === by.id) throw badRequest("You cannot delete yourself: another administrator must.");
+  await keepAnAdministrator(gyre, user, "deleting");
   const keys: Key[] = [];
   const removed: Record<string, number> = {};
   const add = (kind: string, key: Key) => {
@@ -229,7 +253,7 @@ export async function deleteUser(gyre: Gyre, id: string, by: User): Promise<Reco
   for await (const item of queryRaw(gyre, { partition: Partitions.user(user.id), consistent: true }))
     if (item.sk !== "USER") add(String(item.sk).split("#")[0]!, { pk: String(item.pk), sk: String(item.sk) });
   if (user.github) add("IDENTITY", Keys.identity("github", String(user.github.id)));
-  if (user.ldap) add("IDENTITY", Keys.identity("ldap", user.ldap.username.toLowerCase()));
+  if (user.ldap) add("IDENTITY", Keys.identity("ldap", (user.ldap.id ?? user.ldap.username).toLowerCase()));
   await deleteItems(gyre, keys);
   await deleteItem(gyre, Keys.user(user.id));
   return removed;
@@ -237,10 +261,18 @@ export async function deleteUser(gyre: Gyre, id: string, by: User): Promise<Reco
 
 const IdentitySchema = z.object({ userId: z.string() });
 
+/**
+ * Takes the first-administrator mark; true for the one caller that takes it. An installation
+ * that made its administrator itself (the local runtime's, `gyre admin bootstrap`) takes it
+ * then, so nobody who merely signs in first becomes an administrator beside them.
+ */
+export const claimFirstAdmin = (gyre: Gyre) =>
+  putNew(gyre, { ...Keys.firstAdmin(), at: new Date(gyre.now()).toISOString() });
+
 /** What a sign-in learned of the person, from GitHub or LDAP. */
 export interface SignInIdentity {
   provider: "github" | "ldap";
-  /** GitHub's numeric account id, or the LDAP username (case-insensitive). */
+  /** GitHub's numeric account id, or the LDAP entry's entryUUID / objectGUID, else its DN (case-insensitive). */
   externalId: string;
   login: string;
   name?: string;
@@ -268,7 +300,8 @@ export async function userForSignIn(gyre: Gyre, identity: SignInIdentity): Promi
   let user = known ? await readUser(gyre, known.userId) : undefined;
   let created = false;
   if (!user) {
-    const first = await putNew(gyre, { ...Keys.firstAdmin(), at: now });
+    if (!LOGIN.test(identity.login)) throw badRequest(`Invalid login "${identity.login.slice(0, 80)}".`);
+    const first = await claimFirstAdmin(gyre);
     const settings = await readSettings(gyre);
     const candidate = await createUser(gyre, {
       login: identity.login,
@@ -320,7 +353,9 @@ export async function connectGithub(
   const owner = await getItem(gyre, key, IdentitySchema, "sign-in identity");
   if (owner && owner.userId !== user.id)
     throw conflict(`GitHub account ${github.login} is connected to another Gyre user.`);
-  if (!owner) await putItem(gyre, { ...key, userId: user.id });
+  // Taken with a conditional write: two users connecting one GitHub account at once get one.
+  if (!owner && !(await putNew(gyre, { ...key, userId: user.id })))
+    throw conflict(`GitHub account ${github.login} was just connected to another Gyre user.`);
   if (user.github && user.github.id !== github.id)
     await deleteItem(gyre, Keys.identity("github", String(user.github.id)));
   await tryUpdate(gyre, Keys.user(user.id), { set: { github } });

@@ -70,7 +70,7 @@ export const SettingsSchema = z
      * GitHub for (not a GitHub project, no GitHub account connected, no GitHub sign-in set up).
      * Administrators may do everything everywhere.
      */
-    default_project_permission: z.enum(["none", "view", "write", "admin"]).default("view"),
+    default_project_permission: z.enum(["none", "view", "write", "admin"]).default("none"),
     /** How long a browser session lasts after sign-in. */
     session_hours: z
       .number()
@@ -89,10 +89,13 @@ export const SettingsSchema = z
   .strict();
 export type Settings = z.output<typeof SettingsSchema>;
 
-/** Where secrets sit in the settings, and what each is sealed to. */
+/**
+ * Where secrets sit in the settings, and the fields that say where each is sent: a secret kept
+ * (not given anew) is never sent somewhere else than where it was given for.
+ */
 const SECRETS = [
-  ["github", "client_secret"],
-  ["ldap", "search_password"],
+  ["github", "client_secret", ["api_url", "web_url"]],
+  ["ldap", "search_password", ["host", "port", "security"]],
 ] as const;
 const aadOf = (section: string, field: string) => `settings:${section}.${field}`;
 const MAX_SECRET_LENGTH = 500;
@@ -174,7 +177,7 @@ export async function updateSettings(gyre: Gyre, patch: Record<string, unknown>)
       merged[key] = value;
       continue;
     }
-    const [, field] = section;
+    const [, field, endpoints] = section;
     const before = (current[key as "github" | "ldap"] ?? {}) as Record<string, unknown>;
     const next: Record<string, unknown> = { ...before };
     for (const [name, v] of Object.entries(value)) {
@@ -184,6 +187,11 @@ export async function updateSettings(gyre: Gyre, patch: Record<string, unknown>)
     // The secret as stored (sealed) is kept unless a new one is given in clear.
     const given = (value as Record<string, unknown>)[field];
     if ((given === undefined || given === SECRET_SET) && before[field] !== undefined) {
+      const moved = endpoints.filter((e) => JSON.stringify(next[e]) !== JSON.stringify(before[e]));
+      if (moved.length > 0)
+        throw badRequest(
+          `${key}.${field} must be given again with a new ${moved.join(", ")}: the stored one is not sent elsewhere.`,
+        );
       next[field] = before[field];
       sealedKept.add(key);
     } else if (given === SECRET_SET) {

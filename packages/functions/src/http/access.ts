@@ -122,7 +122,8 @@ export const allow = {
     declare(
       { kind: "operator" },
       person(
-        (p) => !p.user.builder && (p.token?.kind === "operator" || (asPerson(p) && p.user.admin)),
+        // An operator token is an administrator's: it stops working when they stop being one.
+        (p) => !p.user.builder && p.user.admin && (p.token?.kind === "operator" || asPerson(p)),
         "Only an operator token or an administrator may call this endpoint.",
       ),
     ),

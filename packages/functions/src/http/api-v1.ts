@@ -336,7 +336,12 @@ export function apiV1Routes() {
   };
 
   app.get("/me", allow.user(), async (c) =>
-    c.json(meJson(c.get("user"), await listFollowedProjects(c.get("gyre"), c.get("user").id))),
+    c.json(
+      meJson(
+        c.get("user"),
+        await visibleProjects(c, await listFollowedProjects(c.get("gyre"), c.get("user").id)),
+      ),
+    ),
   );
 
   app.get("/projects", allow.user(), async (c) => {
@@ -509,6 +514,7 @@ export function apiV1Routes() {
     id: t.id,
     label: t.label,
     scope: t.scope,
+    created_by: t.userId,
     time: t.createdAt ?? null,
     last_used_at: t.lastUsedAt ?? null,
   });

@@ -20,6 +20,7 @@ import {
   endSession,
   forgetCredential,
   forgetUser,
+  readSession,
   refuseUnlessActive,
   SESSION_COOKIE,
   type User,
@@ -79,7 +80,7 @@ function signInBody<S extends z.ZodType>(c: Context<Env>, schema: S) {
 }
 
 /** Makes the session, sets its cookie, and records the sign-in. */
-async function signIn(c: Context<Env>, user: User, created: boolean, method: string) {
+async function signIn(c: Context<Env>, user: User, created: boolean, method: string, viaToken?: string) {
   const gyre = c.get("gyre");
   c.set("user", user);
   const target = { id: user.id, type: "user", name: user.login };
@@ -87,7 +88,7 @@ async function signIn(c: Context<Env>, user: User, created: boolean, method: str
   if (created) await auditRequest(c, { action: "user.create", target, payload: { provider: user.provider } });
   refuseUnlessActive(user);
   const { session_hours } = await readSettings(gyre);
-  const { cookie, session } = await createSession(gyre, user.id, session_hours);
+  const { cookie, session } = await createSession(gyre, user.id, session_hours, viaToken);
   setCookie(c, SESSION_COOKIE, cookie, {
     httpOnly: true,
     secure: overTls(c),
@@ -110,11 +111,19 @@ export function authRoutes() {
 
   app.get("/github", allow.anonymous("starts a sign-in; connecting checks the session here"), async (c) => {
     const query = parseQuery(c, StartQuery);
-    const connectUser = query.connect === "true" ? (await principalOf(c)).user : undefined;
+    // Connecting takes the browser's session (never a token: a token in a link would let anyone
+    // holding it attach their GitHub account to its owner).
+    let connect: { user: User; sessionHash: string } | undefined;
+    if (query.connect === "true") {
+      const session = getCookie(c, SESSION_COOKIE);
+      const principal = session ? await authenticate(c.get("gyre"), { session }) : undefined;
+      if (!principal?.session) throw unauthorized("Sign in first: connecting GitHub needs your session.");
+      connect = { user: principal.user, sessionHash: principal.session.hash };
+    }
     const url = await startGithubSignIn(c.get("gyre"), {
       redirectUri: callbackUrl(c),
       returnTo: query.return_to,
-      connectUser,
+      connect,
     });
     // The state also goes into this browser's cookie: a callback URL someone else started (to
     // sign this browser in as them) finds no cookie to match and is refused.
@@ -137,7 +146,9 @@ export function authRoutes() {
       deleteCookie(c, STATE_COOKIE, { path: "/api/gyre/auth/github", secure: overTls(c) });
       if (!query.error && (!started || started !== query.state))
         throw unauthorized("This sign-in was not started in this browser: sign in again.");
-      const result = await finishGithubSignIn(c.get("gyre"), query);
+      const cookie = getCookie(c, SESSION_COOKIE);
+      const session = cookie ? await readSession(c.get("gyre"), cookie) : undefined;
+      const result = await finishGithubSignIn(c.get("gyre"), query, session?.hash);
       if (result.connected) {
         forgetUser(result.user.id); // their sessions now carry a GitHub account
         c.set("user", result.user);
@@ -165,7 +176,7 @@ export function authRoutes() {
     const principal = await authenticate(c.get("gyre"), { token: body.token });
     if (principal.user.builder || (principal.token && principal.token.kind !== "personal"))
       throw badRequest("Only a person's personal token signs in.");
-    return c.json(await signIn(c, principal.user, false, "token"));
+    return c.json(await signIn(c, principal.user, false, "token", principal.token?.hash));
   });
 
   app.get("/session", allow.user(), async (c) => {

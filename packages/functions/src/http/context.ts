@@ -35,6 +35,8 @@ export type Env = {
 /** The caller as an audit record's actor. */
 export const auditActor = (c: Context<Env>): AuditEntity => {
   const user = c.get("user");
+  const token = c.get("principal")?.token;
+  if (token?.kind === "project") return { id: token.id, type: "project_token", name: token.label };
   return { id: user.id, type: "user", name: user.login };
 };
 

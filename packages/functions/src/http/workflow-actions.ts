@@ -7,6 +7,7 @@
 import { scopeOf } from "@gyre/core/audit/index";
 import { approveJob, cancelJob, cancelWorkflow } from "@gyre/core/dispatch/actions";
 import { rerunWorkflow } from "@gyre/core/dispatch/rerun";
+import { forbidden } from "@gyre/core/error";
 import { getJobByNumber } from "@gyre/core/job/index";
 import { type RerunBody, RerunBodySchema } from "@gyre/core/protocol/api";
 import { parseInput } from "@gyre/core/protocol/schema";
@@ -22,6 +23,8 @@ const ACCEPTED = { message: "Accepted." };
  * sessions see the job's secrets.
  */
 export async function rerunAudited(c: Context<Env>, workflowId: string, body: RerunBody) {
+  if (body.enable_ssh && c.get("principal")?.token?.kind === "project")
+    throw forbidden("A project token cannot rerun with SSH: sessions are for a person's own keys.");
   const rerun = await rerunWorkflow(c.get("gyre"), workflowId, body, c.get("user"));
   if (body.enable_ssh) {
     const { workflow } = await readWorkflow(c.get("gyre"), rerun.workflowId);
