@@ -8,10 +8,23 @@
 import { LinkNames, queueKey } from "../packages/core/src/resources.ts";
 import { deployBundle } from "./agent-bundle.ts";
 import { builderRole } from "./builder-role.ts";
+import { apiDomainPlan } from "./domain-plan.ts";
 import { FLEET, fleetNames, slotsPerInstance } from "./fleet-plan.ts";
 
+/**
+ * The API's custom domain with its ACM certificate, when the deploying shell names one
+ * (GYRE_DOMAIN, GYRE_CERTIFICATE_ARN, GYRE_DOMAIN_ZONE: infra/domain-plan.ts); `api.url`, and so
+ * every URL Gyre hands out, is then https://<domain>.
+ */
+const domainPlan = apiDomainPlan(process.env, $app.stage);
+const domain = domainPlan && {
+  name: domainPlan.name,
+  ...(domainPlan.cert ? { cert: domainPlan.cert } : {}),
+  dns: domainPlan.dns === false ? (false as const) : sst.aws.dns(domainPlan.dns),
+};
+
 /** No gateway CORS: the web UI is served from this same API, and the HTTP app owns its routes. */
-export const api = new sst.aws.ApiGatewayV2("Api", { cors: false });
+export const api = new sst.aws.ApiGatewayV2("Api", { cors: false, ...(domain ? { domain } : {}) });
 
 const names = fleetNames($app.name, $app.stage);
 

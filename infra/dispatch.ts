@@ -22,7 +22,7 @@ import {
   stateMachineTrustPolicy,
 } from "./policies.ts";
 import { jobQueues, jobQueuesLink } from "./queues.ts";
-import { table } from "./storage.ts";
+import { bucket, table } from "./storage.ts";
 
 /** The one state-machine document, also run by the local runtime. Paths are relative to the root. */
 const definitionTemplate = readFileSync("infra/job-allocation.asl.json", "utf8");
@@ -51,7 +51,8 @@ export const finalize = new sst.aws.Function("Finalize", {
   ...lambdaDefaults,
   handler: "packages/functions/src/finalize.handler",
   timeout: "30 seconds",
-  link: [table, jobQueuesLink, jobStateMachine, settings],
+  // The bucket: where an audit record the table refuses is parked (core/src/audit).
+  link: [table, bucket, jobQueuesLink, jobStateMachine, settings],
 });
 
 const stateMachineRole = new aws.iam.Role("JobStateMachineRole", {
@@ -97,7 +98,8 @@ export const reconcile = new sst.aws.CronV2("Reconcile", {
     ...lambdaDefaults,
     handler: "packages/functions/src/reconcile.handler",
     timeout: "55 seconds",
-    link: [table, jobQueuesLink, jobStateMachine, settings],
+    // The bucket: where an audit record the table refuses is parked (core/src/audit).
+    link: [table, bucket, jobQueuesLink, jobStateMachine, settings],
     // It completes a terminating builder's lifecycle action once its node runs nothing.
     permissions: fleetControlPermissions(),
   },

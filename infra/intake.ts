@@ -45,3 +45,18 @@ export const schedules = new sst.aws.CronV2("Schedules", {
     link: [table, intakeQueue, settings],
   },
 });
+
+/**
+ * Every Monday at 02:00 UTC: the week that ended, as usage statistics into the bucket
+ * (`usage/<yyyy>-W<ww>/...`, packages/core/src/usage/delivery.ts), once. It reads the table and
+ * writes the bucket, nothing else.
+ */
+export const usageStatistics = new sst.aws.CronV2("UsageStatistics", {
+  schedule: "cron(0 2 ? * MON *)",
+  function: {
+    ...lambdaDefaults,
+    handler: "packages/functions/src/usage.handler",
+    timeout: "10 minutes",
+    link: [table, bucket],
+  },
+});

@@ -1,26 +1,51 @@
 /**
- * Audit records on the local stack: each action the reference audits, performed through the
- * API (or by dispatch, for a job's scheduled/start/finish), finds its record with every field
- * the reference lists, the request it came from (its id, the caller's address, the client's
- * X-Client-Trace-Id), and never a secret value. Records are read from the table (listing and
- * export are the administration issue's).
+ * The audit log as operators get it, on the local stack: each action that records an event is
+ * performed through the API (sign-in against the GitHub stand-in, a job run by the runtime's
+ * builder for dispatch's own records), and each record is found through the admin API and
+ * `gyre audit list` with every field the reference lists, the request it came from (its id, the
+ * caller's address, the client's X-Client-Trace-Id) and never a secret value. Then the hourly
+ * delivery writes the hour's file into the bucket, and the CSV export (API and CLI) reads back.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateKeyPairSync } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { deliverAuditFiles, GRACE_MS } from "@gyre/core/audit/delivery";
+import type { AuditRecord } from "@gyre/core/audit/index";
+import { AuditObjects } from "@gyre/core/audit/index";
+import { readText } from "@gyre/core/aws/s3";
+import { DEFAULT_OAUTH_APP, type GithubStandIn, startGithubStandIn } from "@gyre/core/github/stand-in";
+import { updateSettings } from "@gyre/core/settings/index";
+import { parseCsv } from "@gyre/core/test-csv";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
-import { queryRaw } from "../packages/core/src/store/index.ts";
+import { main } from "../packages/cli/src/main.ts";
 import { api, gitRepo, tempDir, trigger, waitFor } from "./support.ts";
 
 let runtime: LocalRuntime;
+let github: GithubStandIn;
 let client: ReturnType<typeof api>;
 let me: { id: string; login: string };
 const slug = "gh/acme/audited";
 const SECRET = "very-secret-value-42";
 const TRACE = "trace-abc-123";
+const traced = { "x-client-trace-id": TRACE };
+const started = new Date(Date.now() - 60_000).toISOString();
 
 beforeAll(async () => {
-  runtime = await startLocalRuntime({ dataDir: tempDir("audit"), port: 0 });
+  [runtime, github] = await Promise.all([
+    startLocalRuntime({ dataDir: tempDir("audit"), port: 0 }),
+    startGithubStandIn(),
+  ]);
   client = api(runtime.url, runtime.adminToken);
   me = (await client.get("/api/v2/me")).body as { id: string; login: string };
+  // Straight into the table: set-up, not an audited change.
+  await updateSettings(runtime.gyre, {
+    github: {
+      api_url: github.url,
+      client_id: DEFAULT_OAUTH_APP.clientId,
+      client_secret: DEFAULT_OAUTH_APP.clientSecret,
+    },
+  });
   const repo = gitRepo({
     ".circleci/config.yml": `version: 2.1
 jobs:
@@ -42,80 +67,193 @@ workflows:
 
 afterAll(async () => {
   await runtime?.stop();
+  await github?.close();
 });
 
-type AuditRecord = Record<string, unknown> & { action: string; target: { id: string; type: string } };
+/** A request with the admin token (or none) and the client's trace id. */
+const send = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${runtime.url}${path}`, {
+    method,
+    headers: {
+      "circle-token": runtime.adminToken,
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      ...traced,
+      ...headers,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    redirect: "manual",
+  });
 
-/** Every record of the last two hours (a test may straddle an hour). */
-async function records(): Promise<AuditRecord[]> {
-  const out: AuditRecord[] = [];
-  for (const at of [Date.now() - 3600_000, Date.now()]) {
-    const partition = `AUDIT#${new Date(at).toISOString().slice(0, 13)}`;
-    for await (const item of queryRaw(runtime.gyre, { partition })) out.push(item.record as AuditRecord);
-  }
-  return out;
+async function ok(response: Promise<Response>, status = 200) {
+  const res = await response;
+  const text = await res.text();
+  if (res.status !== status) throw new Error(`${res.status} ${text}`);
+  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
-const traced = { "x-client-trace-id": TRACE };
+/** `gyre <args>` in this process, against the runtime, with what it printed. */
+async function gyre(...args: string[]): Promise<{ code: number; out: string[] }> {
+  const out: string[] = [];
+  const saved = { url: process.env.GYRE_URL, token: process.env.GYRE_TOKEN };
+  process.env.GYRE_URL = runtime.url;
+  process.env.GYRE_TOKEN = runtime.adminToken;
+  const log = vi.spyOn(console, "log").mockImplementation((line: unknown) => void out.push(String(line)));
+  try {
+    return { code: await main(args), out };
+  } finally {
+    log.mockRestore();
+    for (const [k, v] of [
+      ["GYRE_URL", saved.url],
+      ["GYRE_TOKEN", saved.token],
+    ] as const)
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+  }
+}
 
-describe("audit records", () => {
-  it("record each audited action with the reference's fields, its request and no secret value", async () => {
-    const created = await client.post(
-      "/api/v2/context",
-      { name: "deploy", owner: { slug: "gh/acme", type: "organization" } },
-      traced,
+/** An OpenSSH ed25519 public key line, made here (no ssh-keygen needed). */
+function sshPublicKey(): string {
+  const der = generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "der" });
+  const raw = der.subarray(der.length - 32);
+  const string = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+  return `ssh-ed25519 ${Buffer.concat([string(Buffer.from("ssh-ed25519")), string(raw)]).toString("base64")} me@test`;
+}
+
+const NESTED = ["actor", "target", "payload", "metadata", "scope", "request"];
+
+/** A CSV row as the record it was made from: nested cells parsed as JSON. */
+const rowRecord = (header: string[], row: string[]) =>
+  Object.fromEntries(
+    header.map((field, i) => {
+      const cell = row[i]!;
+      if (NESTED.includes(field)) return [field, cell === "" ? null : JSON.parse(cell)];
+      if (field === "version") return [field, Number(cell)];
+      if (field === "success") return [field, cell === "true"];
+      return [field, cell];
+    }),
+  ) as AuditRecord;
+
+describe("the audit log", () => {
+  it("records every audited action with its fields, lists and exports it, and delivers the hour's file", async () => {
+    const secrets = [SECRET, DEFAULT_OAUTH_APP.clientSecret, runtime.adminToken];
+
+    // Contexts and their variables.
+    const context = await ok(
+      send("POST", "/api/v2/context", { name: "deploy", owner: { slug: "gh/acme", type: "organization" } }),
     );
-    expect(created.status).toBe(200);
-    const contextId = created.body.id as string;
-    const put = await fetch(`${runtime.url}/api/v2/context/${contextId}/environment-variable/TOKEN`, {
-      method: "PUT",
-      headers: { "circle-token": runtime.adminToken, "content-type": "application/json", ...traced },
-      body: JSON.stringify({ value: SECRET }),
-    });
-    expect(put.status).toBe(200);
-    const del = (path: string) =>
-      fetch(`${runtime.url}${path}`, {
-        method: "DELETE",
-        headers: { "circle-token": runtime.adminToken, ...traced },
-      });
-    expect((await del(`/api/v2/context/${contextId}/environment-variable/TOKEN`)).status).toBe(200);
-    expect((await del(`/api/v2/context/${contextId}`)).status).toBe(200);
-    expect(
-      (await client.post(`/api/v2/project/${slug}/envvar`, { name: "API_KEY", value: SECRET }, traced))
-        .status,
-    ).toBe(201);
-    expect((await del(`/api/v2/project/${slug}/envvar/API_KEY`)).status).toBe(200);
+    const contextId = context.id as string;
+    await ok(send("PUT", `/api/v2/context/${contextId}/environment-variable/TOKEN`, { value: SECRET }));
+    await ok(send("DELETE", `/api/v2/context/${contextId}/environment-variable/TOKEN`));
+    await ok(send("DELETE", `/api/v2/context/${contextId}`));
+    // Project variables and settings.
+    await ok(send("POST", `/api/v2/project/${slug}/envvar`, { name: "API_KEY", value: SECRET }), 201);
+    await ok(send("DELETE", `/api/v2/project/${slug}/envvar/API_KEY`));
+    await ok(send("PATCH", `/api/v2/project/${slug}/settings`, { advanced: { autocancel_builds: true } }));
+    // The installation's settings.
+    await ok(send("PATCH", "/api/gyre/settings", { session_hours: 48 }));
+    // Tokens: personal, then a project's.
+    const made = await ok(send("POST", "/api/gyre/me/tokens", { label: "laptop" }), 201);
+    secrets.push(made.token as string);
+    await ok(send("DELETE", `/api/gyre/me/tokens/${made.id}`));
+    const projectToken = await ok(
+      send("POST", `/api/v1.1/project/${slug}/token`, { label: "status badge", scope: "status" }),
+      201,
+    );
+    secrets.push(projectToken.token as string);
+    await ok(send("DELETE", `/api/v1.1/project/${slug}/token/${projectToken.id}`));
 
-    const { id } = await trigger(client, slug);
+    // A new user, by signing in with GitHub (the stand-in): user.create and user.logged_in.
+    github.addUser({ login: "octocat", id: 583231, name: "The Octocat", orgs: { acme: "active" } });
+    github.signInAs("octocat");
+    const begin = await fetch(`${runtime.url}/api/gyre/auth/github?return_to=/`, { redirect: "manual" });
+    const state = /gyre_oauth_state=([^;]+)/.exec(begin.headers.get("set-cookie") ?? "")![1]!;
+    const granted = await fetch(begin.headers.get("location")!, { redirect: "manual" });
+    const callback = new URL(granted.headers.get("location")!);
+    const signedIn = await fetch(`${runtime.url}${callback.pathname}${callback.search}`, {
+      headers: { cookie: `gyre_oauth_state=${state}`, ...traced },
+      redirect: "manual",
+    });
+    expect(signedIn.status).toBe(302);
+    const octocat = (
+      (await client.get("/api/gyre/users")).body.items as { id: string; login: string }[]
+    ).find((u) => u.login === "octocat")!;
+    // An administrator's procedures on that user.
+    await ok(send("POST", `/api/gyre/users/${octocat.id}/suspend`, {}));
+    await ok(send("POST", `/api/gyre/users/${octocat.id}/activate`, {}));
+    await ok(send("PATCH", `/api/gyre/users/${octocat.id}`, { role: "admin" }));
+    await ok(send("DELETE", `/api/gyre/users/${octocat.id}`));
+
+    // Signing in with a personal token (a session), then out with the session and its CSRF token.
+    const session = await fetch(`${runtime.url}/api/gyre/auth/token`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...traced },
+      body: JSON.stringify({ token: runtime.adminToken }),
+    });
+    expect(session.status).toBe(200);
+    const cookie = /gyre_session=[^;]+/.exec(session.headers.get("set-cookie") ?? "")![0];
+    const { csrf_token } = (await session.json()) as { csrf_token: string };
+    secrets.push(cookie.slice("gyre_session=".length), csrf_token);
+    const out = await fetch(`${runtime.url}/api/gyre/auth/logout`, {
+      method: "POST",
+      headers: { cookie, "x-csrf-token": csrf_token, ...traced },
+    });
+    expect(out.status).toBe(200);
+
+    // A job run by the builder (scheduled, start, finish), an approval, and a rerun with SSH.
+    const { id: pipelineId } = await trigger(client, slug);
     const held = await waitFor("the approval", async () => {
-      const [w] = (await client.get(`/api/v2/pipeline/${id}/workflow`)).body.items!;
+      const [w] = (await client.get(`/api/v2/pipeline/${pipelineId}/workflow`)).body.items!;
       return w?.status === "on_hold" ? w : undefined;
     });
     const jobs = (await client.get(`/api/v2/workflow/${held.id}/job`)).body.items!;
     const build = jobs.find((j) => j.name === "build")!;
     const hold = jobs.find((j) => j.name === "hold")!;
-    expect(
-      (await client.post(`/api/v2/workflow/${held.id}/approve/${hold.id}`, undefined, traced)).status,
-    ).toBe(202);
+    await ok(send("POST", `/api/v2/workflow/${held.id}/approve/${hold.id}`), 202);
+    await ok(send("POST", "/api/gyre/me/ssh-keys", { public_key: sshPublicKey() }), 201);
+    const rerun = await ok(
+      send("POST", `/api/v2/workflow/${held.id}/rerun`, { enable_ssh: true, jobs: [build.id] }),
+      202,
+    );
+    // Its job would wait for an SSH session: cancel it (it may have ended already).
+    await send("POST", `/api/v2/workflow/${rerun.workflow_id}/cancel`);
 
-    const all = await waitFor("every record", async () => {
-      const r = await records();
-      return r.some((x) => x.action === "workflow.job.approve") &&
-        r.some((x) => x.action === "workflow.job.finish")
-        ? r
-        : undefined;
+    // Every record, through the admin API (the last 24 hours, newest first), once the build
+    // and the rerun's job have finished.
+    const listed = await waitFor("dispatch's records", async () => {
+      const page = await client.get("/api/gyre/audit?limit=1000");
+      expect(page.status).toBe(200);
+      const items = page.body.items as unknown as AuditRecord[];
+      const finished = (workflowId: unknown) =>
+        items.some((r) => r.action === "workflow.job.finish" && r.payload.workflow_id === workflowId);
+      return finished(held.id) && finished(rerun.workflow_id) ? items : undefined;
     });
-    expect(JSON.stringify(all)).not.toContain(SECRET);
-    const one = (action: string, targetId?: string) => {
-      const found = all.find((r) => r.action === action && (!targetId || r.target.id === targetId));
-      if (!found) throw new Error(`No ${action} record`);
-      return found;
+    const byTime = [...listed].sort(
+      (a, b) => a.occurred_at.localeCompare(b.occurred_at) || a.id.localeCompare(b.id),
+    );
+    expect(listed).toEqual([...byTime].reverse());
+    // Read again later (files, exports, the CLI): the same records, and at most more of the
+    // canceled rerun's job, whose execution may still be settling.
+    const ids = new Set(listed.map((r) => r.id));
+    const same = (got: AuditRecord[], want: AuditRecord[]) => {
+      expect(got.filter((r) => ids.has(r.id))).toEqual(want);
+      for (const extra of got.filter((r) => !ids.has(r.id)))
+        expect({ action: extra.action, workflow: extra.payload.workflow_id }).toEqual({
+          action: expect.stringMatching(/^workflow\.job\./),
+          workflow: rerun.workflow_id,
+        });
     };
-    const byMe = { id: me.id, type: "user", name: me.login };
+    for (const secret of secrets) expect(JSON.stringify(listed)).not.toContain(secret);
+
+    const one = (action: string, targetId?: string) => {
+      const found = listed.filter((r) => r.action === action && (!targetId || r.target.id === targetId));
+      if (found.length !== 1) throw new Error(`${found.length} ${action} records`);
+      return found[0]!;
+    };
+    const admin = { id: me.id, type: "user", name: me.login };
     const request = { id: expect.any(String), ip_address: "127.0.0.1", client_trace_id: TRACE };
-    // Every record about the organization's things is scoped to it by the id the API gives it.
-    const orgId = (await client.get(`/api/v2/project/${slug}`)).body.organization_id;
+    const orgId = (await client.get(`/api/v2/project/${slug}`)).body.organization_id as string;
     const org = { id: orgId, type: "organization", name: "acme" };
+    const project = { id: expect.any(String), type: "project", name: "audited" };
     const shape = {
       id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       occurred_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
@@ -123,66 +261,210 @@ describe("audit records", () => {
       version: 1,
       success: true,
     };
-    const context = { id: contextId, type: "context", name: "deploy" };
-    expect(one("context.create")).toEqual({
-      ...shape,
-      action: "context.create",
-      actor: byMe,
-      target: context,
-      scope: org,
-      payload: {},
-      request,
-    });
-    expect(one("context.env_var.store")).toEqual({
-      ...shape,
-      action: "context.env_var.store",
-      actor: byMe,
-      target: context,
-      scope: org,
-      payload: { name: "TOKEN" },
-      request,
-    });
-    expect(one("context.env_var.delete")).toMatchObject({
-      target: context,
-      payload: { name: "TOKEN" },
-      request,
-    });
-    expect(one("context.delete")).toMatchObject({ target: context, actor: byMe, request });
-    const project = one("project.env_var.create");
-    expect(project).toMatchObject({
-      actor: byMe,
-      target: { type: "project", name: "audited" },
-      payload: { name: "API_KEY" },
-      request,
-    });
-    expect((project.scope as { type: string }).type).toBe("organization");
-    expect(one("project.env_var.delete")).toMatchObject({ payload: { name: "API_KEY" }, request });
-    expect(one("workflow.job.approve")).toMatchObject({
-      actor: byMe,
-      target: { id: hold.id, type: "job", name: "hold" },
-      payload: { workflow_id: held.id },
-      request,
-    });
-    // Dispatch's own records: no request, the system as actor, the job as target.
+    const ctx = { id: contextId, type: "context", name: "deploy" };
+    const octo = { id: octocat.id, type: "user", name: "octocat" };
+    const expected: Record<string, Partial<AuditRecord>> = {
+      "context.create": { actor: admin, target: ctx, scope: org, payload: {} },
+      "context.env_var.store": { actor: admin, target: ctx, scope: org, payload: { name: "TOKEN" } },
+      "context.env_var.delete": { actor: admin, target: ctx, scope: org, payload: { name: "TOKEN" } },
+      "context.delete": { actor: admin, target: ctx, scope: org, payload: {} },
+      "project.env_var.create": { actor: admin, target: project, scope: org, payload: { name: "API_KEY" } },
+      "project.env_var.delete": { actor: admin, target: project, scope: org, payload: { name: "API_KEY" } },
+      "project.settings.update": {
+        actor: admin,
+        target: project,
+        scope: org,
+        payload: { settings: { autocancel_builds: true } },
+      },
+      "settings.update": {
+        actor: admin,
+        target: { id: "settings", type: "settings", name: "installation" },
+        scope: null,
+        payload: { before: { session_hours: 24 }, after: { session_hours: 48 } },
+      },
+      "user.token.create": {
+        actor: admin,
+        target: admin,
+        scope: null,
+        payload: { token_id: made.id, label: "laptop", kind: "personal" },
+      },
+      "user.token.revoke": {
+        actor: admin,
+        target: admin,
+        scope: null,
+        payload: { token_id: made.id, label: "laptop", kind: "personal" },
+      },
+      "project.token.create": {
+        actor: admin,
+        target: project,
+        scope: org,
+        payload: { token_id: projectToken.id, label: "status badge", scope: "status" },
+      },
+      "project.token.delete": {
+        actor: admin,
+        target: project,
+        scope: org,
+        payload: { token_id: projectToken.id, label: "status badge", scope: "status" },
+      },
+      "user.create": { actor: octo, target: octo, scope: null, payload: { provider: "github" } },
+      "user.suspend": {
+        actor: admin,
+        target: octo,
+        scope: null,
+        payload: { before: "active", after: "suspended" },
+      },
+      "user.activate": {
+        actor: admin,
+        target: octo,
+        scope: null,
+        payload: { before: "suspended", after: "active" },
+      },
+      "user.role.update": {
+        actor: admin,
+        target: octo,
+        scope: null,
+        payload: { before: "normal", after: "admin" },
+      },
+      "user.delete": { actor: admin, target: octo, scope: null },
+      "user.logged_out": { actor: admin, target: admin, scope: null, payload: {} },
+      "workflow.job.approve": {
+        actor: admin,
+        target: { id: hold.id as string, type: "job", name: "hold" },
+        scope: org,
+        payload: { workflow_id: held.id, project_slug: slug },
+      },
+      "workflow.job.ssh": {
+        actor: admin,
+        target: { id: rerun.workflow_id as string, type: "workflow", name: "main" },
+        scope: org,
+        payload: { rerun_of: held.id, jobs: [build.id] },
+      },
+    };
+    for (const [action, fields] of Object.entries(expected))
+      expect({ action, record: one(action) }).toEqual({
+        action,
+        record: { ...shape, action, payload: expect.anything(), ...fields, request },
+      });
+    expect(Object.keys(one("user.delete").payload)).toEqual(["removed"]);
+    // Two sign-ins: GitHub's, of the new user, and the personal token's, of the administrator.
+    const signIns = listed.filter((r) => r.action === "user.logged_in");
+    expect(signIns.map((r) => [r.actor.name, r.target.name, r.payload, r.request?.client_trace_id])).toEqual(
+      expect.arrayContaining([
+        ["octocat", "octocat", { method: "github" }, TRACE],
+        [me.login, me.login, { method: "token" }, TRACE],
+      ]),
+    );
+    expect(signIns).toHaveLength(2);
+    // Dispatch's own records: the system as actor, the job as target, no request.
     const system = { id: "00000000-0000-0000-0000-000000000000", type: "system", name: "gyre" };
-    for (const action of ["workflow.job.scheduled", "workflow.job.start", "workflow.job.finish"]) {
-      expect(one(action, build.id as string)).toMatchObject({
+    for (const action of ["workflow.job.scheduled", "workflow.job.start", "workflow.job.finish"])
+      expect(one(action, build.id as string)).toEqual({
+        ...shape,
+        action,
         actor: system,
         target: { id: build.id, type: "job", name: "build" },
-        payload: { workflow_id: held.id, job_number: build.job_number, project_slug: slug },
+        scope: org,
+        payload: {
+          workflow_id: held.id,
+          job_number: build.job_number,
+          attempt: expect.any(Number),
+          status: action === "workflow.job.finish" ? "success" : expect.any(String),
+          project_slug: slug,
+        },
         request: null,
       });
-    }
-    expect((one("workflow.job.finish", build.id as string).payload as { status: string }).status).toBe(
-      "success",
+    // One request, one id: only GitHub's callback made two records (the new user, the sign-in).
+    const byRequest = new Map<string, string[]>();
+    for (const r of byTime.filter((r) => r.request))
+      byRequest.set(r.request!.id, [...(byRequest.get(r.request!.id) ?? []), r.action]);
+    expect([...byRequest.values()].filter((actions) => actions.length > 1)).toEqual([
+      ["user.create", "user.logged_in"],
+    ]);
+
+    // The filters, through the API and the CLI.
+    const only = async (query: string) =>
+      ((await client.get(`/api/gyre/audit?${query}`)).body.items as unknown as AuditRecord[]).map(
+        (r) => r.action,
+      );
+    expect(new Set(await only("action=user."))).toEqual(
+      new Set(listed.filter((r) => r.action.startsWith("user.")).map((r) => r.action)),
     );
-    for (const action of ["project.env_var.create", "workflow.job.approve", "workflow.job.start"])
-      expect({ action, scope: one(action).scope }).toEqual({
-        action,
-        scope: { id: orgId, type: "organization", name: "acme" },
-      });
-    // One request, one id: the records of different requests have different ones.
-    const ids = new Set(all.filter((r) => r.request).map((r) => (r.request as { id: string }).id));
-    expect(ids.size).toBe(all.filter((r) => r.request).length);
+    expect(await only("action=context.create")).toEqual(["context.create"]);
+    expect(await only(`target=${contextId}&action=context.`)).toEqual([
+      "context.delete",
+      "context.env_var.delete",
+      "context.env_var.store",
+      "context.create",
+    ]);
+    expect((await only("actor=OCTOCAT")).sort()).toEqual(["user.create", "user.logged_in"]);
+    expect(await client.get("/api/gyre/audit?from=yesterday")).toEqual({
+      status: 400,
+      body: { message: expect.stringMatching(/^Invalid query: from: an ISO 8601 time/) },
+    });
+    expect((await client.get("/api/gyre/audit?action=User%20Create")).body.message).toMatch(/action: /);
+    const cli = await gyre("audit", "list", "--limit", "1000", "--json");
+    expect(cli.code).toBe(0);
+    same(JSON.parse(cli.out.join("\n")) as AuditRecord[], listed);
+    const table = await gyre("audit", "list", "--action", "user.logged_in", "--actor", me.login);
+    expect(table.out[0]).toMatch(/^OCCURRED AT\s+ACTION\s+ACTOR\s+TARGET\s+SUCCESS$/);
+    expect(table.out.slice(1)).toEqual([
+      expect.stringMatching(new RegExp(`user.logged_in\\s+user ${me.login}\\s+user ${me.login}\\s+true$`)),
+    ]);
+
+    // The hourly delivery, as a pass after the hour ended: the hour's file holds each record.
+    const hours = new Set(listed.map((r) => r.occurred_at.slice(0, 13)));
+    const passAt = Date.now() + 3600_000 + GRACE_MS;
+    const pass = await deliverAuditFiles(runtime.gyre, { now: passAt });
+    expect(pass.files.map((f) => f.hour)).toEqual(expect.arrayContaining([...hours]));
+    expect(pass.through).toBe(new Date(passAt - GRACE_MS - 3600_000).toISOString().slice(0, 13));
+    const delivered: AuditRecord[] = [];
+    for (const hour of hours) {
+      const text = await readText(runtime.gyre, AuditObjects.hourFile(hour));
+      expect(AuditObjects.hourFile(hour)).toBe(
+        `audit-logs/audit_log/v1/${hour.slice(0, 4)}/${hour.slice(5, 7)}/${hour.slice(8, 10)}/${hour.slice(11, 13)}/${hour}.json`,
+      );
+      delivered.push(
+        ...text!
+          .trimEnd()
+          .split("\n")
+          .map((line) => JSON.parse(line) as AuditRecord),
+      );
+    }
+    same(delivered, byTime);
+
+    // The CSV export, from the API and from the CLI, reads back to the records.
+    const to = new Date(Date.now() + 60_000).toISOString();
+    const csv = await send("GET", `/api/gyre/audit/export?from=${started}&to=${to}&format=csv`);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get("content-type")).toMatch(/^text\/csv/);
+    const [header, ...rows] = parseCsv(await csv.text());
+    expect(header).toEqual([
+      "id",
+      "action",
+      "actor",
+      "target",
+      "payload",
+      "occurred_at",
+      "metadata",
+      "version",
+      "scope",
+      "success",
+      "request",
+    ]);
+    same(
+      rows.map((row) => rowRecord(header!, row)),
+      byTime,
+    );
+    const file = join(tempDir("audit-export"), "audit.csv");
+    const exported = await gyre("audit", "export", "--from", started, "--to", to, "--csv", "--out", file);
+    expect(exported.out).toEqual([
+      expect.stringMatching(/^Exported \d+ audit record\(s\) from .* \(CSV\)\.$/),
+    ]);
+    const [cliHeader, ...cliRows] = parseCsv(readFileSync(file, "utf8"));
+    expect(cliHeader).toEqual(header);
+    same(
+      cliRows.map((row) => rowRecord(header!, row)),
+      byTime,
+    );
   });
 });

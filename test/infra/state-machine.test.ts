@@ -167,12 +167,13 @@ describe("linked grants", () => {
 });
 
 describe("infra sources", () => {
-  it("point at exactly the seven handlers, once each", () => {
+  it("point at exactly the nine handlers, once each", () => {
     const handlers = [...allInfra.matchAll(/["'`](packages\/functions\/src\/[\w./-]+\.handler)["'`]/g)].map(
       (match) => match[1],
     );
     expect(handlers.sort()).toEqual(
       [
+        "packages/functions/src/audit-files.handler",
         "packages/functions/src/finalize.handler",
         "packages/functions/src/fleet.handler",
         "packages/functions/src/http.handler",
@@ -180,6 +181,7 @@ describe("infra sources", () => {
         "packages/functions/src/reconcile.handler",
         "packages/functions/src/scaler.handler",
         "packages/functions/src/schedules.handler",
+        "packages/functions/src/usage.handler",
       ].sort(),
     );
   });

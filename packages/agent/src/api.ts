@@ -3,7 +3,10 @@
  * answer in time, a network error and a 5xx answer are retried, with jittered exponential
  * backoff; a 409 means the allocation is no longer ours, and any other 4xx fails at once.
  * No request waits for ever: a stalled connection must not freeze heartbeats or the finish.
+ * Requests go through the environment's proxy and trust its private CAs (GYRE_CA_BUNDLE: a
+ * server with its own certificate), as every outbound call does (core network/).
  */
+import { fetch } from "@gyre/core/network/fetch";
 import { describeIssues, type z } from "@gyre/core/protocol/schema";
 import pRetry, { AbortError } from "p-retry";
 

@@ -4,11 +4,14 @@
  * each step's output and outcome. Every step runs in the job's sandbox (sandbox/), limited
  * to its resource class, or in the job's containers for a docker executor (executor/).
  * Executors this builder cannot provide (macos, windows; docker without a Docker engine) run
- * in the same sandbox on the host instead, and the first output line says so.
+ * in the same sandbox on the host instead, and the first output line says so. A job sees the
+ * builder's HTTP_PROXY, HTTPS_PROXY and NO_PROXY without the proxies' credentials (the
+ * project's variables go over them: a job that needs an authenticated proxy sets it there).
  */
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { jobProxyEnvironment } from "@gyre/core/network/proxy";
 import type { AllocationRef, AssignedJob } from "@gyre/core/protocol/agent";
 import type { GyreApi } from "./api.ts";
 import { openJobEnvironment } from "./executor/index.ts";
@@ -111,6 +114,10 @@ export async function runAllocation(ctx: RunContext): Promise<AllocationOutcome>
     PATH: `${tools}:${process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"}`,
     LANG: process.env.LANG ?? "C.UTF-8",
     USER: process.env.USER ?? "circleci",
+    // The builder's proxy, as the reference hands it to jobs (both cases, loopback in NO_PROXY),
+    // but never its credentials (user:password@): the agent's own calls alone use them. A
+    // variable the project, a context or the config sets is theirs, in both cases.
+    ...jobProxyEnvironment(process.env, { ...ctx.secrets, ...plan.environment }),
     ...(ctx.secrets ?? {}),
     HOME: home,
     ...circleEnvironment(job, allocation, workingDirectory, bashEnv),

@@ -13,7 +13,9 @@
  * capacity's GYRE_NODE_CPUS, GYRE_NODE_MEMORY_MB, GYRE_NODE_RESERVED_CPUS and
  * GYRE_NODE_RESERVED_MEMORY_MB (capacity.ts), and GYRE_SQS_ENDPOINT for a local SQS stand-in;
  * the job sandbox's GYRE_SANDBOX_NETWORK, GYRE_ALLOW_UNSANDBOXED and GYRE_RESOURCE_CLASSES
- * (sandbox/index.ts).
+ * (sandbox/index.ts). Every outbound call (the API, SQS, storage, git) goes through HTTP_PROXY /
+ * HTTPS_PROXY unless NO_PROXY names the host, and trusts GYRE_CA_BUNDLE / NODE_EXTRA_CA_CERTS
+ * besides the system's CAs; jobs get the proxy variables (core network/).
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -25,6 +27,7 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import { executionName } from "@gyre/core/dispatch/execution";
+import { processAgents } from "@gyre/core/network/agents";
 import {
   type AllocationRef,
   type Assignment,
@@ -209,7 +212,13 @@ export class Agent {
     this.capacity = offeredCapacity(capacityFromEnv(this.sandbox.classes), config.queues, config.nodeName);
     this.ledger = new Ledger(this.capacity);
     this.api = new GyreApi(config.url, config.token ?? "");
-    this.sqs = new SQSClient(config.sqsEndpoint ? { endpoint: config.sqsEndpoint } : {});
+    // Through the environment's proxy (HTTP_PROXY, HTTPS_PROXY, NO_PROXY; loopback never),
+    // trusting its private CAs (GYRE_CA_BUNDLE, NODE_EXTRA_CA_CERTS): the SDK reads neither.
+    const agents = processAgents({ keepAlive: true });
+    this.sqs = new SQSClient({
+      ...(config.sqsEndpoint ? { endpoint: config.sqsEndpoint } : {}),
+      ...(agents ? { requestHandler: agents } : {}),
+    });
   }
 
   /**

@@ -1,9 +1,12 @@
 /**
  * The CLI's API client: GYRE_URL and GYRE_TOKEN, defaulting to the local runtime's address
- * and the admin token it wrote into its data directory.
+ * and the admin token it wrote into its data directory. Requests go through the environment's
+ * proxy and trust GYRE_CA_BUNDLE / NODE_EXTRA_CA_CERTS (a server with its own certificate:
+ * `gyre start --tls-cert`), as every outbound call does (core network/).
  */
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { dispatcherFor, type FetchInit, fetch } from "@gyre/core/network/fetch";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 export const DEFAULT_DATA_DIR = ".gyre";
@@ -17,11 +20,21 @@ export class ApiError extends Error {
   }
 }
 
+export interface ClientOptions {
+  /** CA certificates (PEM) to trust for this server besides the environment's (a local server's own). */
+  ca?: string[];
+}
+
 export class Client {
+  private readonly dispatcher: FetchInit["dispatcher"];
+
   constructor(
     readonly url: string,
     private readonly token: string | undefined,
-  ) {}
+    options: ClientOptions = {},
+  ) {
+    this.dispatcher = options.ca?.length ? dispatcherFor(process.env, options.ca) : undefined;
+  }
 
   /**
    * GYRE_URL and GYRE_TOKEN; with GYRE_TOKEN unset, the local admin token in GYRE_DATA_DIR
@@ -57,6 +70,7 @@ export class Client {
     let response: Response;
     try {
       response = await fetch(`${this.url}${path}`, {
+        dispatcher: this.dispatcher,
         method,
         headers: {
           ...(this.token ? { "circle-token": this.token } : {}),
@@ -89,6 +103,7 @@ export class Client {
     let response: Response;
     try {
       response = await fetch(`${this.url}${path}`, {
+        dispatcher: this.dispatcher,
         headers: this.token ? { "circle-token": this.token } : {},
       });
     } catch (error) {

@@ -1,7 +1,7 @@
 /**
  * `gyre`: the local server and the commands that talk to a Gyre API.
  *
- *   gyre start [--port P] [--data-dir D] [--agents N] [--no-demo]
+ *   gyre start [--port P] [--data-dir D] [--agents N] [--no-demo] [--tls-cert PEM --tls-key PEM]
  *   gyre agent --server URL --token T [--classes C,...] [--work-dir D] [--name N]
  *   gyre project add <git url or local path> [--slug gh/org/repo] [--default-branch B] [--json]
  *   gyre trigger <project> [--branch B | --tag T]
@@ -15,11 +15,15 @@
  *   gyre nomad node eligibility -enable|-disable [-json] <node>
  *   gyre nomad status|job status [-json] [<job>], alloc status [-json] <alloc>, alloc logs|logs ... <alloc>
  *   gyre doctor [<project slug>/<job number> | <job id>] [--json]
+ *   gyre usage [--week 2026-W48] [--json | --csv [--report account_usage|job_activity|active_users]]
+ *   gyre audit list [--action A] [--actor X] [--target T] [--from T] [--to T] [--json], export --from T --to T [--csv] [--out F]
  *   gyre github resync <project slug> [--json]
  *   gyre workflow approve|cancel|rerun ..., gyre ssh-key add|list|remove ...
  *   gyre token create|list|revoke ..., gyre user list|show|suspend|activate|role|delete ...
  *   gyre settings get|set|ldap-test ..., gyre project token create|list|delete ...
  *   gyre admin bootstrap [--login admin] [--name N] [--force] [--json]   (against the table, no API)
+ *   gyre backup [--data-dir D] [--out F] [--include-key] | --aws, gyre restore <archive> --data-dir D | --aws ...
+ *   gyre build delete <url or project/number>
  */
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync } from "node:fs";
@@ -34,6 +38,9 @@ import {
   userCommand,
 } from "./account-commands.ts";
 import { agentEnvironment } from "./agent-command.ts";
+import { auditCommand } from "./audit-command.ts";
+import { backupCommand, restoreCommand } from "./backup-command.ts";
+import { buildDelete } from "./build-command.ts";
 import { ApiError, Client, DEFAULT_DATA_DIR, DEFAULT_URL } from "./client.ts";
 import { logs, projectAdd, status, trigger } from "./commands.ts";
 import { configProcess, configValidate, DEFAULT_CONFIG_PATH, orbPublish } from "./config-commands.ts";
@@ -48,6 +55,7 @@ import {
   nodeStatus,
   nomadFlags,
 } from "./nomad-commands.ts";
+import { usageCommand } from "./usage-command.ts";
 import { sshKeyCommand, workflowApprove, workflowCancel, workflowRerun } from "./workflow-commands.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -57,7 +65,7 @@ const EXAMPLES = resolve(dirname(fileURLToPath(import.meta.url)), "../../../exam
 export const DEMO_SLUG = "local/examples/demo";
 
 const USAGE = `Usage:
-  gyre start [--port 8080] [--data-dir .gyre] [--agents 1] [--no-demo]
+  gyre start [--port 8080] [--data-dir .gyre] [--agents 1] [--no-demo] [--tls-cert cert.pem --tls-key key.pem]
   gyre agent --server <url> --token <join token> [--classes small,medium] [--work-dir D] [--name N]
   gyre project add <git url or local path> [--slug gh/org/repo] [--default-branch main] [--json]
   gyre trigger <project slug> [--branch B | --tag T]
@@ -74,6 +82,10 @@ const USAGE = `Usage:
   gyre nomad alloc logs [-stderr] [-f] [-tail [-n 10 | -c bytes]] <alloc id or prefix>
   gyre nomad logs -job [-stderr] [-f] [-tail] <job id>
   gyre doctor [<project slug>/<job number> | <job id>] [--json]
+  gyre usage [--week 2026-W48] [--json | --csv [--report account_usage|job_activity|active_users]]
+      (default: the last full week, Monday to Sunday UTC)
+  gyre audit list [--action A | --action user.] [--actor X] [--target T] [--from T] [--to T] [--limit 50] [--json]
+  gyre audit export --from T --to T [--csv] [--out file] [--action A] [--actor X] [--target T]
   gyre github resync <project slug> [--json]   (build the pushes GitHub delivered while Gyre was down)
   gyre workflow approve <workflow id> <approval job name or id>
   gyre workflow cancel <workflow id>
@@ -91,6 +103,12 @@ const USAGE = `Usage:
   gyre project token list <project slug> [--json] | delete <project slug> <token id>
   gyre admin bootstrap [--login admin] [--name N] [--force] [--json]
       (the first administrator, straight in the table: npx sst shell --stage prod -- npx gyre admin bootstrap)
+  gyre backup [--data-dir .gyre] [--out gyre-backup-<time>.tar.gz] [--include-key] [--json]
+      (while Gyre runs, or not; the master key goes in only with --include-key)
+  gyre restore <archive> --data-dir <fresh dir> [--key <master.key>] [--force] [--json]
+  gyre backup --aws [--out <manifest.json>]   (npx sst shell --stage prod -- npx gyre backup --aws)
+  gyre restore --aws --backup-arn <arn> --manifest <file or s3://...> --stage <new stage> [--json]
+  gyre build delete <build URL or project slug/job number> [--json]
 
 GYRE_URL and GYRE_TOKEN select the server (default: the local one and .gyre/admin-token).`;
 
@@ -122,6 +140,9 @@ async function start(args: string[]): Promise<void> {
       "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
       agents: { type: "string", default: "1" },
       "no-demo": { type: "boolean" },
+      // HTTPS (local/tls.ts): a certificate naming 127.0.0.1 or localhost, and its key.
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
     },
   });
   const port = Number(values.port);
@@ -131,7 +152,16 @@ async function start(args: string[]): Promise<void> {
     throw new Error(`Invalid --agents ${values.agents}: a number of builder nodes from 0 to 64.`);
   const { startLocalRuntime } = await import("./local/runtime.ts");
   const dataDir = resolve(values["data-dir"]!);
+  if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"]))
+    throw new Error("--tls-cert and --tls-key go together: the certificate (PEM) and its private key.");
+  const { readTlsCertificate, tlsHost } = await import("./local/tls.ts");
+  const tls =
+    values["tls-cert"] && values["tls-key"]
+      ? await readTlsCertificate(resolve(values["tls-cert"]), resolve(values["tls-key"]))
+      : undefined;
+  if (tls) tlsHost(tls); // refused before anything starts when it names neither 127.0.0.1 nor localhost
   const runtime = await startLocalRuntime({
+    ...(tls ? { tls } : {}),
     dataDir,
     port,
     agents,
@@ -142,7 +172,7 @@ async function start(args: string[]): Promise<void> {
   // user suspended or deleted. Gyre serves all the same; the token is not offered as working.
   const refused = (error: unknown): error is ApiError =>
     error instanceof ApiError && (error.status === 401 || error.status === 403);
-  const client = new Client(runtime.url, runtime.adminToken);
+  const client = new Client(runtime.url, runtime.adminToken, { ca: runtime.ca });
   let adminRefused: ApiError | undefined;
   try {
     await client.get("/api/v2/me");
@@ -164,7 +194,10 @@ async function start(args: string[]): Promise<void> {
     );
   // The CLI finds the default server and ./.gyre by itself; anything else it must be told.
   if (runtime.url !== DEFAULT_URL || dataDir !== resolve(DEFAULT_DATA_DIR))
-    print(`For the CLI in another shell:  export GYRE_URL=${runtime.url} GYRE_DATA_DIR=${dataDir}`);
+    print(
+      `For the CLI in another shell:  export GYRE_URL=${runtime.url} GYRE_DATA_DIR=${dataDir}` +
+        (runtime.caFile ? ` GYRE_CA_BUNDLE=${runtime.caFile}` : ""),
+    );
 
   if (!values["no-demo"] && !adminRefused) {
     try {
@@ -424,6 +457,41 @@ export async function main(argv: string[]): Promise<number> {
       if (code !== undefined) return code;
       break;
     }
+    case "audit": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          action: { type: "string" },
+          actor: { type: "string" },
+          target: { type: "string" },
+          from: { type: "string" },
+          to: { type: "string" },
+          limit: { type: "string" },
+          json: { type: "boolean" },
+          csv: { type: "boolean" },
+          out: { type: "string" },
+        },
+      });
+      const write = (text: string) => void process.stdout.write(text);
+      const code = await auditCommand(client(), positionals, values, print, write);
+      if (code !== undefined) return code;
+      break;
+    }
+    case "usage": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          week: { type: "string" },
+          json: { type: "boolean" },
+          csv: { type: "boolean" },
+          report: { type: "string" },
+        },
+      });
+      if (positionals.length > 0) break;
+      return usageCommand(client(), values, print, (text) => void process.stdout.write(text));
+    }
     case "admin": {
       const { values, positionals } = parseArgs({
         args: rest,
@@ -437,6 +505,55 @@ export async function main(argv: string[]): Promise<number> {
       });
       if (positionals.length !== 1 || positionals[0] !== "bootstrap") break;
       return adminBootstrap(values, print);
+    }
+    case "backup": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          "data-dir": { type: "string" },
+          out: { type: "string" },
+          "include-key": { type: "boolean" },
+          aws: { type: "boolean" },
+          json: { type: "boolean" },
+        },
+      });
+      if (positionals.length > 0) break;
+      return backupCommand(
+        { ...values, dataDir: values["data-dir"], includeKey: values["include-key"] },
+        print,
+      );
+    }
+    case "restore": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          "data-dir": { type: "string" },
+          key: { type: "string" },
+          force: { type: "boolean" },
+          aws: { type: "boolean" },
+          "backup-arn": { type: "string" },
+          manifest: { type: "string" },
+          stage: { type: "string" },
+          json: { type: "boolean" },
+        },
+      });
+      if (positionals.length > (values.aws ? 0 : 1)) break;
+      return restoreCommand(
+        positionals[0],
+        { ...values, dataDir: values["data-dir"], backupArn: values["backup-arn"] },
+        print,
+      );
+    }
+    case "build": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: "boolean" } },
+      });
+      if (positionals[0] !== "delete" || positionals.length !== 2) break;
+      return buildDelete(client(), positionals[1]!, values, print);
     }
     case "help":
     case "--help":

@@ -4,7 +4,8 @@
  *
  * The agent never holds S3 credentials. It asks the API for one URL per object; the API
  * computes the object's key from the job, so the agent can name nothing outside its own job
- * (and its project's caches).
+ * (and its project's caches). Transfers go through the environment's proxy and trust its
+ * private CAs (core network/).
  */
 import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
@@ -14,6 +15,8 @@ import { request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { processAgents } from "@gyre/core/network/agents";
+import { fetch } from "@gyre/core/network/fetch";
 import {
   CommitAnswerSchema,
   type GrantJson,
@@ -65,11 +68,14 @@ export async function putObject(grant: Grant, source: { file: string } | { data:
 
 function putOnce(grant: Grant, source: { file: string } | { data: Buffer }, length: number): Promise<void> {
   const url = new URL(grant.url);
-  const request = url.protocol === "https:" ? httpsRequest : httpRequest;
+  const secure = url.protocol === "https:";
+  const request = secure ? httpsRequest : httpRequest;
+  const agents = processAgents({ keepAlive: true });
+  const agent = agents ? { agent: secure ? agents.httpsAgent : agents.httpAgent } : {};
   return new Promise<void>((resolve, reject) => {
     const req = request(
       url,
-      { method: "PUT", headers: { ...grant.headers, "content-length": String(length) } },
+      { method: "PUT", headers: { ...grant.headers, "content-length": String(length) }, ...agent },
       (res) => {
         let body = "";
         res.setEncoding("utf8");

@@ -13,6 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { deliverAuditFiles } from "@gyre/core/audit/delivery";
 import { claimFirstAdmin, createToken, createUser } from "@gyre/core/auth/index";
 import type { RequestObserver } from "@gyre/core/aws/index";
 import { ASL_PATH, LocalStepFunctions } from "@gyre/core/aws/local-stepfunctions";
@@ -30,15 +31,19 @@ import {
   type Resources,
   type StatsdSettings,
 } from "@gyre/core/resources";
+import { sweepExpired } from "@gyre/core/retention/index";
 import { fireDueSchedules } from "@gyre/core/schedule/index";
 import { CachingKeyPort, LocalKeyPort } from "@gyre/core/secret/index";
 import { tableDefinition } from "@gyre/core/table-schema";
+import { deliverDueUsage } from "@gyre/core/usage/index";
 import { redriveDeliveries } from "@gyre/core/webhook/github";
 import { createApp } from "@gyre/functions/http/app";
-import { nodeServerOptions } from "@gyre/functions/http/node-server";
+import { nodeServerOptions, type TlsCertificate } from "@gyre/functions/http/node-server";
 import { serve } from "@hono/node-server";
 import { getConnInfo } from "@hono/node-server/conninfo";
+import { removeRuntimeFile, writeRuntimeFile } from "./runtime-file.ts";
 import { startStandIns } from "./standins.ts";
+import { builderCaBundle, tlsHost } from "./tls.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 const AGENT_MAIN = join(ROOT, "packages/agent/src/main.ts");
@@ -69,8 +74,25 @@ export interface LocalRuntimeOptions {
   reconcileGraceMs?: number;
   /** How often the scheduler looks for due ticks (default 5 s). */
   scheduleIntervalMs?: number;
+  /**
+   * How often expired output, artifacts and caches are deleted from the bucket (default hourly,
+   * and once at start; core/src/retention): the settings `retention_*_days` say what has expired.
+   */
+  retentionSweepIntervalMs?: number;
+  /**
+   * How often the weekly usage statistics are checked for (default hourly): the last week that
+   * ended is written into the bucket once (core/src/usage/delivery.ts).
+   */
+  usageIntervalMs?: number;
+  /** How often the audit log's hourly files are delivered into the bucket (default 5 min). */
+  auditFilesIntervalMs?: number;
   /** More environment for the builder agents (sandbox settings such as GYRE_SANDBOX_NETWORK). */
   agentEnv?: Record<string, string>;
+  /**
+   * Serve HTTPS with this certificate and key (`gyre start --tls-cert --tls-key`, local/tls.ts):
+   * the URL is then https://, and the local builders trust the certificate.
+   */
+  tls?: TlsCertificate;
   /** Builders may also register with an instance role (node/iam.ts); off by default. */
   builderIam?: BuilderIamSettings;
   /** Forward the metrics to a StatsD / Telegraf endpoint over UDP (core/src/metrics/statsd.ts). */
@@ -86,6 +108,10 @@ export interface LocalRuntime {
   adminToken: string;
   dataDir: string;
   agents: AgentSupervisor;
+  /** With `tls`: the CA certificates a client of `url` must trust besides the environment's. */
+  ca?: string[];
+  /** With `tls`: those in a file, with this process's own (the builders' GYRE_CA_BUNDLE). */
+  caFile?: string;
   stop(): Promise<void>;
 }
 
@@ -196,7 +222,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       },
       port: options.port ?? 8080,
       hostname: "127.0.0.1",
-      ...nodeServerOptions(),
+      ...(options.tls ? nodeServerOptions(options.tls) : nodeServerOptions()),
     });
     await new Promise<void>((ok, fail) => {
       server.once("listening", ok);
@@ -209,8 +235,24 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
           server.close(() => ok());
         }),
     );
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const port = (server.address() as AddressInfo).port;
+    const url = options.tls ? `https://${tlsHost(options.tls)}:${port}` : `http://127.0.0.1:${port}`;
+    // Over TLS the local builders trust the server's certificate (and what this process trusts).
+    const builderCa: Record<string, string> = options.tls
+      ? { GYRE_CA_BUNDLE: await builderCaBundle(dataDir, options.tls) }
+      : {};
     (resources as { apiUrl?: string }).apiUrl = url;
+    // Where this runtime's stand-ins listen, for `gyre backup` beside it (runtime-file.ts).
+    await writeRuntimeFile(dataDir, {
+      pid: process.pid,
+      url,
+      region: REGION,
+      table: TABLE,
+      bucket: BUCKET,
+      endpoints: { dynamodb: standIns.endpoints.dynamodb, s3: standIns.endpoints.s3 },
+      started_at: new Date().toISOString(),
+    });
+    closers.push(() => removeRuntimeFile(dataDir));
 
     const admin = await fileSecret(join(dataDir, "admin-token"), async () => {
       const user = await createUser(ready, { login: "admin", name: "Administrator", admin: true });
@@ -284,9 +326,79 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       await firing;
     });
 
+    // Retention (core/src/retention): expired output, artifacts and caches leave the bucket; a
+    // pass at start and then on the interval, one at a time.
+    let sweeping: Promise<unknown> | undefined;
+    const sweepOnce = () => {
+      if (sweeping) return;
+      sweeping = sweepExpired(ready)
+        .then((r) => {
+          const gone = r.deleted.output + r.deleted.artifacts + r.deleted.caches;
+          if (gone > 0)
+            log(`retention: deleted ${gone} expired object(s) (${r.jobs} job(s), ${r.caches} cache(s))`);
+        })
+        .catch((e) => log(`retention: ${e instanceof Error ? e.message : String(e)}`))
+        .finally(() => {
+          sweeping = undefined;
+        });
+    };
+    sweepOnce();
+    const sweeper = setInterval(sweepOnce, options.retentionSweepIntervalMs ?? 3_600_000);
+    sweeper.unref();
+    closers.push(async () => {
+      clearInterval(sweeper);
+      await sweeping;
+    });
+
+    // The audit log's hourly files (core/src/audit/delivery.ts), parked records first: a pass
+    // every few minutes writes the hours that ended since the last; not at start, so a start
+    // after a long stop catches up in the background.
+    let delivering: Promise<unknown> | undefined;
+    const auditFiles = setInterval(
+      () => {
+        if (delivering) return;
+        delivering = deliverAuditFiles(ready)
+          .then((r) => {
+            if (r.redelivered > 0) log(`audit: put ${r.redelivered} parked record(s) back into the table`);
+            if (r.files.length > 0) log(`audit: wrote ${r.files.length} hourly file(s) into the bucket`);
+          })
+          .catch((e) => log(`audit: hourly files: ${e instanceof Error ? e.message : String(e)}`))
+          .finally(() => {
+            delivering = undefined;
+          });
+      },
+      options.auditFilesIntervalMs ?? 5 * 60_000,
+    );
+    auditFiles.unref();
+    closers.push(async () => {
+      clearInterval(auditFiles);
+      await delivering;
+    });
+
+    // Usage statistics (core/src/usage/delivery.ts): the week that ended, into the bucket once.
+    // A pass at start and then hourly; one at a time, a written week costs one HEAD.
+    let usagePass: Promise<unknown> | undefined;
+    const deliverUsageOnce = () => {
+      if (usagePass) return;
+      usagePass = deliverDueUsage(ready)
+        .then((d) => d.written && log(`usage: wrote the statistics of ${d.week} into the bucket`))
+        .catch((e) => log(`usage: weekly statistics: ${e instanceof Error ? e.message : String(e)}`))
+        .finally(() => {
+          usagePass = undefined;
+        });
+    };
+    deliverUsageOnce();
+    const usageTimer = setInterval(deliverUsageOnce, options.usageIntervalMs ?? 3_600_000);
+    usageTimer.unref();
+    closers.push(async () => {
+      clearInterval(usageTimer);
+      await usagePass;
+    });
+
     const agents = new AgentSupervisor(
       {
         GYRE_URL: url,
+        ...builderCa,
         GYRE_AGENT_TOKEN: builder.value,
         GYRE_QUEUES: Object.entries(jobQueueUrls)
           .map(([c, url]) => `${c}=${url}`)
@@ -311,7 +423,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     for (let i = 0; i < (options.agents ?? 1); i++) agents.start(`local-${i + 1}`);
     closers.push(() => agents.stopAll());
 
-    return { url, gyre: ready, adminToken: admin.value, dataDir, agents, stop: stopAll };
+    return {
+      url,
+      gyre: ready,
+      adminToken: admin.value,
+      dataDir,
+      agents,
+      ...(options.tls ? { ca: [options.tls.cert], caFile: builderCa.GYRE_CA_BUNDLE } : {}),
+      stop: stopAll,
+    };
   } catch (error) {
     await stopAll();
     throw error;

@@ -24,9 +24,10 @@
  * widen a search. Usernames are bounded and control characters refused before anything is sent.
  */
 import { isIP, type Socket, connect as tcpConnect } from "node:net";
-import { type ConnectionOptions, rootCertificates, type TLSSocket, connect as tlsConnect } from "node:tls";
+import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
 import { AndFilter, Client, type Entry, EqualityFilter, type Filter, ResultCodeError } from "ldapts";
 import { forbidden, GyreError, unauthorized } from "../error.ts";
+import { trustedCertificates } from "../network/trust.ts";
 import { z } from "../protocol/schema.ts";
 
 /** The attributes and object class each flavor's directories use unless told otherwise. */
@@ -172,14 +173,18 @@ function userSearchBase(config: LdapConfig): string {
   return `${relative},${base}`;
 }
 
-/** The socket's TLS settings: the system's CAs and the configured one, the server's name checked. */
+/**
+ * The socket's TLS settings: the system's CAs, the installation's (GYRE_CA_BUNDLE,
+ * NODE_EXTRA_CA_CERTS: network/trust.ts) and the configured one, the server's name checked.
+ */
 function tlsOptions(config: LdapConfig): ConnectionOptions {
   const host = bareHost(config);
+  const ca = trustedCertificates(process.env, config.ca ? [config.ca] : []);
   return {
     host,
     // SNI takes host names only; the certificate is checked against `host` either way.
     ...(isIP(host) ? {} : { servername: host }),
-    ...(config.ca ? { ca: [...rootCertificates, config.ca] } : {}),
+    ...(ca ? { ca } : {}),
     minVersion: "TLSv1.2",
   };
 }

@@ -2,7 +2,9 @@
  * The AWS SDK v3 clients Gyre's adapters use, built lazily from Resources (a Lambda that
  * never touches S3 never pays for an S3 client). Locally the same clients point at the
  * stand-ins through `resources.endpoints`. An optional observer sees every request by
- * service and operation: the benchmark counts requests per job with it.
+ * service and operation: the benchmark counts requests per job with it. Requests go through the
+ * environment's proxy (HTTP_PROXY, HTTPS_PROXY, NO_PROXY; never for loopback) and trust its
+ * private CAs (GYRE_CA_BUNDLE, NODE_EXTRA_CA_CERTS): see network/.
  */
 import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -10,6 +12,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { type NodeAgents, nodeAgents, processAgents } from "../network/agents.ts";
 import type { Resources } from "../resources.ts";
 
 export type RequestObserver = (service: string, operation: string) => void;
@@ -55,20 +58,38 @@ function observe(client: Observable, service: string, observer: RequestObserver 
  * claims, heartbeats and finishes in flight at once, heartbeats queued behind that pool
  * answered so late that live nodes were declared down (bench:fleet, 200 nodes).
  */
+const POOL = { keepAlive: true, maxSockets: 512 };
 const REQUEST_HANDLER = {
   connectionTimeout: 5_000,
   // Fails the call (the SDK retries it) instead of only logging that it is late.
   requestTimeout: 30_000,
   throwOnRequestTimeout: true,
-  httpAgent: { keepAlive: true, maxSockets: 512 },
-  httpsAgent: { keepAlive: true, maxSockets: 512 },
+  httpAgent: POOL,
+  httpsAgent: POOL,
 };
 
-export function createAwsClients(resources: Resources, observer?: RequestObserver): AwsClients {
+/**
+ * The SDK's request handler options: the bounded, pooled defaults above, with agents through
+ * the proxy and trusting the private CAs when `env` names any (`agents` reuses some made already).
+ */
+export function requestHandlerOptions(env: NodeJS.ProcessEnv = process.env, agents?: NodeAgents) {
+  const routed = agents ?? (env === process.env ? processAgents(POOL) : nodeAgents(env, POOL));
+  return routed ? { ...REQUEST_HANDLER, ...routed } : REQUEST_HANDLER;
+}
+
+/** `env`: where the proxy and CA settings are read (default: this process's environment). */
+export function createAwsClients(
+  resources: Resources,
+  observer?: RequestObserver,
+  env: NodeJS.ProcessEnv = process.env,
+): AwsClients {
   const local = resources.endpoints;
+  // One set of agents for all the clients (and, for this process's environment, all Gyres):
+  // sockets are pooled per host inside them.
+  const requestHandler = requestHandlerOptions(env);
   const base = (endpoint: string | undefined) => ({
     region: resources.region,
-    requestHandler: REQUEST_HANDLER,
+    requestHandler,
     ...(endpoint ? { endpoint, credentials: LOCAL_CREDENTIALS } : {}),
   });
   let dynamo: DynamoDBDocumentClient | undefined;
@@ -108,7 +129,7 @@ export function createAwsClients(resources: Resources, observer?: RequestObserve
     },
     get autoScaling() {
       if (!autoScaling) {
-        autoScaling = new AutoScalingClient({ region: resources.region, requestHandler: REQUEST_HANDLER });
+        autoScaling = new AutoScalingClient({ region: resources.region, requestHandler });
         observe(autoScaling, "AutoScaling", observer);
       }
       return autoScaling;

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { badRequest, GyreError } from "../error.ts";
 import { sharedFreshRun } from "../lane.ts";
+import { gitEnvironment } from "../network/git.ts";
 import { isSshUrl } from "../ssh/keys.ts";
 
 const run = promisify(execFile);
@@ -44,9 +45,14 @@ const exists = (path: string) =>
 const mirrors = new Map<string, Promise<Mirror>>();
 const digest = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 24);
 
-/** git's environment for `repo`: its key (written once, owner-only) when it has one. */
+/**
+ * git's environment for `repo`: over HTTPS the environment's proxy and private CAs (network/:
+ * lower-case proxy variables, loopback in NO_PROXY, GIT_SSL_CAINFO with the system's CAs too);
+ * its key (written once, owner-only) when it has one.
+ */
 async function envFor(scratchDir: string, repo: Repository): Promise<NodeJS.ProcessEnv> {
-  if (!repo.sshKey && !isSshUrl(repo.url)) return BASE_ENV;
+  if (!repo.sshKey && !isSshUrl(repo.url))
+    return { ...BASE_ENV, ...(await gitEnvironment(join(scratchDir, "git-ca"), process.env)) };
   // Over SSH: never prompt (batch mode), learn a host's key on first contact.
   const dir = join(scratchDir, "ssh");
   await mkdir(dir, { recursive: true, mode: 0o700 });

@@ -1,7 +1,7 @@
 import { createServer, request as httpRequest, type Server } from "node:http";
 import { type AddressInfo, connect, type Socket } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { selfSignedCertificate } from "../test-tls.ts";
+import { testCertificateAuthority } from "../test-tls.ts";
 import { type ClientOptions, githubClient } from "./client.ts";
 import { describeGithubError } from "./errors.ts";
 import { type GithubStandIn, startGithubStandIn } from "./stand-in.ts";
@@ -16,7 +16,13 @@ const options = (more: ClientOptions = {}): ClientOptions => ({
   ...more,
 });
 
-/** A proxy as corporate networks have: CONNECT tunnels, and absolute-URI requests forwarded. */
+/**
+ * A proxy as corporate networks have: CONNECT tunnels, and absolute-URI requests forwarded. It
+ * alone resolves `*.example.test` (to 127.0.0.1): loopback itself is never proxied.
+ */
+const resolveName = (host: string) => (host.endsWith(".example.test") ? "127.0.0.1" : host);
+const viaProxy = (url: string) => url.replace("//127.0.0.1:", "//github.example.test:");
+
 async function startProxy() {
   const seen: string[] = [];
   const sockets = new Set<Socket>();
@@ -25,7 +31,7 @@ async function startProxy() {
     const target = new URL(req.url!);
     const upstream = httpRequest(
       {
-        host: target.hostname,
+        host: resolveName(target.hostname),
         port: target.port,
         path: target.pathname + target.search,
         method: req.method,
@@ -42,7 +48,7 @@ async function startProxy() {
   server.on("connect", (req, client: Socket, head) => {
     seen.push(`CONNECT ${req.url}`);
     const [host, port] = req.url!.split(":");
-    const upstream = connect(Number(port), host, () => {
+    const upstream = connect(Number(port), resolveName(host!), () => {
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       upstream.write(head);
       upstream.pipe(client);
@@ -98,20 +104,23 @@ describe("the GitHub client", () => {
     expect(request!.body).toEqual({ state: "success", context: "ci/circleci: main" });
   });
 
-  it("goes through the proxy HTTP_PROXY names (a CONNECT tunnel), and past it for NO_PROXY hosts", async () => {
-    await post(
-      githubClient({ apiUrl: github.url, token: TOKEN }, options({ env: { HTTP_PROXY: proxy.url } })),
-    );
-    const host = new URL(github.url).host;
-    expect(proxy.seen).toEqual([`CONNECT ${host}`]);
+  it("goes through the proxy HTTP_PROXY names (an absolute URI), and past it for NO_PROXY hosts and loopback", async () => {
+    const apiUrl = viaProxy(github.url);
+    await post(githubClient({ apiUrl, token: TOKEN }, options({ env: { HTTP_PROXY: proxy.url } })));
+    expect(proxy.seen).toEqual([`POST ${apiUrl}/repos/acme/api/statuses/${SHA}`]);
     expect(github.requests).toHaveLength(1);
 
     proxy.seen.length = 0;
-    await post(
+    const bypassed = await post(
       githubClient(
-        { apiUrl: github.url, token: TOKEN },
-        options({ env: { HTTP_PROXY: proxy.url, NO_PROXY: "127.0.0.1" } }),
+        { apiUrl, token: TOKEN },
+        options({ retries: 0, env: { HTTP_PROXY: proxy.url, NO_PROXY: "github.example.test" } }),
       ),
+    ).catch((e) => e);
+    // Directly: the name resolves nowhere but in the proxy.
+    expect(bypassed).toBeInstanceOf(Error);
+    await post(
+      githubClient({ apiUrl: github.url, token: TOKEN }, options({ env: { HTTP_PROXY: proxy.url } })),
     );
     expect(proxy.seen).toEqual([]);
     expect(github.requests).toHaveLength(2);
@@ -199,18 +208,21 @@ describe("the GitHub client", () => {
 });
 
 describe("a GitHub Enterprise Server behind a private CA", () => {
-  const pair = selfSignedCertificate();
+  const ca = testCertificateAuthority();
 
-  it.skipIf(!pair)(
+  it.skipIf(!ca)(
     "trusts the project's CA bundle, directly and through the proxy; refuses without it",
     async () => {
-      const ghes = await startGithubStandIn({ basePath: "/api/v3", tls: pair! });
+      const ghes = await startGithubStandIn({
+        basePath: "/api/v3",
+        tls: ca!.issue(["127.0.0.1", "github.example.test"]),
+      });
       try {
         expect(ghes.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/api\/v3$/);
-        await post(githubClient({ apiUrl: ghes.url, token: TOKEN, caPem: pair!.cert }, options()));
+        await post(githubClient({ apiUrl: ghes.url, token: TOKEN, caPem: ca!.cert }, options()));
         await post(
           githubClient(
-            { apiUrl: ghes.url, token: TOKEN, caPem: pair!.cert },
+            { apiUrl: viaProxy(ghes.url), token: TOKEN, caPem: ca!.cert },
             options({ env: { HTTPS_PROXY: proxy.url } }),
           ),
         );
@@ -218,7 +230,7 @@ describe("a GitHub Enterprise Server behind a private CA", () => {
           [`/repos/acme/api/statuses/${SHA}`, 201],
           [`/repos/acme/api/statuses/${SHA}`, 201],
         ]);
-        expect(proxy.seen).toEqual([`CONNECT ${new URL(ghes.url).host}`]);
+        expect(proxy.seen).toEqual([`CONNECT ${new URL(viaProxy(ghes.url)).host}`]);
         const refused = await post(
           githubClient({ apiUrl: ghes.url, token: TOKEN }, options({ retries: 0 })),
         ).catch((e) => e);

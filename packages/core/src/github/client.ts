@@ -3,8 +3,8 @@
  * (`@octokit/plugin-throttling`: writes one at a time per token, a second apart; primary and
  * secondary rate-limit answers waited out) and retries (`@octokit/plugin-retry`: 5xx and
  * network failures, with backoff), over undici so that it goes through the proxy the
- * environment names (HTTP_PROXY, HTTPS_PROXY, NO_PROXY: `EnvHttpProxyAgent`) and trusts the
- * project's CA bundle besides the system's (NODE_EXTRA_CA_CERTS is part of the system's).
+ * environment names (HTTP_PROXY, HTTPS_PROXY, NO_PROXY: network/fetch.ts) and trusts the
+ * connection's CA bundle and the installation's (GYRE_CA_BUNDLE, NODE_EXTRA_CA_CERTS) besides Node's.
  *
  * Every wait is bounded (a few retries, a rate-limit wait only up to a limit, each request
  * timed out), so a caller learns in bounded time that GitHub could not be reached. The token is
@@ -12,12 +12,11 @@
  * GitHub's message, never with the request's headers.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { rootCertificates } from "node:tls";
 import { retry } from "@octokit/plugin-retry";
 import { throttling } from "@octokit/plugin-throttling";
 import { Octokit } from "@octokit/rest";
-import { Agent, type Dispatcher, EnvHttpProxyAgent, fetch as undiciFetch } from "undici";
+import { type Dispatcher, fetch as undiciFetch } from "undici";
+import { dispatcherFor as networkDispatcher } from "../network/fetch.ts";
 import type { GithubConnection } from "../project/github.ts";
 
 export interface ClientOptions {
@@ -39,31 +38,15 @@ const GyreOctokit = Octokit.plugin(retry, throttling);
 export type GithubClient = InstanceType<typeof GyreOctokit>;
 
 const PROXY_VARIABLES = ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"];
+/** What the dispatcher is made from: a client is kept per set of these. */
+const NETWORK_VARIABLES = [...PROXY_VARIABLES, "GYRE_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"];
 
-/** NODE_EXTRA_CA_CERTS' certificates, which a `ca` option would otherwise replace. */
-function extraCertificates(env: NodeJS.ProcessEnv): string[] {
-  const file = env.NODE_EXTRA_CA_CERTS;
-  if (!file) return [];
-  try {
-    return [readFileSync(file, "utf8")];
-  } catch {
-    return [];
-  }
-}
-
-/** The dispatcher for a connection: direct or through the environment's proxy, trusting its CA. */
+/**
+ * The dispatcher for a connection: direct or through the environment's proxy (NO_PROXY and
+ * loopback direct), trusting the connection's CA and the installation's (network/).
+ */
 export function dispatcherFor(caPem: string | undefined, env: NodeJS.ProcessEnv = process.env): Dispatcher {
-  const tls = caPem ? { ca: [...rootCertificates, ...extraCertificates(env), caPem] } : undefined;
-  const proxied = PROXY_VARIABLES.slice(0, 4).some((name) => env[name]);
-  if (!proxied) return new Agent(tls ? { connect: tls } : {});
-  return new EnvHttpProxyAgent({
-    // Lower case first, as curl and undici read them; "" (not undefined) keeps undici from
-    // reading process.env when another environment was given.
-    httpProxy: env.http_proxy ?? env.HTTP_PROXY ?? "",
-    httpsProxy: env.https_proxy ?? env.HTTPS_PROXY ?? "",
-    noProxy: env.no_proxy ?? env.NO_PROXY ?? "",
-    ...(tls ? { connect: tls, requestTls: tls } : {}),
-  });
+  return networkDispatcher(env, caPem ? [caPem] : []);
 }
 
 /** Clients by connection and environment, so that one token's writes share one throttle. */
@@ -78,7 +61,7 @@ export function githubClient(connection: GithubConnection, options: ClientOption
         connection.apiUrl,
         connection.token,
         connection.caPem ?? "",
-        PROXY_VARIABLES.map((name) => env[name] ?? ""),
+        NETWORK_VARIABLES.map((name) => env[name] ?? ""),
         options.retries,
         options.maxRateLimitWaitSeconds,
         options.timeoutMs,

@@ -157,6 +157,8 @@ const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false });
 async function callerIdentity(url: string, headers: Record<string, string>, settings: BuilderIamSettings) {
   let response: Response;
   try {
+    // Through the environment's proxy, trusting its private CAs (loaded here, out of a cold start).
+    const { fetch } = await import("../network/fetch.ts");
     response = await fetch(settings.stsEndpoint ?? url, {
       method: "POST",
       headers,

@@ -6,6 +6,7 @@
  */
 import { DecryptCommand, GenerateDataKeyCommand, KMSClient, type KMSClientConfig } from "@aws-sdk/client-kms";
 import { GyreError } from "../error.ts";
+import { processAgents } from "../network/agents.ts";
 import type { DataKey, KeyPort } from "./key-port.ts";
 
 export interface KmsKeyPortOptions {
@@ -40,7 +41,8 @@ export class KmsKeyPort implements KeyPort {
   }
 
   private kms(): KMSClient {
-    this.client ??= new KMSClient(this.options.clientConfig ?? {});
+    // Through the environment's proxy, trusting its private CAs (network/), unless configured otherwise.
+    this.client ??= new KMSClient({ ...processAgentsHandler(), ...this.options.clientConfig });
     return this.client;
   }
 
@@ -56,4 +58,9 @@ export class KmsKeyPort implements KeyPort {
       );
     }
   }
+}
+
+function processAgentsHandler(): Pick<KMSClientConfig, "requestHandler"> {
+  const agents = processAgents({ keepAlive: true });
+  return agents ? { requestHandler: agents } : {};
 }

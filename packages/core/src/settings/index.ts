@@ -14,6 +14,7 @@ import { type LdapConfig, LdapConfigSchema } from "../auth/ldap.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, conflict } from "../error.ts";
 import { parseInput, parseStored, z } from "../protocol/schema.ts";
+import { RETENTION_DEFAULTS } from "../retention/periods.ts";
 import { decryptSecret, encryptSecret } from "../secret/index.ts";
 import { getItem, putItem } from "../store/index.ts";
 import { Keys } from "../table.ts";
@@ -82,6 +83,13 @@ export const SettingsSchema = z
     permission_cache_seconds: z.number().int().min(0).max(86_400).default(600),
     /** How often a signed-in LDAP user is looked up again (gone from LDAP or the group: refused). */
     ldap_recheck_seconds: z.number().int().min(0).max(86_400).default(300),
+    /**
+     * Retention (retention/index.ts): days a job's step output, its artifacts, and a cache are
+     * kept (output and artifacts from when the job stopped, a cache from its save); 0 keeps them.
+     */
+    retention_output_days: z.number().int().min(0).max(36_500).default(RETENTION_DEFAULTS.output),
+    retention_artifact_days: z.number().int().min(0).max(36_500).default(RETENTION_DEFAULTS.artifacts),
+    retention_cache_days: z.number().int().min(0).max(36_500).default(RETENTION_DEFAULTS.caches),
     github: GithubAuthSchema.nullable().default(null),
     /** LDAP-only mode when set: users sign in with LDAP, and may then connect a GitHub account. */
     ldap: LdapConfigSchema.nullable().default(null),

@@ -9,6 +9,7 @@ import { isMissing, listObjects } from "../aws/s3.ts";
 import type { Gyre } from "../context.ts";
 import { badRequest, notFound } from "../error.ts";
 import type { Job } from "../job/index.ts";
+import { jobExpiry } from "../retention/index.ts";
 import { validateRelativeName } from "./grant.ts";
 
 export const ArtifactKeys = {
@@ -47,11 +48,15 @@ export interface ArtifactListing {
   nodeIndex: number;
 }
 
-/** The artifacts of a job's current attempt, by node index then path. */
+/**
+ * The artifacts of a job's current attempt, by node index then path; none once they have
+ * expired (given the job's `stoppedAt`: retention/index.ts).
+ */
 export async function listArtifacts(
   gyre: Gyre,
-  job: Pick<Job, "id" | "attempt">,
+  job: Pick<Job, "id" | "attempt"> & Partial<Pick<Job, "stoppedAt">>,
 ): Promise<ArtifactListing[]> {
+  if ((await jobExpiry(gyre, job, "artifacts")).expired) return [];
   const prefix = ArtifactKeys.prefix(job.id, job.attempt);
   const items: ArtifactListing[] = [];
   for await (const object of listObjects(gyre, prefix)) {

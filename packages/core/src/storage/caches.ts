@@ -11,6 +11,7 @@ import type { Gyre } from "../context.ts";
 import { badRequest } from "../error.ts";
 import type { Job } from "../job/index.ts";
 import { z } from "../protocol/schema.ts";
+import { cacheExpired } from "../retention/index.ts";
 import { CONTROL, type Grant, presign } from "./grant.ts";
 
 /** Longest cache key, as the agent renders it (`MAX_CACHE_KEY_LENGTH`). */
@@ -50,9 +51,14 @@ export const CacheMetaSchema = z.object({
 });
 export type CacheMeta = z.infer<typeof CacheMetaSchema>;
 
-/** The metadata of a committed cache; undefined while there is none. */
-export const committedCache = (gyre: Gyre, slug: string, key: string) =>
-  readJson(gyre, CacheKeys.meta(slug, key), CacheMetaSchema, "cache metadata");
+/**
+ * The metadata of a committed cache; undefined while there is none, and once it has expired
+ * (retention/index.ts: an expired cache is not restored, and may be saved anew).
+ */
+export async function committedCache(gyre: Gyre, slug: string, key: string): Promise<CacheMeta | undefined> {
+  const meta = await readJson(gyre, CacheKeys.meta(slug, key), CacheMetaSchema, "cache metadata");
+  return meta && !(await cacheExpired(gyre, meta.createdAt)) ? meta : undefined;
+}
 
 /**
  * Commits an uploaded archive of `job`'s project under `key`; false when the key was
@@ -65,7 +71,7 @@ export async function commitCache(
   upload: { sha256: string; bytes: number; createdAt: string; root?: string },
 ): Promise<boolean> {
   const metaKey = CacheKeys.meta(job.projectSlug, key);
-  if (await readJson(gyre, metaKey, CacheMetaSchema, "cache metadata")) return false;
+  if (await committedCache(gyre, job.projectSlug, key)) return false;
   const meta: CacheMeta = {
     key,
     sha256: upload.sha256,

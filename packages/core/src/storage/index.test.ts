@@ -97,7 +97,12 @@ function fakeGyre(item: Job | undefined): { gyre: Gyre; s3: FakeS3 } {
       endpoints: { s3: "http://127.0.0.1:4569" },
     },
     aws: {
-      dynamo: { send: async () => ({ Item: item }) },
+      // The job for a job's key; no other item (the settings: their defaults).
+      dynamo: {
+        send: async (c: { input: { Key?: { sk?: string } } }) => ({
+          Item: c.input.Key?.sk?.startsWith("JOB#") ? item : undefined,
+        }),
+      },
       s3,
     },
     now: () => NOW,

@@ -72,6 +72,7 @@ import {
   StepOutputPath,
 } from "@gyre/core/protocol/api";
 import { parseInput, z } from "@gyre/core/protocol/schema";
+import { expiredMessage, jobExpiry } from "@gyre/core/retention/index";
 import { linkSigner, verifyLink } from "@gyre/core/secret/signed-link";
 import { createCheckoutKey, deleteCheckoutKey, getCheckoutKey, listCheckoutKeys } from "@gyre/core/ssh/index";
 import { deleteCaches, listArtifacts, listTestResults } from "@gyre/core/storage/index";
@@ -608,6 +609,8 @@ export function apiV1Routes() {
       if (!Object.hasOwn(job.allocations, String(index)))
         throw notFound(`Build ${number} has no parallel run ${index}.`);
       const alloc = { jobId: job.id, attempt: job.attempt, index };
+      const expiry = await jobExpiry(gyre, job, "output");
+      if (expiry.expired) throw notFound(expiredMessage("output", job, "output", expiry.days));
       if (!(await readSteps(gyre, alloc)).some((s) => s.index === step))
         throw notFound(`Build ${number} has no step ${step}${index > 0 ? ` on parallel run ${index}` : ""}.`);
       const message = await readStepOutput(gyre, alloc, step);

@@ -16,6 +16,7 @@ import { artifactResponse } from "@gyre/core/artifact/content-type";
 import { notFound } from "@gyre/core/error";
 import { getJobByNumber } from "@gyre/core/job/index";
 import { ArtifactPath } from "@gyre/core/protocol/api";
+import { expiredMessage, jobExpiry } from "@gyre/core/retention/index";
 import { readSettings } from "@gyre/core/settings/index";
 import { artifactUrl } from "@gyre/core/storage/artifacts";
 import { listArtifacts, listTestResults, readArtifact } from "@gyre/core/storage/index";
@@ -60,6 +61,8 @@ export function artifactRoutes() {
     const project = await projectFor(c);
     const job = await getJobByNumber(c.get("gyre"), project.slug, number);
     if (attempt > job.attempt) throw notFound("No such artifact.");
+    const expiry = await jobExpiry(c.get("gyre"), job, "artifacts");
+    if (expiry.expired) throw notFound(expiredMessage("artifacts", job, "artifacts", expiry.days));
     const p = c.req.param();
     const prefix = `/artifacts/${p.vcs}/${p.org}/${p.repo}/${p.number}/${p.attempt}/${p.index}/`;
     const raw = new URL(c.req.url).pathname.slice(prefix.length);

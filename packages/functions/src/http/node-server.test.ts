@@ -3,9 +3,11 @@
  * heads are answered with 431 and a closed connection, never a reset, however the client sends.
  */
 
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { connect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import type { Gyre } from "@gyre/core/context";
+import { selfSignedCertificate } from "@gyre/core/test-tls";
 import { serve } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "./app.ts";
@@ -31,9 +33,14 @@ afterAll(async () => {
  * Sends `head` (a request line and headers) in `chunk`-byte writes `gapMs` apart, reads nothing
  * for the first 100 ms (so a RST would find the answer still unread), then collects the answer.
  */
-function exchange(head: string, chunk: number, gapMs: number): Promise<{ answer: string; error?: string }> {
+function exchange(
+  head: string,
+  chunk: number,
+  gapMs: number,
+  open: () => Socket = () => connect(port, "127.0.0.1"),
+): Promise<{ answer: string; error?: string }> {
   return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
+    const socket = open();
     const data = Buffer.from(head);
     let answer = "";
     let error: string | undefined;
@@ -85,5 +92,32 @@ describe("request heads over the limit", () => {
     expect(ok.answer.split("\r\n")[0]).toBe("HTTP/1.1 200 OK");
     const bad = await exchange("NOT HTTP AT ALL\r\n\r\n", 1 << 20, 0);
     expect(bad.answer.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+  });
+});
+
+describe("over HTTPS (gyre start --tls-cert)", () => {
+  const pair = selfSignedCertificate();
+
+  it.skipIf(!pair)("caps the head the same way: 431 and a clean close, and serves what fits", async () => {
+    const app = createApp({} as Gyre, { logError: () => {} });
+    const tls = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1", ...nodeServerOptions(pair!) });
+    await new Promise<void>((ok) => tls.once("listening", ok));
+    const tlsPort = (tls.address() as AddressInfo).port;
+    const open = () => tlsConnect({ port: tlsPort, host: "127.0.0.1", ca: pair!.cert });
+    try {
+      const { answer, error } = await exchange(request(100_000), 8192, 2, open);
+      expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+      expect(error).not.toBe("ECONNRESET");
+      const ok = await exchange(
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        1 << 20,
+        0,
+        open,
+      );
+      expect(ok.answer.split("\r\n")[0]).toBe("HTTP/1.1 200 OK");
+    } finally {
+      (tls as unknown as { closeAllConnections(): void }).closeAllConnections();
+      await new Promise<void>((ok) => tls.close(() => ok()));
+    }
   });
 });

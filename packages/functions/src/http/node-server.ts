@@ -11,8 +11,10 @@
  * (or a few seconds pass).
  *
  *   serve({ fetch: app.fetch, port, hostname, ...nodeServerOptions() })
+ *   serve({ fetch: app.fetch, port, hostname, ...nodeServerOptions({ cert, key }) })   // HTTPS
  */
 import { createServer, type Server, type ServerOptions } from "node:http";
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from "node:https";
 import type { Socket } from "node:net";
 
 /** API Gateway's limit on an HTTP API request's line and headers together. */
@@ -61,8 +63,35 @@ export function handleClientErrors(server: Server): Server {
   return server;
 }
 
-/** `serverOptions` and `createServer` for `@hono/node-server`'s `serve()` / `createAdaptorServer()`. */
-export function nodeServerOptions(): { serverOptions: ServerOptions; createServer: typeof createServer } {
+/** A certificate (PEM, its chain after it) and its private key, for serving HTTPS. */
+export interface TlsCertificate {
+  cert: string;
+  key: string;
+}
+
+/**
+ * `serverOptions` and `createServer` for `@hono/node-server`'s `serve()` / `createAdaptorServer()`:
+ * HTTP, or HTTPS with `tls` (the same cap and clean refusals: an HTTPS server parses the
+ * request inside TLS as an HTTP one does, and reports the same client errors).
+ */
+export function nodeServerOptions(): { serverOptions: ServerOptions; createServer: typeof createServer };
+export function nodeServerOptions(tls: TlsCertificate): {
+  serverOptions: HttpsServerOptions;
+  createServer: typeof createHttpsServer;
+};
+export function nodeServerOptions(
+  tls?: TlsCertificate,
+):
+  | { serverOptions: ServerOptions; createServer: typeof createServer }
+  | { serverOptions: HttpsServerOptions; createServer: typeof createHttpsServer } {
+  if (tls) {
+    const create = (...args: unknown[]) =>
+      handleClientErrors((createHttpsServer as (...a: unknown[]) => Server)(...args));
+    return {
+      serverOptions: { maxHeaderSize: MAX_HEADER_BYTES, cert: tls.cert, key: tls.key },
+      createServer: create as typeof createHttpsServer,
+    };
+  }
   const create = (...args: unknown[]) =>
     handleClientErrors((createServer as (...a: unknown[]) => Server)(...args));
   return { serverOptions: { maxHeaderSize: MAX_HEADER_BYTES }, createServer: create as typeof createServer };

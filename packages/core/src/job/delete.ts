@@ -1,0 +1,130 @@
+/**
+ * Deleting a build (the reference's `admin/delete-build`, the clean-up of build records left
+ * half-done): one job, by its project and number, with everything Gyre keeps of it.
+ *
+ * - In the bucket: its step output (`output/<job id>/`), artifacts (`artifacts/<job id>/`),
+ *   test results (`tests/<job id>/`) and the workspace layers it persisted
+ *   (`workspaces/<workflow id>/<job name>/`). Caches are the project's, not the job's: kept.
+ * - In the table: the job's item, the copies of it that reruns of its workflow carry
+ *   (`carriedFrom`, same id), and its insights run records (job run, test run). Audit records
+ *   stay: the audit log is never rewritten.
+ *
+ * Only a job that has ended: one still queued, running, blocked or on hold is refused (409),
+ * as is one a job of its workflow still waits for. Objects go before the items, so a deletion
+ * that fails half-way is finished by running it again (the job's item is its handle).
+ */
+import { deleteKeys } from "../aws/s3.ts";
+import { listBucket } from "../backup/local.ts";
+import type { Gyre } from "../context.ts";
+import { badRequest, conflict } from "../error.ts";
+import { NumberParam, ProjectPath } from "../protocol/api.ts";
+import { WorkspaceKeys } from "../storage/workspaces.ts";
+import { deleteItem, deleteItems, type Key } from "../store/index.ts";
+import { Keys } from "../table.ts";
+import { readWorkflow, workflowIdsOf } from "../workflow/index.ts";
+import { findJob, getJobByNumber, type Job, TERMINAL_JOB } from "./index.ts";
+
+export interface DeletedJob {
+  job: Job;
+  /** Objects deleted from the bucket. */
+  objects: number;
+  /** Items deleted from the table: the job and its carried copies (its run records too, when it has any). */
+  items: number;
+}
+
+/** The bucket prefixes that hold only this job's objects. */
+export const jobObjectPrefixes = (job: Pick<Job, "id" | "workflowId" | "name">) => [
+  `output/${job.id}/`,
+  `artifacts/${job.id}/`,
+  `tests/${job.id}/`,
+  WorkspaceKeys.prefix(job.workflowId, job.name),
+];
+
+export async function deleteJob(gyre: Gyre, slug: string, number: number): Promise<DeletedJob> {
+  const job = await getJobByNumber(gyre, slug, number);
+  if (!TERMINAL_JOB.has(job.status))
+    throw conflict(
+      job.status === "running" || job.status === "queued"
+        ? `Job ${number} of ${slug} is ${job.status}: cancel its workflow (gyre workflow cancel ${job.workflowId}) or wait for it to end, then delete it.`
+        : `Job ${number} of ${slug} is ${job.status === "on_hold" ? "on hold" : job.status}: it has not ended. Cancel its workflow (gyre workflow cancel ${job.workflowId}) first.`,
+    );
+  const { jobs } = await readWorkflow(gyre, job.workflowId);
+  const waiting = jobs.find((j) => j.status === "blocked" && j.requires.includes(job.name));
+  if (waiting)
+    throw conflict(
+      `Job ${waiting.name} of the same workflow still waits for job ${number}: let the workflow finish first.`,
+    );
+
+  let objects = 0;
+  for (const prefix of jobObjectPrefixes(job)) {
+    const keys: string[] = [];
+    for await (const object of listBucket(gyre, prefix)) keys.push(object.key);
+    await deleteKeys(gyre, keys);
+    objects += keys.length;
+  }
+
+  // Copies a rerun carried (not indexed by number, same id), in the pipeline's other workflows.
+  const copies: Key[] = [];
+  for (const id of await workflowIdsOf(gyre, job.pipelineId)) {
+    if (id === job.workflowId) continue;
+    const copy = await findJob(gyre, id, job.name);
+    if (copy?.id === job.id && copy.carriedFrom) copies.push(Keys.job(id, job.name));
+  }
+  const runs: Key[] = [
+    Keys.jobRun(job.projectSlug, job.workflowName, job.startedAt ?? job.createdAt, job.id),
+    Keys.testRun(job.projectSlug, job.checkout.revision, job.name, job.id),
+  ];
+  await deleteItems(gyre, [...copies, ...runs]);
+  // Last, and only as read: a job moved meanwhile (a rerun made it anew?) is not deleted blind.
+  const deleted = await deleteItem(gyre, Keys.job(job.workflowId, job.name), [
+    { path: "id", eq: job.id },
+    { path: "status", eq: job.status },
+  ]);
+  if (!deleted) throw conflict(`Job ${number} of ${slug} changed while it was being deleted: try again.`);
+  return { job, objects, items: 1 + copies.length };
+}
+
+/**
+ * The build a user names: `gh/acme/api/12`, or a URL as the reference, the API or the web app
+ * gives it: `https://host/gh/acme/api/12`, `.../api/v1.1/project/gh/acme/api/12`,
+ * `.../api/v2/project/gh/acme/api/job/12`, `.../pipelines/gh/acme/api/3/workflows/<id>/jobs/12`.
+ */
+export function parseBuildRef(input: string): { slug: string; number: number } {
+  const text = input.trim();
+  let path = text;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    try {
+      path = decodeURIComponent(new URL(text).pathname);
+    } catch {
+      path = "";
+    }
+  }
+  const parts = path.split("/").filter((p) => p.length > 0);
+  const pick = (slugAt: number, numberAt: number) => {
+    const [vcs, org, repo] = parts.slice(slugAt, slugAt + 3);
+    const slug = ProjectPath.safeParse({ vcs, org, repo });
+    const number = NumberParam.safeParse(parts[numberAt]);
+    return slug.success && number.success ? { slug: slug.data, number: number.data } : undefined;
+  };
+  const at = (word: string) => parts.indexOf(word);
+  const found =
+    (at("pipelines") >= 0 && parts[parts.length - 2] === "jobs"
+      ? pick(at("pipelines") + 1, parts.length - 1)
+      : undefined) ??
+    (parts[0] === "api" && parts[1] === "v1.1" && parts[2] === "project" && parts.length === 7
+      ? pick(3, 6)
+      : undefined) ??
+    (parts[0] === "api" &&
+    parts[1] === "v2" &&
+    parts[2] === "project" &&
+    parts[6] === "job" &&
+    parts.length === 8
+      ? pick(3, 7)
+      : undefined) ??
+    (parts.length === 4 ? pick(0, 3) : undefined);
+  if (!found)
+    throw badRequest(
+      `Not a build: ${JSON.stringify(input.slice(0, 200))}. Give <vcs>/<org>/<repo>/<job number> (gh/acme/api/12) or the build's URL.`,
+    );
+  return found;
+}
