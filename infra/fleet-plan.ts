@@ -7,6 +7,7 @@
  */
 import { DEFAULT_RESERVED } from "../packages/agent/src/capacity.ts";
 import { CIRCLECI_RESOURCE_CLASSES } from "../packages/agent/src/sandbox/resources.ts";
+import type { StageNetwork } from "./network-plan.ts";
 import type { Grant } from "./policies.ts";
 
 export interface InstanceSize {
@@ -174,6 +175,8 @@ export interface BootSettings {
   bundleSha256: string;
   /** The longest a job runs: systemd waits this long for a drain on stop. */
   maxJobSeconds: number;
+  /** The stage's proxy and private CAs (infra/network-plan.ts): setup and the agent use them. */
+  network?: StageNetwork;
 }
 
 /** The ports an SSH rerun's sshd may take on a builder (CircleCI's range). */
@@ -181,6 +184,41 @@ export const SSH_PORTS = "64535-65535";
 
 /** Where the root-owned helper puts the role's credentials for the agent (never a job's view). */
 const CREDENTIALS = "/run/gyre/aws-credentials.json";
+/** The stage's private CAs on a builder: the agent's GYRE_CA_BUNDLE; also in the system's store. */
+export const BUILDER_CA_FILE = "/etc/gyre/ca-bundle.pem";
+/** The instance metadata address: never through a proxy (the role's credentials come from there). */
+const IMDS = "169.254.169.254";
+
+/**
+ * The builder's view of the stage's network: the proxy variables for the agent (NO_PROXY with the
+ * metadata address added), in both cases for setup's apt and curl (curl reads `http_proxy` in
+ * lower case only), the apt configuration, and the CA certificates one a file (for
+ * update-ca-certificates, which takes a file per certificate).
+ */
+export function builderNetwork(network: StageNetwork | undefined) {
+  const proxy = { ...network?.proxy };
+  if (proxy.HTTP_PROXY || proxy.HTTPS_PROXY) {
+    const listed = (proxy.NO_PROXY ?? "").split(/[\s,]+/).filter(Boolean);
+    proxy.NO_PROXY = (listed.includes(IMDS) ? listed : [...listed, IMDS]).join(",");
+  }
+  const both = Object.entries(proxy).flatMap(([k, v]) => [
+    [k, v],
+    [k.toLowerCase(), v],
+  ]);
+  const apt = [
+    ...(proxy.HTTP_PROXY ? [`Acquire::http::Proxy "${proxy.HTTP_PROXY}";`] : []),
+    ...(proxy.HTTPS_PROXY ? [`Acquire::https::Proxy "${proxy.HTTPS_PROXY}";`] : []),
+  ];
+  // caCertificates is certificate blocks only, one after the other (trust.ts pemCertificates).
+  const certificates = network?.caCertificates?.trimEnd().split(/\n(?=-----BEGIN CERTIFICATE-----)/) ?? [];
+  return {
+    agentEnv: { ...proxy, ...(certificates.length > 0 ? { GYRE_CA_BUNDLE: BUILDER_CA_FILE } : {}) },
+    /** `export k='v'` lines for setup.sh (sourced from a root-only file: a proxy URL may hold credentials). */
+    setupEnv: both.map(([k, v]) => `export ${k}=${shellQuote(v!)}`),
+    apt,
+    certificates,
+  };
+}
 
 /**
  * The instance's boot script. cloud-init runs it once, at first boot: it only writes units and
@@ -195,6 +233,7 @@ const CREDENTIALS = "/run/gyre/aws-credentials.json";
  * is InService, so an instance in the warm pool never takes a job.
  */
 export function bootScript(s: BootSettings): string {
+  const network = builderNetwork(s.network);
   const env = {
     GYRE_URL: s.apiUrl,
     GYRE_AUTH: "aws-iam",
@@ -207,19 +246,47 @@ export function bootScript(s: BootSettings): string {
     GYRE_SSH_PORTS: SSH_PORTS,
     AWS_CONFIG_FILE: "/etc/gyre/aws-config",
     AWS_EC2_METADATA_DISABLED: "true",
+    ...network.agentEnv,
   };
   for (const [k, v] of Object.entries(env)) if (/[\n\r]/.test(v)) throw new Error(`${k} must be one line.`);
+  // Written before setup runs: the proxy for apt and curl (root only: it may hold credentials),
+  // and the CAs, one file per certificate for the system's store and all in one for the agent.
+  const networkFiles = [
+    ...(network.setupEnv.length > 0
+      ? [
+          "install -m 0600 /dev/null /etc/gyre/proxy.env",
+          `cat >/etc/gyre/proxy.env <<'ENV'\n${network.setupEnv.join("\n")}\nENV`,
+        ]
+      : []),
+    ...(network.apt.length > 0
+      ? [
+          "install -m 0600 /dev/null /etc/apt/apt.conf.d/80gyre-proxy",
+          `cat >/etc/apt/apt.conf.d/80gyre-proxy <<'APT'\n${network.apt.join("\n")}\nAPT`,
+        ]
+      : []),
+    ...(network.certificates.length > 0
+      ? [
+          "install -d /usr/local/share/ca-certificates/gyre",
+          ...network.certificates.map(
+            (pem, i) => `cat >/usr/local/share/ca-certificates/gyre/ca-${i + 1}.crt <<'PEM'\n${pem}\nPEM`,
+          ),
+          `cat /usr/local/share/ca-certificates/gyre/ca-*.crt >${BUILDER_CA_FILE}`,
+          `chmod 0644 ${BUILDER_CA_FILE}`,
+        ]
+      : []),
+  ];
   const node = `node-${s.nodeVersion}-linux-x64`;
   return `#!/bin/bash
 # Gyre builder for resource class ${s.resourceClass} (infra/fleet.ts): writes the units; gyre-setup does the work.
 set -euo pipefail
 install -d /etc/gyre /opt/gyre
+install -m 0600 /dev/null /etc/gyre/agent.env
 cat >/etc/gyre/agent.env <<'ENV'
 ${Object.entries(env)
   .map(([k, v]) => `${k}=${v}`)
   .join("\n")}
 ENV
-cat >/etc/gyre/aws-config <<'INI'
+${networkFiles.map((line) => `${line}\n`).join("")}cat >/etc/gyre/aws-config <<'INI'
 [default]
 credential_process = /bin/cat ${CREDENTIALS}
 INI
@@ -229,6 +296,9 @@ cat >/opt/gyre/setup.sh <<'SH'
 set -euo pipefail
 [ -f /var/lib/gyre-setup.done ] && exit 0
 export DEBIAN_FRONTEND=noninteractive
+# The stage's proxy (GYRE_STAGE_*_PROXY) and private CAs, before anything goes out.
+[ -f /etc/gyre/proxy.env ] && . /etc/gyre/proxy.env
+[ -d /usr/local/share/ca-certificates/gyre ] && update-ca-certificates
 apt-get -o Acquire::Retries=5 update -q
 apt-get -o Acquire::Retries=5 install -y -q bubblewrap podman uidmap git openssh-client openssh-server curl xz-utils ca-certificates iptables jq
 # Job sandboxes are user namespaces (bubblewrap, rootless podman).

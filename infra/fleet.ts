@@ -26,7 +26,7 @@ import {
   SSH_PORTS,
   scheduleActions,
 } from "./fleet-plan.ts";
-import { lambdaDefaults } from "./function.ts";
+import { lambdaDefaults, STAGE_NETWORK } from "./function.ts";
 import { policyDocument } from "./policies.ts";
 import { jobQueues, jobQueuesLink } from "./queues.ts";
 import { bucket, table } from "./storage.ts";
@@ -111,6 +111,8 @@ export const groups = Object.entries(FLEET.classes).map(([resourceClass, plan]) 
             nodeVersion: FLEET.nodeVersion,
             bundleSha256: bundle.sha256,
             maxJobSeconds: 18_000,
+            // The stage's proxy and private CAs (GYRE_STAGE_*), as the functions get them.
+            network: STAGE_NETWORK,
           }),
         ).toString("base64"),
     ),

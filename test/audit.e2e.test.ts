@@ -402,6 +402,19 @@ describe("the audit log", () => {
       body: { message: expect.stringMatching(/^Invalid query: from: an ISO 8601 time/) },
     });
     expect((await client.get("/api/gyre/audit?action=User%20Create")).body.message).toMatch(/action: /);
+    // An action Gyre never records is a 400 that lists the ones it does, on both routes.
+    for (const path of [
+      "/api/gyre/audit?action=user.created",
+      "/api/gyre/audit/export?action=job.&format=json",
+    ]) {
+      const unknown = await client.get(path);
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.message).toMatch(
+        /^Invalid query: action: not an action Gyre records, nor a prefix of one: give one of context\.create, /,
+      );
+      for (const known of ["user.logged_in", "workflow.job.delete", "installation.restore"])
+        expect(unknown.body.message).toContain(`${known},`);
+    }
     const cli = await gyre("audit", "list", "--limit", "1000", "--json");
     expect(cli.code).toBe(0);
     same(JSON.parse(cli.out.join("\n")) as AuditRecord[], listed);

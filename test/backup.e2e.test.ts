@@ -13,6 +13,7 @@ import { gunzipSync } from "node:zlib";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { hashToken } from "@gyre/core/auth/tokens";
 import { ArchiveWriter, readAll, readArchive } from "@gyre/core/backup/archive";
 import { itemFromJson, itemToJson, type StoredItem } from "@gyre/core/backup/items";
 import { listBucket } from "@gyre/core/backup/local";
@@ -20,6 +21,7 @@ import { MANIFEST_ENTRY, type Manifest } from "@gyre/core/backup/manifest";
 import { createGyre, type Gyre } from "@gyre/core/context";
 import { sweepExpired } from "@gyre/core/retention/index";
 import { LocalKeyPort } from "@gyre/core/secret/index";
+import { Keys } from "@gyre/core/table";
 import { afterAll, describe, expect, it } from "vitest";
 import { backupCommand, restoreCommand } from "../packages/cli/src/backup-command.ts";
 import { buildDelete } from "../packages/cli/src/build-command.ts";
@@ -252,6 +254,8 @@ describe("gyre backup and gyre restore (local runtime)", () => {
     slow: { number: 0, workflowId: "", afterNumber: 0 },
     againNumber: 0,
   };
+  /** The backed-up installation's admin token: a restore drops it unless --keep-tokens. */
+  let oldAdminToken = "";
 
   async function readArtifacts(client: ReturnType<typeof api>, runtime: LocalRuntime, number: number) {
     const list = await client.get(`/api/v2/project/${SLUG}/${number}/artifacts`);
@@ -383,6 +387,7 @@ describe("gyre backup and gyre restore (local runtime)", () => {
     expect(tar).not.toContain(CONTEXT_VALUE);
 
     // --- Stopped, wiped ----------------------------------------------------------------
+    oldAdminToken = a.adminToken;
     await a.stop();
     a = undefined;
     const original = await snapshot(dirA);
@@ -408,8 +413,9 @@ describe("gyre backup and gyre restore (local runtime)", () => {
     );
     const restored = await snapshot(dirB);
 
-    // Every item came back as it was backed up. Documented bookkeeping of a restore only: the
-    // fresh local admin and builder tokens, the settled in-flight job, and its audit record.
+    // Every item came back as it was backed up, but the old installation's tokens and sessions
+    // (dropped). Documented bookkeeping of a restore only: the fresh local admin and builder
+    // tokens, the settled in-flight job and its audit record, and the restore's own record.
     const added = [...restored.items.keys()].filter((k) => !backedUp.has(k));
     for (const key of added) {
       const item = restored.items.get(key)!;
@@ -420,16 +426,28 @@ describe("gyre backup and gyre restore (local runtime)", () => {
         key.startsWith("AUDIT#") &&
         record.includes('"workflow.job.finish"') &&
         record.includes('"infrastructure_fail"');
+      const isRestoreAudit = key.startsWith("AUDIT#") && record.includes('"installation.restore"');
       expect(
-        isRestoreToken || isSettleAudit,
+        isRestoreToken || isSettleAudit || isRestoreAudit,
         `${key} is new after the restore: ${JSON.stringify(plain(item))}`,
       ).toBe(true);
     }
     expect(added.filter((k) => k.startsWith("TOKEN#"))).toHaveLength(2);
+    const credential = (key: string) => key.startsWith("TOKEN#") || key.startsWith("SESSION#");
+    const oldCredentials = [...backedUp.keys()].filter(credential);
+    expect(oldCredentials.length).toBeGreaterThanOrEqual(2); // the old admin's and builders' tokens at least
     for (const [key, item] of backedUp) {
       if (key.includes("|JOB#slow")) continue;
-      expect(plain(restored.items.get(key)), key).toEqual(plain(item));
+      if (credential(key)) expect(restored.items.has(key), `${key} survived the restore`).toBe(false);
+      else expect(plain(restored.items.get(key)), key).toEqual(plain(item));
     }
+    // The restore said so, and recorded itself in the restored installation's audit log (below).
+    const oldTokens = oldCredentials.filter((k) => k.startsWith("TOKEN#")).length;
+    const oldSessions = oldCredentials.length - oldTokens;
+    expect(restoreLines.join("\n")).toContain(
+      `The backup's ${oldTokens} API token(s) (personal, project, operator) and ${oldSessions} session(s) were dropped`,
+    );
+
     // The build that ran during the backup is settled: nothing stays running.
     const slowJob = [...restored.items.values()].find(
       (i) => i.sk?.S === "JOB#slow" && i.projectSlug?.S === SLOW,
@@ -451,6 +469,28 @@ describe("gyre backup and gyre restore (local runtime)", () => {
     // --- Started there: the API shows what it showed ------------------------------------
     b = await startLocalRuntime({ dataDir: dirB, ...quiet });
     const restoredClient = api(b.url, b.adminToken);
+    // The old installation's admin token does not open the restored one; its new one does.
+    expect((await api(b.url, oldAdminToken).get("/api/v2/me")).status).toBe(401);
+    expect((await restoredClient.get("/api/v2/me")).status).toBe(200);
+    expect((await restoredClient.get("/api/gyre/audit?action=installation.restore")).body.items).toEqual([
+      expect.objectContaining({
+        action: "installation.restore",
+        actor: { id: expect.any(String), type: "system", name: "gyre" },
+        target: { id: dirB, type: "installation", name: "local" },
+        success: true,
+        payload: expect.objectContaining({
+          via: "gyre restore",
+          backup: expect.objectContaining({ data_dir: dirA }),
+          interrupted_jobs: 1,
+          credentials: {
+            kept: false,
+            tokens_dropped: oldTokens,
+            sessions_dropped: oldSessions,
+            sign_ins_dropped: 0,
+          },
+        }),
+      }),
+    ]);
     for (const [number, outputs] of before.outputs)
       expect(await stepOutputs(restoredClient, SLUG, number)).toEqual(outputs);
     for (const [number, artifacts] of before.artifacts)
@@ -596,6 +636,26 @@ describe("gyre backup and gyre restore (local runtime)", () => {
     const restored = await snapshot(installed);
     expect(restored.items.size).toBeGreaterThan(0);
     expect(restored.objects.size).toBeGreaterThan(0);
+    const tokenKey = Keys.token(hashToken(oldAdminToken));
+    const oldToken = `${tokenKey.pk}|${tokenKey.sk}`;
+    expect((await archivedItems(archive)).has(oldToken)).toBe(true);
+    expect(restored.items.has(oldToken)).toBe(false);
+
+    // --keep-tokens: the backup's tokens stay (and the restore says so, and records it).
+    const kept: string[] = [];
+    expect(
+      await restoreCommand(archive, { dataDir: installed, force: true, keepTokens: true }, (l) =>
+        kept.push(l),
+      ),
+    ).toBe(0);
+    expect(kept.join("\n")).toContain("The backup's API tokens and sessions were kept (--keep-tokens)");
+    const keeping = await snapshot(installed);
+    expect(keeping.items.has(oldToken)).toBe(true);
+    // The record as the table holds it (DynamoDB's JSON): its payload says the tokens were kept.
+    const record = [...keeping.items.values()].find(
+      (item) => item.record?.M?.action?.S === "installation.restore",
+    );
+    expect(record?.record?.M?.payload?.M?.credentials?.M?.kept?.BOOL).toBe(true);
   }, 120_000);
 
   it("gyre build delete removes a build's records and output, named by its URL or slug/number", async () => {
@@ -617,14 +677,18 @@ describe("gyre backup and gyre restore (local runtime)", () => {
     expect((await client.get(`/api/v2/project/${SLUG}/job/${before.buildNumber}`)).status).toBe(404);
     expect((await client.get(`/api/v1.1/project/${SLUG}/${before.buildNumber}`)).status).toBe(404);
     // The reference's URL form, and the slug form, of a build that is gone: 404.
-    const gone = await buildDelete(
-      cli,
-      `https://ci.example.com/${SLUG}/${before.buildNumber}`,
-      {},
-      print,
-    ).catch((e: unknown) => e);
+    const gone = await buildDelete(cli, `${b!.url}/${SLUG}/${before.buildNumber}`, {}, print).catch(
+      (e: unknown) => e,
+    );
     expect((gone as ApiError).status).toBe(404);
     await expect(buildDelete(cli, "not a build", {}, print)).rejects.toThrow(/Not a build/);
+    // Another Gyre's URL names another build: refused, naming both, and nothing is deleted here.
+    const other = await jobOf(client, SLUG, before.againNumber);
+    const foreign = other.webUrl.replace(new URL(b!.url).origin, "https://ci.example.com");
+    await expect(buildDelete(cli, foreign, {}, print)).rejects.toThrow(
+      `${foreign} is a build of https://ci.example.com, but this CLI talks to the Gyre at ${new URL(b!.url).origin} (GYRE_URL)`,
+    );
+    expect((await client.get(`/api/v2/project/${SLUG}/job/${before.againNumber}`)).status).toBe(200);
   });
 
   it("retention: expired output, artifacts and caches leave the API cleanly and the sweep deletes them", async () => {

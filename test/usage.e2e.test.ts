@@ -5,6 +5,8 @@
  * active; the weekly delivery writes the week's files into the bucket once, and the runtime's
  * timer has written the last week that ended.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createToken, createUser } from "@gyre/core/auth/index";
 import { readText } from "@gyre/core/aws/s3";
 import { deliverUsage, dueWeek, parseWeek, type UsageJson, usageKeys, weekOf } from "@gyre/core/usage/index";
@@ -14,6 +16,7 @@ import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/
 import { usageCommand } from "../packages/cli/src/usage-command.ts";
 import { api, gitRepo, runPipeline, tempDir, waitFor } from "./support.ts";
 
+const dataDir = tempDir("usage");
 let runtime: LocalRuntime;
 let client: ReturnType<typeof api>;
 /** The week the pipelines ran in. */
@@ -48,7 +51,7 @@ async function gyreUsage(options: Parameters<typeof usageCommand>[1]) {
 }
 
 beforeAll(async () => {
-  runtime = await startLocalRuntime({ dataDir: tempDir("usage"), port: 0 });
+  runtime = await startLocalRuntime({ dataDir, port: 0 });
   client = api(runtime.url, runtime.adminToken);
   for (const [slug, command] of [
     ["gh/acme/green", "exit 0"],
@@ -169,6 +172,36 @@ describe("GET /api/gyre/usage", () => {
     expect((await client.get(`/api/gyre/usage?week=${week}&report=job_activity`)).status).toBe(400);
     expect((await client.get(`/api/gyre/usage?format=xml`)).status).toBe(400);
   });
+
+  it("answers week=this with the week under way, refuses a week that has not begun, and says a week before the installation has nothing", async () => {
+    const now = Date.now();
+    const current = weekOf(now);
+    const next = weekOf(current.to);
+    const thisWeek = await client.get("/api/gyre/usage?week=this");
+    expect(thisWeek.status).toBe(200);
+    expect(thisWeek.body).toMatchObject({ week: current.id, complete: false, note: null });
+    const cli = await gyreUsage({ week: "this" });
+    expect(cli.lines[0]).toMatch(new RegExp(`^Usage for ${current.id} .*so far: the week has not ended\\)$`));
+
+    expect(await client.get(`/api/gyre/usage?week=${next.id}`)).toEqual({
+      status: 400,
+      body: {
+        message: `Invalid week "${next.id}": it has not begun (the week under way is ${current.id}: give week=this for it so far).`,
+      },
+    });
+    await expect(gyreUsage({ week: next.id })).rejects.toThrow(`Invalid week "${next.id}": it has not begun`);
+    expect((await client.get(`/api/gyre/usage?week=${next.id}&format=csv`)).status).toBe(400);
+
+    // This installation began at its first start, today: 2020-W01 has nothing, and says why.
+    const old = (await client.get("/api/gyre/usage?week=2020-W01")).body as unknown as UsageJson;
+    expect(Date.parse(old.installed_at!)).toBeGreaterThan(now - 3_600_000);
+    expect(old.note).toBe(
+      `2020-W01 ended before this installation began (${old.installed_at}, its first administrator or project): there is nothing to count.`,
+    );
+    expect(old.totals.jobs).toBe(0);
+    const summary = (await gyreUsage({ week: "2020-W01" })).lines;
+    expect(summary[1]).toBe(`Note: ${old.note}`);
+  });
 });
 
 describe("the weekly delivery", () => {
@@ -187,6 +220,11 @@ describe("the weekly delivery", () => {
     expect(stored).toMatchObject({ week, totals: { jobs: 2, tasks: 2 } });
     // Delivered already: the next pass leaves it as it is.
     expect((await deliverUsage(runtime.gyre, parseWeek(week))).written).toBe(false);
+    // Where docs/operations.md says to read them locally: the bucket's files under s3/gyre/.
+    for (const key of delivered.keys)
+      expect(readFileSync(join(dataDir, "s3", "gyre", `${key}._S3rver_object`), "utf8"), key).toBe(
+        await readText(runtime.gyre, key),
+      );
   });
 
   it("is made by the runtime's timer for the last week that ended, without being asked", async () => {

@@ -1,11 +1,16 @@
 /**
  * Offline checks of the builder fleet's plan (infra/fleet-plan.ts): how many jobs each group's
  * instances fit, what the builders and the fleet's functions may do, the boot script (parsed by
- * bash) and the working-hours schedule. infra/fleet.ts itself is type-checked by check:infra.
+ * bash), the working-hours schedule, and the stage's proxy and private CAs as the functions and
+ * the builders get them (infra/network-plan.ts). infra/fleet.ts itself is type-checked by check:infra.
  */
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
+  BUILDER_CA_FILE,
   bootScript,
   builderGrants,
   builderTrustPolicy,
@@ -15,6 +20,7 @@ import {
   scheduleActions,
   slotsPerInstance,
 } from "../../infra/fleet-plan.ts";
+import { LAMBDA_CA_FILE, lambdaNetwork, stageNetwork } from "../../infra/network-plan.ts";
 import { DEFAULT_RESOURCE_CLASSES } from "../../packages/core/src/resources.ts";
 
 const boot = {
@@ -156,5 +162,127 @@ describe("the builder fleet's plan", () => {
       { name: "off-hours", recurrence: "0 19 * * MON-FRI", minSize: 0, maxSize: 10, timeZone: "Etc/UTC" },
     ]);
     expect(scheduleActions("large", FLEET)).toEqual([]);
+  });
+});
+
+describe("the stage's network: proxy and private CAs for the functions and the builders", () => {
+  const CA_1 =
+    "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHBfpegPjMCMA0GCSqGSIb3DQEBCwUAMBExDzANBgNVBAMMBmNvcnAx\n-----END CERTIFICATE-----";
+  const CA_2 =
+    "-----BEGIN CERTIFICATE-----\nMIIBlDCB/gIJAPMzA2mZ8Yj2MA0GCSqGSIb3DQEBCwUAMBMxETAPBgNVBAMMCGdoZS1j\n-----END CERTIFICATE-----";
+  const KEY =
+    "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----";
+  const dir = mkdtempSync(join(tmpdir(), "gyre-stage-network-"));
+  const bundle = join(dir, "corporate.pem");
+  // A file with a key besides its certificates: only the certificates go anywhere.
+  writeFileSync(bundle, `${CA_1}\n${KEY}\n${CA_2}\n`);
+  const env = {
+    GYRE_STAGE_HTTP_PROXY: "10.0.0.33:3128",
+    GYRE_STAGE_HTTPS_PROXY: "http://gyre:s3cret@10.0.0.33:3128",
+    GYRE_STAGE_NO_PROXY: "ghe.example.com,.s3.amazonaws.com",
+    GYRE_STAGE_CA_BUNDLE: bundle,
+    // The deploying shell's own: not the stage's.
+    HTTPS_PROXY: "http://laptop-proxy:8080",
+    GYRE_CA_BUNDLE: "/home/me/laptop-ca.pem",
+  };
+
+  it("reads GYRE_STAGE_* from the deploying shell as the runtime reads its variables, never the shell's own", () => {
+    expect(stageNetwork(env)).toEqual({
+      proxy: {
+        HTTP_PROXY: "http://10.0.0.33:3128",
+        HTTPS_PROXY: "http://gyre:s3cret@10.0.0.33:3128",
+        NO_PROXY: "ghe.example.com,.s3.amazonaws.com",
+      },
+      caCertificates: `${CA_1}\n${CA_2}\n`,
+    });
+    expect(stageNetwork({ HTTPS_PROXY: "http://laptop-proxy:8080", GYRE_CA_BUNDLE: bundle })).toEqual({
+      proxy: {},
+    });
+    expect(() => stageNetwork({ GYRE_STAGE_HTTPS_PROXY: "ftp://x:21" })).toThrow(
+      'HTTPS_PROXY must be an http:// or https:// proxy, not "ftp://x:21".',
+    );
+    expect(() => stageNetwork({ GYRE_STAGE_CA_BUNDLE: join(dir, "missing.pem") })).toThrow(
+      /^GYRE_STAGE_CA_BUNDLE names .*missing\.pem, which cannot be read/,
+    );
+    writeFileSync(join(dir, "key-only.pem"), KEY);
+    expect(() => stageNetwork({ GYRE_STAGE_CA_BUNDLE: join(dir, "key-only.pem") })).toThrow(
+      /key-only\.pem, which holds no PEM certificate\.$/,
+    );
+  });
+
+  it("gives every function the proxy variables and GYRE_CA_BUNDLE naming the certificates copied into its package", () => {
+    const artifacts = join(dir, "artifacts");
+    const functions = lambdaNetwork(stageNetwork(env), artifacts);
+    expect(functions).toEqual({
+      environment: {
+        HTTP_PROXY: "http://10.0.0.33:3128",
+        HTTPS_PROXY: "http://gyre:s3cret@10.0.0.33:3128",
+        NO_PROXY: "ghe.example.com,.s3.amazonaws.com",
+        GYRE_CA_BUNDLE: `/var/task/${LAMBDA_CA_FILE}`,
+      },
+      copyFiles: [{ from: join(artifacts, LAMBDA_CA_FILE), to: LAMBDA_CA_FILE }],
+    });
+    expect(readFileSync(join(artifacts, LAMBDA_CA_FILE), "utf8")).toBe(`${CA_1}\n${CA_2}\n`);
+    // A stage with neither: the functions are as before.
+    expect(lambdaNetwork(stageNetwork({}), join(dir, "none"))).toEqual({});
+  });
+
+  it("gives the builders' agent, apt and curl the proxy and the CAs, before setup goes out, credentials root-only", () => {
+    const script = bootScript({ ...boot, network: stageNetwork(env) });
+    execFileSync("bash", ["-n"], { input: script });
+    const agentEnv = script.slice(script.indexOf("<<'ENV'\n") + 8, script.indexOf("\nENV\n"));
+    expect(agentEnv.split("\n").slice(-4)).toEqual([
+      "HTTP_PROXY=http://10.0.0.33:3128",
+      "HTTPS_PROXY=http://gyre:s3cret@10.0.0.33:3128",
+      // The metadata address never goes through the proxy.
+      "NO_PROXY=ghe.example.com,.s3.amazonaws.com,169.254.169.254",
+      `GYRE_CA_BUNDLE=${BUILDER_CA_FILE}`,
+    ]);
+    expect(script).toContain(
+      "install -m 0600 /dev/null /etc/gyre/agent.env\ncat >/etc/gyre/agent.env <<'ENV'\n",
+    );
+    // setup.sh (apt, curl) reads the proxy from a root-only file, in both cases.
+    expect(script).toContain(
+      "install -m 0600 /dev/null /etc/gyre/proxy.env\ncat >/etc/gyre/proxy.env <<'ENV'\n",
+    );
+    const heredoc = "cat >/etc/gyre/proxy.env <<'ENV'\n";
+    const proxyEnv = script.slice(script.indexOf(heredoc) + heredoc.length).split("\nENV\n")[0]!;
+    expect(proxyEnv.split("\n")).toEqual([
+      "export HTTP_PROXY='http://10.0.0.33:3128'",
+      "export http_proxy='http://10.0.0.33:3128'",
+      "export HTTPS_PROXY='http://gyre:s3cret@10.0.0.33:3128'",
+      "export https_proxy='http://gyre:s3cret@10.0.0.33:3128'",
+      "export NO_PROXY='ghe.example.com,.s3.amazonaws.com,169.254.169.254'",
+      "export no_proxy='ghe.example.com,.s3.amazonaws.com,169.254.169.254'",
+    ]);
+    expect(script).toContain(
+      `cat >/etc/apt/apt.conf.d/80gyre-proxy <<'APT'\nAcquire::http::Proxy "http://10.0.0.33:3128";\nAcquire::https::Proxy "http://gyre:s3cret@10.0.0.33:3128";\nAPT\n`,
+    );
+    // Each certificate a file of the system's store (apt and curl trust it), all in one for the agent.
+    expect(script).toContain(`cat >/usr/local/share/ca-certificates/gyre/ca-1.crt <<'PEM'\n${CA_1}\nPEM\n`);
+    expect(script).toContain(`cat >/usr/local/share/ca-certificates/gyre/ca-2.crt <<'PEM'\n${CA_2}\nPEM\n`);
+    expect(script).toContain(`cat /usr/local/share/ca-certificates/gyre/ca-*.crt >${BUILDER_CA_FILE}\n`);
+    expect(script).not.toContain("PRIVATE KEY");
+    const setup = script.slice(script.indexOf("cat >/opt/gyre/setup.sh <<'SH'\n"));
+    const body = setup.slice(setup.indexOf("\n") + 1, setup.indexOf("\nSH\n"));
+    execFileSync("bash", ["-n"], { input: body });
+    const lines = body.split("\n");
+    const at = (text: string) => lines.findIndex((l) => l.includes(text));
+    expect(at("[ -f /etc/gyre/proxy.env ] && . /etc/gyre/proxy.env")).toBeGreaterThan(0);
+    expect(at("[ -d /usr/local/share/ca-certificates/gyre ] && update-ca-certificates")).toBeGreaterThan(0);
+    // Both before the first apt-get and curl.
+    expect(at("/etc/gyre/proxy.env")).toBeLessThan(at("apt-get"));
+    expect(at("update-ca-certificates")).toBeLessThan(at("apt-get"));
+    expect(at("apt-get")).toBeLessThan(at("curl "));
+    // Without a stage network, none of it.
+    const plain = bootScript(boot);
+    for (const text of [
+      "proxy.env <<",
+      "80gyre-proxy",
+      "ca-certificates/gyre/ca-",
+      "_PROXY=",
+      "GYRE_CA_BUNDLE",
+    ])
+      expect(plain).not.toContain(text);
   });
 });

@@ -1,4 +1,10 @@
-/** `gyre audit export` of a day with more records than one answer holds: asked for in halves. */
+/**
+ * `gyre audit export` of a day with more records than one answer holds: asked for in halves; and
+ * the operator's page (docs/operations.md) names every action and every export flag.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { AUDIT_ACTIONS } from "@gyre/core/audit/index";
 import { describe, expect, it } from "vitest";
 import { auditCommand } from "./audit-command.ts";
 import { ApiError, type Client } from "./client.ts";
@@ -37,5 +43,23 @@ describe("gyre audit export", () => {
     expect(ids).toHaveLength(24);
     expect(new Set(ids).size).toBe(24);
     expect(asked[0]).toBe("2026-11-30T00:00:00.000Z 2026-12-01T00:00:00.000Z");
+  });
+});
+
+describe("docs/operations.md, Audit records", () => {
+  const docs = readFileSync(resolve(import.meta.dirname, "../../../docs/operations.md"), "utf8");
+  const section = docs.slice(docs.indexOf("## Audit records"), docs.indexOf("## Backup and restore"));
+
+  it("lists every action Gyre records", () => {
+    const listed = section.slice(0, section.indexOf("**Listing**"));
+    for (const action of AUDIT_ACTIONS) expect(listed, action).toContain(`\`${action}\``);
+  });
+
+  it("documents every flag of gyre audit export, in the synopsis and the export's table", () => {
+    const synopsis = docs.split("\n").find((line) => line.startsWith("gyre audit export "))!;
+    for (const flag of ["--from", "--to", "--csv", "--out", "--action", "--actor", "--target"]) {
+      expect(synopsis, flag).toContain(flag);
+      expect(section, flag).toMatch(new RegExp(`^\\| \`${flag}[ \`]`, "m"));
+    }
   });
 });

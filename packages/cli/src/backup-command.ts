@@ -11,16 +11,21 @@
  * the file system access that running Gyre takes. On AWS (`--aws`, in `npx sst shell`) the
  * same commands use the stage's linked table, bucket and key with the operator's credentials.
  *
- *   gyre backup [--data-dir .gyre] [--out FILE] [--include-key] [--json]
- *   gyre restore <archive> --data-dir <fresh dir> [--key <master.key>] [--force] [--json]
- *   gyre backup --aws [--out FILE] [--json]                   (npx sst shell --stage S -- ...)
- *   gyre restore --aws --backup-arn ARN --manifest FILE|s3://... --stage NEW [--json]
+ *   gyre backup [--data-dir .gyre] [--out FILE [--force]] [--include-key] [--json]
+ *   gyre restore <archive> --data-dir <fresh dir> [--key <master.key>] [--force] [--keep-tokens] [--json]
+ *   gyre backup --aws [--out FILE [--force]] [--json]          (npx sst shell --stage S -- ...)
+ *   gyre restore --aws --backup-arn ARN --manifest FILE|s3://... --stage NEW [--keep-tokens] [--json]
+ *
+ * `--out` names a new file in an existing directory: a file already there is replaced only with
+ * `--force`. A restore drops the backed-up installation's tokens and sessions unless given
+ * `--keep-tokens` (core/src/backup/restored.ts), and records itself (`installation.restore`).
  */
 import { constants } from "node:fs";
-import { chmod, copyFile, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, copyFile, lstat, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { DroppedCredentials } from "@gyre/core/backup/restored";
 import { DEFAULT_DATA_DIR } from "./client.ts";
 import { RUNTIME_FILE, runningGyre } from "./local/runtime-file.ts";
 import { startStandIns } from "./local/standins.ts";
@@ -100,9 +105,30 @@ async function standInsOf(dataDir: string, print: Print) {
 export interface BackupOptions {
   dataDir?: string;
   out?: string;
+  /** Replace a file already at `out`. */
+  force?: boolean;
   includeKey?: boolean;
   aws?: boolean;
   json?: boolean;
+}
+
+/**
+ * Refuses an `--out` the backup could not write, before any work: a directory that does not
+ * exist (it is not made: a mistyped path should not become a tree of directories), a directory
+ * itself, or a file already there without `--force`.
+ */
+async function checkOut(out: string, force: boolean | undefined): Promise<void> {
+  const dir = dirname(out);
+  const parent = await stat(dir).catch(() => undefined);
+  if (!parent)
+    throw new Error(
+      `--out ${out}: the directory ${dir} does not exist. Create it first, or give another --out.`,
+    );
+  if (!parent.isDirectory()) throw new Error(`--out ${out}: ${dir} is not a directory.`);
+  const there = await lstat(out).catch(() => undefined);
+  if (there?.isDirectory()) throw new Error(`--out ${out} is a directory: give the archive's file name.`);
+  if (there && !force)
+    throw new Error(`--out ${out} exists already: give another --out, or --force to replace it.`);
 }
 
 export async function backupCommand(
@@ -116,6 +142,7 @@ export async function backupCommand(
   if (!entries?.includes("dynamodb"))
     throw new Error(`${dataDir} is not a Gyre data directory (it has no dynamodb/): give --data-dir.`);
   const out = resolve(options.out ?? `gyre-backup-${stamp()}.tar.gz`);
+  await checkOut(out, options.force);
   const { writeLocalBackup } = await import("@gyre/core/backup/local");
   const standIns = await standInsOf(dataDir, print);
   const gyre = await localGyre(dataDir, standIns.endpoints);
@@ -123,6 +150,7 @@ export async function backupCommand(
     const manifest = await writeLocalBackup(gyre, {
       dataDir,
       out,
+      replace: options.force,
       includeKey: options.includeKey,
       whileRunning: standIns.running,
       gyreVersion: await gyreVersion(),
@@ -162,6 +190,8 @@ export interface RestoreOptions {
   dataDir?: string;
   key?: string;
   force?: boolean;
+  /** Keep the backed-up installation's API tokens and sessions (dropped by default). */
+  keepTokens?: boolean;
   json?: boolean;
   aws?: boolean;
   backupArn?: string;
@@ -230,6 +260,9 @@ export async function restoreCommand(
     );
   const dataDir = resolve(options.dataDir);
   const path = resolve(archive);
+  // Said first, before anything about the target: a mistyped archive name is the likelier slip.
+  const { openArchive } = await import("@gyre/core/backup/archive");
+  await (await openArchive(path)).close();
   const {
     verifyArchive,
     planKey,
@@ -240,6 +273,7 @@ export async function restoreCommand(
     replaceDataDir,
   } = await import("@gyre/core/backup/local");
   const { settleRestoredJobs } = await import("@gyre/core/backup/settle");
+  const { finishRestore } = await import("@gyre/core/backup/restored");
   if (await runningGyre(dataDir))
     throw new Error(
       `A Gyre is running on ${dataDir} (its ${RUNTIME_FILE}): stop it before restoring into it.`,
@@ -294,6 +328,18 @@ export async function restoreCommand(
       log: options.json ? () => {} : (line) => print(`restore: ${line}`),
     });
     const settled = await settleRestoredJobs(gyre, { backupCreatedAt: manifest.created_at });
+    const credentials = await finishRestore(gyre, {
+      keepTokens: options.keepTokens,
+      installation: { id: dataDir, name: "local" },
+      via: "gyre restore",
+      backup: {
+        created_at: manifest.created_at,
+        gyre_version: manifest.gyre_version,
+        data_dir: manifest.source.data_dir,
+      },
+      restored: { items: restored.items, objects: restored.objects, interrupted_jobs: settled.interrupted },
+    });
+    // After the drop: the new local tokens are the restored installation's own.
     const tokens = await issueLocalTokens(gyre, staging);
     await stop();
     if (await runningGyre(dataDir))
@@ -309,6 +355,7 @@ export async function restoreCommand(
       interrupted_jobs: settled.interrupted,
       workflows_left_to_reconciler: settled.workflowsLeft,
       failures: settled.failures,
+      credentials: credentialsJson(credentials),
       tokens,
     };
     if (options.json) print(json(report));
@@ -322,6 +369,7 @@ export async function restoreCommand(
         );
       for (const failure of settled.failures)
         print(`restore: could not settle ${failure} (the reconciler retries)`);
+      print(credentialsLine(credentials));
       if (tokens.includes("admin-token")) print(`A new admin token is in ${join(dataDir, "admin-token")}.`);
       print(`Start it:  gyre start --data-dir ${dataDir}`);
     }
@@ -336,6 +384,18 @@ export async function restoreCommand(
     await stop();
   }
 }
+
+const credentialsJson = (dropped: DroppedCredentials | undefined) =>
+  dropped
+    ? { kept: false, tokens_dropped: dropped.tokens, sessions_dropped: dropped.sessions }
+    : { kept: true };
+
+/** What became of the backed-up installation's tokens and sessions, in a sentence. */
+const credentialsLine = (dropped: DroppedCredentials | undefined) =>
+  dropped
+    ? `The backup's ${dropped.tokens} API token(s) (personal, project, operator) and ${dropped.sessions} session(s) were dropped: ` +
+      "they do not work here. Sign in again and make new tokens (or restore with --keep-tokens to keep them)."
+    : "The backup's API tokens and sessions were kept (--keep-tokens): they work here as they did on the installation backed up.";
 
 const isFile = (path: string) =>
   stat(path).then(
@@ -382,6 +442,8 @@ async function awsBackup(options: BackupOptions, print: Print, env: NodeJS.Proce
   if (options.includeKey)
     throw new Error("--include-key is for the local runtime: on AWS the KMS key stays in the account.");
   const { resources, kmsKeyId, stage } = await stageResources(env, "backup --aws");
+  const given = options.out && resolve(options.out);
+  if (given) await checkOut(given, options.force);
   const { createAwsBackup } = await import("@gyre/core/backup/aws");
   const clients = await awsClients(resources.region);
   const manifest = await createAwsBackup(clients, {
@@ -392,8 +454,9 @@ async function awsBackup(options: BackupOptions, print: Print, env: NodeJS.Proce
     gyreVersion: await gyreVersion(),
     log: options.json ? () => {} : (line) => print(`backup: ${line}`),
   });
-  const out = resolve(options.out ?? `${manifest.table.backup_name}.json`);
-  await writeFile(out, json(manifest));
+  const out = given || resolve(`${manifest.table.backup_name}.json`);
+  // A copy is in the bucket already (backups/...): a manifest file here is not overwritten unasked.
+  await writeFile(out, json(manifest), { flag: options.force ? "w" : "wx" });
   if (options.json) {
     print(json({ manifest: out, ...manifest, objects: undefined }));
     return 0;
@@ -434,13 +497,16 @@ async function awsRestore(options: RestoreOptions, print: Print, env: NodeJS.Pro
     /^arn:aws[^:]*:dynamodb:([^:]+):/.exec(options.backupArn)?.[1];
   if (!region) throw new Error("Set AWS_REGION to the region of the backup.");
   const manifest = await readAwsManifest(options.manifest, region);
-  const [{ restoreAwsBackup }, { settleRestoredJobs }, { createGyre }, { KmsKeyPort }] = await Promise.all([
-    import("@gyre/core/backup/aws"),
-    import("@gyre/core/backup/settle"),
-    import("@gyre/core/context"),
-    import("@gyre/core/secret/kms-key-port"),
-  ]);
+  const [{ restoreAwsBackup }, { settleRestoredJobs }, { finishRestore }, { createGyre }, { KmsKeyPort }] =
+    await Promise.all([
+      import("@gyre/core/backup/aws"),
+      import("@gyre/core/backup/settle"),
+      import("@gyre/core/backup/restored"),
+      import("@gyre/core/context"),
+      import("@gyre/core/secret/kms-key-port"),
+    ]);
   const clients = await awsClients(region);
+  let credentials: DroppedCredentials | undefined;
   const report = await restoreAwsBackup(clients, {
     backupArn: options.backupArn,
     manifest,
@@ -467,7 +533,20 @@ async function awsRestore(options: RestoreOptions, print: Print, env: NodeJS.Pro
         tmpdir(),
       );
       try {
-        return await settleRestoredJobs(gyre, { backupCreatedAt: manifest.created_at });
+        const settled = await settleRestoredJobs(gyre, { backupCreatedAt: manifest.created_at });
+        credentials = await finishRestore(gyre, {
+          keepTokens: options.keepTokens,
+          installation: { id: tableName, name: options.stage! },
+          via: "gyre restore --aws",
+          backup: {
+            created_at: manifest.created_at,
+            backup_arn: options.backupArn,
+            table: manifest.table.name,
+            stage: manifest.stage,
+          },
+          restored: { objects_in_manifest: manifest.counts.objects, interrupted_jobs: settled.interrupted },
+        });
+        return settled;
       } finally {
         gyre.aws.dynamo.destroy();
       }
@@ -479,7 +558,13 @@ async function awsRestore(options: RestoreOptions, print: Print, env: NodeJS.Pro
     ...(report.kmsKeyId ? [`GYRE_ADOPT_DATA_KEY=${report.kmsKeyId}`] : []),
   ].join(" ");
   if (options.json) {
-    print(json({ ...report, deploy: `${adopt} npx sst deploy --stage ${options.stage}` }));
+    print(
+      json({
+        ...report,
+        credentials: credentialsJson(credentials),
+        deploy: `${adopt} npx sst deploy --stage ${options.stage}`,
+      }),
+    );
     return 0;
   }
   print(`Restored table ${report.tableName} and bucket ${report.bucketName} (${report.copied} object(s)).`);
@@ -495,6 +580,12 @@ async function awsRestore(options: RestoreOptions, print: Print, env: NodeJS.Pro
   if (report.interrupted > 0)
     print(
       `${report.interrupted} job(s) in flight at backup time now end infrastructure_fail ("interrupted by a restore").`,
+    );
+  print(credentialsLine(credentials));
+  if (credentials)
+    print(
+      "  Administrators sign in again (GitHub or LDAP) for a token; with no way to sign in:  " +
+        `npx sst shell --stage ${options.stage} -- npx gyre admin bootstrap --force --login <a new login>`,
     );
   print(`Deploy the stage onto them (its stack adopts both, and the old stage's KMS key):`);
   print(`  ${adopt} npx sst deploy --stage ${options.stage}`);

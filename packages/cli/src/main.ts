@@ -15,14 +15,14 @@
  *   gyre nomad node eligibility -enable|-disable [-json] <node>
  *   gyre nomad status|job status [-json] [<job>], alloc status [-json] <alloc>, alloc logs|logs ... <alloc>
  *   gyre doctor [<project slug>/<job number> | <job id>] [--json]
- *   gyre usage [--week 2026-W48] [--json | --csv [--report account_usage|job_activity|active_users]]
+ *   gyre usage [--week 2026-W48 | --week this] [--json | --csv [--report account_usage|job_activity|active_users]]
  *   gyre audit list [--action A] [--actor X] [--target T] [--from T] [--to T] [--json], export --from T --to T [--csv] [--out F]
  *   gyre github resync <project slug> [--json]
  *   gyre workflow approve|cancel|rerun ..., gyre ssh-key add|list|remove ...
  *   gyre token create|list|revoke ..., gyre user list|show|suspend|activate|role|delete ...
  *   gyre settings get|set|ldap-test ..., gyre project token create|list|delete ...
  *   gyre admin bootstrap [--login admin] [--name N] [--force] [--json]   (against the table, no API)
- *   gyre backup [--data-dir D] [--out F] [--include-key] | --aws, gyre restore <archive> --data-dir D | --aws ...
+ *   gyre backup [--data-dir D] [--out F [--force]] [--include-key] | --aws, gyre restore <archive> --data-dir D [--keep-tokens] | --aws ...
  *   gyre build delete <url or project/number>
  */
 import { execFileSync } from "node:child_process";
@@ -82,8 +82,8 @@ const USAGE = `Usage:
   gyre nomad alloc logs [-stderr] [-f] [-tail [-n 10 | -c bytes]] <alloc id or prefix>
   gyre nomad logs -job [-stderr] [-f] [-tail] <job id>
   gyre doctor [<project slug>/<job number> | <job id>] [--json]
-  gyre usage [--week 2026-W48] [--json | --csv [--report account_usage|job_activity|active_users]]
-      (default: the last full week, Monday to Sunday UTC)
+  gyre usage [--week 2026-W48 | --week this] [--json | --csv [--report account_usage|job_activity|active_users]]
+      (default: the last full week, Monday to Sunday UTC; this: the week under way so far)
   gyre audit list [--action A | --action user.] [--actor X] [--target T] [--from T] [--to T] [--limit 50] [--json]
   gyre audit export --from T --to T [--csv] [--out file] [--action A] [--actor X] [--target T]
   gyre github resync <project slug> [--json]   (build the pushes GitHub delivered while Gyre was down)
@@ -103,11 +103,12 @@ const USAGE = `Usage:
   gyre project token list <project slug> [--json] | delete <project slug> <token id>
   gyre admin bootstrap [--login admin] [--name N] [--force] [--json]
       (the first administrator, straight in the table: npx sst shell --stage prod -- npx gyre admin bootstrap)
-  gyre backup [--data-dir .gyre] [--out gyre-backup-<time>.tar.gz] [--include-key] [--json]
-      (while Gyre runs, or not; the master key goes in only with --include-key)
-  gyre restore <archive> --data-dir <fresh dir> [--key <master.key>] [--force] [--json]
-  gyre backup --aws [--out <manifest.json>]   (npx sst shell --stage prod -- npx gyre backup --aws)
-  gyre restore --aws --backup-arn <arn> --manifest <file or s3://...> --stage <new stage> [--json]
+  gyre backup [--data-dir .gyre] [--out gyre-backup-<time>.tar.gz [--force]] [--include-key] [--json]
+      (while Gyre runs, or not; the master key goes in only with --include-key; --force replaces an --out file)
+  gyre restore <archive> --data-dir <fresh dir> [--key <master.key>] [--force] [--keep-tokens] [--json]
+      (the backup's tokens and sessions are dropped unless --keep-tokens)
+  gyre backup --aws [--out <manifest.json> [--force]]   (npx sst shell --stage prod -- npx gyre backup --aws)
+  gyre restore --aws --backup-arn <arn> --manifest <file or s3://...> --stage <new stage> [--keep-tokens] [--json]
   gyre build delete <build URL or project slug/job number> [--json]
 
 GYRE_URL and GYRE_TOKEN select the server (default: the local one and .gyre/admin-token).`;
@@ -513,6 +514,7 @@ export async function main(argv: string[]): Promise<number> {
         options: {
           "data-dir": { type: "string" },
           out: { type: "string" },
+          force: { type: "boolean" },
           "include-key": { type: "boolean" },
           aws: { type: "boolean" },
           json: { type: "boolean" },
@@ -532,6 +534,7 @@ export async function main(argv: string[]): Promise<number> {
           "data-dir": { type: "string" },
           key: { type: "string" },
           force: { type: "boolean" },
+          "keep-tokens": { type: "boolean" },
           aws: { type: "boolean" },
           "backup-arn": { type: "string" },
           manifest: { type: "string" },
@@ -542,7 +545,12 @@ export async function main(argv: string[]): Promise<number> {
       if (positionals.length > (values.aws ? 0 : 1)) break;
       return restoreCommand(
         positionals[0],
-        { ...values, dataDir: values["data-dir"], backupArn: values["backup-arn"] },
+        {
+          ...values,
+          dataDir: values["data-dir"],
+          backupArn: values["backup-arn"],
+          keepTokens: values["keep-tokens"],
+        },
         print,
       );
     }

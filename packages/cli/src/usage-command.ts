@@ -1,9 +1,11 @@
 /**
- * `gyre usage [--week 2026-W48] [--json | --csv [--report account_usage|job_activity|active_users]]`:
+ * `gyre usage [--week 2026-W48 | --week this] [--json | --csv [--report account_usage|job_activity|active_users]]`:
  * a week's usage statistics from `GET /api/gyre/usage` (administrators). Without `--week`, the
- * last full week (Monday to Sunday, UTC). By default a summary: build minutes by organization,
- * platform, executor and resource class, the week's active users, each project's jobs by
- * status. `--json` prints the API's answer; `--csv` one table as CSV, to load into a
+ * last full week (Monday to Sunday, UTC); `--week this`, the week under way so far; a week that
+ * has not begun is refused (by the API, which says which week is under way). By default a
+ * summary: build minutes by organization, platform, executor and resource class, the week's
+ * active users, each project's jobs by status, and the API's note on a week before the
+ * installation began. `--json` prints the API's answer; `--csv` one table as CSV, to load into a
  * spreadsheet (`--report` names which, default `account_usage`).
  */
 import type { UsageJson } from "@gyre/core/usage/format";
@@ -29,6 +31,7 @@ export function usageLines(u: UsageJson): string[] {
   const last = new Date(Date.parse(u.to) - 1).toISOString();
   const lines = [
     `Usage for ${u.week} (${day(u.from)} to ${day(last)} UTC${u.complete ? "" : ", so far: the week has not ended"})`,
+    ...(u.note ? [`Note: ${u.note}`] : []),
     `Build minutes: ${u.totals.build_minutes} in ${u.totals.jobs} job(s), ${u.totals.tasks} task(s); ` +
       `${u.active_users.count} active user(s); ${u.projects.building} of ${u.projects.total} project(s) built, ${u.projects.new} added.`,
     "",

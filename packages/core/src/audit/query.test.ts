@@ -4,10 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GyreError } from "../error.ts";
+import { encodePageToken } from "../protocol/page-token.ts";
 import { memoryTable, type TestTable } from "../store/test-table.ts";
 import { parseCsv } from "../test-csv.ts";
 import { auditCsv, csvCell } from "./csv.ts";
-import { AUDIT_FIELDS, type AuditEvent, type AuditRecord, audit } from "./index.ts";
+import { AUDIT_ACTIONS, AUDIT_FIELDS, type AuditEvent, type AuditRecord, audit } from "./index.ts";
 import {
   exportAudit,
   listAudit,
@@ -134,6 +135,44 @@ describe("listAudit", () => {
     });
   });
 
+  it("refuses a well-formed token forged to read outside the query's range, with 400", async () => {
+    // Tokens are not signed: anyone can write one for the same list (its name is the query).
+    const forged = (query: Record<string, string>, key: { pk: string; sk: string; from: string }) => {
+      const name = `AUDIT?action=${query.action ?? ""}&actor=&target=&from=${query.from ? new Date(query.from).toISOString() : ""}&to=${query.to ? new Date(query.to).toISOString() : ""}`;
+      return list({ ...query, "page-token": encodePageToken(name, key) });
+    };
+    const refused = { code: "bad_request", message: "Invalid page-token." };
+    // The default range (24 hours): a start 8 days back would read context.delete and context.create.
+    const start = "2026-03-02T00:00:00.000Z";
+    await expect(
+      forged({}, { pk: "AUDIT#2026-03-10T12", sk: "2026-03-10T12:30:00.000Z", from: start }),
+    ).rejects.toMatchObject(refused);
+    // A range given: a start before its own, or a walk above its end.
+    const range = { from: "2026-03-09T00:00:00Z", to: "2026-03-10T10:00:00Z" };
+    await expect(
+      forged(range, { pk: "AUDIT#2026-03-09T23", sk: "2026-03-10T00:00:00.000Z", from: start }),
+    ).rejects.toMatchObject(refused);
+    await expect(
+      forged(range, {
+        pk: "AUDIT#2026-03-10T12",
+        sk: "2026-03-10T12:30:00.000Z",
+        from: "2026-03-09T00:00:00.000Z",
+      }),
+    ).rejects.toMatchObject(refused);
+    // The same tokens, within their ranges, read what the ranges hold.
+    const inside = await forged(range, {
+      pk: "AUDIT#2026-03-09T23",
+      sk: "2026-03-10T00:00:00.000Z",
+      from: "2026-03-09T00:00:00.000Z",
+    });
+    expect(actions(inside.items)).toEqual(["user.create"]);
+    const recent = await forged(
+      {},
+      { pk: "AUDIT#2026-03-10T12", sk: "2026-03-10T12:30:00.000Z", from: "2026-03-09T12:30:00.000Z" },
+    );
+    expect(actions(recent.items)).toEqual(actions((await list({})).items));
+  });
+
   it(`reads at most ${MAX_PARTITIONS_PER_PAGE} hours a page: a sparse range answers short pages with a token`, async () => {
     const sparse = { from: "2026-03-01", to: "2026-03-08T09:00:00Z", action: "context." };
     const page = await list(sparse);
@@ -158,9 +197,20 @@ describe("listAudit", () => {
     expect(badRequest(() => parseListQuery({ to: "2026-02-30T10:00:00Z" })).message).toMatch(
       /to: not a valid time/,
     );
-    expect(badRequest(() => parseListQuery({ action: "User Create" })).message).toMatch(
-      /^Invalid query: action: /,
+    expect(badRequest(() => parseListQuery({ action: "User Create" })).message).toBe(
+      "Invalid query: action: an action (user.create) or a prefix ending in a dot (user.)",
     );
+    // Well formed, but no action Gyre records: a 400 naming the known actions, not an empty answer.
+    for (const action of ["user.created", "job.", "usr.*", "settings.update.more"]) {
+      const refusal = badRequest(() => parseListQuery({ action }));
+      expect(refusal.code).toBe("bad_request");
+      expect(refusal.message).toBe(
+        `Invalid query: action: not an action Gyre records, nor a prefix of one: give one of ${AUDIT_ACTIONS.join(", ")}, or a prefix ending in a dot (user.)`,
+      );
+      expect(() => parseExportQuery({ action })).toThrow(/not an action Gyre records/);
+    }
+    for (const action of ["user.create", "user.", "user.*", "workflow.job.", "installation.restore"])
+      expect(parseListQuery({ action }).action).toBe(action);
     expect(badRequest(() => parseListQuery({ limit: "0" })).message).toMatch(/^Invalid query: limit: /);
     expect(badRequest(() => parseListQuery({ actor: "x".repeat(201) })).message).toMatch(
       /^Invalid query: actor: /,

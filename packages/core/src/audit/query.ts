@@ -8,7 +8,8 @@
  * tokens; a page reads at most `MAX_PARTITIONS_PER_PAGE` hours and `MAX_READ_PER_PAGE` records,
  * so a page of a sparse filter may come back short (or empty) with a token to go on. A token
  * holds where the walk stopped (the hour's partition and the sort key below which it goes on)
- * and the range's start, so the default range does not slide between pages.
+ * and the range's start, so the default range does not slide between pages; a token that would
+ * read outside the query's range (forged: tokens are not signed) is a 400.
  *
  * The export reads the whole range oldest first, up to `EXPORT_MAX_RECORDS`.
  */
@@ -19,6 +20,7 @@ import { parseInput, z } from "../protocol/schema.ts";
 import { queryPage } from "../store/index.ts";
 import { hourOf, recordsOfHour } from "./delivery.ts";
 import {
+  AUDIT_ACTIONS,
   type AuditEntity,
   type AuditRecord,
   AuditRecordSchema,
@@ -57,12 +59,31 @@ const IsoTime = z
 
 const ACTION = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*(\.|\.\*)?$/;
 
+/** The prefix an action filter names (`user.` and `user.*` alike), or undefined for an exact one. */
+const prefixOf = (filter: string) =>
+  filter.endsWith(".*") ? filter.slice(0, -1) : filter.endsWith(".") ? filter : undefined;
+
+/**
+ * Whether an action filter can match a record: an action Gyre records, or a prefix of one. Any
+ * other (a typo, another product's action name) is refused rather than answered with nothing.
+ */
+function knownAction(filter: string): boolean {
+  const prefix = prefixOf(filter);
+  return prefix
+    ? AUDIT_ACTIONS.some((action) => action.startsWith(prefix))
+    : (AUDIT_ACTIONS as readonly string[]).includes(filter);
+}
+
 /** The filters both the listing and the export take (query parameters). */
 export const AuditFilterSchema = z.object({
   action: z
     .string()
     .max(100)
-    .regex(ACTION, "an action (user.create) or a prefix ending in a dot (user.)")
+    .regex(ACTION, { message: "an action (user.create) or a prefix ending in a dot (user.)", abort: true })
+    .refine(
+      knownAction,
+      `not an action Gyre records, nor a prefix of one: give one of ${AUDIT_ACTIONS.join(", ")}, or a prefix ending in a dot (user.)`,
+    )
     .optional(),
   actor: z.string().min(1).max(200).optional(),
   target: z.string().min(1).max(200).optional(),
@@ -107,7 +128,7 @@ const sameEntity = (entity: AuditEntity, wanted: string) =>
 export function matches(record: AuditRecord, filter: AuditFilter): boolean {
   const action = filter.action;
   if (action) {
-    const prefix = action.endsWith(".*") ? action.slice(0, -1) : action.endsWith(".") ? action : undefined;
+    const prefix = prefixOf(action);
     if (prefix ? !record.action.startsWith(prefix) : record.action !== action) return false;
   }
   if (filter.actor && !sameEntity(record.actor, filter.actor)) return false;
@@ -133,20 +154,36 @@ function listName(query: z.output<typeof AuditListSchema>): string {
 const HOUR_PARTITION = /^AUDIT#(\d{4}-\d\d-\d\dT\d\d)$/;
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
-/** Where a token says to go on: an hour, the sort key it goes on below, and the range's start. */
-function resumeAt(list: string, token: string): { hour: string; upper: string; from: string } {
+/**
+ * Where a token says to go on: an hour, the sort key it goes on below, and the range's start,
+ * all within the range the query asks for. A token names its list, but is not signed: one
+ * forged for the same list must not reach past it. So its start must be the query's own when
+ * the query fixes it (`from` or `to` given); with the default range (the 24 hours before the
+ * first page) it may be no more than 24 hours below where the token goes on; and it never goes
+ * on above the range's end.
+ */
+function resumeAt(
+  list: string,
+  token: string,
+  range: { from: string; to: string },
+  fixed: boolean,
+): { hour: string; upper: string; from: string } {
   const key = decodePageToken(list, token, { attributes: ["pk", "sk", "from"] });
   const hour = HOUR_PARTITION.exec(key.pk!)?.[1];
   const from = key.from!;
   const upper = key.sk!;
   const hourStart = hour ? iso(startOf(hour)) : "";
+  // The sort key's time (`<occurred_at>#<id>`), or the hour's end the token stopped at.
+  const upperMs = Date.parse(upper.slice(0, 24));
   if (
     !hour ||
     !ISO_MS.test(from) ||
     Number.isNaN(startOf(hour)) ||
     hourOf(Date.parse(from)) > hour ||
     !(upper > hourStart && upper <= iso(startOf(hour) + HOUR_MS)) ||
-    upper < from
+    upper < from ||
+    upper > range.to ||
+    (fixed ? from !== range.from : !(upperMs - Date.parse(from) <= DEFAULT_RANGE_MS))
   )
     throw badRequest("Invalid page-token.");
   return { hour, upper, from };
@@ -163,7 +200,10 @@ export async function listAudit(
   let { from } = range;
   let hour = hourOf(Date.parse(range.to) - 1);
   let upper = range.to;
-  if (query["page-token"]) ({ hour, upper, from } = resumeAt(list, query["page-token"]));
+  if (query["page-token"]) {
+    const fixed = query.from !== undefined || query.to !== undefined;
+    ({ hour, upper, from } = resumeAt(list, query["page-token"], range, fixed));
+  }
   const items: AuditRecord[] = [];
   const next = (pk: string, sk: string) => ({
     items,

@@ -24,7 +24,8 @@
  * there), mode 0600: it can hold the master key.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { createGunzip, createGzip, type Gzip } from "node:zlib";
 
 const BLOCK = 512;
@@ -231,16 +232,50 @@ function parseHeader(block: Buffer, path: string): { name: string; size: number;
   return { name, size, mode: Number.isInteger(mode) ? mode : 0o644 };
 }
 
+const UNREADABLE: Record<string, string> = {
+  ENOENT: "there is no such file",
+  ENOTDIR: "a directory on its path is a file",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  ELOOP: "too many symbolic links",
+};
+
+/**
+ * The archive at `path`, opened for reading; a `BackupArchiveError` saying why when it cannot
+ * be (missing, unreadable, a directory), before anything reads or writes.
+ */
+export async function openArchive(path: string): Promise<FileHandle> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    throw new BackupArchiveError(
+      `Cannot read the archive ${path}: ${UNREADABLE[code] ?? (error as Error).message}.`,
+    );
+  }
+  if (!(await handle.stat()).isFile()) {
+    await handle.close();
+    throw new BackupArchiveError(
+      `Cannot read the archive ${path}: it is not a file (give the .tar.gz gyre backup wrote).`,
+    );
+  }
+  return handle;
+}
+
 /**
  * Offers each entry of the archive at `path` to `onEntry`, in order. An entry's body not read
- * by its handler is skipped. A damaged file (gzip's CRC, a truncated tar, a bad header) throws
- * `BackupArchiveError`.
+ * by its handler is skipped. A file that cannot be read throws as `openArchive` says; a damaged
+ * one (gzip's CRC, a truncated tar, a bad header) throws `BackupArchiveError`.
  */
 export async function readArchive(
   path: string,
   onEntry: (entry: ArchiveEntry) => Promise<void>,
 ): Promise<void> {
-  const gunzip = createReadStream(path).pipe(createGunzip());
+  const file = (await openArchive(path)).createReadStream();
+  const gunzip = file.pipe(createGunzip());
+  // A read error (EIO) is not piped on: it ends the gunzip stream, whose iterator throws it.
+  file.once("error", (error) => gunzip.destroy(error));
   // A stream error (not gzip, CRC mismatch) surfaces through the iterator below.
   const reader = new ByteReader(gunzip[Symbol.asyncIterator]() as AsyncIterator<Buffer>);
   const damaged = (error: unknown): never => {
@@ -280,6 +315,7 @@ export async function readArchive(
     }
   } catch (error) {
     gunzip.destroy();
+    file.destroy();
     damaged(error);
   }
 }

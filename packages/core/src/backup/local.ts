@@ -24,7 +24,19 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
+import {
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  stat,
+} from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import {
@@ -42,7 +54,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { isMissing } from "../aws/s3.ts";
 import type { Gyre } from "../context.ts";
-import { GyreError } from "../error.ts";
+import { conflict, GyreError } from "../error.ts";
 import { parseStored } from "../protocol/schema.ts";
 import { MASTER_KEY_FILE } from "../secret/index.ts";
 import { tableDefinition } from "../table-schema.ts";
@@ -72,8 +84,10 @@ const entryName = (prefix: string, n: number) => `${prefix}/${String(n).padStart
 export interface LocalBackupOptions {
   /** The installation's data directory (its master key is read from there). */
   dataDir: string;
-  /** Where the archive goes (written beside it first, renamed when complete). */
+  /** Where the archive goes (written beside it first, moved there when complete). */
   out: string;
+  /** Replace a file already at `out` (without it, one there, even made meanwhile, is refused). */
+  replace?: boolean;
   /** Put the master key in the archive (without it, sealed values open only with the original key file). */
   includeKey?: boolean;
   /** The stand-ins are a running Gyre's (recorded in the manifest). */
@@ -129,6 +143,30 @@ async function readKeyFile(path: string): Promise<Buffer | undefined> {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
   }
+}
+
+/** The archive at `out` exists already (and was not to be replaced). */
+const archiveExists = (out: string) =>
+  conflict(`${out} exists already: give another --out, or --force to replace it.`);
+
+/**
+ * Moves the finished archive into place: over what is at `out` with `replace`, else only when
+ * nothing is there, checked by the file system itself (a hard link fails on an existing name),
+ * so that a file made since the caller looked is not overwritten either.
+ */
+async function moveInto(partial: string, out: string, replace: boolean): Promise<void> {
+  if (replace) return rename(partial, out);
+  try {
+    await link(partial, out);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") throw archiveExists(out);
+    // A file system without hard links: look, then rename.
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+    if (await present(out)) throw archiveExists(out);
+    return rename(partial, out);
+  }
+  await rm(partial, { force: true });
 }
 
 /** Writes a backup of the installation `gyre` reaches into `options.out`; answers its manifest. */
@@ -279,7 +317,7 @@ export async function writeLocalBackup(gyre: Gyre, options: LocalBackupOptions):
     const body = Buffer.from(JSON.stringify(manifest, null, 2), "utf8");
     await writer.add(MANIFEST_ENTRY, body.length, body);
     await writer.finish();
-    await rename(partial, options.out);
+    await moveInto(partial, options.out, Boolean(options.replace));
     return manifest;
   } catch (error) {
     await writer.abort().catch(() => undefined);

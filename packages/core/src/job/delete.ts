@@ -12,6 +12,10 @@
  * Only a job that has ended: one still queued, running, blocked or on hold is refused (409),
  * as is one a job of its workflow still waits for. Objects go before the items, so a deletion
  * that fails half-way is finished by running it again (the job's item is its handle).
+ *
+ * A workflow that has ended keeps when it stopped: before any item goes, its `stoppedAt` (and
+ * that of each rerun workflow a copy is deleted from) is written onto its item, since the jobs
+ * left may not show it any more (workflow/index.ts `present`).
  */
 import { deleteKeys } from "../aws/s3.ts";
 import { listBucket } from "../backup/local.ts";
@@ -19,9 +23,9 @@ import type { Gyre } from "../context.ts";
 import { badRequest, conflict } from "../error.ts";
 import { NumberParam, ProjectPath } from "../protocol/api.ts";
 import { WorkspaceKeys } from "../storage/workspaces.ts";
-import { deleteItem, deleteItems, type Key } from "../store/index.ts";
+import { deleteItem, deleteItems, type Key, tryUpdate } from "../store/index.ts";
 import { Keys } from "../table.ts";
-import { readWorkflow, workflowIdsOf } from "../workflow/index.ts";
+import { readWorkflow, TERMINAL_WORKFLOW, type Workflow, workflowIdsOf } from "../workflow/index.ts";
 import { findJob, getJobByNumber, type Job, TERMINAL_JOB } from "./index.ts";
 
 export interface DeletedJob {
@@ -48,7 +52,7 @@ export async function deleteJob(gyre: Gyre, slug: string, number: number): Promi
         ? `Job ${number} of ${slug} is ${job.status}: cancel its workflow (gyre workflow cancel ${job.workflowId}) or wait for it to end, then delete it.`
         : `Job ${number} of ${slug} is ${job.status === "on_hold" ? "on hold" : job.status}: it has not ended. Cancel its workflow (gyre workflow cancel ${job.workflowId}) first.`,
     );
-  const { jobs } = await readWorkflow(gyre, job.workflowId);
+  const { workflow, jobs } = await readWorkflow(gyre, job.workflowId);
   const waiting = jobs.find((j) => j.status === "blocked" && j.requires.includes(job.name));
   if (waiting)
     throw conflict(
@@ -65,15 +69,21 @@ export async function deleteJob(gyre: Gyre, slug: string, number: number): Promi
 
   // Copies a rerun carried (not indexed by number, same id), in the pipeline's other workflows.
   const copies: Key[] = [];
+  const copiedInto: string[] = [];
   for (const id of await workflowIdsOf(gyre, job.pipelineId)) {
     if (id === job.workflowId) continue;
     const copy = await findJob(gyre, id, job.name);
-    if (copy?.id === job.id && copy.carriedFrom) copies.push(Keys.job(id, job.name));
+    if (copy?.id === job.id && copy.carriedFrom) {
+      copies.push(Keys.job(id, job.name));
+      copiedInto.push(id);
+    }
   }
   const runs: Key[] = [
     Keys.jobRun(job.projectSlug, job.workflowName, job.startedAt ?? job.createdAt, job.id),
     Keys.testRun(job.projectSlug, job.checkout.revision, job.name, job.id),
   ];
+  await keepStoppedAt(gyre, workflow);
+  for (const id of copiedInto) await keepStoppedAt(gyre, (await readWorkflow(gyre, id)).workflow);
   await deleteItems(gyre, [...copies, ...runs]);
   // Last, and only as read: a job moved meanwhile (a rerun made it anew?) is not deleted blind.
   const deleted = await deleteItem(gyre, Keys.job(job.workflowId, job.name), [
@@ -84,17 +94,33 @@ export async function deleteJob(gyre: Gyre, slug: string, number: number): Promi
   return { job, objects, items: 1 + copies.length };
 }
 
+/** Writes an ended workflow's stop onto its item, once (the first deletion's is kept). */
+async function keepStoppedAt(gyre: Gyre, workflow: Workflow): Promise<void> {
+  if (!TERMINAL_WORKFLOW.has(workflow.status) || !workflow.stoppedAt) return;
+  await tryUpdate(gyre, Keys.workflow(workflow.id), {
+    set: { stoppedAt: workflow.stoppedAt },
+    when: [
+      { path: "pk", exists: true },
+      { path: "stoppedAt", exists: false },
+    ],
+  });
+}
+
 /**
  * The build a user names: `gh/acme/api/12`, or a URL as the reference, the API or the web app
  * gives it: `https://host/gh/acme/api/12`, `.../api/v1.1/project/gh/acme/api/12`,
  * `.../api/v2/project/gh/acme/api/job/12`, `.../pipelines/gh/acme/api/3/workflows/<id>/jobs/12`.
+ * A URL's `origin` (`https://host`) comes back too: whose build it is.
  */
-export function parseBuildRef(input: string): { slug: string; number: number } {
+export function parseBuildRef(input: string): { slug: string; number: number; origin?: string } {
   const text = input.trim();
   let path = text;
+  let origin: string | undefined;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
     try {
-      path = decodeURIComponent(new URL(text).pathname);
+      const url = new URL(text);
+      path = decodeURIComponent(url.pathname);
+      origin = url.origin;
     } catch {
       path = "";
     }
@@ -126,5 +152,5 @@ export function parseBuildRef(input: string): { slug: string; number: number } {
     throw badRequest(
       `Not a build: ${JSON.stringify(input.slice(0, 200))}. Give <vcs>/<org>/<repo>/<job number> (gh/acme/api/12) or the build's URL.`,
     );
-  return found;
+  return origin ? { ...found, origin } : found;
 }

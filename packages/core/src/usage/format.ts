@@ -15,7 +15,7 @@ import type { UsageReport } from "./report.ts";
 export const USAGE_REPORTS = ["account_usage", "job_activity", "active_users"] as const;
 export type UsageReportName = (typeof USAGE_REPORTS)[number];
 
-/** `GET /api/gyre/usage`: `week` (default: the last full week), `format`, and the CSV's `report`. */
+/** `GET /api/gyre/usage`: `week` (default: the last full week; `this`: the week so far), `format`, and the CSV's `report`. */
 export const UsageQuery = z.object({
   week: z.string().max(64).optional(),
   format: z.enum(["json", "csv"]).optional(),
@@ -28,6 +28,12 @@ export const minutes = (seconds: number) => Math.round((seconds / 60) * 100) / 1
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** What a reader should know about a week beyond its figures, or null: it ended before Gyre began. */
+export function usageNote(report: UsageReport): string | null {
+  if (report.installedAt === undefined || report.week.to > report.installedAt) return null;
+  return `${report.week.id} ended before this installation began (${iso(report.installedAt)}, its first administrator or project): there is nothing to count.`;
+}
+
 export function usageJson(report: UsageReport) {
   const totals = report.accountUsage.reduce(
     (t, r) => ({ jobs: t.jobs + r.jobs, tasks: t.tasks + r.tasks, seconds: t.seconds + r.buildSeconds }),
@@ -39,6 +45,8 @@ export function usageJson(report: UsageReport) {
     to: iso(report.week.to),
     complete: report.complete,
     generated_at: iso(report.generatedAt),
+    installed_at: report.installedAt === undefined ? null : iso(report.installedAt),
+    note: usageNote(report),
     totals: {
       jobs: totals.jobs,
       tasks: totals.tasks,

@@ -24,6 +24,7 @@ import {
   dueWeek,
   lastFullWeek,
   parseWeek,
+  requestedWeek,
   type UsageReport,
   usageCsv,
   usageJson,
@@ -93,6 +94,22 @@ describe("ISO weeks", () => {
     expect(refusal("2026-W54")).toMatch(/2026 has 53 ISO weeks/);
     expect(refusal("1969-W52")).toMatch(/1970 or later/);
     expect(refusal("x".repeat(500)).length).toBeLessThan(120);
+  });
+
+  it("are asked for as the last full week by default, `this` for the week so far, never one not begun", () => {
+    const now = at("2026-01-14T09:30:00Z"); // Wednesday of 2026-W03
+    expect(requestedWeek(undefined, now).id).toBe("2026-W02");
+    expect(requestedWeek("this", now).id).toBe("2026-W03");
+    expect(requestedWeek("2026-W03", now).id).toBe("2026-W03");
+    expect(requestedWeek("2025-W10", now).id).toBe("2025-W10");
+    const refused = () => requestedWeek("2026-W04", now);
+    expect(refused).toThrow(GyreError);
+    expect(refused).toThrow(
+      'Invalid week "2026-W04": it has not begun (the week under way is 2026-W03: give week=this for it so far).',
+    );
+    // Its first instant has begun.
+    expect(requestedWeek("2026-W04", parseWeek("2026-W04").from).id).toBe("2026-W04");
+    expect(() => requestedWeek("This", now)).toThrow(/give an ISO week as YYYY-Www/);
   });
 
   it("give the last full week, and the delivery's week two hours after it ended", () => {
@@ -555,6 +572,27 @@ describe("a week's report", () => {
       active_users: { count: 0, users: [] },
     });
     expect(usageCsv(empty, "job_activity").split("\r\n")).toHaveLength(2);
+  });
+
+  it("of a week that ended before the installation began is empty and says so; the week it began in is not", async () => {
+    const before = usageJson(await usageReport(table.gyre, parseWeek("2025-W30")));
+    // The first projects were added on 1 December 2025 (no administrator mark in this table).
+    expect(before.installed_at).toBe("2025-12-01T00:00:00.000Z");
+    expect(before.note).toBe(
+      "2025-W30 ended before this installation began (2025-12-01T00:00:00.000Z, its first administrator or project): there is nothing to count.",
+    );
+    expect(before.totals).toEqual({ jobs: 0, tasks: 0, build_seconds: 0, build_minutes: 0 });
+    expect(usageJson(await usageReport(table.gyre, parseWeek("2025-W49"))).note).toBeNull();
+    expect(usageJson(report).note).toBeNull();
+    // An administrator's mark older than every project is when it began.
+    await putItem(table.gyre, { ...Keys.firstAdmin(), at: "2025-11-20T10:00:00.000Z" });
+    const marked = usageJson(await usageReport(table.gyre, parseWeek("2025-W30")));
+    expect(marked.installed_at).toBe("2025-11-20T10:00:00.000Z");
+    // 2025-W47 (16 to 22 November) holds it; 2025-W46 ended before.
+    expect(usageJson(await usageReport(table.gyre, parseWeek("2025-W47"))).note).toBeNull();
+    expect(usageJson(await usageReport(table.gyre, parseWeek("2025-W46"))).note).toMatch(
+      /^2025-W46 ended before this installation began \(2025-11-20T10:00:00.000Z/,
+    );
   });
 
   it("of a later week finds its jobs among the later pipelines, and of the week so far says it is not complete", async () => {

@@ -93,6 +93,8 @@ export interface UsageReport {
   generatedAt: number;
   /** Whether the week had ended when this was computed (else it is the week so far). */
   complete: boolean;
+  /** When the installation began (installedAt), if it has begun: a week that ended before it is empty. */
+  installedAt?: number;
   accountUsage: AccountUsageRow[];
   activeUsers: ActiveUser[];
   jobActivity: JobActivityRow[];
@@ -287,9 +289,31 @@ async function activeUsersOf(gyre: Gyre, acts: Map<string, Acts>): Promise<Activ
     .sort((a, b) => byText(a.login ?? "", b.login ?? "") || byText(a.id, b.id));
 }
 
+const FirstAdminSchema = z.object({ at: z.string() });
+
+/**
+ * When the installation began: its first record that counts, the first administrator's mark
+ * (made at the local runtime's first start, `gyre admin bootstrap` or the first sign-in) or its
+ * oldest project, whichever is older. Every job and pipeline belongs to a project, so a week
+ * that ended before then has nothing to count. Undefined for an installation with neither.
+ */
+export async function installedAt(
+  gyre: Gyre,
+  projects: readonly StoredProject[],
+): Promise<number | undefined> {
+  const mark = await getItem(gyre, Keys.firstAdmin(), FirstAdminSchema, "first administrator mark", {
+    consistent: false,
+  });
+  const times = [mark?.at, ...projects.map((p) => p.createdAt)]
+    .filter((t): t is string => t !== undefined)
+    .map(Date.parse);
+  return times.length > 0 ? Math.min(...times) : undefined;
+}
+
 /** The usage statistics of `week`, computed now from the table (see the top of this file). */
 export async function usageReport(gyre: Gyre, week: Week): Promise<UsageReport> {
   const projects = await listProjects(gyre);
+  const since = await installedAt(gyre, projects);
   const perProject = await eachLimited(projects, PROJECT_CONCURRENCY, async (project: StoredProject) => {
     const [jobs, pipelines] = await Promise.all([
       jobsOfWeek(gyre, project.slug, week),
@@ -369,6 +393,7 @@ export async function usageReport(gyre: Gyre, week: Week): Promise<UsageReport> 
     week,
     generatedAt: now,
     complete: now >= week.to,
+    ...(since !== undefined ? { installedAt: since } : {}),
     accountUsage,
     activeUsers: await activeUsersOf(gyre, acts),
     jobActivity: activity,

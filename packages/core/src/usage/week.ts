@@ -3,7 +3,7 @@
  * next Monday 00:00 UTC (the end left out). Week 1 of a year is the week holding its first
  * Thursday (the week of 4 January), so a year has 52 weeks, or 53 when it starts on a Thursday
  * (or on a Wednesday in a leap year), and the first days of January may belong to the last
- * week of the year before.
+ * week of the year before. A query names a week that has begun (requestedWeek), or `this`.
  */
 import { badRequest } from "../error.ts";
 
@@ -68,4 +68,23 @@ export function parseWeek(text: string): Week {
   const last = weeksIn(year);
   if (week > last) throw badRequest(`Invalid week ${shown}: ${year} has ${last} ISO weeks.`);
   return make(year, week);
+}
+
+/** What `week=` takes besides an ISO week: the week under way, so far. */
+export const THIS_WEEK = "this";
+
+/**
+ * The week a query asks for (`GET /api/gyre/usage?week=`, `gyre usage --week`): the last full
+ * week when none is given, the week under way for `this`, else an ISO week (parseWeek) that has
+ * begun by `now`: a later one is a 400 saying which week is under way.
+ */
+export function requestedWeek(text: string | undefined, now: number): Week {
+  if (text === undefined) return lastFullWeek(now);
+  if (text === THIS_WEEK) return weekOf(now);
+  const week = parseWeek(text);
+  if (week.from > now)
+    throw badRequest(
+      `Invalid week "${week.id}": it has not begun (the week under way is ${weekOf(now).id}: give week=${THIS_WEEK} for it so far).`,
+    );
+  return week;
 }

@@ -44,6 +44,11 @@ export const WorkflowItemSchema = z.object({
   canceledAt: z.string().optional(),
   /** The workflow this one reruns (workflow/rerun.ts), and what was asked for. */
   rerunOf: z.string().optional(),
+  /**
+   * When the ended workflow stopped, kept once a job of it is deleted (job/delete.ts): the jobs
+   * left may no longer show it (none left, or only jobs that never ran).
+   */
+  stoppedAt: z.string().optional(),
 });
 export type WorkflowItem = z.infer<typeof WorkflowItemSchema>;
 
@@ -108,15 +113,17 @@ export function workflowStatus(jobs: JobView[], canceled = false): WorkflowStatu
   return "not_run";
 }
 
-/** The workflow as the API shows it, from its item and its jobs. */
+/**
+ * The workflow as the API shows it, from its item and its jobs. An ended workflow stopped when
+ * its last job did, or at what its item kept (a job deleted), or, with no job to say, when it
+ * was canceled.
+ */
 export function present(item: WorkflowItem, jobs: Job[]): Workflow {
+  const { stoppedAt: kept, ...rest } = item;
   const status = workflowStatus(jobs, item.canceledAt !== undefined);
   const stops = jobs.map((j) => j.stoppedAt).filter((s): s is string => Boolean(s));
-  return {
-    ...item,
-    status,
-    ...(TERMINAL_WORKFLOW.has(status) && stops.length > 0 ? { stoppedAt: stops.sort().at(-1) } : {}),
-  };
+  const stoppedAt = kept ?? stops.sort().at(-1) ?? item.canceledAt;
+  return { ...rest, status, ...(TERMINAL_WORKFLOW.has(status) && stoppedAt ? { stoppedAt } : {}) };
 }
 
 /** The workflow and all its jobs, read consistently in one query. */

@@ -9,7 +9,9 @@
  *       → the range oldest first: CSV (the reference's download, nested fields as JSON) or a
  *         JSON array; at most 10,000 records (422 past that: export a shorter range)
  *
- * A bad filter is a 400 naming it.
+ * A bad filter is a 400 naming it: an `action` that is no action Gyre records (nor a prefix of
+ * one) lists the ones it does; a `page-token` of another query, or one forged to read outside
+ * the query's range, is refused too (core/src/audit/query.ts).
  */
 import { auditCsv } from "@gyre/core/audit/csv";
 import { auditRange, exportAudit, listAudit, parseExportQuery, parseListQuery } from "@gyre/core/audit/query";

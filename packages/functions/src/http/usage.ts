@@ -1,20 +1,15 @@
 /**
  * `GET /api/gyre/usage[?week=2026-W48][&format=json|csv][&report=account_usage|job_activity|active_users]`:
  * a week's usage statistics (core/src/usage), for administrators. Without `week`, the last
- * full week. JSON by default: `{week, from, to, complete, generated_at, totals, account_usage,
- * active_users: {count, users}, job_activity, projects}`; `format=csv` answers one table as a
- * CSV download, `report` naming which (default `account_usage`). A malformed week or a
+ * full week; `week=this`, the week under way so far. JSON by default: `{week, from, to,
+ * complete, generated_at, installed_at, note, totals, account_usage, active_users: {count,
+ * users}, job_activity, projects}` (`note` says when the week ended before the installation
+ * began: its figures are empty); `format=csv` answers one table as a CSV download, `report`
+ * naming which (default `account_usage`). A malformed week, a week that has not begun, or a
  * `report` without `format=csv` is a 400 that says what is wrong.
  */
 import { badRequest } from "@gyre/core/error";
-import {
-  lastFullWeek,
-  parseWeek,
-  UsageQuery,
-  usageCsv,
-  usageJson,
-  usageReport,
-} from "@gyre/core/usage/index";
+import { requestedWeek, UsageQuery, usageCsv, usageJson, usageReport } from "@gyre/core/usage/index";
 import { Hono } from "hono";
 import { allow } from "./access.ts";
 import { type Env, parseQuery } from "./context.ts";
@@ -27,7 +22,7 @@ export function usageRoutes() {
     if (query.report && !csv)
       throw badRequest("Invalid query: report= chooses the CSV table; give it with format=csv.");
     const gyre = c.get("gyre");
-    const week = query.week === undefined ? lastFullWeek(gyre.now()) : parseWeek(query.week);
+    const week = requestedWeek(query.week, gyre.now());
     const report = await usageReport(gyre, week);
     if (!csv) return c.json(usageJson(report));
     const name = query.report ?? "account_usage";
