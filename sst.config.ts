@@ -23,6 +23,7 @@ export default $config({
     await import("./infra/intake.ts");
     const fleet = await import("./infra/fleet.ts");
     const metrics = await import("./infra/metrics.ts");
+    const web = await import("./infra/web.ts");
     return {
       api: api.url,
       webhookUrl: $interpolate`${api.url}/webhooks/github`,
@@ -32,6 +33,8 @@ export default $config({
       builderGroups: fleet.groups.map((group) => group.name),
       dashboard: metrics.dashboard.dashboardName,
       alarmTopic: metrics.alarmTopic.arn,
+      webApp: api.url,
+      webFiles: web.webFiles.length,
     };
   },
 });

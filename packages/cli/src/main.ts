@@ -152,6 +152,9 @@ async function start(args: string[]): Promise<void> {
   if (!Number.isInteger(agents) || agents < 0 || agents > 64)
     throw new Error(`Invalid --agents ${values.agents}: a number of builder nodes from 0 to 64.`);
   const { startLocalRuntime } = await import("./local/runtime.ts");
+  // The web app, built when its sources changed since the last build (a few seconds).
+  const { ensureWebBuilt } = await import("@gyre/web/build");
+  if (await ensureWebBuilt()) print("Built the web app (packages/web/dist).");
   const dataDir = resolve(values["data-dir"]!);
   if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"]))
     throw new Error("--tls-cert and --tls-key go together: the certificate (PEM) and its private key.");

@@ -39,6 +39,8 @@ import { deliverDueUsage } from "@gyre/core/usage/index";
 import { redriveDeliveries } from "@gyre/core/webhook/github";
 import { createApp } from "@gyre/functions/http/app";
 import { nodeServerOptions, type TlsCertificate } from "@gyre/functions/http/node-server";
+import { directoryAssets } from "@gyre/functions/http/web";
+import { WEB_DIST } from "@gyre/web/build";
 import { serve } from "@hono/node-server";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { removeRuntimeFile, writeRuntimeFile } from "./runtime-file.ts";
@@ -99,6 +101,11 @@ export interface LocalRuntimeOptions {
   statsd?: StatsdSettings;
   /** Sees every AWS request the server side makes (benchmarks). */
   observer?: RequestObserver;
+  /**
+   * The built web app to serve at `/` (default packages/web/dist, which `gyre start` builds
+   * when its sources changed: @gyre/web/build).
+   */
+  webDir?: string;
   log?: (line: string) => void;
 }
 
@@ -208,6 +215,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const app = createApp(ready, {
       logError: (e) => log(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
       remoteAddress: (c) => getConnInfo(c).remote.address,
+      web: directoryAssets(options.webDir ?? WEB_DIST),
     });
     // Requests being answered: while there are any, the intake takes its messages one at a time.
     let inFlight = 0;

@@ -6,7 +6,7 @@
  *   output/<job id>/<attempt>/<allocation index>/<step>/<chunk seq>
  */
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { listKeys, readText } from "../aws/s3.ts";
+import { listKeys, listObjects, readText } from "../aws/s3.ts";
 import type { Gyre } from "../context.ts";
 import { type OutputChunk, type StepRecord, StepRecordSchema } from "../protocol/agent.ts";
 import { parseStored, z } from "../protocol/schema.ts";
@@ -78,22 +78,49 @@ export async function readStepOutput(gyre: Gyre, alloc: AllocationKey, step: num
   return parts.join("");
 }
 
+/** One stored chunk of a step's output, with the time it was stored (its lines' timestamp). */
+export interface StoredChunk {
+  seq: number;
+  at: string;
+  data: string;
+}
+
 /**
  * A step's chunks from chunk `fromSeq` on, as far as they run without a gap (a chunk still being
  * uploaded while a later one is stored already waits for the next read), and the next chunk's
- * number: a follower (Nomad's log stream) reads each chunk once, in order.
+ * number: a follower (Nomad's log stream, the web app's live output) reads each chunk once, in
+ * order. `maxChunks` bounds one read; the rest comes with the next, from `next`.
  */
+export async function readStepChunks(
+  gyre: Gyre,
+  alloc: AllocationKey,
+  step: number,
+  fromSeq: number,
+  maxChunks = Number.POSITIVE_INFINITY,
+): Promise<{ chunks: StoredChunk[]; next: number }> {
+  const stepPrefix = `${prefix(alloc)}${pad(step, 4)}/`;
+  const stored = new Map<number, string>();
+  for await (const object of listObjects(gyre, stepPrefix))
+    stored.set(Number(object.key.slice(stepPrefix.length)), object.lastModified);
+  const wanted: { seq: number; at: string }[] = [];
+  let next = fromSeq;
+  while (stored.has(next) && wanted.length < maxChunks) {
+    wanted.push({ seq: next, at: stored.get(next)! });
+    next++;
+  }
+  const chunks = await Promise.all(
+    wanted.map(async (c) => ({ ...c, data: (await readText(gyre, `${stepPrefix}${pad(c.seq, 8)}`)) ?? "" })),
+  );
+  return { chunks, next };
+}
+
+/** A step's output from chunk `fromSeq` on, as one text (readStepChunks). */
 export async function readStepOutputFrom(
   gyre: Gyre,
   alloc: AllocationKey,
   step: number,
   fromSeq: number,
 ): Promise<{ text: string; nextSeq: number }> {
-  const stepPrefix = `${prefix(alloc)}${pad(step, 4)}/`;
-  const seqs = new Set((await listKeys(gyre, stepPrefix)).map((k) => Number(k.slice(stepPrefix.length))));
-  const keys: string[] = [];
-  let next = fromSeq;
-  while (seqs.has(next)) keys.push(`${stepPrefix}${pad(next++, 8)}`);
-  const parts = await Promise.all(keys.map((k) => readText(gyre, k)));
-  return { text: parts.join(""), nextSeq: next };
+  const { chunks, next } = await readStepChunks(gyre, alloc, step, fromSeq);
+  return { text: chunks.map((c) => c.data).join(""), nextSeq: next };
 }

@@ -369,3 +369,18 @@ export const RerunBodySchema = z
     if (body.sparse_tree && !body.jobs) issue("sparse_tree requires jobs");
   });
 export type RerunBody = z.infer<typeof RerunBodySchema>;
+
+/** `GET /api/gyre/projects/{slug}/jobs/{number}/output/{node}[/{step}]`: the web app's output reads. */
+export const JobOutputPath = z.object({ number: NumberParam, node: IndexParam, step: IndexParam.optional() });
+export const JobOutputQuery = z
+  .object({
+    from: IndexParam.default(0),
+    /** At most this many chunks (1-64): a viewer's first read asks for few, to show them sooner. */
+    limit: z
+      .string()
+      .regex(/^([1-9]|[1-5][0-9]|6[0-4])$/, "an integer from 1 to 64")
+      .transform(Number)
+      .optional(),
+    format: z.enum(["json", "raw"]).default("json"),
+  })
+  .strict();

@@ -27,15 +27,18 @@ import { contextRoutes } from "./contexts.ts";
 import { continueRoutes } from "./continue.ts";
 import { doctorRoutes } from "./doctor.ts";
 import { insightsRoutes } from "./insights.ts";
+import { jobOutputRoutes } from "./job-output.ts";
 import { metricsRoutes } from "./metrics.ts";
 import { nomadRoutes } from "./nomad.ts";
 import { orbRoutes } from "./orbs.ts";
 import { projectSettingsRoutes } from "./project-settings.ts";
+import { queueRoutes } from "./queues.ts";
 import { scheduleRoutes } from "./schedules.ts";
 import { sshKeyRoutes } from "./ssh-keys.ts";
 import { usageRoutes } from "./usage.ts";
 import { userKeyRoutes } from "./user-keys.ts";
 import { userRoutes } from "./users.ts";
+import { NO_WEB_APP, type WebAssets, webRoutes } from "./web.ts";
 import { webhookRoutes } from "./webhooks.ts";
 import { workflowActionRoutes } from "./workflow-actions.ts";
 
@@ -102,6 +105,8 @@ export interface AppOptions {
   remoteAddress?: (c: Context<Env>) => string | undefined;
   /** The request's id, when the runtime assigns one (API Gateway's). */
   requestId?: (c: Context<Env>) => string | undefined;
+  /** The web app's built files (packages/web): served at `/` and the paths it routes. */
+  web?: WebAssets;
 }
 
 const TRACE_ID = /^[\x21-\x7e]{1,128}$/;
@@ -149,8 +154,10 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
   app.route("/api/gyre", userRoutes());
   app.route("/api/gyre", adminRoutes());
   app.route("/api/gyre", buildRoutes());
+  app.route("/api/gyre", jobOutputRoutes());
   app.route("/api/gyre/orbs", orbRoutes());
   app.route("/api/gyre/doctor", doctorRoutes());
+  app.route("/api/gyre/queues", queueRoutes());
   app.route("/api/gyre/usage", usageRoutes());
   app.route("/api/gyre/audit", auditRoutes());
   app.route("/agent/v1", agentRoutes());
@@ -159,6 +166,7 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
   app.route("/", badgeRoutes());
   app.get("/healthz", allow.anonymous("liveness: answers nothing but ok"), (c) => c.json({ ok: true }));
   app.route("/metrics", metricsRoutes());
+  app.route("/", webRoutes(options.web ?? NO_WEB_APP));
   app.notFound((c) => {
     const path = c.req.path.length > 200 ? `${c.req.path.slice(0, 200)}…` : c.req.path;
     return c.json({ message: `Not found: ${c.req.method} ${path}` }, 404);

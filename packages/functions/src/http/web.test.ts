@@ -1,0 +1,77 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { directoryAssets, NO_WEB_APP, WEB_PAGES, webRoutes } from "./web.ts";
+
+function builtApp() {
+  const root = mkdtempSync(join(tmpdir(), "gyre-web-"));
+  const dist = join(root, "dist");
+  mkdirSync(join(dist, "assets"), { recursive: true });
+  writeFileSync(join(dist, "index.html"), "<!doctype html><title>Gyre</title>");
+  writeFileSync(join(dist, "assets", "index-abc123.js"), "console.log(1)");
+  writeFileSync(join(root, "secret.txt"), "not for the web");
+  return { root, app: webRoutes(directoryAssets(dist)) };
+}
+
+describe("web app routes", () => {
+  it("answers the app's page at each path it routes, with a CSP that runs only its own files", async () => {
+    const { app } = builtApp();
+    for (const path of [
+      "/",
+      "/signin",
+      "/pipelines/gh/acme/api/3/workflows/x/jobs/7",
+      "/admin",
+      "/admin/users",
+      "/insights/gh/a/b",
+      "/settings/project/gh/a/b",
+    ]) {
+      const res = await app.request(path);
+      expect([path, res.status]).toEqual([path, 200]);
+      expect(await res.text()).toBe("<!doctype html><title>Gyre</title>");
+      expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+      expect(res.headers.get("content-security-policy")).toContain("default-src 'self'");
+      expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    }
+    expect(WEB_PAGES).toContain("/pipelines/*");
+  });
+
+  it("serves built files as immutable with their type, and 404 for anything else", async () => {
+    const { app } = builtApp();
+    const js = await app.request("/assets/index-abc123.js");
+    expect(js.status).toBe(200);
+    expect(js.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect(js.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    expect(js.headers.get("x-content-type-options")).toBe("nosniff");
+    expect((await app.request("/assets/missing.js")).status).toBe(404);
+  });
+
+  it("never serves a file outside the build, however the path is spelled", async () => {
+    const { app } = builtApp();
+    for (const path of [
+      "/assets/../../secret.txt",
+      "/assets/%2e%2e/%2e%2e/secret.txt",
+      "/assets/..%2f..%2fsecret.txt",
+      "/assets/%00.js",
+      "/assets/..\\..\\secret.txt",
+    ]) {
+      const res = await app.request(path);
+      expect([path, res.status]).toEqual([path, 404]);
+      expect(await res.text()).not.toContain("not for the web");
+    }
+  });
+
+  it("says what is missing when the app was not built or not given", async () => {
+    const unbuilt = webRoutes(directoryAssets(join(tmpdir(), "gyre-web-none")));
+    const res = await unbuilt.request("/");
+    expect(res.status).toBe(503);
+    expect(await res.text()).toMatch(
+      /^The web app is not built in .*gyre-web-none: run npm run build -w @gyre\/web\.$/,
+    );
+    const none = await webRoutes(NO_WEB_APP).request("/pipelines/x");
+    expect([none.status, await none.text()]).toEqual([
+      503,
+      "This server was started without the web app's files.",
+    ]);
+  });
+});

@@ -1,0 +1,236 @@
+/**
+ * Usage statistics (`/admin/usage?week=2026-W48`): one ISO week's build minutes by
+ * organization, platform, executor and resource class, its active users, and its jobs by
+ * project and status, as tables, with each table's CSV download. Without a week: the last full
+ * week; `week=this`: the week under way, so far.
+ */
+import { useQuery } from "@tanstack/react-query";
+import { useId } from "react";
+import { useLocation, useSearch } from "wouter";
+import { api, query } from "../../api.ts";
+import { Failure } from "../../layout.tsx";
+import { statusLabel } from "../../status.tsx";
+import { plural, Time, utc } from "./common.tsx";
+import type { UsageJson } from "./types.ts";
+
+const REPORTS = [
+  { id: "account_usage", label: "Build minutes (CSV)" },
+  { id: "job_activity", label: "Job activity (CSV)" },
+  { id: "active_users", label: "Active users (CSV)" },
+];
+
+const WEEK = /^\d{4}-W\d{2}$/;
+const minutes = (m: number) => m.toLocaleString("en-US", { maximumFractionDigits: 2 });
+
+export function UsageSection() {
+  const week = new URLSearchParams(useSearch()).get("week") ?? "";
+  const [location, navigate] = useLocation();
+  const usage = useQuery({
+    queryKey: ["admin", "usage", week],
+    queryFn: () => api.get<UsageJson>(`/api/gyre/usage${query({ week })}`),
+    staleTime: 60_000,
+    refetchOnWindowFocus: false,
+  });
+  const pickerId = useId();
+  const choose = (next: string) => navigate(`${location}${query({ week: next })}`);
+  const u = usage.data;
+  // The CSVs of the week answered (not "this" or none, which move as time passes).
+  const csv = (report: string) => `/api/gyre/usage${query({ week: u?.week, format: "csv", report })}`;
+  return (
+    <>
+      <form className="filters" aria-label="Choose a week" onSubmit={(e) => e.preventDefault()}>
+        <label htmlFor={pickerId}>Week</label>
+        <input
+          id={pickerId}
+          type="week"
+          value={WEEK.test(week) ? week : (u?.week ?? "")}
+          onChange={(e) => {
+            if (WEEK.test(e.target.value)) choose(e.target.value);
+          }}
+        />
+        <button type="button" aria-pressed={week === ""} onClick={() => choose("")}>
+          Last full week
+        </button>
+        <button type="button" aria-pressed={week === "this"} onClick={() => choose("this")}>
+          This week so far
+        </button>
+      </form>
+      {usage.isError && <Failure error={usage.error} />}
+      {usage.isPending && <p aria-busy="true">Counting the week…</p>}
+      {u && (
+        <>
+          <h2>
+            {u.week}{" "}
+            <span className="muted">
+              {utc(u.from).slice(0, 10)} to {utc(new Date(Date.parse(u.to) - 1).toISOString()).slice(0, 10)}
+              {u.complete ? "" : ", so far"}
+            </span>
+          </h2>
+          {u.note && <p className="hint">{u.note}</p>}
+          <p className="meta">
+            <span>
+              <strong>{minutes(u.totals.build_minutes)}</strong> build minutes
+            </span>
+            <span>{plural(u.totals.jobs, "job")}</span>
+            <span>{plural(u.totals.tasks, "task")}</span>
+            <span>{plural(u.active_users.count, "active user")}</span>
+            <span>
+              projects: {u.projects.total}, {u.projects.building} building, {u.projects.new} new
+            </span>
+            <span>
+              counted <Time value={u.generated_at} />
+            </span>
+          </p>
+          <p className="links">
+            Download:{" "}
+            {REPORTS.map((r, i) => (
+              <span key={r.id}>
+                {i > 0 && " · "}
+                <a href={csv(r.id)} download>
+                  {r.label}
+                </a>
+              </span>
+            ))}
+          </p>
+          <AccountUsage usage={u} />
+          <ActiveUsers usage={u} />
+          <JobActivity usage={u} />
+        </>
+      )}
+    </>
+  );
+}
+
+function AccountUsage({ usage: u }: { usage: UsageJson }) {
+  return (
+    <section aria-labelledby="usage-minutes">
+      <h3 id="usage-minutes">Build minutes by resource class and platform</h3>
+      {u.account_usage.length === 0 ? (
+        <p className="muted">No build ran this week.</p>
+      ) : (
+        <table className="data usage-table">
+          <thead>
+            <tr>
+              <th scope="col">Organization</th>
+              <th scope="col">Platform</th>
+              <th scope="col">Executor</th>
+              <th scope="col">Resource class</th>
+              <th scope="col" className="num">
+                Jobs
+              </th>
+              <th scope="col" className="num">
+                Tasks
+              </th>
+              <th scope="col" className="num">
+                Build minutes
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {u.account_usage.map((r) => (
+              <tr key={`${r.organization}/${r.platform}/${r.executor}/${r.resource_class}`}>
+                <td>{r.organization}</td>
+                <td>{r.platform}</td>
+                <td>{r.executor}</td>
+                <td>{r.resource_class}</td>
+                <td className="num">{r.jobs}</td>
+                <td className="num">{r.tasks}</td>
+                <td className="num">{minutes(r.build_minutes)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function ActiveUsers({ usage: u }: { usage: UsageJson }) {
+  return (
+    <section aria-labelledby="usage-users">
+      <h3 id="usage-users">Active users ({u.active_users.count})</h3>
+      {u.active_users.users.length === 0 ? (
+        <p className="muted">Nobody made work run this week.</p>
+      ) : (
+        <table className="data usage-table">
+          <thead>
+            <tr>
+              <th scope="col">Login</th>
+              <th scope="col">Name</th>
+              <th scope="col">Has an account</th>
+              <th scope="col" className="num">
+                Pipelines
+              </th>
+              <th scope="col" className="num">
+                Reruns
+              </th>
+              <th scope="col" className="num">
+                Approvals
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {u.active_users.users.map((a) => (
+              <tr key={a.id}>
+                <td>{a.login ?? <span className="muted">unknown</span>}</td>
+                <td>{a.name ?? ""}</td>
+                <td>{a.registered ? "yes" : "no"}</td>
+                <td className="num">{a.pipelines}</td>
+                <td className="num">{a.reruns}</td>
+                <td className="num">{a.approvals}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function JobActivity({ usage: u }: { usage: UsageJson }) {
+  // Only the statuses some project's jobs ended in this week get a column.
+  const statuses = [
+    ...new Set(u.job_activity.flatMap((r) => Object.keys(r.by_status).filter((s) => r.by_status[s]! > 0))),
+  ];
+  return (
+    <section aria-labelledby="usage-jobs">
+      <h3 id="usage-jobs">Jobs by status and project</h3>
+      {u.job_activity.length === 0 ? (
+        <p className="muted">No project had jobs this week.</p>
+      ) : (
+        <table className="data usage-table">
+          <thead>
+            <tr>
+              <th scope="col">Project</th>
+              <th scope="col" className="num">
+                Jobs
+              </th>
+              {statuses.map((s) => (
+                <th scope="col" className="num" key={s}>
+                  {statusLabel(s)}
+                </th>
+              ))}
+              <th scope="col" className="num">
+                Build minutes
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {u.job_activity.map((r) => (
+              <tr key={r.project}>
+                <th scope="row">{r.project}</th>
+                <td className="num">{r.jobs}</td>
+                {statuses.map((s) => (
+                  <td className="num" key={s}>
+                    {r.by_status[s] ?? 0}
+                  </td>
+                ))}
+                <td className="num">{minutes(r.build_minutes)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,223 @@
+/**
+ * What the project settings sections share: the project as Gyre answers it, whether the user
+ * may change it (asked of the API, never guessed), a write's busy and error state, a delete that
+ * asks first, and a copyable read-only value.
+ */
+import { useQuery } from "@tanstack/react-query";
+import { type KeyboardEvent, type ReactNode, useEffect, useId, useRef, useState } from "react";
+import { ApiError, api, slugPath } from "../../api.ts";
+import { useUser } from "../../session.tsx";
+
+/** `GET /api/gyre/projects/{slug}`: CircleCI's project fields, Gyre's settings, its GitHub connection. */
+export interface GyreProject {
+  slug: string;
+  name: string;
+  organization_slug: string;
+  vcs_info: { vcs_url: string; provider: string; default_branch: string };
+  github?: {
+    api_url: string;
+    has_token: boolean;
+    webhook_url: string | null;
+    hook_id: number | null;
+    deploy_key_id: number | null;
+  };
+}
+
+/** A v1.1 project token (`GET /api/v1.1/project/{slug}/token`), never its value. */
+export interface ProjectToken {
+  id: string;
+  label: string;
+  scope: "status" | "view-builds" | "all";
+  time: string | null;
+  last_used_at: string | null;
+}
+
+export const projectPath = (slug: string) => `/api/gyre/projects/${slugPath(slug)}`;
+export const tokensPath = (slug: string) => `/api/v1.1/project/${slugPath(slug)}/token`;
+export const tokensKey = (slug: string) => ["project-tokens", slug];
+
+export function useProject(slug: string) {
+  return useQuery({
+    queryKey: ["gyre-project", slug],
+    queryFn: () => api.get<GyreProject>(projectPath(slug)),
+  });
+}
+
+/**
+ * Whether the user may change the project's settings (admin permission on it). Listing its
+ * tokens takes admin permission, so its answer says it: 200 yes, 403 no. The same list serves
+ * the badge section.
+ */
+export function useProjectAdmin(slug: string) {
+  const user = useUser();
+  const tokens = useQuery({
+    queryKey: tokensKey(slug),
+    queryFn: async () => {
+      try {
+        return await api.get<ProjectToken[]>(tokensPath(slug));
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 403) return null;
+        throw error;
+      }
+    },
+    retry: false,
+  });
+  const admin = user.role === "admin" || (tokens.isSuccess ? tokens.data !== null : undefined);
+  return { admin, tokens };
+}
+
+/** A write's state: busy while it runs, its error (the API's message) when it failed. */
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const run = async (what: () => Promise<unknown>): Promise<boolean> => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await what();
+      return true;
+    } catch (e) {
+      setError((e as Error).message);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, run, setError };
+}
+
+export function ErrorText({ error }: { error?: string }) {
+  if (!error) return null;
+  return (
+    <p role="alert" className="error">
+      {error}
+    </p>
+  );
+}
+
+/** What a section says to a user who may look but not change. */
+export function ReadOnly({ children }: { children?: ReactNode }) {
+  return (
+    <p className="hint read-only">
+      {children ?? "Read only: changing these needs admin permission on the project."}
+    </p>
+  );
+}
+
+/**
+ * A delete that asks first: the button turns into "Delete X?" with a confirming button (focused)
+ * and Cancel; Escape cancels, and focus returns to the button.
+ */
+export function ConfirmDelete(props: {
+  what: string;
+  onConfirm: () => Promise<unknown>;
+  label?: string;
+  disabled?: boolean;
+}) {
+  const { what, onConfirm, label = "Delete", disabled } = props;
+  const [asking, setAsking] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const yes = useRef<HTMLButtonElement>(null);
+  const first = useRef<HTMLButtonElement>(null);
+  const wasAsking = useRef(false);
+  useEffect(() => {
+    if (asking) yes.current?.focus();
+    else if (wasAsking.current) first.current?.focus();
+    wasAsking.current = asking;
+  }, [asking]);
+  const cancelOnEscape = (e: KeyboardEvent) => e.key === "Escape" && setAsking(false);
+  if (!asking)
+    return (
+      <button type="button" className="small" ref={first} disabled={disabled} onClick={() => setAsking(true)}>
+        {label}
+        <span className="visually-hidden"> {what}</span>
+      </button>
+    );
+  return (
+    <span className="confirm">
+      <span>
+        {label} {what}?
+      </span>
+      <button
+        type="button"
+        className="small danger"
+        ref={yes}
+        disabled={busy}
+        onKeyDown={cancelOnEscape}
+        onClick={async () => {
+          setBusy(true);
+          try {
+            await onConfirm();
+          } finally {
+            setBusy(false);
+            setAsking(false);
+          }
+        }}
+      >
+        Yes, {label.toLowerCase()}
+        <span className="visually-hidden"> {what}</span>
+      </button>
+      <button type="button" className="small" onClick={() => setAsking(false)} onKeyDown={cancelOnEscape}>
+        Cancel
+      </button>
+    </span>
+  );
+}
+
+/** A value to copy: a read-only field with its label and a Copy button. */
+export function CopyField({
+  label,
+  value,
+  multiline,
+}: {
+  label: string;
+  value: string;
+  multiline?: boolean;
+}) {
+  const id = useId();
+  const [copied, setCopied] = useState(false);
+  const field = useRef<HTMLInputElement & HTMLTextAreaElement>(null);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(value);
+      setCopied(true);
+      setTimeout(() => setCopied(false), 2000);
+    } catch {
+      // No clipboard (a page not served over HTTPS): select it for the person to copy.
+      field.current?.select();
+    }
+  };
+  return (
+    <div className="copy-field">
+      <label htmlFor={id}>{label}</label>
+      <div className="copy-row">
+        {multiline ? (
+          <textarea id={id} ref={field} readOnly value={value} rows={2} spellCheck={false} />
+        ) : (
+          <input id={id} ref={field} readOnly value={value} spellCheck={false} />
+        )}
+        <button type="button" className="small" onClick={() => void copy()}>
+          Copy<span className="visually-hidden"> {label}</span>
+        </button>
+        <span role="status" className="hint">
+          {copied ? "Copied" : ""}
+        </span>
+      </div>
+    </div>
+  );
+}
+
+/** A section of the settings page: its heading (linked from the page's contents) and body. */
+export function Section({ id, title, children }: { id: string; title: string; children: ReactNode }) {
+  return (
+    <section id={id} className="settings-section" aria-labelledby={`${id}-title`}>
+      <h2 id={`${id}-title`}>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+export const ENV_NAME = "[A-Za-z_][A-Za-z0-9_]*";
+
+export const when = (iso: string | null | undefined) =>
+  iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "";

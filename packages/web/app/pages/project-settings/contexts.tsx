@@ -1,0 +1,232 @@
+/**
+ * The contexts of the project's organization (API v2 `/context?owner-slug=`): every project of
+ * the organization may name them in a workflow. Their variables are listed by name only (a
+ * context's values never come out of the API). Anyone may look; creating and deleting contexts
+ * and their variables is for administrators (a context's secrets reach every project of it).
+ */
+import { useInfiniteQuery, useQuery, useQueryClient } from "@tanstack/react-query";
+import { type FormEvent, useState } from "react";
+import { api, query } from "../../api.ts";
+import { Failure } from "../../layout.tsx";
+import { useUser } from "../../session.tsx";
+import type { Page } from "../../types.ts";
+import { ConfirmDelete, ENV_NAME, ErrorText, ReadOnly, Section, useAction, when } from "./common.tsx";
+
+interface CiContext {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+interface ContextVariable {
+  variable: string;
+  created_at: string;
+  context_id: string;
+}
+
+const contextsKey = (owner: string) => ["contexts", owner];
+
+export function ContextsSection({ owner }: { owner: string }) {
+  const admin = useUser().role === "admin";
+  const client = useQueryClient();
+  const contexts = useInfiniteQuery({
+    queryKey: contextsKey(owner),
+    queryFn: ({ pageParam }) =>
+      api.get<Page<CiContext>>(`/api/v2/context${query({ "owner-slug": owner, "page-token": pageParam })}`),
+    initialPageParam: "",
+    getNextPageParam: (last) => last.next_page_token ?? undefined,
+  });
+  const action = useAction();
+  const [done, setDone] = useState("");
+  const refresh = () => client.invalidateQueries({ queryKey: contextsKey(owner) });
+
+  const create = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const name = String(new FormData(form).get("name") ?? "").trim();
+    setDone("");
+    if (
+      await action.run(() =>
+        api.post("/api/v2/context", { name, owner: { slug: owner, type: "organization" } }),
+      )
+    ) {
+      form.reset();
+      setDone(`Created context ${name}.`);
+      await refresh();
+    }
+  };
+
+  const items = contexts.data?.pages.flatMap((p) => p.items) ?? [];
+  return (
+    <Section id="contexts" title="Contexts">
+      <p className="hint">
+        Contexts belong to the organization <code>{owner}</code>: a workflow of any of its projects names one
+        (<code>context: name</code> on a job) to give that job the context's variables.
+      </p>
+      {contexts.isError && <Failure error={contexts.error} />}
+      {contexts.isPending && <p aria-busy="true">Loading contexts…</p>}
+      {contexts.data && items.length === 0 && <p>No contexts in {owner}.</p>}
+      <ul className="contexts">
+        {items.map((c) => (
+          <li key={c.id}>
+            <ContextCard context={c} admin={admin} onDeleted={refresh} />
+          </li>
+        ))}
+      </ul>
+      {contexts.hasNextPage && (
+        <button
+          type="button"
+          onClick={() => void contexts.fetchNextPage()}
+          disabled={contexts.isFetchingNextPage}
+        >
+          More contexts
+        </button>
+      )}
+      {!admin && <ReadOnly>Read only: only an administrator creates, changes and deletes contexts.</ReadOnly>}
+      {admin && (
+        <form className="inline-form" aria-label="Create a context" onSubmit={create}>
+          <label>
+            Context name
+            <input name="name" required maxLength={256} autoComplete="off" />
+          </label>
+          <button type="submit" className="primary" disabled={action.busy}>
+            Create context
+          </button>
+        </form>
+      )}
+      <ErrorText error={action.error} />
+      <p role="status" className="hint">
+        {done}
+      </p>
+    </Section>
+  );
+}
+
+function ContextCard(props: { context: CiContext; admin: boolean; onDeleted: () => Promise<unknown> }) {
+  const { context, admin, onDeleted } = props;
+  const client = useQueryClient();
+  const path = `/api/v2/context/${encodeURIComponent(context.id)}/environment-variable`;
+  const key = ["context-variables", context.id];
+  const variables = useQuery({
+    queryKey: key,
+    queryFn: () => api.get<Page<ContextVariable>>(path),
+  });
+  const action = useAction();
+  const [done, setDone] = useState("");
+  const refresh = () => client.invalidateQueries({ queryKey: key });
+  const headingId = `context-${context.id}`;
+
+  const add = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const data = new FormData(form);
+    const name = String(data.get("name") ?? "").trim();
+    setDone("");
+    if (
+      await action.run(() =>
+        api.put(`${path}/${encodeURIComponent(name)}`, { value: String(data.get("value")) }),
+      )
+    ) {
+      form.reset();
+      setDone(`Stored ${name} in ${context.name}.`);
+      await refresh();
+    }
+  };
+  const removeVariable = (name: string) =>
+    action.run(async () => {
+      setDone("");
+      await api.delete(`${path}/${encodeURIComponent(name)}`);
+      setDone(`Removed ${name} from ${context.name}.`);
+      await refresh();
+    });
+  const removeContext = () =>
+    action.run(async () => {
+      await api.delete(`/api/v2/context/${encodeURIComponent(context.id)}`);
+      await onDeleted();
+    });
+
+  const items = variables.data?.items ?? [];
+  return (
+    <article className="context" aria-labelledby={headingId}>
+      <header>
+        <h3 id={headingId}>{context.name}</h3>
+        <span className="hint">created {when(context.created_at)}</span>
+        {admin && (
+          <ConfirmDelete what={`context ${context.name}`} onConfirm={removeContext} disabled={action.busy} />
+        )}
+      </header>
+      {variables.isError && <Failure error={variables.error} />}
+      {variables.data &&
+        (items.length === 0 ? (
+          <p className="hint">No variables.</p>
+        ) : (
+          <table className="data" aria-label={`Variables of ${context.name}`}>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Value</th>
+                <th scope="col">Added</th>
+                {admin && (
+                  <th scope="col">
+                    <span className="visually-hidden">Actions</span>
+                  </th>
+                )}
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((v) => (
+                <tr key={v.variable}>
+                  <td>
+                    <code>{v.variable}</code>
+                  </td>
+                  <td>
+                    <code className="masked" title="A context's values are never shown">
+                      ••••••••
+                    </code>
+                  </td>
+                  <td>{when(v.created_at)}</td>
+                  {admin && (
+                    <td className="row-actions">
+                      <ConfirmDelete
+                        label="Remove"
+                        what={`${v.variable} from ${context.name}`}
+                        onConfirm={() => removeVariable(v.variable)}
+                        disabled={action.busy}
+                      />
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ))}
+      {admin && (
+        <form className="inline-form" aria-label={`Add a variable to ${context.name}`} onSubmit={add}>
+          <label>
+            Name
+            <input
+              name="name"
+              required
+              pattern={ENV_NAME}
+              maxLength={256}
+              autoComplete="off"
+              spellCheck={false}
+              title="Letters, digits and underscores, not starting with a digit"
+            />
+          </label>
+          <label>
+            Value
+            <input name="value" type="password" required autoComplete="new-password" />
+          </label>
+          <button type="submit" disabled={action.busy}>
+            Add variable<span className="visually-hidden"> to {context.name}</span>
+          </button>
+        </form>
+      )}
+      <ErrorText error={action.error} />
+      <p role="status" className="hint">
+        {done}
+      </p>
+    </article>
+  );
+}
