@@ -20,7 +20,7 @@ import { SYSTEM_ACTOR } from "../packages/core/src/audit/index.ts";
 import { createToken } from "../packages/core/src/auth/tokens.ts";
 import { createUser } from "../packages/core/src/auth/users.ts";
 import { queryRaw } from "../packages/core/src/store/index.ts";
-import { type Slapd, startSlapd } from "./support/slapd.ts";
+import { plainLdapSettings, type Slapd, startSlapd } from "./support/slapd.ts";
 import { gitRepo, tempDir, waitFor } from "./support.ts";
 
 let runtime: LocalRuntime;
@@ -166,16 +166,7 @@ describe("The user-management procedures end to end through the CLI", () => {
     const file = join(dir, "ldap.json");
     writeFileSync(
       file,
-      JSON.stringify({
-        host: slapd.host,
-        port: slapd.port,
-        security: "plain",
-        search_user: slapd.adminDn,
-        search_password: slapd.adminPassword,
-        base_dn: slapd.baseDn,
-        user_search_dn: "ou=users",
-        required_group: slapd.groupDn("ci-users"),
-      }),
+      JSON.stringify(plainLdapSettings(slapd, { required_group: slapd.groupDn("ci-users") })),
     );
     const set = await gyre("settings", "set", `ldap=@${file}`);
     expect(set.code).toBe(0);

@@ -4,17 +4,36 @@
  * variable and a context variable, one build still running) is backed up while it runs,
  * stopped and wiped, restored onto a fresh data directory and started again there. Every
  * table item, every object, every output line and every secret is checked; the running build
- * is settled; a build is deleted by its URL; retention expires what is old.
+ * is settled; a build is deleted by its URL; retention expires what is old. First, the AWS
+ * restores through the same command, with AWS mocked at the SDK boundary (Gyre has no account).
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { ScanCommand } from "@aws-sdk/client-dynamodb";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  DescribeContinuousBackupsCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  RestoreTableToPointInTimeCommand,
+  ScanCommand,
+} from "@aws-sdk/client-dynamodb";
+import {
+  GetBucketVersioningCommand,
+  GetObjectCommand,
+  ListObjectVersionsCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import {
+  ScanCommand as DocumentScanCommand,
+  DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
 import { hashToken } from "@gyre/core/auth/tokens";
 import { ArchiveWriter, readAll, readArchive } from "@gyre/core/backup/archive";
+import { pointInTimeSource, restoredNames } from "@gyre/core/backup/aws";
 import { itemFromJson, itemToJson, type StoredItem } from "@gyre/core/backup/items";
 import { listBucket } from "@gyre/core/backup/local";
 import { MANIFEST_ENTRY, type Manifest } from "@gyre/core/backup/manifest";
@@ -22,7 +41,8 @@ import { createGyre, type Gyre } from "@gyre/core/context";
 import { sweepExpired } from "@gyre/core/retention/index";
 import { LocalKeyPort } from "@gyre/core/secret/index";
 import { Keys } from "@gyre/core/table";
-import { afterAll, describe, expect, it } from "vitest";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backupCommand, restoreCommand } from "../packages/cli/src/backup-command.ts";
 import { buildDelete } from "../packages/cli/src/build-command.ts";
 import { ApiError, Client } from "../packages/cli/src/client.ts";
@@ -230,6 +250,150 @@ function tree(root: string): Record<string, string> {
   return out;
 }
 
+describe("gyre restore --aws --point-in-time, through the command (aws-sdk-client-mock: no AWS account)", () => {
+  // Before the local runtime runs: while they last, the mocks answer every client of this process.
+  let mocks: ReturnType<typeof awsMocks>;
+  const awsMocks = () => ({
+    dynamodb: mockClient(DynamoDBClient),
+    s3: mockClient(S3Client),
+    document: mockClient(DynamoDBDocumentClient),
+  });
+  beforeAll(() => {
+    mocks = awsMocks();
+  });
+  afterAll(() => {
+    for (const mock of Object.values(mocks)) mock.restore();
+  });
+  /** The shell of stage prod (npx sst shell --stage prod): its linked table, bucket, key and settings. */
+  const shell = {
+    AWS_REGION: "eu-west-1",
+    SST_RESOURCE_Table: JSON.stringify({ name: "gyre-prod-Table" }),
+    SST_RESOURCE_Bucket: JSON.stringify({ name: "gyre-prod-bucket" }),
+    SST_RESOURCE_DataKey: JSON.stringify({ id: "key-1" }),
+    SST_RESOURCE_Settings: JSON.stringify({ stage: "prod" }),
+  };
+
+  it("restores the shell's stage as it was then into a new stage, drops its tokens, records the restore and says how to adopt it", async () => {
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    const time = new Date(now - 3600_000).toISOString();
+    mocks.dynamodb.onAnyCommand().resolves({});
+    mocks.dynamodb.on(DescribeContinuousBackupsCommand).resolves({
+      ContinuousBackupsDescription: {
+        ContinuousBackupsStatus: "ENABLED",
+        PointInTimeRecoveryDescription: {
+          PointInTimeRecoveryStatus: "ENABLED",
+          EarliestRestorableDateTime: new Date(now - 10 * 86_400_000),
+          LatestRestorableDateTime: new Date(now - 300_000),
+        },
+      },
+    });
+    mocks.dynamodb.on(DescribeTableCommand).resolves({ Table: { TableStatus: "ACTIVE" } });
+    mocks.s3.onAnyCommand().resolves({});
+    mocks.s3.on(GetBucketVersioningCommand).resolves({ Status: "Enabled" });
+    mocks.s3.on(ListObjectVersionsCommand).resolves({
+      Versions: [
+        { Key: "output/j1/1/0/steps.json", VersionId: "v1", LastModified: new Date(now - 7200_000), Size: 2 },
+        { Key: "output/j1/1/0/steps.json", VersionId: "v2", LastModified: new Date(now - 60_000), Size: 3 },
+      ],
+    });
+    // The restored table: no job in flight, one old token to drop.
+    mocks.document.onAnyCommand().resolves({});
+    mocks.document.on(QueryCommand).resolves({ Items: [] });
+    mocks.document.on(DocumentScanCommand).resolves({ Items: [Keys.token("f".repeat(64))] });
+    const lines: string[] = [];
+    expect(
+      await restoreCommand(
+        undefined,
+        { aws: true, pointInTime: time, stage: "dr" },
+        (l) => lines.push(l),
+        shell,
+      ),
+    ).toBe(0);
+
+    const names = restoredNames("gyre", "dr", pointInTimeSource("gyre-prod-Table", Date.parse(time)));
+    expect(mocks.dynamodb.commandCalls(RestoreTableToPointInTimeCommand).map((c) => c.args[0].input)).toEqual(
+      [{ SourceTableName: "gyre-prod-Table", TargetTableName: names.table, RestoreDateTime: new Date(time) }],
+    );
+    // The settle and the record went to the restored table, never the stage's own.
+    const tables = mocks.document.calls().flatMap((c) => {
+      const input = c.args[0].input as { TableName?: string; RequestItems?: Record<string, unknown> };
+      return input.TableName ? [input.TableName] : Object.keys(input.RequestItems ?? {});
+    });
+    expect(new Set(tables)).toEqual(new Set([names.table]));
+    const record = mocks.document
+      .commandCalls(PutCommand)
+      .map((c) => c.args[0].input.Item?.record as { action: string })
+      .find((r) => r?.action === "installation.restore");
+    expect(record).toMatchObject({
+      actor: { type: "system", name: "gyre" },
+      target: { id: names.table, type: "installation", name: "dr" },
+      payload: {
+        via: "gyre restore --aws --point-in-time",
+        backup: { point_in_time: time, table: "gyre-prod-Table", bucket: "gyre-prod-bucket", stage: "prod" },
+        objects: 1,
+        objects_skipped: 0,
+        interrupted_jobs: 0,
+        credentials: {
+          kept: false,
+          tokens_dropped: 1,
+          sessions_dropped: 0,
+          sign_ins_dropped: 0,
+          nodes_dropped: 0,
+          signing_keys_dropped: 0,
+        },
+      },
+    });
+    expect(lines.filter((l) => !l.startsWith("restore: "))).toEqual([
+      `Restored table ${names.table} and bucket ${names.bucket} (1 object(s)) from gyre-prod-Table and gyre-prod-bucket as they were at ${time}.`,
+      "The backup's 1 API token(s) (personal, project, operator), 0 session(s) and 0 builder node(s) were dropped: they do not work here. " +
+        "Sign in again and make new tokens; builders register again with this installation's join token (or restore with --keep-tokens to keep them).",
+      "  Administrators sign in again (GitHub or LDAP) for a token; with no way to sign in:  " +
+        "npx sst shell --stage dr -- npx gyre admin bootstrap --force --login <a new login>",
+      "Deploy the stage onto them (its stack adopts both, and the old stage's KMS key):",
+      `  GYRE_ADOPT_TABLE=${names.table} GYRE_ADOPT_BUCKET=${names.bucket} GYRE_ADOPT_DATA_KEY=key-1 npx sst deploy --stage dr`,
+    ]);
+  });
+
+  it("refuses --point-in-time beside a backup, without a stage, not a time, without --aws, or outside the stage's shell", async () => {
+    mocks.dynamodb.reset();
+    const time = "2026-03-01T12:00:00Z";
+    const refusals: [Parameters<typeof restoreCommand>[1], NodeJS.ProcessEnv, string | RegExp][] = [
+      [
+        { aws: true, pointInTime: time, backupArn: "arn:x", stage: "dr" },
+        shell,
+        /give it without --backup-arn and --manifest/,
+      ],
+      [
+        { aws: true, pointInTime: time, manifest: "m.json", stage: "dr" },
+        shell,
+        /give it without --backup-arn and --manifest/,
+      ],
+      [
+        { aws: true, pointInTime: time },
+        shell,
+        "gyre restore --aws --point-in-time <ISO time> needs --stage <new stage>",
+      ],
+      [
+        { aws: true, pointInTime: "yesterday", stage: "dr" },
+        shell,
+        '--point-in-time "yesterday" is not a time',
+      ],
+      [{ pointInTime: time, dataDir: "x" }, shell, "--point-in-time restores a stage on AWS"],
+      [
+        { aws: true, pointInTime: time, stage: "dr" },
+        {},
+        /SST_RESOURCE_Table \/ SST_RESOURCE_Bucket are not set/,
+      ],
+    ];
+    for (const [options, env, message] of refusals)
+      await expect(restoreCommand(undefined, options, print, env), JSON.stringify(options)).rejects.toThrow(
+        message,
+      );
+    // Nothing reached AWS.
+    expect(mocks.dynamodb.calls()).toHaveLength(0);
+  });
+});
+
 let a: LocalRuntime | undefined;
 let b: LocalRuntime | undefined;
 const dirA = tempDir("backup-a");
@@ -413,8 +577,8 @@ describe("gyre backup and gyre restore (local runtime)", () => {
     );
     const restored = await snapshot(dirB);
 
-    // Every item came back as it was backed up, but the old installation's tokens and sessions
-    // (dropped). Documented bookkeeping of a restore only: the fresh local admin and builder
+    // Every item came back as it was backed up, but the old installation's credentials: tokens,
+    // sessions, builder nodes and link-signing keys (dropped). Documented bookkeeping of a restore only: the fresh local admin and builder
     // tokens, the settled in-flight job and its audit record, and the restore's own record.
     const added = [...restored.items.keys()].filter((k) => !backedUp.has(k));
     for (const key of added) {
@@ -433,7 +597,8 @@ describe("gyre backup and gyre restore (local runtime)", () => {
       ).toBe(true);
     }
     expect(added.filter((k) => k.startsWith("TOKEN#"))).toHaveLength(2);
-    const credential = (key: string) => key.startsWith("TOKEN#") || key.startsWith("SESSION#");
+    const credential = (key: string) =>
+      ["TOKEN#", "SESSION#", "NODE#", "SIGNINGKEY#"].some((prefix) => key.startsWith(prefix));
     const oldCredentials = [...backedUp.keys()].filter(credential);
     expect(oldCredentials.length).toBeGreaterThanOrEqual(2); // the old admin's and builders' tokens at least
     for (const [key, item] of backedUp) {
@@ -442,10 +607,14 @@ describe("gyre backup and gyre restore (local runtime)", () => {
       else expect(plain(restored.items.get(key)), key).toEqual(plain(item));
     }
     // The restore said so, and recorded itself in the restored installation's audit log (below).
-    const oldTokens = oldCredentials.filter((k) => k.startsWith("TOKEN#")).length;
-    const oldSessions = oldCredentials.length - oldTokens;
+    const count = (prefix: string, sk?: string) =>
+      oldCredentials.filter((k) => k.startsWith(prefix) && (sk === undefined || k.endsWith(`|${sk}`))).length;
+    const oldTokens = count("TOKEN#");
+    const oldSessions = count("SESSION#");
+    const oldNodes = count("NODE#", "NODE");
+    expect(oldNodes).toBeGreaterThanOrEqual(1);
     expect(restoreLines.join("\n")).toContain(
-      `The backup's ${oldTokens} API token(s) (personal, project, operator) and ${oldSessions} session(s) were dropped`,
+      `The backup's ${oldTokens} API token(s) (personal, project, operator), ${oldSessions} session(s) and ${oldNodes} builder node(s) were dropped`,
     );
 
     // The build that ran during the backup is settled: nothing stays running.
@@ -455,9 +624,17 @@ describe("gyre backup and gyre restore (local runtime)", () => {
     expect(slowJob.status?.S).toBe("infrastructure_fail");
     expect(slowJob.gsi2pk).toBeUndefined();
     expect(JSON.stringify(plain(slowJob))).toMatch(/interrupted by a restore/);
-    // Every object came back, with its content type.
-    expect([...restored.objects.keys()].sort()).toEqual([...original.objects.keys()].sort());
-    for (const [key, object] of original.objects) expect(restored.objects.get(key), key).toEqual(object);
+    // Every object came back, with its content type, but for what the settle wrote: the running
+    // build's steps document (its step ended) and one chunk more of that step's output (why it
+    // ended; both read through the API below).
+    const slowSteps = new RegExp(`^output/${slowJob.id?.S}/\\d+/\\d+/steps\\.json$`);
+    const slowChunk = new RegExp(`^output/${slowJob.id?.S}/\\d+/\\d+/\\d{4}/\\d{8}$`);
+    expect([...restored.objects.keys()].filter((key) => !original.objects.has(key))).toEqual([
+      expect.stringMatching(slowChunk),
+    ]);
+    for (const [key, object] of original.objects)
+      if (slowSteps.test(key)) expect(restored.objects.get(key)?.sha256, key).not.toBe(object.sha256);
+      else expect(restored.objects.get(key), key).toEqual(object);
 
     // The sealed values are still sealed in the restored table: never the value itself.
     const envItem = [...restored.items.values()].find((i) => i.sk?.S === "ENVVAR#PROJECT_SECRET")!;
@@ -487,6 +664,8 @@ describe("gyre backup and gyre restore (local runtime)", () => {
             tokens_dropped: oldTokens,
             sessions_dropped: oldSessions,
             sign_ins_dropped: 0,
+            nodes_dropped: count("NODE#"),
+            signing_keys_dropped: count("SIGNINGKEY#"),
           },
         }),
       }),
@@ -515,9 +694,16 @@ describe("gyre backup and gyre restore (local runtime)", () => {
     expect((await restoredClient.get(`/api/v2/workflow/${before.slow.workflowId}`)).body.status).toBe(
       "failed",
     );
-    // The partial output the running build had at backup time is still readable.
+    // The partial output the running build had at backup time is still readable, and the step it
+    // was in ended with it (not running for ever), saying why.
     const slowOutput = await stepOutputs(restoredClient, SLOW, before.slow.number);
-    expect(slowOutput.find((s) => s.name === "Wait")?.output).toContain("started");
+    const wait = slowOutput.find((s) => s.name === "Wait")!;
+    expect(wait.output).toContain("started");
+    expect(wait.status).toBe("canceled");
+    expect(wait.output).toMatch(
+      /\nThis step was interrupted by a restore: it was running when the backup was taken \(.*\)\. Rerun the workflow to run it again\.\n$/,
+    );
+    expect(slowOutput.some((s) => s.status === "running")).toBe(false);
 
     // The secrets open (a new build uses them, masked) and the cache saved before the backup is found.
     const again = await runBuild(restoredClient);

@@ -7,6 +7,7 @@
  * the local runtime's stand-ins (no builder), plus a few hundred requests over a real socket
  * for the oversized headers.
  */
+import { mkdirSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -29,6 +30,7 @@ import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/
 import { createApp } from "../packages/functions/src/http/app.ts";
 import type { Env } from "../packages/functions/src/http/context.ts";
 import { nodeServerOptions } from "../packages/functions/src/http/node-server.ts";
+import { directoryAssets } from "../packages/functions/src/http/web.ts";
 import { gitRepo, tempDir, waitFor } from "./support.ts";
 
 /** Fixed, so a failure repeats; GYRE_FUZZ_SEED and GYRE_FUZZ_RUNS explore further. */
@@ -487,7 +489,13 @@ beforeAll(async () => {
     },
   });
   const gyre = runtime.gyre;
-  app = createApp(gyre, { logError: (e) => unexpected.push(e) });
+  // The web app's routes serve a small built app of their own (building the real one is the
+  // browser tests' business).
+  const web = tempDir("fuzz-web");
+  mkdirSync(join(web, "assets"));
+  writeFileSync(join(web, "index.html"), "<!doctype html><title>Gyre</title>");
+  writeFileSync(join(web, "assets", "index-fuzz.js"), "export {};");
+  app = createApp(gyre, { logError: (e) => unexpected.push(e), web: directoryAssets(web) });
   fixture.tokens.admin = runtime.adminToken;
   fixture.tokens.builder = (await readFile(join(runtime.dataDir, "builder-token"), "utf8")).trim();
   const user = await createUser(gyre, { login: "fuzzer" });

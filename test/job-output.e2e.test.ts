@@ -4,6 +4,8 @@
  * dated, `more` and `complete` as a follower needs them, raw downloads of a step and a node, and
  * precise refusals for anything else.
  */
+import { issueToken } from "@gyre/core/auth/tokens";
+import { createUser } from "@gyre/core/auth/users";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
 import { api, gitRepo, outputsByName, runPipeline, tempDir } from "./support.ts";
@@ -139,5 +141,15 @@ describe("job output for the web app", () => {
     expect((await client.get(`/api/gyre/projects/${slug}/jobs/9999/output/0/0`)).status).toBe(404);
     expect((await client.get(`/api/gyre/projects/gh/acme/nothing/jobs/${job}/output/0/0`)).status).toBe(404);
     expect((await api(runtime.url, "gyre_wrong").get(`${base()}/0/${step}`)).status).toBe(401);
+  });
+
+  it("answers only who may view the project: 404 for a user who may not see it, 403 for a status-only token", async () => {
+    const step = await stepIndex("Slowly");
+    const outsider = await createUser(runtime.gyre, { login: "outsider" });
+    const theirs = await issueToken(runtime.gyre, outsider.id, "laptop");
+    expect((await api(runtime.url, theirs.token).get(`${base()}/0/${step}`)).status).toBe(404);
+    const me = (await client.get("/api/v2/me")).body.id as string;
+    const badge = await issueToken(runtime.gyre, me, "badge", { project: { slug, scope: "status" } });
+    expect((await api(runtime.url, badge.token).get(`${base()}/0/${step}?format=raw`)).status).toBe(403);
   });
 });

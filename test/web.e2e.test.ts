@@ -12,6 +12,7 @@ import { setWeb, web } from "./web/context.ts";
 import "./web/pipelines.ts";
 import "./web/project.ts";
 import "./web/admin.ts";
+import "./web/sign-in.ts";
 
 beforeAll(async () => {
   const [runtime, browser] = await Promise.all([

@@ -411,3 +411,15 @@ function handle(s: {
     },
   };
 }
+
+/** The installation's `ldap` setting for this slapd over plain LDAP (its root as the search account). */
+export const plainLdapSettings = (slapd: Slapd, more: Record<string, unknown> = {}) => ({
+  host: slapd.host,
+  port: slapd.port,
+  security: "plain" as const,
+  search_user: slapd.adminDn,
+  search_password: slapd.adminPassword,
+  base_dn: slapd.baseDn,
+  user_search_dn: "ou=users",
+  ...more,
+});

@@ -108,6 +108,21 @@ workflows:
   main:
     jobs: [tested, split]
 `,
+  hostile: `version: 2.1
+jobs:
+  noisy:
+    machine: true
+    steps:
+      - run:
+          name: Hostile
+          command: |
+            for i in $(seq 1 30000); do printf '\\033[1mX'; done; echo
+            printf '\\033]8;;javascript:alert(1)\\007click\\033]8;;\\007 <b>not bold</b>\\n'
+            exit 1
+workflows:
+  main:
+    jobs: [noisy]
+`,
   cancel: `version: 2.1
 jobs:
   wait:
@@ -418,6 +433,26 @@ describe("pipelines, workflows and jobs in the browser", () => {
     await page.getByRole("button", { name: "Which node" }).click();
     await page.locator(".row.line", { hasText: "this is node 0" }).waitFor();
     expect(await page.locator(".row.line", { hasText: "this is node 1" }).count()).toBe(0);
+    await context.close();
+  });
+
+  it("draws a hostile line cut short, never as markup or a link, and stays responsive", async () => {
+    const run = await runPipeline(web().client, "gh/web/hostile");
+    const noisy = run.byName.noisy!;
+    const { context, page } = await signedIn(
+      `/pipelines/gh/web/hostile/1/workflows/${run.workflow.id}/jobs/${noisy.job_number}`,
+    );
+    // The failed step opens by itself: 30,000 bold codes draw 10,000 characters and say the rest.
+    const first = page.locator('[data-line$="-L1"]');
+    await first.locator(".cut").waitFor();
+    expect(await first.locator(".cut").textContent()).toContain("20,000 more characters");
+    expect(await first.locator(".ansi-bold").count()).toBe(1);
+    const second = page.locator('[data-line$="-L2"]');
+    expect(await second.textContent()).toContain("click <b>not bold</b>");
+    expect(await second.locator(".text a, .text b").count()).toBe(0);
+    // Still answering: the search box takes input and finds the line.
+    await page.getByLabel("Search output").fill("not bold");
+    await expect.poll(() => page.locator(".toolbar .count").textContent()).toBe("1 of 1");
     await context.close();
   });
 

@@ -15,6 +15,7 @@
  *   gyre restore <archive> --data-dir <fresh dir> [--key <master.key>] [--force] [--keep-tokens] [--json]
  *   gyre backup --aws [--out FILE [--force]] [--json]          (npx sst shell --stage S -- ...)
  *   gyre restore --aws --backup-arn ARN --manifest FILE|s3://... --stage NEW [--keep-tokens] [--json]
+ *   gyre restore --aws --point-in-time ISO-TIME --stage NEW [--keep-tokens] [--json]   (in the source stage's shell)
  *
  * `--out` names a new file in an existing directory: a file already there is replaced only with
  * `--force`. A restore drops the backed-up installation's tokens and sessions unless given
@@ -25,6 +26,7 @@ import { chmod, copyFile, lstat, readdir, readFile, rm, stat, writeFile } from "
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { AwsRestored, AwsRestoreReport } from "@gyre/core/backup/aws";
 import type { DroppedCredentials } from "@gyre/core/backup/restored";
 import { DEFAULT_DATA_DIR } from "./client.ts";
 import { RUNTIME_FILE, runningGyre } from "./local/runtime-file.ts";
@@ -196,6 +198,8 @@ export interface RestoreOptions {
   aws?: boolean;
   backupArn?: string;
   manifest?: string;
+  /** `--aws --point-in-time`: the ISO time to restore the stage's table and bucket to, instead of a backup. */
+  pointInTime?: string;
   stage?: string;
 }
 
@@ -253,6 +257,11 @@ export async function restoreCommand(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   if (options.aws) return awsRestore(options, print, env);
+  if (options.pointInTime !== undefined)
+    throw new Error(
+      "--point-in-time restores a stage on AWS: gyre restore --aws --point-in-time <ISO time> --stage <new stage>. " +
+        "Locally, restore an archive.",
+    );
   if (!archive) throw new Error("gyre restore <archive> --data-dir <fresh dir>: which archive?");
   if (!options.dataDir)
     throw new Error(
@@ -387,14 +396,20 @@ export async function restoreCommand(
 
 const credentialsJson = (dropped: DroppedCredentials | undefined) =>
   dropped
-    ? { kept: false, tokens_dropped: dropped.tokens, sessions_dropped: dropped.sessions }
+    ? {
+        kept: false,
+        tokens_dropped: dropped.tokens,
+        sessions_dropped: dropped.sessions,
+        sign_ins_dropped: dropped.signIns,
+        nodes_dropped: dropped.nodes,
+      }
     : { kept: true };
 
 /** What became of the backed-up installation's tokens and sessions, in a sentence. */
 const credentialsLine = (dropped: DroppedCredentials | undefined) =>
   dropped
-    ? `The backup's ${dropped.tokens} API token(s) (personal, project, operator) and ${dropped.sessions} session(s) were dropped: ` +
-      "they do not work here. Sign in again and make new tokens (or restore with --keep-tokens to keep them)."
+    ? `The backup's ${dropped.tokens} API token(s) (personal, project, operator), ${dropped.sessions} session(s) and ${dropped.nodes} builder node(s) were dropped: ` +
+      "they do not work here. Sign in again and make new tokens; builders register again with this installation's join token (or restore with --keep-tokens to keep them)."
     : "The backup's API tokens and sessions were kept (--keep-tokens): they work here as they did on the installation backed up.";
 
 const isFile = (path: string) =>
@@ -487,9 +502,11 @@ async function readAwsManifest(source: string, region: string) {
 }
 
 async function awsRestore(options: RestoreOptions, print: Print, env: NodeJS.ProcessEnv): Promise<number> {
+  if (options.pointInTime !== undefined) return awsPointInTimeRestore(options, print, env);
   if (!options.backupArn || !options.stage || !options.manifest)
     throw new Error(
-      "gyre restore --aws needs --backup-arn <arn> --manifest <file or s3://bucket/backups/...json> --stage <new stage>.",
+      "gyre restore --aws needs --backup-arn <arn> --manifest <file or s3://bucket/backups/...json> --stage <new stage>, " +
+        "or --point-in-time <ISO time> --stage <new stage>.",
     );
   const region =
     env.AWS_REGION ??
@@ -497,97 +514,190 @@ async function awsRestore(options: RestoreOptions, print: Print, env: NodeJS.Pro
     /^arn:aws[^:]*:dynamodb:([^:]+):/.exec(options.backupArn)?.[1];
   if (!region) throw new Error("Set AWS_REGION to the region of the backup.");
   const manifest = await readAwsManifest(options.manifest, region);
-  const [{ restoreAwsBackup }, { settleRestoredJobs }, { finishRestore }, { createGyre }, { KmsKeyPort }] =
-    await Promise.all([
-      import("@gyre/core/backup/aws"),
+  const { restoreAwsBackup } = await import("@gyre/core/backup/aws");
+  const into = stageRestore(options, print, options.stage, region, manifest.kms_key_id, {
+    createdAt: manifest.created_at,
+    via: "gyre restore --aws",
+    backup: {
+      created_at: manifest.created_at,
+      backup_arn: options.backupArn,
+      table: manifest.table.name,
+      stage: manifest.stage,
+    },
+    restored: () => ({ objects_in_manifest: manifest.counts.objects }),
+  });
+  const report = await restoreAwsBackup(await awsClients(region), {
+    backupArn: options.backupArn,
+    manifest,
+    stage: options.stage,
+    region,
+    log: into.log,
+    settle: into.settle,
+  });
+  into.report(report, { objectsOf: "the manifest", inFlight: "at backup time" });
+  return 0;
+}
+
+/**
+ * `gyre restore --aws --point-in-time <time> --stage <new>`, in the shell of the stage whose
+ * table and bucket are restored as they were at that time (core/src/backup/aws.ts).
+ */
+async function awsPointInTimeRestore(
+  options: RestoreOptions,
+  print: Print,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  if (options.backupArn || options.manifest)
+    throw new Error(
+      "--point-in-time restores the stage's table and bucket as they were then, from no backup: " +
+        "give it without --backup-arn and --manifest (or those two without --point-in-time).",
+    );
+  if (!options.stage)
+    throw new Error(
+      "gyre restore --aws --point-in-time <ISO time> needs --stage <new stage>: the stage to restore into.",
+    );
+  const { parsePointInTime, restoreAwsPointInTime } = await import("@gyre/core/backup/aws");
+  const at = parsePointInTime(options.pointInTime ?? "");
+  const time = new Date(at).toISOString();
+  const { resources, kmsKeyId, stage } = await stageResources(
+    env,
+    "restore --aws --point-in-time <ISO time> --stage <new stage>",
+  );
+  const into = stageRestore(options, print, options.stage, resources.region, kmsKeyId ?? null, {
+    createdAt: time,
+    via: "gyre restore --aws --point-in-time",
+    backup: {
+      point_in_time: time,
+      table: resources.tableName,
+      bucket: resources.bucketName,
+      stage: stage ?? null,
+    },
+    restored: (restored) => ({ objects: restored.copied, objects_skipped: restored.skipped.length }),
+  });
+  const report = await restoreAwsPointInTime(await awsClients(resources.region), {
+    tableName: resources.tableName,
+    bucketName: resources.bucketName,
+    kmsKeyId,
+    at,
+    stage: options.stage,
+    region: resources.region,
+    log: into.log,
+    settle: into.settle,
+  });
+  into.report(report, {
+    objectsOf: time,
+    inFlight: `at ${time}`,
+    from: `${resources.tableName} and ${resources.bucketName} as they were at ${time}`,
+  });
+  return 0;
+}
+
+/**
+ * What both AWS restores do around the core's restore: the settle step on the restored table
+ * (its in-flight jobs settled, its credentials dropped unless --keep-tokens, the restore
+ * recorded), and the report with the stage's adoption instructions.
+ */
+function stageRestore(
+  options: RestoreOptions,
+  print: Print,
+  stage: string,
+  region: string,
+  kmsKeyId: string | null,
+  record: {
+    /** When the restored installation was as it now is (a backup's time, or the point in time). */
+    createdAt: string;
+    via: string;
+    backup: Record<string, unknown>;
+    restored: (restored: AwsRestored) => Record<string, unknown>;
+  },
+) {
+  let credentials: DroppedCredentials | undefined;
+  const settle = async (restored: AwsRestored) => {
+    const [{ settleRestoredJobs }, { finishRestore }, { createGyre }, { KmsKeyPort }] = await Promise.all([
       import("@gyre/core/backup/settle"),
       import("@gyre/core/backup/restored"),
       import("@gyre/core/context"),
       import("@gyre/core/secret/kms-key-port"),
     ]);
-  const clients = await awsClients(region);
-  let credentials: DroppedCredentials | undefined;
-  const report = await restoreAwsBackup(clients, {
-    backupArn: options.backupArn,
-    manifest,
-    stage: options.stage,
-    region,
-    log: options.json ? () => {} : (line) => print(`restore: ${line}`),
-    settle: async (tableName) => {
-      // The settle pass reads and writes the restored table (and opens a project's GitHub token
-      // with the old stage's key to report a workflow's status); it starts nothing.
-      const keys = new KmsKeyPort({ keyId: manifest.kms_key_id ?? "", clientConfig: { region } });
-      const gyre = createGyre(
-        {
-          region,
-          tableName,
-          bucketName: "",
-          intakeQueueUrl: "",
-          jobQueueUrls: {},
-          stateMachineArn: "",
-          heartbeatSeconds: 60,
-          queueTimeoutSeconds: 86_400,
-          maxJobSeconds: 18_000,
-        },
-        keys,
-        tmpdir(),
+    // The settle pass reads and writes the restored table and bucket (the interrupted steps'
+    // output; and opens a project's GitHub token with the old stage's key to report a
+    // workflow's status); it starts nothing.
+    const keys = new KmsKeyPort({ keyId: kmsKeyId ?? "", clientConfig: { region } });
+    const gyre = createGyre(
+      {
+        region,
+        tableName: restored.tableName,
+        bucketName: restored.bucketName,
+        intakeQueueUrl: "",
+        jobQueueUrls: {},
+        stateMachineArn: "",
+        heartbeatSeconds: 60,
+        queueTimeoutSeconds: 86_400,
+        maxJobSeconds: 18_000,
+      },
+      keys,
+      tmpdir(),
+    );
+    try {
+      const settled = await settleRestoredJobs(gyre, { backupCreatedAt: record.createdAt });
+      credentials = await finishRestore(gyre, {
+        keepTokens: options.keepTokens,
+        installation: { id: restored.tableName, name: stage },
+        via: record.via,
+        backup: record.backup,
+        restored: { ...record.restored(restored), interrupted_jobs: settled.interrupted },
+      });
+      return settled;
+    } finally {
+      gyre.aws.dynamo.destroy();
+      gyre.aws.s3.destroy();
+    }
+  };
+  const report = (
+    report: AwsRestoreReport,
+    words: { objectsOf: string; inFlight: string; from?: string },
+  ) => {
+    const adopt = [
+      `GYRE_ADOPT_TABLE=${report.tableName}`,
+      `GYRE_ADOPT_BUCKET=${report.bucketName}`,
+      ...(report.kmsKeyId ? [`GYRE_ADOPT_DATA_KEY=${report.kmsKeyId}`] : []),
+    ].join(" ");
+    if (options.json) {
+      print(
+        json({
+          ...report,
+          ...(options.pointInTime !== undefined ? { point_in_time: record.createdAt } : {}),
+          credentials: credentialsJson(credentials),
+          deploy: `${adopt} npx sst deploy --stage ${stage}`,
+        }),
       );
-      try {
-        const settled = await settleRestoredJobs(gyre, { backupCreatedAt: manifest.created_at });
-        credentials = await finishRestore(gyre, {
-          keepTokens: options.keepTokens,
-          installation: { id: tableName, name: options.stage! },
-          via: "gyre restore --aws",
-          backup: {
-            created_at: manifest.created_at,
-            backup_arn: options.backupArn,
-            table: manifest.table.name,
-            stage: manifest.stage,
-          },
-          restored: { objects_in_manifest: manifest.counts.objects, interrupted_jobs: settled.interrupted },
-        });
-        return settled;
-      } finally {
-        gyre.aws.dynamo.destroy();
-      }
-    },
-  });
-  const adopt = [
-    `GYRE_ADOPT_TABLE=${report.tableName}`,
-    `GYRE_ADOPT_BUCKET=${report.bucketName}`,
-    ...(report.kmsKeyId ? [`GYRE_ADOPT_DATA_KEY=${report.kmsKeyId}`] : []),
-  ].join(" ");
-  if (options.json) {
+      return;
+    }
     print(
-      json({
-        ...report,
-        credentials: credentialsJson(credentials),
-        deploy: `${adopt} npx sst deploy --stage ${options.stage}`,
-      }),
+      `Restored table ${report.tableName} and bucket ${report.bucketName} (${report.copied} object(s))` +
+        `${words.from ? ` from ${words.from}` : ""}.`,
     );
-    return 0;
-  }
-  print(`Restored table ${report.tableName} and bucket ${report.bucketName} (${report.copied} object(s)).`);
-  if (report.skipped.length > 0) {
-    print(
-      `${report.skipped.length} object(s) of the manifest were not restored: their versions are gone ` +
-        "(the bucket keeps a replaced or deleted object's old version 35 days):",
-    );
-    for (const key of report.skipped.slice(0, 20)) print(`  ${key}`);
-    if (report.skipped.length > 20)
-      print(`  ... and ${report.skipped.length - 20} more (--json lists them all)`);
-  }
-  if (report.interrupted > 0)
-    print(
-      `${report.interrupted} job(s) in flight at backup time now end infrastructure_fail ("interrupted by a restore").`,
-    );
-  print(credentialsLine(credentials));
-  if (credentials)
-    print(
-      "  Administrators sign in again (GitHub or LDAP) for a token; with no way to sign in:  " +
-        `npx sst shell --stage ${options.stage} -- npx gyre admin bootstrap --force --login <a new login>`,
-    );
-  print(`Deploy the stage onto them (its stack adopts both, and the old stage's KMS key):`);
-  print(`  ${adopt} npx sst deploy --stage ${options.stage}`);
-  return 0;
+    if (report.skipped.length > 0) {
+      print(
+        `${report.skipped.length} object(s) of ${words.objectsOf} were not restored: their versions are gone ` +
+          "(the bucket keeps a replaced or deleted object's old version 35 days):",
+      );
+      for (const key of report.skipped.slice(0, 20)) print(`  ${key}`);
+      if (report.skipped.length > 20)
+        print(`  ... and ${report.skipped.length - 20} more (--json lists them all)`);
+    }
+    if (report.interrupted > 0)
+      print(
+        `${report.interrupted} job(s) in flight ${words.inFlight} now end infrastructure_fail ("interrupted by a restore").`,
+      );
+    print(credentialsLine(credentials));
+    if (credentials)
+      print(
+        "  Administrators sign in again (GitHub or LDAP) for a token; with no way to sign in:  " +
+          `npx sst shell --stage ${stage} -- npx gyre admin bootstrap --force --login <a new login>`,
+      );
+    print(`Deploy the stage onto them (its stack adopts both, and the old stage's KMS key):`);
+    print(`  ${adopt} npx sst deploy --stage ${stage}`);
+  };
+  return { settle, report, log: options.json ? () => {} : (line: string) => print(`restore: ${line}`) };
 }

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { dispatcherFor, type FetchInit, fetch } from "@gyre/core/network/fetch";
+import { dispatcherFor, type FetchInit, fetch, processDispatcher } from "@gyre/core/network/fetch";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 export const DEFAULT_DATA_DIR = ".gyre";
@@ -23,17 +23,109 @@ export class ApiError extends Error {
 export interface ClientOptions {
   /** CA certificates (PEM) to trust for this server besides the environment's (a local server's own). */
   ca?: string[];
+  /** The environment whose proxy and CAs (GYRE_CA_BUNDLE) the requests use (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The certificate errors Node reports for a server it does not trust (OpenSSL's verify codes):
+ * fixed by trusting the CA that signed the certificate.
+ */
+const UNTRUSTED = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "CERT_UNTRUSTED",
+  "INVALID_CA",
+]);
+/** A certificate that does not name the host asked for. */
+const MISMATCHED = new Set(["ERR_TLS_CERT_ALTNAME_INVALID", "HOSTNAME_MISMATCH"]);
+/** A certificate outside its validity period. */
+const OUT_OF_DATE = new Set(["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID"]);
+
+/** The certificate error behind a failed fetch (undici wraps it in `cause`), if that is what it was. */
+function certificateError(error: unknown): { code: string; message: string; names?: string } | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // A name mismatch carries the certificate (node:tls checkServerIdentity).
+    const names = (e as { cert?: { subjectaltname?: string } }).cert?.subjectaltname;
+    if (code && (UNTRUSTED.has(code) || /CERT/.test(code)))
+      return { code, message: e.message, ...(names ? { names } : {}) };
+  }
+  return undefined;
+}
+
+/** What to say of a certificate the CLI refused for `host`, and what to do about it. */
+function certificateAdvice(host: string, cert: { code: string; message: string; names?: string }): string {
+  const { code } = cert;
+  const what = `${code}: ${cert.message}`;
+  if (UNTRUSTED.has(code))
+    return (
+      `the certificate ${host} presented is not trusted (${what}). Set GYRE_CA_BUNDLE to a PEM file of the CA ` +
+      "that signed it (for gyre start --tls-cert: <data dir>/builder-ca.pem)."
+    );
+  if (MISMATCHED.has(code))
+    return (
+      `the certificate the server presented does not name ${host}${cert.names ? ` (it names ${cert.names})` : ""} ` +
+      `(${what}). Put a host name the ` +
+      `certificate names in GYRE_URL, or give the server a certificate for ${host}.`
+    );
+  if (OUT_OF_DATE.has(code))
+    return `the certificate ${host} presented is out of date (${what}). Renew it (or check this machine's clock).`;
+  return `the certificate ${host} presented was refused (${what}).`;
+}
+
+/**
+ * Why a request did not reach the server at `url`, in words that say what to do: a certificate
+ * the CLI refused (which error, for which host, and the fix), or else the server not being there.
+ */
+function unreachable(url: string, error: unknown, hint: string): ApiError {
+  const reason = error instanceof Error ? error.message : String(error);
+  const cert = certificateError(error);
+  if (!cert) return new ApiError(0, `Cannot reach Gyre at ${url} (${reason}).${hint}`);
+  return new ApiError(
+    0,
+    `Cannot reach Gyre at ${url} (${reason}): ${certificateAdvice(new URL(url).hostname, cert)}`,
+  );
 }
 
 export class Client {
-  private readonly dispatcher: FetchInit["dispatcher"];
+  private dispatcher: FetchInit["dispatcher"];
+  private readonly env: NodeJS.ProcessEnv | undefined;
+  private readonly ca: string[];
 
   constructor(
     readonly url: string,
     private readonly token: string | undefined,
     options: ClientOptions = {},
   ) {
-    this.dispatcher = options.ca?.length ? dispatcherFor(process.env, options.ca) : undefined;
+    this.env = options.env;
+    this.ca = options.ca ?? [];
+  }
+
+  /**
+   * The dispatcher for this client's environment and CAs, made at the first request (the
+   * process's shared one for this process's environment). A GYRE_CA_BUNDLE that cannot be
+   * read, or a proxy that is not a URL, is said as what it is: the server was never tried.
+   */
+  private connection(): FetchInit["dispatcher"] {
+    if (this.dispatcher) return this.dispatcher;
+    const env = this.env ?? process.env;
+    try {
+      this.dispatcher =
+        env === process.env && this.ca.length === 0 ? processDispatcher() : dispatcherFor(env, this.ca);
+    } catch (error) {
+      const message = (error as Error).message;
+      throw new ApiError(
+        0,
+        /^GYRE_CA_BUNDLE /.test(message)
+          ? `${message.replace(/\.$/, "")}. Set GYRE_CA_BUNDLE to a readable PEM file of the CA that signed Gyre's certificate, or unset it.`
+          : message,
+      );
+    }
+    return this.dispatcher;
   }
 
   /**
@@ -50,7 +142,7 @@ export class Client {
         throw new Error(
           `GYRE_TOKEN is set but empty: set it to your token (gyre token create makes one), or unset it to use the local admin token in ${adminToken}.`,
         );
-      return new Client(url, token);
+      return new Client(url, token, { env });
     }
     let token: string | undefined;
     try {
@@ -58,7 +150,7 @@ export class Client {
     } catch {
       token = undefined;
     }
-    return new Client(url, token);
+    return new Client(url, token, { env });
   }
 
   async request<T>(
@@ -67,10 +159,11 @@ export class Client {
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<T> {
+    const dispatcher = this.connection();
     let response: Response;
     try {
       response = await fetch(`${this.url}${path}`, {
-        dispatcher: this.dispatcher,
+        dispatcher,
         method,
         headers: {
           ...(this.token ? { "circle-token": this.token } : {}),
@@ -80,10 +173,7 @@ export class Client {
         body: body ? JSON.stringify(body) : undefined,
       });
     } catch (error) {
-      throw new ApiError(
-        0,
-        `Cannot reach Gyre at ${this.url} (${(error as Error).message}). Is "gyre start" running? Set GYRE_URL otherwise.`,
-      );
+      throw unreachable(this.url, error, ' Is "gyre start" running? Set GYRE_URL otherwise.');
     }
     const text = await response.text();
     if (!response.ok) {
@@ -100,14 +190,15 @@ export class Client {
 
   /** A GET whose answer is read as it arrives (a log stream); errors as `request` words them. */
   async stream(path: string): Promise<AsyncIterable<Uint8Array>> {
+    const dispatcher = this.connection();
     let response: Response;
     try {
       response = await fetch(`${this.url}${path}`, {
-        dispatcher: this.dispatcher,
+        dispatcher,
         headers: this.token ? { "circle-token": this.token } : {},
       });
     } catch (error) {
-      throw new ApiError(0, `Cannot reach Gyre at ${this.url} (${(error as Error).message}).`);
+      throw unreachable(this.url, error, "");
     }
     if (!response.ok || !response.body) {
       const text = await response.text();

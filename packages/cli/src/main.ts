@@ -109,6 +109,8 @@ const USAGE = `Usage:
       (the backup's tokens and sessions are dropped unless --keep-tokens)
   gyre backup --aws [--out <manifest.json> [--force]]   (npx sst shell --stage prod -- npx gyre backup --aws)
   gyre restore --aws --backup-arn <arn> --manifest <file or s3://...> --stage <new stage> [--keep-tokens] [--json]
+  gyre restore --aws --point-in-time <ISO time, e.g. 2026-03-01T11:45:00Z> --stage <new stage> [--keep-tokens] [--json]
+      (the stage's table and bucket as they were then, within 35 days: npx sst shell --stage prod -- npx gyre restore --aws ...)
   gyre build delete <build URL or project slug/job number> [--json]
 
 GYRE_URL and GYRE_TOKEN select the server (default: the local one and .gyre/admin-token).`;
@@ -541,6 +543,7 @@ export async function main(argv: string[]): Promise<number> {
           aws: { type: "boolean" },
           "backup-arn": { type: "string" },
           manifest: { type: "string" },
+          "point-in-time": { type: "string" },
           stage: { type: "string" },
           json: { type: "boolean" },
         },
@@ -552,6 +555,7 @@ export async function main(argv: string[]): Promise<number> {
           ...values,
           dataDir: values["data-dir"],
           backupArn: values["backup-arn"],
+          pointInTime: values["point-in-time"],
           keepTokens: values["keep-tokens"],
         },
         print,

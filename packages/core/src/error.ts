@@ -7,6 +7,8 @@ export type ErrorCode =
   | "unauthorized"
   | "forbidden"
   | "not_found"
+  /** It was there and is not any more, for good (output past its retention period). */
+  | "gone"
   | "conflict"
   | "payload_too_large"
   /** The thing is there but will not do this now (a draining node asking for work). */
@@ -30,6 +32,7 @@ export class GyreError extends Error {
 export const badRequest = (message: string, details?: unknown) =>
   new GyreError("bad_request", message, details);
 export const notFound = (message: string) => new GyreError("not_found", message);
+export const gone = (message: string) => new GyreError("gone", message);
 export const unauthorized = (message = "You must log in first.") => new GyreError("unauthorized", message);
 export const conflict = (message: string) => new GyreError("conflict", message);
 export const forbidden = (message: string) => new GyreError("forbidden", message);

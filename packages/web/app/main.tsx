@@ -25,6 +25,16 @@ const InsightsPage = lazy(pages.insights);
 const ProjectSettingsPage = lazy(pages.settings);
 const AdminPage = lazy(pages.admin);
 
+// A page's code that a deploy replaced while this tab was open: load the app afresh (once a minute
+// at most, so a missing file cannot loop).
+window.addEventListener("vite:preloadError", (event) => {
+  const last = Number(sessionStorage.getItem("gyre-reloaded") ?? "0");
+  if (Date.now() - last < 60_000) return;
+  event.preventDefault();
+  sessionStorage.setItem("gyre-reloaded", String(Date.now()));
+  window.location.reload();
+});
+
 // The page this visit opens loads alongside the session read, not after it.
 const opening = window.location.pathname;
 if (/\/jobs\/\d+/.test(opening)) void pages.job();

@@ -50,10 +50,18 @@ export function SessionGate({ children }: { children: ReactNode }) {
   return <UserContext.Provider value={session.data.user}>{children}</UserContext.Provider>;
 }
 
-/** Signs out, then loads the page afresh: nothing read as the user stays in memory. */
+/**
+ * Signs out, then loads the page afresh: nothing read as the user stays in memory. A session
+ * the server no longer knows (401) is as good as signed out; any other failure is thrown, for
+ * the page to say so.
+ */
 export function useSignOut() {
   return async () => {
-    await api.post("/api/gyre/auth/logout");
+    try {
+      await api.post("/api/gyre/auth/logout");
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) throw error;
+    }
     setCsrfToken(undefined);
     window.location.assign("/");
   };

@@ -20,9 +20,12 @@ const TYPES: Record<string, string> = {
 
 export const contentTypeOf = (path: string) => TYPES[extname(path)] ?? "application/octet-stream";
 
-/** Built file names under assets/ carry a hash of their content. */
+/** Vite's built names carry a hash of their content (`index-BpPiIbLi.js`); files copied as they are do not. */
+const HASHED = /^assets\/.+-[A-Za-z0-9_-]{8}\.[a-z0-9]+$/;
+
+/** A hashed file never changes: cached for a year. Anything else is asked for again each visit. */
 export const cacheControlOf = (path: string) =>
-  path.startsWith("assets/") ? "public, max-age=31536000, immutable" : "no-cache";
+  HASHED.test(path) ? "public, max-age=31536000, immutable" : "no-cache";
 
 /** Where a deployment keeps the built app in the bucket (infra/web.ts), read by the HTTP function. */
 export const WEB_BUCKET_PREFIX = "web/";

@@ -1,20 +1,10 @@
-/**
- * Writing audit records when the table will not take them, and the hourly files: the in-memory
- * table (dynalite) and a real S3 wire protocol (s3rver, the local runtime's stand-in), with a
- * Gyre whose DynamoDB client refuses audit writes on demand (nothing else is simulated).
- */
-import { mkdtempSync } from "node:fs";
-import { createRequire } from "node:module";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { deleteKeys, listKeys, readText } from "../aws/s3.ts";
 import type { Gyre } from "../context.ts";
 import { queryRaw } from "../store/index.ts";
-import { memoryTable, type TestTable } from "../store/test-table.ts";
+import { memoryTable, type TestTable, testBucket } from "../store/test-table.ts";
 import { BACKFILL_HOURS, deliverAuditFiles, GRACE_MS } from "./delivery.ts";
 import { AUDIT_FIELDS, AuditObjects, audit, auditPartition, SYSTEM_ACTOR } from "./index.ts";
 
@@ -23,18 +13,9 @@ let s3Endpoint: string;
 let t: TestTable;
 
 beforeAll(async () => {
-  const S3rver = createRequire(import.meta.url)("s3rver") as new (
-    o: object,
-  ) => { run(): Promise<AddressInfo>; close(): Promise<void> };
-  const server = new S3rver({
-    port: 0,
-    address: "127.0.0.1",
-    directory: join(mkdtempSync(join(tmpdir(), "gyre-audit-s3-")), "s3"),
-    silent: true,
-    configureBuckets: [{ name: "gyre" }],
-  });
-  s3Endpoint = `http://127.0.0.1:${(await server.run()).port}`;
-  s3 = server;
+  const bucket = await testBucket();
+  s3Endpoint = bucket.endpoint;
+  s3 = bucket;
 });
 
 afterAll(async () => {

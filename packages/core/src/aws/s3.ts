@@ -65,7 +65,7 @@ export async function putJson(gyre: Gyre, key: string, value: unknown): Promise<
 export async function* listObjects(
   gyre: Gyre,
   prefix: string,
-): AsyncGenerator<{ key: string; lastModified: string }> {
+): AsyncGenerator<{ key: string; lastModified: string; size: number }> {
   let token: string | undefined;
   do {
     const out = await gyre.aws.s3.send(
@@ -77,7 +77,11 @@ export async function* listObjects(
     );
     for (const object of out.Contents ?? []) {
       if (object.Key)
-        yield { key: object.Key, lastModified: (object.LastModified ?? new Date(0)).toISOString() };
+        yield {
+          key: object.Key,
+          lastModified: (object.LastModified ?? new Date(0)).toISOString(),
+          size: object.Size ?? 0,
+        };
     }
     token = out.IsTruncated ? out.NextContinuationToken : undefined;
   } while (token);

@@ -6,9 +6,11 @@
 import {
   CreateBackupCommand,
   DescribeBackupCommand,
+  DescribeContinuousBackupsCommand,
   DescribeTableCommand,
   DynamoDBClient,
   RestoreTableFromBackupCommand,
+  RestoreTableToPointInTimeCommand,
   UpdateContinuousBackupsCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
@@ -24,7 +26,17 @@ import {
 } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { type AwsManifest, createAwsBackup, restoreAwsBackup, restoredNames, versionsAt } from "./aws.ts";
+import {
+  type AwsManifest,
+  type AwsRestored,
+  createAwsBackup,
+  parsePointInTime,
+  pointInTimeSource,
+  restoreAwsBackup,
+  restoreAwsPointInTime,
+  restoredNames,
+  versionsAt,
+} from "./aws.ts";
 
 const dynamodb = mockClient(DynamoDBClient);
 const s3 = mockClient(S3Client);
@@ -38,6 +50,20 @@ beforeEach(() => {
   dynamodb.reset();
   s3.reset();
 });
+
+/** What AWS answers a restore making its table (ACTIVE after a first look) and bucket, copies included. */
+function answerRestoredStorage() {
+  dynamodb
+    .on(DescribeTableCommand)
+    .resolvesOnce({ Table: { TableStatus: "CREATING" } })
+    .resolves({ Table: { TableStatus: "ACTIVE" } });
+  dynamodb.on(UpdateTimeToLiveCommand).resolves({});
+  dynamodb.on(UpdateContinuousBackupsCommand).resolves({});
+  s3.on(CreateBucketCommand).resolves({});
+  s3.on(PutPublicAccessBlockCommand).resolves({});
+  s3.on(PutBucketVersioningCommand).resolves({});
+  s3.on(CopyObjectCommand).resolves({});
+}
 
 describe("gyre backup --aws (aws-sdk-client-mock: no stand-in exists for DynamoDB backups)", () => {
   it("takes an on-demand backup and names each object's version current at that moment", async () => {
@@ -152,16 +178,7 @@ describe("gyre restore --aws (aws-sdk-client-mock)", () => {
       },
     });
     dynamodb.on(RestoreTableFromBackupCommand).resolves({});
-    dynamodb
-      .on(DescribeTableCommand)
-      .resolvesOnce({ Table: { TableStatus: "CREATING" } })
-      .resolves({ Table: { TableStatus: "ACTIVE" } });
-    dynamodb.on(UpdateTimeToLiveCommand).resolves({});
-    dynamodb.on(UpdateContinuousBackupsCommand).resolves({});
-    s3.on(CreateBucketCommand).resolves({});
-    s3.on(PutPublicAccessBlockCommand).resolves({});
-    s3.on(PutBucketVersioningCommand).resolves({});
-    s3.on(CopyObjectCommand).resolves({});
+    answerRestoredStorage();
     const settled: string[] = [];
 
     const report = await restoreAwsBackup(clients(), {
@@ -170,8 +187,8 @@ describe("gyre restore --aws (aws-sdk-client-mock)", () => {
       stage: "dr",
       region: "eu-west-1",
       pollMs: 1,
-      settle: async (table) => {
-        settled.push(table);
+      settle: async ({ tableName }) => {
+        settled.push(tableName);
         return { interrupted: 3 };
       },
     });
@@ -332,5 +349,201 @@ describe("gyre restore --aws (aws-sdk-client-mock)", () => {
       restoreAwsBackup(clients(), { backupArn: `${ARN}x`, manifest, stage: "dr", region: "us-east-1" }),
     ).rejects.toThrow(/The manifest is of backup/);
     expect(dynamodb.calls()).toHaveLength(0);
+  });
+});
+
+describe("gyre restore --aws --point-in-time (aws-sdk-client-mock: no stand-in exists for point-in-time recovery)", () => {
+  const DAY = 86_400_000;
+  /** Now, for these tests: the point in time is an hour before. */
+  const NOW = T + 3600_000;
+  const recovery = (earliest: Date, latest: Date, status = "ENABLED" as const) => ({
+    ContinuousBackupsDescription: {
+      ContinuousBackupsStatus: "ENABLED" as const,
+      PointInTimeRecoveryDescription: {
+        PointInTimeRecoveryStatus: status,
+        EarliestRestorableDateTime: earliest,
+        LatestRestorableDateTime: latest,
+      },
+    },
+  });
+  const options = (at: number) => ({
+    tableName: "gyre-prod-Table",
+    bucketName: "gyre-prod-bucket",
+    kmsKeyId: "key-1",
+    at,
+    stage: "dr",
+    region: "eu-west-1",
+    pollMs: 1,
+    now: () => NOW,
+  });
+  /** What a restore that gets past its checks is answered. */
+  const restorable = () => {
+    dynamodb
+      .on(DescribeContinuousBackupsCommand)
+      .resolves(recovery(new Date(NOW - 20 * DAY), new Date(NOW - 300_000)));
+    s3.on(GetBucketVersioningCommand).resolves({ Status: "Enabled" });
+    dynamodb.on(RestoreTableToPointInTimeCommand).resolves({});
+    answerRestoredStorage();
+  };
+
+  it("restores the table as it was then into the new stage's name and copies each key's version of that time, then settles", async () => {
+    restorable();
+    s3.on(ListObjectVersionsCommand).resolves({
+      Versions: [
+        // Rewritten after the time: the version before it is the one.
+        { Key: "output/j1/1/0/steps.json", VersionId: "s1", LastModified: at(-30), Size: 10 },
+        { Key: "output/j1/1/0/steps.json", VersionId: "s2", LastModified: at(0), Size: 20 },
+        { Key: "output/j1/1/0/steps.json", VersionId: "s3", LastModified: at(60), Size: 30 },
+        // Deleted before the time (a cleared cache): not restored.
+        { Key: "caches/gh/a/b/k.tar.gz", VersionId: "c1", LastModified: at(-100), Size: 7 },
+        // Deleted only after the time: restored.
+        { Key: "artifacts/j1/1/0/a b.txt", VersionId: "a1", LastModified: at(-60), Size: 5 },
+        // Written only after the time: the restored table does not know it.
+        { Key: "output/j2/1/0/steps.json", VersionId: "n1", LastModified: at(10), Size: 3 },
+      ],
+      DeleteMarkers: [
+        { Key: "caches/gh/a/b/k.tar.gz", VersionId: "d1", LastModified: at(-50) },
+        { Key: "artifacts/j1/1/0/a b.txt", VersionId: "d2", LastModified: at(30) },
+      ],
+    });
+    const settled: AwsRestored[] = [];
+    const lines: string[] = [];
+    const report = await restoreAwsPointInTime(clients(), {
+      ...options(T),
+      log: (line) => lines.push(line),
+      settle: async (restored) => {
+        settled.push(restored);
+        return { interrupted: 2 };
+      },
+    });
+
+    const names = restoredNames("gyre", "dr", pointInTimeSource("gyre-prod-Table", T));
+    expect(names).toEqual(restoredNames("gyre", "dr", "gyre-prod-Table@2026-03-01T12:00:00.000Z"));
+    expect(names.table).toMatch(/^gyre-dr-table-[0-9a-f]{8}$/);
+    // Another time is another restore, with other names; the same time again resumes this one.
+    expect(restoredNames("gyre", "dr", pointInTimeSource("gyre-prod-Table", T + 1000)).table).not.toBe(
+      names.table,
+    );
+    expect(report).toEqual({
+      tableName: names.table,
+      bucketName: names.bucket,
+      copied: 2,
+      skipped: [],
+      interrupted: 2,
+      kmsKeyId: "key-1",
+    });
+    expect(dynamodb.commandCalls(DescribeContinuousBackupsCommand)[0]!.args[0].input).toEqual({
+      TableName: "gyre-prod-Table",
+    });
+    expect(dynamodb.commandCalls(RestoreTableToPointInTimeCommand).map((c) => c.args[0].input)).toEqual([
+      { SourceTableName: "gyre-prod-Table", TargetTableName: names.table, RestoreDateTime: new Date(T) },
+    ]);
+    // As the backup path does: TTL and point-in-time recovery on, a versioned private bucket.
+    expect(dynamodb.commandCalls(UpdateTimeToLiveCommand)[0]!.args[0].input).toEqual({
+      TableName: names.table,
+      TimeToLiveSpecification: { AttributeName: "expiresAt", Enabled: true },
+    });
+    expect(dynamodb.commandCalls(UpdateContinuousBackupsCommand)[0]!.args[0].input).toEqual({
+      TableName: names.table,
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+    expect(s3.commandCalls(CreateBucketCommand)[0]!.args[0].input).toEqual({
+      Bucket: names.bucket,
+      CreateBucketConfiguration: { LocationConstraint: "eu-west-1" },
+    });
+    expect(s3.commandCalls(PutBucketVersioningCommand)[0]!.args[0].input.VersioningConfiguration).toEqual({
+      Status: "Enabled",
+    });
+    expect(s3.commandCalls(ListObjectVersionsCommand)[0]!.args[0].input.Bucket).toBe("gyre-prod-bucket");
+    const copies = s3.commandCalls(CopyObjectCommand).map((c) => c.args[0].input);
+    expect(copies.sort((a, b) => String(a.Key).localeCompare(String(b.Key)))).toEqual([
+      {
+        Bucket: names.bucket,
+        Key: "artifacts/j1/1/0/a b.txt",
+        CopySource: "gyre-prod-bucket/artifacts/j1/1/0/a%20b.txt?versionId=a1",
+        MetadataDirective: "COPY",
+      },
+      {
+        Bucket: names.bucket,
+        Key: "output/j1/1/0/steps.json",
+        CopySource: "gyre-prod-bucket/output/j1/1/0/steps.json?versionId=s2",
+        MetadataDirective: "COPY",
+      },
+    ]);
+    expect(settled).toEqual([{ tableName: names.table, bucketName: names.bucket, copied: 2, skipped: [] }]);
+    expect(lines).toContain("bucket: 2 object version(s) as of 2026-03-01T12:00:00.000Z");
+    expect(lines).toContain(
+      `table: restoring gyre-prod-Table as of 2026-03-01T12:00:00.000Z into ${names.table}`,
+    );
+  });
+
+  it("refuses a time in the future, older than the bucket keeps versions, or outside the table's recovery window, making nothing", async () => {
+    const refused = async (at: number, message: string) => {
+      await expect(restoreAwsPointInTime(clients(), options(at))).rejects.toThrow(message);
+      expect(dynamodb.commandCalls(RestoreTableToPointInTimeCommand)).toHaveLength(0);
+      expect(s3.commandCalls(ListObjectVersionsCommand)).toHaveLength(0);
+      expect(s3.commandCalls(CreateBucketCommand)).toHaveLength(0);
+    };
+    restorable();
+    await refused(
+      NOW + 60_000,
+      "The point in time 2026-03-01T13:01:00.000Z is in the future (it is now 2026-03-01T13:00:00.000Z): give a time that has passed.",
+    );
+    // Neither needs to ask AWS.
+    await refused(
+      NOW - 35 * DAY - 1000,
+      "The point in time 2026-01-25T12:59:59.000Z is more than 35 days ago: bucket gyre-prod-bucket keeps a replaced " +
+        "or deleted object's old versions 35 days (infra/storage.ts), so its objects as they were then are gone. " +
+        "Give a time after 2026-01-25T13:00:00.000Z.",
+    );
+    expect(dynamodb.calls()).toHaveLength(0);
+
+    // Recovery switched on 20 days ago: a time before that is not in the table's window.
+    await refused(
+      NOW - 21 * DAY,
+      "The point in time 2026-02-08T13:00:00.000Z is before the earliest time table gyre-prod-Table can be restored to, " +
+        "2026-02-09T13:00:00.000Z (point-in-time recovery reaches back 35 days at most, and no further than when it " +
+        "was switched on): give a time at or after 2026-02-09T13:00:00.000Z.",
+    );
+    // Past, but later than DynamoDB can restore yet.
+    await refused(
+      NOW - 60_000,
+      "The point in time 2026-03-01T12:59:00.000Z is after the latest time table gyre-prod-Table can be restored to, " +
+        "2026-03-01T12:55:00.000Z (it trails the present by about five minutes): give a time at or before " +
+        "2026-03-01T12:55:00.000Z, or run the restore again in a few minutes.",
+    );
+    dynamodb
+      .on(DescribeContinuousBackupsCommand)
+      .resolves(recovery(new Date(NOW - 20 * DAY), new Date(NOW), "DISABLED" as "ENABLED"));
+    await refused(
+      T,
+      "Point-in-time recovery is DISABLED on table gyre-prod-Table: there is no point in time to restore.",
+    );
+    // A bucket that keeps no versions has no objects as they were then.
+    dynamodb.on(DescribeContinuousBackupsCommand).resolves(recovery(new Date(NOW - 20 * DAY), new Date(NOW)));
+    s3.on(GetBucketVersioningCommand).resolves({ Status: "Suspended" });
+    await refused(
+      T,
+      "Bucket gyre-prod-bucket does not keep object versions (versioning is Suspended): a restore could not copy the " +
+        "objects as they were at 2026-03-01T12:00:00.000Z.",
+    );
+  });
+
+  it("reads the time given on the command line as ISO 8601 with its zone, and refuses anything else", () => {
+    expect(parsePointInTime("2026-03-01T12:00:00Z")).toBe(T);
+    expect(parsePointInTime(" 2026-03-01T12:00:00.000Z ")).toBe(T);
+    expect(parsePointInTime("2026-03-01T13:00:00+01:00")).toBe(T);
+    expect(parsePointInTime("2026-03-01T12:00Z")).toBe(T);
+    for (const text of [
+      "yesterday",
+      "2026-03-01",
+      "2026-03-01T12:00:00",
+      "March 1, 2026 12:00 UTC",
+      "2026-02-30T12:00:00Z",
+      "",
+    ])
+      expect(() => parsePointInTime(text), text).toThrow(
+        `--point-in-time ${JSON.stringify(text)} is not a time: give an ISO 8601 time with its zone, such as 2026-03-01T11:45:00Z.`,
+      );
   });
 });

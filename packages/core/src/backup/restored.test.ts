@@ -9,6 +9,8 @@ import { authenticate } from "../auth/index.ts";
 import { createSession } from "../auth/sessions.ts";
 import { issueToken } from "../auth/tokens.ts";
 import { createUser, listUsers } from "../auth/users.ts";
+import { authenticateNode, registerNode } from "../node/index.ts";
+import { linkSigner } from "../secret/signed-link.ts";
 import { putItem, queryRaw } from "../store/index.ts";
 import { memoryTable, type TestTable } from "../store/test-table.ts";
 import { Keys } from "../table.ts";
@@ -34,7 +36,14 @@ async function backedUp() {
   });
   const session = await createSession(gyre, ada.id, 8);
   await putItem(gyre, { ...Keys.oauthState("f".repeat(64)), provider: "github" });
-  return { ada, tokens: [personal.token, operator.token, project.token], cookie: session.cookie };
+  const node = await registerNode(gyre, { name: "builder-1" });
+  await linkSigner(gyre, "output-url");
+  return {
+    ada,
+    tokens: [personal.token, operator.token, project.token],
+    cookie: session.cookie,
+    node: node.credential,
+  };
 }
 
 const restore = {
@@ -58,7 +67,7 @@ describe("finishRestore", () => {
       backup: { created_at: "2026-01-29T22:00:00.000Z" },
       restored: { items: 12, objects: 3, interrupted_jobs: 0 },
     });
-    expect(dropped).toEqual({ tokens: 3, sessions: 1, signIns: 1 });
+    expect(dropped).toEqual({ tokens: 3, sessions: 1, signIns: 1, nodes: 1, signingKeys: 1 });
     // Past the authentication cache, none of them opens the installation.
     t.setNow(Date.parse("2026-01-30T10:00:05.000Z"));
     for (const token of old.tokens)
@@ -66,6 +75,13 @@ describe("finishRestore", () => {
     await expect(authenticate(t.gyre, { session: old.cookie })).rejects.toMatchObject({
       code: "unauthorized",
     });
+    // The old builders' credential claims nothing here; the signing key of the old installation's
+    // links is gone (the server, started after the restore, makes a new one at its first link).
+    await expect(authenticateNode(t.gyre, old.node)).rejects.toBeDefined();
+    const keys: unknown[] = [];
+    for await (const item of queryRaw(t.gyre, { partition: Keys.signingKey("output-url").pk }))
+      keys.push(item);
+    expect(keys).toEqual([]);
     expect((await listUsers(t.gyre)).map((u) => u.login)).toEqual(["ada"]);
     const left: unknown[] = [];
     for await (const item of queryRaw(t.gyre, { partition: Keys.oauthState("f".repeat(64)).pk }))
@@ -84,12 +100,25 @@ describe("finishRestore", () => {
           items: 12,
           objects: 3,
           interrupted_jobs: 0,
-          credentials: { kept: false, tokens_dropped: 3, sessions_dropped: 1, sign_ins_dropped: 1 },
+          credentials: {
+            kept: false,
+            tokens_dropped: 3,
+            sessions_dropped: 1,
+            sign_ins_dropped: 1,
+            nodes_dropped: 1,
+            signing_keys_dropped: 1,
+          },
         },
       }),
     ]);
     // Again (a resumed restore): nothing more to drop.
-    expect(await finishRestore(t.gyre, restore)).toEqual({ tokens: 0, sessions: 0, signIns: 0 });
+    expect(await finishRestore(t.gyre, restore)).toEqual({
+      tokens: 0,
+      sessions: 0,
+      signIns: 0,
+      nodes: 0,
+      signingKeys: 0,
+    });
   });
 
   it("with keepTokens leaves every credential working, and the record says they were kept", async () => {

@@ -8,7 +8,11 @@
  *   stage beside the old one): a credential that works on both would let whoever holds one
  *   into either, and a token revoked on the old installation after the backup would work
  *   again on the restored one. People sign in again and make new tokens; users, their roles
- *   and everything else stay. Builders' node credentials are not tokens and are left alone.
+ *   and everything else stay. Builder nodes go too (a node's credential claims jobs, and with
+ *   them their secrets): builders register again with the restored installation's join token.
+ *   The keys of signed links go, so links the old installation handed out do not open here.
+ *   Users' sealed GitHub tokens stay (sealed with the installation's key; they are replaced at
+ *   the next GitHub sign-in).
  * - **The record.** One audit record `installation.restore` by the system, in the restored
  *   installation's own log, saying which backup it holds and what the restore did.
  */
@@ -23,6 +27,8 @@ const CREDENTIALS = {
   tokens: Keys.token("").pk,
   sessions: Keys.session("").pk,
   signIns: Keys.oauthState("").pk,
+  nodes: Keys.node("").pk,
+  signingKeys: Keys.signingKey("").pk,
 } as const;
 
 export interface DroppedCredentials {
@@ -32,6 +38,10 @@ export interface DroppedCredentials {
   sessions: number;
   /** OAuth sign-ins under way (their `state`). */
   signIns: number;
+  /** Registered builder nodes: each holds a credential that claims jobs (and their secrets). */
+  nodes: number;
+  /** The keys signed links are made with (output URLs): new ones are made at the next link. */
+  signingKeys: number;
 }
 
 /**
@@ -39,7 +49,7 @@ export interface DroppedCredentials {
  * strongly consistent scan for them, deleted page by page. Running it again deletes nothing more.
  */
 export async function dropCredentials(gyre: Gyre): Promise<DroppedCredentials> {
-  const dropped: DroppedCredentials = { tokens: 0, sessions: 0, signIns: 0 };
+  const dropped: DroppedCredentials = { tokens: 0, sessions: 0, signIns: 0, nodes: 0, signingKeys: 0 };
   const kinds = Object.entries(CREDENTIALS) as [keyof DroppedCredentials, string][];
   let start: Record<string, unknown> | undefined;
   do {
@@ -92,6 +102,8 @@ export const recordRestore = (gyre: Gyre, record: RestoreRecord) =>
             tokens_dropped: record.credentials.tokens,
             sessions_dropped: record.credentials.sessions,
             sign_ins_dropped: record.credentials.signIns,
+            nodes_dropped: record.credentials.nodes,
+            signing_keys_dropped: record.credentials.signingKeys,
           }
         : { kept: true },
     },

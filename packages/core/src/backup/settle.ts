@@ -13,6 +13,10 @@
  * releases them when what they require had succeeded), with the builders and executions that
  * installation has. A workflow with nothing blocked is advanced here (its GitHub status and
  * its insights run record), which starts nothing.
+ *
+ * The interrupted allocations' step output ends too: a step its steps document still shows
+ * `running` is marked `canceled` at the settle time, and its output gets a last line saying the
+ * restore interrupted it. Otherwise `gyre logs` and the web app would show it running for ever.
  */
 import { auditJob } from "../audit/index.ts";
 import type { Gyre } from "../context.ts";
@@ -20,6 +24,7 @@ import { advanceWorkflow } from "../dispatch/advance.ts";
 import { settleJob } from "../dispatch/allocation.ts";
 import { ACTIVE_JOB, findJob, type Job, JobSchema, TERMINAL_ALLOCATION } from "../job/index.ts";
 import { allocationMove, combine, jobMove } from "../job/transitions.ts";
+import { type AllocationKey, readStepChunks, readSteps, writeOutput } from "../output/index.ts";
 import { parseStored } from "../protocol/schema.ts";
 import { queryRaw, tryUpdate } from "../store/index.ts";
 import { ACTIVE_SHARDS, Keys } from "../table.ts";
@@ -40,6 +45,44 @@ export const interruptedMessage = (backupCreatedAt: string, status: "queued" | "
     ? `The build was interrupted by a restore: it was running when the backup was taken (${backupCreatedAt}), and its builder did not survive the restore. Rerun the workflow to build it again.`
     : `The build was interrupted by a restore: it was waiting for a builder when the backup was taken (${backupCreatedAt}), and was not started after it. Rerun the workflow to build it.`;
 
+/** The line a step the restore interrupted ends its output with. */
+export const interruptedStepLine = (backupCreatedAt: string) =>
+  `This step was interrupted by a restore: it was running when the backup was taken (${backupCreatedAt}). Rerun the workflow to run it again.\n`;
+
+/**
+ * Ends the steps an interrupted allocation's steps document shows `running`: `canceled` at
+ * `endedAt`, with `interruptedStepLine` after the output they have, on a line of its own (as
+ * the chunk after their last one; a gap left by an upload the backup missed gets it instead,
+ * so the line is where a follower of the output reads next). Written before the job's end: a
+ * settle run again after a failure finds the job still active and its steps already ended,
+ * and adds nothing.
+ */
+async function endInterruptedSteps(
+  gyre: Gyre,
+  alloc: AllocationKey,
+  endedAt: string,
+  backupCreatedAt: string,
+) {
+  const steps = await readSteps(gyre, alloc);
+  const running = steps.filter((step) => step.status === "running");
+  if (running.length === 0) return;
+  const chunks = await Promise.all(
+    running.map(async (step) => {
+      const { chunks, next } = await readStepChunks(gyre, alloc, step.index, 0);
+      const unfinished = chunks.length > 0 && !chunks.at(-1)!.data.endsWith("\n");
+      return {
+        step: step.index,
+        seq: next,
+        data: `${unfinished ? "\n" : ""}${interruptedStepLine(backupCreatedAt)}`,
+      };
+    }),
+  );
+  await writeOutput(gyre, alloc, {
+    chunks,
+    steps: steps.map((step) => (step.status === "running" ? { ...step, status: "canceled", endedAt } : step)),
+  });
+}
+
 /** Ends one job that the restore interrupted; false when it was not queued or running (any more). */
 export async function interruptJob(gyre: Gyre, job: Job, backupCreatedAt: string): Promise<boolean> {
   if (!ACTIVE_JOB.has(job.status)) return false;
@@ -54,6 +97,14 @@ export async function interruptJob(gyre: Gyre, job: Job, backupCreatedAt: string
     );
   // Every allocation ended but not the job (a report died between its two writes): its own result.
   if (moves.length === 0) return settleJob(gyre, job);
+  for (const [index, a] of Object.entries(job.allocations))
+    if (a.status === "running")
+      await endInterruptedSteps(
+        gyre,
+        { jobId: job.id, attempt: job.attempt, index: Number(index) },
+        stoppedAt,
+        backupCreatedAt,
+      );
   const message = interruptedMessage(backupCreatedAt, job.status === "running" ? "running" : "queued");
   const messages = [...(job.messages ?? []), { type: "error", message, reason: "restore" }];
   const settled = await tryUpdate(

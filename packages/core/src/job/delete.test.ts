@@ -41,6 +41,8 @@ describe("parseBuildRef: the build `gyre build delete` is given", () => {
     "gh/acme/api/12/extra",
     "https://ci.example.com/gh/acme",
     "https://ci.example.com/api/v2/project/gh/acme/api/pipeline/3",
+    // Another host's build without the scheme: not one of this Gyre's.
+    "other.example.com/pipelines/gh/acme/api/3/workflows/x/jobs/12",
     "",
   ])("refuses %j, saying what it wants", (input) => {
     expect(() => parseBuildRef(input)).toThrow(/Not a build: .* Give <vcs>\/<org>\/<repo>\/<job number>/);

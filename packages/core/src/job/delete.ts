@@ -132,10 +132,11 @@ export function parseBuildRef(input: string): { slug: string; number: number; or
     const number = NumberParam.safeParse(parts[numberAt]);
     return slug.success && number.success ? { slug: slug.data, number: number.data } : undefined;
   };
-  const at = (word: string) => parts.indexOf(word);
   const found =
-    (at("pipelines") >= 0 && parts[parts.length - 2] === "jobs"
-      ? pick(at("pipelines") + 1, parts.length - 1)
+    // `pipelines` first: a path of another host without its scheme (`other.host/pipelines/...`)
+    // names that host's build, not one here.
+    (parts[0] === "pipelines" && parts[parts.length - 2] === "jobs"
+      ? pick(1, parts.length - 1)
       : undefined) ??
     (parts[0] === "api" && parts[1] === "v1.1" && parts[2] === "project" && parts.length === 7
       ? pick(3, 6)

@@ -2,11 +2,8 @@
  * The orb registry against a real S3 wire protocol: s3rver (the local runtime's stand-in),
  * reached through the real AWS SDK client. Nothing is mocked.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+
+import { rmSync } from "node:fs";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileConfig } from "../config/index.ts";
@@ -15,6 +12,7 @@ import { createGyre, type Gyre } from "../context.ts";
 import { GyreError } from "../error.ts";
 import type { Resources } from "../resources.ts";
 import { LocalKeyPort } from "../secret/index.ts";
+import { testBucket } from "../store/test-table.ts";
 import { listOrbs, orbResolver, publishOrb, S3OrbResolver } from "./index.ts";
 
 const BUCKET = "orbs-test";
@@ -28,19 +26,9 @@ function otherProcess(): Gyre {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "gyre-orb-"));
-  const S3rver = createRequire(import.meta.url)("s3rver") as new (
-    o: object,
-  ) => { run(): Promise<AddressInfo>; close(): Promise<void> };
-  const s3 = new S3rver({
-    port: 0,
-    address: "127.0.0.1",
-    directory: join(dir, "s3"),
-    silent: true,
-    configureBuckets: [{ name: BUCKET }],
-  });
-  const address = await s3.run();
-  server = s3;
+  const bucket = await testBucket(BUCKET);
+  dir = bucket.dir;
+  server = bucket;
   const resources: Resources = {
     region: "us-east-1",
     tableName: "unused",
@@ -51,7 +39,7 @@ beforeAll(async () => {
     heartbeatSeconds: 30,
     queueTimeoutSeconds: 86400,
     maxJobSeconds: 18000,
-    endpoints: { s3: `http://127.0.0.1:${address.port}` },
+    endpoints: { s3: bucket.endpoint },
   };
   gyre = createGyre(resources, new LocalKeyPort(dir), dir);
 });

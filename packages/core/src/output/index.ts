@@ -89,29 +89,34 @@ export interface StoredChunk {
  * A step's chunks from chunk `fromSeq` on, as far as they run without a gap (a chunk still being
  * uploaded while a later one is stored already waits for the next read), and the next chunk's
  * number: a follower (Nomad's log stream, the web app's live output) reads each chunk once, in
- * order. `maxChunks` bounds one read; the rest comes with the next, from `next`.
+ * order. One read takes at most `maxChunks` chunks and `maxBytes` of them (at least one chunk,
+ * chosen by their stored sizes before any is read); `more` says the next is stored already.
  */
 export async function readStepChunks(
   gyre: Gyre,
   alloc: AllocationKey,
   step: number,
   fromSeq: number,
-  maxChunks = Number.POSITIVE_INFINITY,
-): Promise<{ chunks: StoredChunk[]; next: number }> {
+  { maxChunks = Number.POSITIVE_INFINITY, maxBytes = Number.POSITIVE_INFINITY } = {},
+): Promise<{ chunks: StoredChunk[]; next: number; more: boolean }> {
   const stepPrefix = `${prefix(alloc)}${pad(step, 4)}/`;
-  const stored = new Map<number, string>();
+  const stored = new Map<number, { at: string; size: number }>();
   for await (const object of listObjects(gyre, stepPrefix))
-    stored.set(Number(object.key.slice(stepPrefix.length)), object.lastModified);
+    stored.set(Number(object.key.slice(stepPrefix.length)), { at: object.lastModified, size: object.size });
   const wanted: { seq: number; at: string }[] = [];
   let next = fromSeq;
+  let bytes = 0;
   while (stored.has(next) && wanted.length < maxChunks) {
-    wanted.push({ seq: next, at: stored.get(next)! });
+    const { at, size } = stored.get(next)!;
+    if (wanted.length > 0 && bytes + size > maxBytes) break;
+    wanted.push({ seq: next, at });
+    bytes += size;
     next++;
   }
   const chunks = await Promise.all(
     wanted.map(async (c) => ({ ...c, data: (await readText(gyre, `${stepPrefix}${pad(c.seq, 8)}`)) ?? "" })),
   );
-  return { chunks, next };
+  return { chunks, next, more: stored.has(next) };
 }
 
 /** A step's output from chunk `fromSeq` on, as one text (readStepChunks). */

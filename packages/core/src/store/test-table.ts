@@ -63,3 +63,22 @@ export async function memoryTable(resources: Partial<Resources> = {}): Promise<T
     close: () => new Promise<void>((ok) => server.close(() => ok())),
   };
 }
+
+/** For tests that need a bucket: s3rver on a free port of 127.0.0.1 with `bucket` in a fresh directory. */
+export async function testBucket(
+  bucket = "gyre",
+): Promise<{ endpoint: string; dir: string; close(): Promise<void> }> {
+  const S3rver = createRequire(import.meta.url)("s3rver") as new (
+    o: object,
+  ) => { run(): Promise<AddressInfo>; close(): Promise<void> };
+  const dir = mkdtempSync(join(tmpdir(), "gyre-test-s3-"));
+  const server = new S3rver({
+    port: 0,
+    address: "127.0.0.1",
+    directory: join(dir, "s3"),
+    silent: true,
+    configureBuckets: [{ name: bucket }],
+  });
+  const endpoint = `http://127.0.0.1:${(await server.run()).port}`;
+  return { endpoint, dir, close: () => server.close() };
+}

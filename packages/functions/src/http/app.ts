@@ -38,7 +38,7 @@ import { sshKeyRoutes } from "./ssh-keys.ts";
 import { usageRoutes } from "./usage.ts";
 import { userKeyRoutes } from "./user-keys.ts";
 import { userRoutes } from "./users.ts";
-import { NO_WEB_APP, type WebAssets, webRoutes } from "./web.ts";
+import { NO_WEB_APP, type WebAssets, wantsPage, webPage, webRoutes } from "./web.ts";
 import { webhookRoutes } from "./webhooks.ts";
 import { workflowActionRoutes } from "./workflow-actions.ts";
 
@@ -47,6 +47,7 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  gone: 410,
   conflict: 409,
   payload_too_large: 413,
   locked: 423,
@@ -134,6 +135,11 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
     });
     await next();
   });
+  // No answer is sniffed into another type (an error page, a job's raw output, an artifact).
+  app.use(async (c, next) => {
+    await next();
+    if (!c.res.headers.has("x-content-type-options")) c.res.headers.set("x-content-type-options", "nosniff");
+  });
   app.use("/api/v2/*", apiCors);
   app.use("/api/v1.1/*", apiCors);
   app.route("/webhooks", webhookRoutes());
@@ -166,8 +172,11 @@ export function createApp(gyre: Gyre, options: AppOptions = {}): Hono<Env> {
   app.route("/", badgeRoutes());
   app.get("/healthz", allow.anonymous("liveness: answers nothing but ok"), (c) => c.json({ ok: true }));
   app.route("/metrics", metricsRoutes());
-  app.route("/", webRoutes(options.web ?? NO_WEB_APP));
+  const web = options.web ?? NO_WEB_APP;
+  app.route("/", webRoutes(web));
+  const notFoundPage = webPage(web);
   app.notFound((c) => {
+    if (wantsPage(c)) return notFoundPage(c, 404);
     const path = c.req.path.length > 200 ? `${c.req.path.slice(0, 200)}…` : c.req.path;
     return c.json({ message: `Not found: ${c.req.method} ${path}` }, 404);
   });

@@ -13,12 +13,17 @@
  *   GET /output/{node}?format=raw        every step of the node, one after the other under a
  *                                        `==> name` line each, a download
  *
+ * Expired output answers 410 Gone (a follower stops asking). A JSON answer carries at most
+ * BYTES_PER_READ of output (and at least one chunk). The raw downloads are read whole: on AWS
+ * an answer is capped at 6 MB by Lambda, so a larger step's raw download fails there (the JSON
+ * reads, which the page uses, do not).
+ *
  * The steps themselves (names, statuses, times) come from the v1.1 build details
  * (`GET /api/v1.1/project/{slug}/{number}`), as CircleCI's own web app reads them. View
- * permission on the project; expired output answers 404 as the v1.1 output does.
+ * permission on the project.
  */
 
-import { notFound } from "@gyre/core/error";
+import { gone, notFound } from "@gyre/core/error";
 import { getJobByNumber, TERMINAL_ALLOCATION } from "@gyre/core/job/index";
 import type { AllocationKey, StepRecord } from "@gyre/core/output/index";
 import { readStepChunks, readStepOutput, readSteps } from "@gyre/core/output/index";
@@ -29,8 +34,13 @@ import { type Context, Hono } from "hono";
 import { allow, projectFor } from "./access.ts";
 import { type Env, parseQuery } from "./context.ts";
 
-/** Chunks in one JSON answer: a builder's chunks are small, so this is a few MB at most. */
+/** Chunks in one JSON answer at most. */
 export const CHUNKS_PER_READ = 64;
+/**
+ * Output bytes in one JSON answer at most (always at least one chunk): Lambda refuses answers
+ * over 6 MB, and JSON can make a byte of output six.
+ */
+export const BYTES_PER_READ = 512 * 1024;
 
 const JOB = "/projects/:vcs/:org/:repo/jobs/:number";
 
@@ -50,7 +60,8 @@ async function allocationOf(c: Context<Env>) {
   if (!Object.hasOwn(job.allocations, String(node)))
     throw notFound(`Job ${number} has no parallel run ${node}.`);
   const expiry = await jobExpiry(gyre, job, "output");
-  if (expiry.expired) throw notFound(expiredMessage("output", job, "output", expiry.days));
+  // Gone for good, not "not there yet": a follower stops asking.
+  if (expiry.expired) throw gone(expiredMessage("output", job, "output", expiry.days));
   const alloc: AllocationKey = { jobId: job.id, attempt: job.attempt, index: node };
   const steps = await readSteps(gyre, alloc);
   const record = step === undefined ? undefined : steps.find((s) => s.index === step);
@@ -74,15 +85,16 @@ export function jobOutputRoutes() {
     const step = record!;
     if (query.format === "raw")
       return rawAnswer(c, `${file}-step${step.index}.txt`, await readStepOutput(gyre, alloc, step.index));
-    const limit = query.limit ?? CHUNKS_PER_READ;
-    const read = await readStepChunks(gyre, alloc, step.index, query.from, limit + 1);
-    const more = read.chunks.length > limit;
-    const chunks = read.chunks.slice(0, limit);
-    const next = chunks.length > 0 ? chunks[chunks.length - 1]!.seq + 1 : query.from;
+    const { chunks, next, more } = await readStepChunks(gyre, alloc, step.index, query.from, {
+      maxChunks: query.limit ?? CHUNKS_PER_READ,
+      maxBytes: BYTES_PER_READ,
+    });
     // All of an ended step's chunks are stored once its allocation has finished, or once a later
     // step runs (a report that is not the last stores its chunks before the steps document).
     const settled = finished || steps.some((s) => s.index > step.index && s.status === "running");
-    const complete = step.status !== "running" && settled && !more;
+    // A finished allocation's steps are all ended, whatever its last report said (a lost node's
+    // step stays `running` in it).
+    const complete = (finished || step.status !== "running") && settled && !more;
     return c.json({ chunks, next, more, complete }, 200, { "cache-control": "no-store" });
   });
 
@@ -98,13 +110,12 @@ export function jobOutputRoutes() {
         400,
       );
     const { alloc, steps, file } = await allocationOf(c);
-    const texts = await Promise.all(steps.map((s) => readStepOutput(gyre, alloc, s.index)));
-    const text = steps
-      .map((s, i) => {
-        const out = texts[i]!;
-        return `${stepHeader(s)}${out}${out === "" || out.endsWith("\n") ? "" : "\n"}`;
-      })
-      .join("");
+    // One step at a time: a node's whole output is not read into memory at once twice over.
+    let text = "";
+    for (const s of steps) {
+      const out = await readStepOutput(gyre, alloc, s.index);
+      text += `${stepHeader(s)}${out}${out === "" || out.endsWith("\n") ? "" : "\n"}`;
+    }
     return rawAnswer(c, `${file}.txt`, text);
   });
 

@@ -1,7 +1,9 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Gyre } from "@gyre/core/context";
 import { describe, expect, it } from "vitest";
+import { createApp } from "./app.ts";
 import { directoryAssets, NO_WEB_APP, WEB_PAGES, webRoutes } from "./web.ts";
 
 function builtApp() {
@@ -9,7 +11,7 @@ function builtApp() {
   const dist = join(root, "dist");
   mkdirSync(join(dist, "assets"), { recursive: true });
   writeFileSync(join(dist, "index.html"), "<!doctype html><title>Gyre</title>");
-  writeFileSync(join(dist, "assets", "index-abc123.js"), "console.log(1)");
+  writeFileSync(join(dist, "assets", "index-abc12345.js"), "console.log(1)");
   writeFileSync(join(root, "secret.txt"), "not for the web");
   return { root, app: webRoutes(directoryAssets(dist)) };
 }
@@ -38,7 +40,7 @@ describe("web app routes", () => {
 
   it("serves built files as immutable with their type, and 404 for anything else", async () => {
     const { app } = builtApp();
-    const js = await app.request("/assets/index-abc123.js");
+    const js = await app.request("/assets/index-abc12345.js");
     expect(js.status).toBe(200);
     expect(js.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
     expect(js.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
@@ -59,6 +61,25 @@ describe("web app routes", () => {
       expect([path, res.status]).toEqual([path, 404]);
       expect(await res.text()).not.toContain("not for the web");
     }
+  });
+
+  it("answers a browser's navigation to a path nothing routes with the app's page and 404, an API client with JSON", async () => {
+    const { root } = builtApp();
+    const app = createApp({} as Gyre, { web: directoryAssets(join(root, "dist")) });
+    const page = await app.request("/no/such/page", {
+      headers: { accept: "text/html,application/xhtml+xml" },
+    });
+    expect([page.status, page.headers.get("content-type"), await page.text()]).toEqual([
+      404,
+      "text/html; charset=utf-8",
+      "<!doctype html><title>Gyre</title>",
+    ]);
+    const json = await app.request("/no/such/page");
+    expect([json.status, await json.json()]).toEqual([404, { message: "Not found: GET /no/such/page" }]);
+    // Under the API a browser gets the API's answer too, never sniffed.
+    const api = await app.request("/api/v2/nothing", { headers: { accept: "text/html" } });
+    expect(api.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(api.headers.get("x-content-type-options")).toBe("nosniff");
   });
 
   it("says what is missing when the app was not built or not given", async () => {

@@ -104,19 +104,31 @@ const PAGE_HEADERS = {
 /** The paths the app routes in the browser (each answers its page). */
 export const WEB_PAGES = ["/", "/signin", "/pipelines/*", "/insights/*", "/settings/*", "/admin/*"];
 
-export function webRoutes(assets: WebAssets) {
-  const app = new Hono<Env>();
-  const page = async (c: Context<Env>) => {
+/** The app's page, answered with `status` (404 for a path nothing else answers: the app says so). */
+export function webPage(assets: WebAssets) {
+  return async (c: Context<Env>, status: 200 | 404 = 200) => {
     const index = await assets.get("index.html");
     if (!index) {
       const why = (await assets.missing?.()) ?? "The web app is not deployed.";
-      return c.text(why, 503, { "cache-control": "no-store" });
+      return c.text(why, status === 404 ? 404 : 503, { "cache-control": "no-store" });
     }
-    return c.body(index.body as Uint8Array<ArrayBuffer>, 200, {
+    return c.body(index.body as Uint8Array<ArrayBuffer>, status, {
       ...PAGE_HEADERS,
       "content-type": index.type,
     });
   };
+}
+
+/** A browser's navigation (it asks for HTML) to a path outside the APIs. */
+export const wantsPage = (c: Context<Env>) =>
+  c.req.method === "GET" &&
+  (c.req.header("accept") ?? "").includes("text/html") &&
+  !/^\/(api|v1|agent|webhooks|artifacts|metrics|healthz)(\/|$)/.test(c.req.path);
+
+export function webRoutes(assets: WebAssets) {
+  const app = new Hono<Env>();
+  const answer = webPage(assets);
+  const page = (c: Context<Env>) => answer(c);
   const why = "the web app's page and files: they hold no data, the API asks for credentials";
   for (const path of WEB_PAGES) app.get(path, allow.anonymous(why), page);
   app.get("/assets/*", allow.anonymous(why), async (c) => {

@@ -123,13 +123,25 @@ export function OutputViewer(props: OutputViewerProps) {
     [total, visibleRows, maxScroll],
   );
 
+  // The box ends at the window's bottom edge (so following keeps the last line on screen), or
+  // sooner when the output is shorter.
+  const [fit, setFit] = useState<number>();
   useLayoutEffect(() => {
     const el = box.current;
     if (!el) return;
-    const observer = new ResizeObserver(() => setViewport(el.clientHeight || 600));
+    const measure = () => {
+      setViewport(el.clientHeight || 600);
+      const top = el.getBoundingClientRect().top + window.scrollY;
+      setFit(Math.max(240, window.innerHeight - top - 16));
+    };
+    const observer = new ResizeObserver(measure);
     observer.observe(el);
-    setViewport(el.clientHeight || 600);
-    return () => observer.disconnect();
+    window.addEventListener("resize", measure);
+    measure();
+    return () => {
+      observer.disconnect();
+      window.removeEventListener("resize", measure);
+    };
   }, []);
 
   // Following: the end stays in view as lines arrive.
@@ -204,7 +216,7 @@ export function OutputViewer(props: OutputViewerProps) {
       const out = outputs.get(row.step.index);
       rows.push(
         <div key={`e${row.step.index}`} className="row empty" style={style} id={`step-${row.step.index}`}>
-          {out?.complete ? "No output." : "Waiting for output…"}
+          {out?.note ?? (out?.complete ? "No output." : "Waiting for output…")}
         </div>,
       );
     } else {
@@ -248,7 +260,10 @@ export function OutputViewer(props: OutputViewerProps) {
       // biome-ignore lint/a11y/noNoninteractiveTabindex: the scroll box takes focus so the keyboard scrolls it
       tabIndex={0}
       onScroll={onScroll}
-      style={{ height: props.height ?? "70vh" }}
+      style={{
+        height:
+          props.height ?? (fit === undefined ? "70vh" : Math.min(fit, Math.max(totalPx, 3 * ROW_PX) + 2)),
+      }}
     >
       <div className="spacer" style={{ height: totalPx }} />
       {rows}

@@ -106,8 +106,25 @@ export function useStepOutputs(
           set(ended && after.every((s) => outputs.current.get(s.index)?.complete) ? "done" : "live");
         } catch (error) {
           if (stop.signal.aborted) return;
+          const status = error instanceof ApiError ? error.status : undefined;
+          // Signed out meanwhile (the session ended): the page starts again at the sign-in.
+          if (status === 401) {
+            window.location.reload();
+            return;
+          }
+          // Gone for good (expired) or not for this user: said once, not asked again.
+          if (status === 410 || status === 403) {
+            for (const s of latest.current.steps) {
+              const out = outputOf(s.index);
+              out.complete = true;
+              out.note = (error as Error).message;
+            }
+            bump();
+            set("done");
+            return;
+          }
           // A 404 for a step the steps list named: its first report is still on its way.
-          if (!(error instanceof ApiError && error.status === 404)) {
+          if (status !== 404) {
             failures++;
             set("reconnecting");
           }

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { lineAnchor, parseAnchor, StepOutput, searchSteps, stripAnsi, visibleText } from "./model.ts";
+import {
+  ansiSegments,
+  lineAnchor,
+  MAX_LINE_CHARS,
+  parseAnchor,
+  StepOutput,
+  searchSteps,
+  stripAnsi,
+  visibleText,
+} from "./model.ts";
 
 const chunk = (seq: number, data: string, at = `2026-12-03T10:00:0${seq % 10}.000Z`) => ({ seq, at, data });
 const lines = (out: StepOutput) => Array.from({ length: out.count }, (_, i) => out.line(i));
@@ -107,5 +116,45 @@ describe("step output model", () => {
     for (let seq = 0; seq < 100; seq++) out.append([chunk(seq, block)]);
     expect(out.count).toBe(1_000_000);
     expect(out.line(999_999)).toBe("x".repeat(40));
+  });
+
+  it("splits a line into styled runs, dropping escapes that are not colors", () => {
+    expect(ansiSegments("a\x1b[1;31mb\x1b[2Kc\x1b]8;;http://x\x07d\x1b[0me", "\x1b[32m")).toEqual({
+      segments: [
+        { text: "a", fg: "32", attrs: [] },
+        { text: "bcd", fg: "31", attrs: [1] },
+        { text: "e", attrs: [] },
+      ],
+      hidden: 0,
+    });
+    expect(ansiSegments("\x1b[38;5;196mx\x1b[48;2;1;2;3my").segments).toEqual([
+      { text: "x", fg: "38;5;196", attrs: [] },
+      { text: "y", fg: "38;5;196", bg: "48;2;1;2;3", attrs: [] },
+    ]);
+  });
+
+  it("draws at most MAX_LINE_CHARS of a line and counts the rest", () => {
+    const { segments, hidden } = ansiSegments("x".repeat(MAX_LINE_CHARS + 123));
+    expect(segments.map((s) => s.text.length)).toEqual([MAX_LINE_CHARS]);
+    expect(hidden).toBe(123);
+  });
+
+  it("stays linear on hostile lines: a code before every character, a code of a million parameters", () => {
+    const repeated = ansiSegments("\x1b[1mX".repeat(200_000));
+    expect(repeated.segments).toEqual([{ text: "X".repeat(MAX_LINE_CHARS), attrs: [1] }]);
+    expect(repeated.hidden).toBe(200_000 - MAX_LINE_CHARS);
+    const wide = ansiSegments(`\x1b[${"1;".repeat(1_000_000)}31mred`);
+    expect(wide.segments).toEqual([{ text: "red", attrs: [1] }]);
+    const out = new StepOutput();
+    out.append([chunk(0, `\x1b[${"1;".repeat(1_000_000)}31mred\nnext\n`)]);
+    expect(out.styleAt(1)).toBe("\x1b[1m");
+  });
+
+  it("reads a long line that arrives over many chunks without splitting what it already has again", () => {
+    const out = new StepOutput();
+    for (let seq = 0; seq < 2000; seq++) out.append([chunk(seq, "y".repeat(1000))]);
+    out.append([chunk(2000, "\n")]);
+    expect(out.count).toBe(1);
+    expect(out.line(0).length).toBe(2_000_000);
   });
 });

@@ -39,8 +39,13 @@ const CLEARS: Record<number, number[]> = {
   29: [9],
 };
 
+/** Parameters read of one SGR sequence: a hostile sequence of a million is cut here. */
+const MAX_SGR_PARAMS = 32;
+
 function applySgr(style: Style, params: string) {
-  const codes = params === "" ? [0] : params.split(";").map((p) => (p === "" ? 0 : Number(p)));
+  const codes = (params === "" ? [""] : params.split(";", MAX_SGR_PARAMS)).map((p) =>
+    p === "" ? 0 : Number(p),
+  );
   for (let i = 0; i < codes.length; i++) {
     const c = codes[i]!;
     if (c === 0) {
@@ -72,6 +77,67 @@ const sgrOf = (style: Style) => {
   return parts.length === 0 ? "" : `\x1b[${parts.join(";")}m`;
 };
 
+/** At most this many characters of a line are drawn; the rest is in the raw download. */
+export const MAX_LINE_CHARS = 10_000;
+
+/** A run of a line's text in one style: SGR codes in force (fg, bg as their codes; attributes). */
+export interface Segment {
+  text: string;
+  fg?: string;
+  bg?: string;
+  attrs: number[];
+}
+
+/**
+ * A line split into styled runs, in one pass (anser and ansi_up keep every decoration seen and
+ * grow with the square of a line full of codes, which a job's output must not do to a viewer):
+ * SGR codes change the style, every other escape sequence is dropped, and drawing stops after
+ * MAX_LINE_CHARS characters, `hidden` telling how many were left out.
+ */
+export function ansiSegments(
+  line: string,
+  start = "",
+  limit = MAX_LINE_CHARS,
+): { segments: Segment[]; hidden: number } {
+  const style: Style = { attrs: new Set() };
+  for (const m of start.matchAll(SGR)) applySgr(style, m[1]!);
+  const segments: Segment[] = [];
+  let shown = 0;
+  let hidden = 0;
+  const push = (text: string) => {
+    if (text === "") return;
+    const room = limit - shown;
+    if (room <= 0) {
+      hidden += text.length;
+      return;
+    }
+    const part = text.length > room ? text.slice(0, room) : text;
+    hidden += text.length - part.length;
+    shown += part.length;
+    const last = segments[segments.length - 1];
+    const attrs = [...style.attrs].sort((a, b) => a - b);
+    if (last && last.fg === style.fg && last.bg === style.bg && last.attrs.join() === attrs.join())
+      last.text += part;
+    else
+      segments.push({
+        text: part,
+        ...(style.fg ? { fg: style.fg } : {}),
+        ...(style.bg ? { bg: style.bg } : {}),
+        attrs,
+      });
+  };
+  let from = 0;
+  for (const m of line.matchAll(ANY_ESCAPE)) {
+    push(line.slice(from, m.index));
+    from = m.index + m[0].length;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI sequences begin with ESC
+    const sgr = /^\x1b\[([0-9;]*)m$/.exec(m[0]);
+    if (sgr && shown < limit) applySgr(style, sgr[1]!);
+  }
+  push(line.slice(from));
+  return { segments, hidden };
+}
+
 export interface Chunk {
   seq: number;
   at: string;
@@ -95,6 +161,8 @@ export class StepOutput {
   next = 0;
   /** The step has ended and every chunk it wrote is here. */
   complete = false;
+  /** Why there is nothing more to show (its output expired), when the server said so. */
+  note?: string;
 
   /** Adds chunks in order; a chunk already added (or out of order) is ignored. Answers lines added. */
   append(chunks: Chunk[]): number {
@@ -103,9 +171,15 @@ export class StepOutput {
       if (chunk.seq !== this.next) continue;
       this.next++;
       const t = this.times.push(chunk.at) - 1;
-      const pieces = (this.partial + chunk.data).split("\n");
-      this.partial = pieces.pop()!;
-      for (const raw of pieces) this.addLine(raw, t);
+      // Only the chunk is split: a long line arriving over many chunks is not split again each time.
+      const pieces = chunk.data.split("\n");
+      if (pieces.length === 1) {
+        this.partial += chunk.data;
+        continue;
+      }
+      this.addLine(this.partial + pieces[0]!, t);
+      for (let i = 1; i < pieces.length - 1; i++) this.addLine(pieces[i]!, t);
+      this.partial = pieces[pieces.length - 1]!;
     }
     return this.lines.length - before;
   }

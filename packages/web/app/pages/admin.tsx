@@ -6,7 +6,7 @@
  * first, from the session's role.
  */
 import { Link, Redirect, useParams } from "wouter";
-import { Crumbs, NotFound } from "../layout.tsx";
+import { Crumbs, NotFound, useTitle } from "../layout.tsx";
 import { useUser } from "../session.tsx";
 import { AuditSection } from "./admin/audit.tsx";
 import { FleetSection } from "./admin/fleet.tsx";
@@ -28,6 +28,7 @@ export const adminHref = (section: string) => `/admin/${section}`;
 export default function AdminPage() {
   const user = useUser();
   const { section } = useParams<{ section?: string }>();
+  useTitle(section ? `Admin: ${section}` : "Admin");
   if (user.role !== "admin") return <AdministratorsOnly />;
   if (!section) return <Redirect to={adminHref("users")} replace />;
   const current = SECTIONS.find((s) => s.id === section);

@@ -10,7 +10,7 @@ import { useQuery } from "@tanstack/react-query";
 import { type ReactNode, useId, useMemo } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
 import { api, query } from "../api.ts";
-import { Crumbs, Failure } from "../layout.tsx";
+import { Crumbs, Failure, useTitle } from "../layout.tsx";
 import { insightsHref, projectHref, projectSettingsHref, slugOf } from "../links.ts";
 import {
   DAY_MS,
@@ -33,6 +33,7 @@ import "./insights/insights.css";
 export default function InsightsPage() {
   const params = useParams<{ vcs: string; org: string; repo: string }>();
   const slug = slugOf(params)!;
+  useTitle(`${slug} insights`);
   const search = new URLSearchParams(useSearch());
   const [, navigate] = useLocation();
   const workflow = search.get("workflow") || undefined;

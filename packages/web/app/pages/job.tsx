@@ -10,7 +10,7 @@ import { useEffect, useId, useMemo, useRef, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
 import { api, query, slugPath } from "../api.ts";
 import { between, settled } from "../format.ts";
-import { Crumbs, Failure } from "../layout.tsx";
+import { Crumbs, Failure, NotFound, useTitle } from "../layout.tsx";
 import { pipelineHref, projectHref, slugOf, workflowHref } from "../links.ts";
 import { useStepOutputs } from "../output/loader.ts";
 import { lineAnchor, type Match, parseAnchor, StepOutput, searchSteps } from "../output/model.ts";
@@ -47,6 +47,12 @@ interface Artifact {
 
 export default function JobPage() {
   const params = useParams<Params>();
+  // A job path whose numbers are not numbers is no job's page.
+  if (!/^[1-9][0-9]{0,11}$/.test(params.job) || !/^[1-9][0-9]{0,11}$/.test(params.num)) return <NotFound />;
+  return <Job params={params} />;
+}
+
+function Job({ params }: { params: Params }) {
   const slug = slugOf(params)!;
   const number = Number(params.job);
   const search = new URLSearchParams(useSearch());
@@ -81,6 +87,15 @@ export default function JobPage() {
 
   const d = details.data;
   const nodes = Math.max(1, d?.parallelism ?? 1);
+  useTitle(d ? `${d.name} #${d.number}` : `job #${number}`, slug);
+  // The job's own page is the one its web_url names: a path with another pipeline or workflow
+  // in it moves there (keeping the node, the tab and a linked line).
+  useEffect(() => {
+    if (!d) return;
+    const own = new URL(d.web_url).pathname;
+    if (own !== window.location.pathname)
+      navigate(`${own}${window.location.search}${window.location.hash}`, { replace: true });
+  }, [d, navigate]);
   return (
     <section className="job-page">
       <Crumbs
@@ -161,8 +176,15 @@ export default function JobPage() {
             onClick={() => setSearch({ tab: t.id === "steps" ? undefined : t.id })}
             onKeyDown={(e) => {
               const i = TABS.findIndex((x) => x.id === tab);
-              const to = e.key === "ArrowRight" ? i + 1 : e.key === "ArrowLeft" ? i - 1 : undefined;
+              const keys: Record<string, number> = {
+                ArrowRight: i + 1,
+                ArrowLeft: i - 1,
+                Home: 0,
+                End: TABS.length - 1,
+              };
+              const to = keys[e.key];
               if (to === undefined) return;
+              e.preventDefault();
               const next = TABS[(to + TABS.length) % TABS.length]!;
               setSearch({ tab: next.id === "steps" ? undefined : next.id });
               document.getElementById(`tab-${next.id}`)?.focus();
@@ -174,7 +196,7 @@ export default function JobPage() {
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
         {tab === "steps" &&
-          (build.isError ? (
+          (details.isError ? null : build.isError ? (
             <Failure error={build.error} />
           ) : (
             <Steps key={node} slug={slug} number={number} node={node} build={build.data} ended={ended} />

@@ -7,7 +7,7 @@ import { type FormEvent, useId, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
 import { api, query, slugPath } from "../api.ts";
 import { ago, settled } from "../format.ts";
-import { Crumbs, Failure } from "../layout.tsx";
+import { Crumbs, Failure, useTitle } from "../layout.tsx";
 import {
   insightsHref,
   jobHref,
@@ -51,7 +51,10 @@ export function PipelinesPage() {
       branch: s ? (next.branch ?? branch) : undefined,
       mine: (next.mine ?? mine) ? "true" : undefined,
     });
-    navigate(`${s ? projectHref(s) : "/"}${q}`, { replace: true });
+    // A new project or "only mine" is a new page (Back returns); a branch typed is the same one.
+    navigate(`${s ? projectHref(s) : "/"}${q}`, {
+      replace: next.slug === undefined && next.mine === undefined,
+    });
   };
 
   const path = slug
@@ -70,6 +73,8 @@ export function PipelinesPage() {
     refetchInterval: LIVE_MS,
   });
   const ids = { project: useId(), branch: useId() };
+  const unknown = Boolean(slug && projects.data && !projects.data.items.some((p) => p.slug === slug));
+  useTitle(slug ? `${slug} pipelines` : "All pipelines");
 
   return (
     <section>
@@ -79,7 +84,12 @@ export function PipelinesPage() {
         <Crumbs items={[{ label: "Pipelines" }]} />
       )}
       <h1>{slug ?? "All pipelines"}</h1>
-      {slug && (
+      {unknown && (
+        <p role="alert" className="error">
+          Project {slug} was not found, or you may not see it.
+        </p>
+      )}
+      {slug && !unknown && (
         <p className="links">
           <Link href={insightsHref(slug)}>Insights</Link> ·{" "}
           <Link href={projectSettingsHref(slug)}>Project settings</Link>
@@ -120,8 +130,8 @@ export function PipelinesPage() {
           Only mine
         </label>
       </form>
-      {slug && <TriggerForm slug={slug} />}
-      {pipelines.isError && <Failure error={pipelines.error} />}
+      {slug && !unknown && <TriggerForm slug={slug} />}
+      {pipelines.isError && !unknown && <Failure error={pipelines.error} />}
       {pipelines.isPending && <p aria-busy="true">Loading pipelines…</p>}
       <ol className="pipelines" aria-label="Pipelines">
         {pipelines.data?.pages.flatMap((page) =>
@@ -174,13 +184,14 @@ export function PipelineRow({ pipeline: p, open }: { pipeline: Pipeline; open?: 
         </span>
       </header>
       {p.state === "errored" && (
-        <ul className="errors">
-          {(p.errors ?? []).map((e) => (
-            <li key={e.message} role="alert">
-              {e.message}
-            </li>
-          ))}
-        </ul>
+        <div className="errored">
+          <StatusChip status="errored" />
+          <ul className="errors" aria-label="Config errors">
+            {(p.errors ?? []).map((e) => (
+              <li key={e.message}>{e.message}</li>
+            ))}
+          </ul>
+        </div>
       )}
       {workflows.isError && <Failure error={workflows.error} />}
       <ul className="workflows">
@@ -299,6 +310,7 @@ function TriggerForm({ slug }: { slug: string }) {
 export function PipelinePage() {
   const params = useParams<{ vcs: string; org: string; repo: string; num: string }>();
   const slug = slugOf(params)!;
+  useTitle(`${slug} #${params.num}`);
   const pipeline = useQuery({
     queryKey: ["pipeline", slug, params.num],
     queryFn: () =>

@@ -7,7 +7,7 @@
  */
 import { Link, useParams } from "wouter";
 import { ApiError } from "../api.ts";
-import { Crumbs, Failure } from "../layout.tsx";
+import { Crumbs, Failure, useTitle } from "../layout.tsx";
 import { insightsHref, projectHref, slugOf } from "../links.ts";
 import { AdvancedSection } from "./project-settings/advanced.tsx";
 import { BadgeSection } from "./project-settings/badge.tsx";
@@ -31,6 +31,7 @@ const CONTENTS = [
 export default function ProjectSettingsPage() {
   const params = useParams<{ vcs: string; org: string; repo: string }>();
   const slug = slugOf(params)!;
+  useTitle(`${slug} settings`);
   const project = useProject(slug);
   const { admin, tokens } = useProjectAdmin(slug);
   const owner = slug.split("/").slice(0, 2).join("/");

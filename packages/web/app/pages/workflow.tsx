@@ -8,7 +8,7 @@ import { useLocation, useParams } from "wouter";
 import { api, slugPath } from "../api.ts";
 import { between, settled } from "../format.ts";
 import { WorkflowGraph } from "../graph/WorkflowGraph.tsx";
-import { Crumbs, Failure } from "../layout.tsx";
+import { Crumbs, Failure, useTitle } from "../layout.tsx";
 import { jobHref, pipelineHref, projectHref, slugOf, workflowHref } from "../links.ts";
 import { StatusChip } from "../status.tsx";
 import type { Page, Pipeline, Workflow, WorkflowJob } from "../types.ts";
@@ -74,6 +74,7 @@ export default function WorkflowPage() {
 
   const w = workflow.data;
   const items = jobs.data?.items ?? [];
+  useTitle(w?.name, `${slug} #${number}`);
   const failed = items.some((j) =>
     ["failed", "infrastructure_fail", "timedout", "canceled"].includes(j.status),
   );
@@ -96,7 +97,10 @@ export default function WorkflowPage() {
           <p className="meta">
             {pipeline.data?.vcs?.branch && <span className="branch">{pipeline.data.vcs.branch}</span>}
             {pipeline.data?.vcs?.commit?.subject && <span> {pipeline.data.vcs.commit.subject}</span>}
-            <span> · took {between(w.created_at, w.stopped_at)}</span>
+            <span>
+              {" "}
+              · {settled(w.status) ? "took" : "running for"} {between(w.created_at, w.stopped_at)}
+            </span>
           </p>
           <fieldset className="actions">
             <legend className="visually-hidden">Workflow actions</legend>

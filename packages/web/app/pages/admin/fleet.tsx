@@ -13,6 +13,7 @@ import { duration } from "../../format.ts";
 import { Failure } from "../../layout.tsx";
 import { jobHref } from "../../links.ts";
 import { StatusChip } from "../../status.tsx";
+import { type Column, DataTable } from "../../table.tsx";
 import type { JobDetails } from "../../types.ts";
 import { ADMIN_LIVE_MS, memory, Outcome, plural, Time, useAction, utc } from "./common.tsx";
 import type { NomadAllocation, NomadNode, NomadNodeStub, QueueReport } from "./types.ts";
@@ -45,6 +46,7 @@ const shortId = (id: string) => id.slice(0, 8);
 export function FleetSection() {
   const search = new URLSearchParams(useSearch());
   const selected = search.get("node") ?? undefined;
+  const [location] = useLocation();
   const nodes = useQuery({
     queryKey: NODES_KEY,
     queryFn: () => api.get<NomadNodeStub[]>("/v1/nodes"),
@@ -69,29 +71,17 @@ export function FleetSection() {
       <Outcome error={action.error} done={action.done} />
       {nodes.isError && <Failure error={nodes.error} />}
       {nodes.isPending && <p aria-busy="true">Loading nodes…</p>}
-      {nodes.data && list.length === 0 && <p>No builder node has registered.</p>}
-      {list.length > 0 && (
-        <table className="data nodes-table">
-          <caption className="visually-hidden">Builder nodes</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">ID</th>
-              <th scope="col">Status</th>
-              <th scope="col">Drain</th>
-              <th scope="col">Eligibility</th>
-              <th scope="col">Resource classes</th>
-              <th scope="col">Size</th>
-              <th scope="col">Version</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((n) => (
-              <NodeRow key={n.ID} node={n} selected={n.ID === selected} action={action} />
-            ))}
-          </tbody>
-        </table>
+      {nodes.data && (
+        <DataTable
+          label="Builder nodes"
+          caption
+          className="nodes-table"
+          items={list}
+          rowKey={(n) => n.ID}
+          rowProps={(n) => ({ "data-node": n.ID, "aria-current": n.ID === selected ? "true" : undefined })}
+          columns={nodeColumns(location, action)}
+          empty={<p>No builder node has registered.</p>}
+        />
       )}
       {selected && <NodeDetails id={selected} />}
       <Queues />
@@ -99,49 +89,52 @@ export function FleetSection() {
   );
 }
 
-function NodeRow({
-  node: n,
-  selected,
-  action,
-}: {
-  node: NomadNodeStub;
-  selected: boolean;
-  action: ReturnType<typeof useAction>;
-}) {
-  const [location] = useLocation();
-  const live = n.Status === "ready";
-  const name = n.Name || n.ID;
-  return (
-    <tr data-node={n.ID} aria-current={selected ? "true" : undefined}>
-      <th scope="row">
-        <Link href={`${location}${query({ node: n.ID })}`} aria-label={`Details of node ${name}`}>
-          {name}
-        </Link>
-      </th>
-      <td>
-        <code title={n.ID}>{shortId(n.ID)}</code>
-      </td>
-      <td>
-        <span className={`chip ${live ? "good" : "bad"}`} data-status={n.Status}>
+/** The nodes table's columns: a node's name opens its details at `location`. */
+const nodeColumns = (location: string, action: ReturnType<typeof useAction>): Column<NomadNodeStub>[] => [
+  {
+    header: "Name",
+    rowHeader: true,
+    cell: (n) => (
+      <Link href={`${location}${query({ node: n.ID })}`} aria-label={`Details of node ${n.Name || n.ID}`}>
+        {n.Name || n.ID}
+      </Link>
+    ),
+  },
+  { header: "ID", cell: (n) => <code title={n.ID}>{shortId(n.ID)}</code> },
+  {
+    header: "Status",
+    cell: (n) => (
+      <>
+        <span className={`chip ${n.Status === "ready" ? "good" : "bad"}`} data-status={n.Status}>
           {n.Status}
         </span>
         {n.StatusDescription && <div className="muted small">{n.StatusDescription}</div>}
-      </td>
-      <td>{n.Drain ? <strong className="draining">draining</strong> : "no"}</td>
-      <td>
-        <span className={n.SchedulingEligibility === "eligible" ? "" : "warn"}>
-          {n.SchedulingEligibility}
-        </span>
-      </td>
-      <td>{classesOf(n).join(", ") || <span className="muted">every class</span>}</td>
-      <td>{sizeOf(n)}</td>
-      <td>{n.Version}</td>
-      <td>
-        {live ? <NodeActions node={n} action={action} /> : <span className="muted">none: it is down</span>}
-      </td>
-    </tr>
-  );
-}
+      </>
+    ),
+  },
+  { header: "Drain", cell: (n) => (n.Drain ? <strong className="draining">draining</strong> : "no") },
+  {
+    header: "Eligibility",
+    cell: (n) => (
+      <span className={n.SchedulingEligibility === "eligible" ? "" : "warn"}>{n.SchedulingEligibility}</span>
+    ),
+  },
+  {
+    header: "Resource classes",
+    cell: (n) => classesOf(n).join(", ") || <span className="muted">every class</span>,
+  },
+  { header: "Size", cell: sizeOf },
+  { header: "Version", cell: (n) => n.Version },
+  {
+    header: "Actions",
+    cell: (n) =>
+      n.Status === "ready" ? (
+        <NodeActions node={n} action={action} />
+      ) : (
+        <span className="muted">none: it is down</span>
+      ),
+  },
+];
 
 function NodeActions({ node: n, action }: { node: NomadNodeStub; action: ReturnType<typeof useAction> }) {
   const [draining, setDraining] = useState(false);
@@ -241,6 +234,29 @@ function DrainForm({
   );
 }
 
+const ALLOCATION_COLUMNS: Column<NomadAllocation>[] = [
+  { header: "Allocation", cell: (a) => <code title={a.ID}>{shortId(a.ID)}</code> },
+  { header: "Job", cell: (a) => <AllocationJob allocation={a} /> },
+  { header: "Status", cell: (a) => a.ClientStatus },
+  {
+    header: "Started",
+    cell: (a) =>
+      a.TaskStates.build?.StartedAt && !a.TaskStates.build.StartedAt.startsWith("0001") ? (
+        <Time value={a.TaskStates.build.StartedAt} />
+      ) : (
+        <span className="muted">not yet</span>
+      ),
+  },
+  {
+    header: "Resources",
+    cell: (a) => (
+      <>
+        {a.Resources.CPU / SHARES_PER_CPU} vCPU, {memory(a.Resources.MemoryMB)}
+      </>
+    ),
+  },
+];
+
 function NodeDetails({ id }: { id: string }) {
   const [location] = useLocation();
   const node = useQuery({
@@ -316,43 +332,15 @@ function NodeDetails({ id }: { id: string }) {
       )}
       <h3>Running allocations</h3>
       {allocations.isError && <Failure error={allocations.error} />}
-      {allocations.data && running.length === 0 && <p className="muted">Nothing runs on this node.</p>}
-      {running.length > 0 && (
-        <table className="data">
-          <caption className="visually-hidden">Allocations running on node {n?.Name ?? id}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Allocation</th>
-              <th scope="col">Job</th>
-              <th scope="col">Status</th>
-              <th scope="col">Started</th>
-              <th scope="col">Resources</th>
-            </tr>
-          </thead>
-          <tbody>
-            {running.map((a) => (
-              <tr key={a.ID}>
-                <td>
-                  <code title={a.ID}>{shortId(a.ID)}</code>
-                </td>
-                <td>
-                  <AllocationJob allocation={a} />
-                </td>
-                <td>{a.ClientStatus}</td>
-                <td>
-                  {a.TaskStates.build?.StartedAt && !a.TaskStates.build.StartedAt.startsWith("0001") ? (
-                    <Time value={a.TaskStates.build.StartedAt} />
-                  ) : (
-                    <span className="muted">not yet</span>
-                  )}
-                </td>
-                <td>
-                  {a.Resources.CPU / SHARES_PER_CPU} vCPU, {memory(a.Resources.MemoryMB)}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+      {allocations.data && (
+        <DataTable
+          label={`Allocations running on node ${n?.Name ?? id}`}
+          caption
+          items={running}
+          rowKey={(a) => a.ID}
+          columns={ALLOCATION_COLUMNS}
+          empty={<p className="muted">Nothing runs on this node.</p>}
+        />
       )}
     </section>
   );
@@ -371,6 +359,75 @@ function AllocationJob({ allocation: a }: { allocation: NomadAllocation }) {
   const path = job.data?.web_url ? new URL(job.data.web_url, location.origin).pathname : undefined;
   return path ? <Link href={path}>{label}</Link> : <span>{label}</span>;
 }
+
+const QUEUE_COLUMNS: Column<QueueReport["queues"][number]>[] = [
+  { header: "Resource class", rowHeader: true, cell: (q) => q.resource_class },
+  { header: "Queue", cell: (q) => <code>{q.queue ?? "none"}</code> },
+  {
+    header: "Messages waiting",
+    cell: (q) => (
+      <>
+        {q.waiting}
+        {q.delayed > 0 && <span className="muted"> (+{q.delayed} delayed)</span>}
+      </>
+    ),
+  },
+  { header: "In flight", cell: (q) => q.in_flight },
+  {
+    header: "Dead letters",
+    cellClassName: (q) => (q.dead_letter && q.dead_letter.waiting > 0 ? "error" : undefined),
+    cell: (q) => (q.dead_letter ? q.dead_letter.waiting : <span className="muted">none</span>),
+  },
+  {
+    header: "Jobs waiting",
+    cell: (q) => (
+      <>
+        {q.jobs_waiting}
+        {q.oldest_queued_at && (
+          <div className="muted small">
+            oldest since <Time value={q.oldest_queued_at} />
+          </div>
+        )}
+      </>
+    ),
+  },
+  {
+    header: "Why they wait",
+    cell: (q) => (
+      <>
+        {q.error && (
+          <span role="alert" className="error">
+            Could not read the queue: {q.error}
+          </span>
+        )}
+        {q.reason ? q.reason.message : !q.error && <span className="muted">nothing waits</span>}
+      </>
+    ),
+  },
+];
+
+const WAITING_COLUMNS: Column<QueueReport["jobs"][number]>[] = [
+  {
+    header: "Job",
+    cell: (j) => (
+      <Link href={jobHref(j.project_slug, j.pipeline_number, j.workflow_id, j.number)}>
+        {j.project_slug} #{j.number} {j.name}
+      </Link>
+    ),
+  },
+  { header: "Status", cell: (j) => <StatusChip status={j.status} small /> },
+  {
+    header: "Resource class",
+    cell: (j) => (
+      <>
+        {j.resource_class}
+        {j.queue_class !== j.resource_class && <span className="muted"> (on the {j.queue_class} queue)</span>}
+      </>
+    ),
+  },
+  { header: "Waiting for", cell: (j) => duration(j.waited_seconds * 1000) },
+  { header: "Parallel runs waiting", cell: (j) => j.allocations_waiting },
+];
 
 function Queues() {
   const queues = useQuery({
@@ -392,91 +449,26 @@ function Queues() {
             </span>
             <span>{plural(r.jobs.length, "job")} waiting for a builder</span>
           </p>
-          <table className="data queues">
-            <caption className="visually-hidden">Job queues by resource class</caption>
-            <thead>
-              <tr>
-                <th scope="col">Resource class</th>
-                <th scope="col">Queue</th>
-                <th scope="col">Messages waiting</th>
-                <th scope="col">In flight</th>
-                <th scope="col">Dead letters</th>
-                <th scope="col">Jobs waiting</th>
-                <th scope="col">Why they wait</th>
-              </tr>
-            </thead>
-            <tbody>
-              {r.queues.map((q) => (
-                <tr key={q.resource_class} data-class={q.resource_class}>
-                  <th scope="row">{q.resource_class}</th>
-                  <td>
-                    <code>{q.queue ?? "none"}</code>
-                  </td>
-                  <td>
-                    {q.waiting}
-                    {q.delayed > 0 && <span className="muted"> (+{q.delayed} delayed)</span>}
-                  </td>
-                  <td>{q.in_flight}</td>
-                  <td className={q.dead_letter && q.dead_letter.waiting > 0 ? "error" : undefined}>
-                    {q.dead_letter ? q.dead_letter.waiting : <span className="muted">none</span>}
-                  </td>
-                  <td>
-                    {q.jobs_waiting}
-                    {q.oldest_queued_at && (
-                      <div className="muted small">
-                        oldest since <Time value={q.oldest_queued_at} />
-                      </div>
-                    )}
-                  </td>
-                  <td>
-                    {q.error && (
-                      <span role="alert" className="error">
-                        Could not read the queue: {q.error}
-                      </span>
-                    )}
-                    {q.reason ? q.reason.message : !q.error && <span className="muted">nothing waits</span>}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            label="Job queues by resource class"
+            caption
+            className="queues"
+            items={r.queues}
+            rowKey={(q) => q.resource_class}
+            rowProps={(q) => ({ "data-class": q.resource_class })}
+            columns={QUEUE_COLUMNS}
+          />
           {r.jobs.length > 0 && (
             <>
               <h3>Waiting jobs, oldest first</h3>
-              <table className="data waiting-jobs">
-                <caption className="visually-hidden">Jobs waiting for a builder</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Job</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Resource class</th>
-                    <th scope="col">Waiting for</th>
-                    <th scope="col">Parallel runs waiting</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {r.jobs.map((j) => (
-                    <tr key={j.id}>
-                      <td>
-                        <Link href={jobHref(j.project_slug, j.pipeline_number, j.workflow_id, j.number)}>
-                          {j.project_slug} #{j.number} {j.name}
-                        </Link>
-                      </td>
-                      <td>
-                        <StatusChip status={j.status} small />
-                      </td>
-                      <td>
-                        {j.resource_class}
-                        {j.queue_class !== j.resource_class && (
-                          <span className="muted"> (on the {j.queue_class} queue)</span>
-                        )}
-                      </td>
-                      <td>{duration(j.waited_seconds * 1000)}</td>
-                      <td>{j.allocations_waiting}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+              <DataTable
+                label="Jobs waiting for a builder"
+                caption
+                className="waiting-jobs"
+                items={r.jobs}
+                rowKey={(j) => j.id}
+                columns={WAITING_COLUMNS}
+              />
             </>
           )}
         </>

@@ -10,6 +10,7 @@ import { useLocation, useSearch } from "wouter";
 import { api, query } from "../../api.ts";
 import { Failure } from "../../layout.tsx";
 import { statusLabel } from "../../status.tsx";
+import { type Column, DataTable } from "../../table.tsx";
 import { plural, Time, utc } from "./common.tsx";
 import type { UsageJson } from "./types.ts";
 
@@ -101,46 +102,36 @@ export function UsageSection() {
   );
 }
 
+const ACCOUNT_COLUMNS: Column<UsageJson["account_usage"][number]>[] = [
+  { header: "Organization", cell: (r) => r.organization },
+  { header: "Platform", cell: (r) => r.platform },
+  { header: "Executor", cell: (r) => r.executor },
+  { header: "Resource class", cell: (r) => r.resource_class },
+  { header: "Jobs", className: "num", cell: (r) => r.jobs },
+  { header: "Tasks", className: "num", cell: (r) => r.tasks },
+  { header: "Build minutes", className: "num", cell: (r) => minutes(r.build_minutes) },
+];
+
+const USER_COLUMNS: Column<UsageJson["active_users"]["users"][number]>[] = [
+  { header: "Login", cell: (a) => a.login ?? <span className="muted">unknown</span> },
+  { header: "Name", cell: (a) => a.name ?? "" },
+  { header: "Has an account", cell: (a) => (a.registered ? "yes" : "no") },
+  { header: "Pipelines", className: "num", cell: (a) => a.pipelines },
+  { header: "Reruns", className: "num", cell: (a) => a.reruns },
+  { header: "Approvals", className: "num", cell: (a) => a.approvals },
+];
+
 function AccountUsage({ usage: u }: { usage: UsageJson }) {
   return (
     <section aria-labelledby="usage-minutes">
       <h3 id="usage-minutes">Build minutes by resource class and platform</h3>
-      {u.account_usage.length === 0 ? (
-        <p className="muted">No build ran this week.</p>
-      ) : (
-        <table className="data usage-table">
-          <thead>
-            <tr>
-              <th scope="col">Organization</th>
-              <th scope="col">Platform</th>
-              <th scope="col">Executor</th>
-              <th scope="col">Resource class</th>
-              <th scope="col" className="num">
-                Jobs
-              </th>
-              <th scope="col" className="num">
-                Tasks
-              </th>
-              <th scope="col" className="num">
-                Build minutes
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {u.account_usage.map((r) => (
-              <tr key={`${r.organization}/${r.platform}/${r.executor}/${r.resource_class}`}>
-                <td>{r.organization}</td>
-                <td>{r.platform}</td>
-                <td>{r.executor}</td>
-                <td>{r.resource_class}</td>
-                <td className="num">{r.jobs}</td>
-                <td className="num">{r.tasks}</td>
-                <td className="num">{minutes(r.build_minutes)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <DataTable
+        className="usage-table"
+        items={u.account_usage}
+        rowKey={(r) => `${r.organization}/${r.platform}/${r.executor}/${r.resource_class}`}
+        columns={ACCOUNT_COLUMNS}
+        empty={<p className="muted">No build ran this week.</p>}
+      />
     </section>
   );
 }
@@ -149,40 +140,13 @@ function ActiveUsers({ usage: u }: { usage: UsageJson }) {
   return (
     <section aria-labelledby="usage-users">
       <h3 id="usage-users">Active users ({u.active_users.count})</h3>
-      {u.active_users.users.length === 0 ? (
-        <p className="muted">Nobody made work run this week.</p>
-      ) : (
-        <table className="data usage-table">
-          <thead>
-            <tr>
-              <th scope="col">Login</th>
-              <th scope="col">Name</th>
-              <th scope="col">Has an account</th>
-              <th scope="col" className="num">
-                Pipelines
-              </th>
-              <th scope="col" className="num">
-                Reruns
-              </th>
-              <th scope="col" className="num">
-                Approvals
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {u.active_users.users.map((a) => (
-              <tr key={a.id}>
-                <td>{a.login ?? <span className="muted">unknown</span>}</td>
-                <td>{a.name ?? ""}</td>
-                <td>{a.registered ? "yes" : "no"}</td>
-                <td className="num">{a.pipelines}</td>
-                <td className="num">{a.reruns}</td>
-                <td className="num">{a.approvals}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <DataTable
+        className="usage-table"
+        items={u.active_users.users}
+        rowKey={(a) => a.id}
+        columns={USER_COLUMNS}
+        empty={<p className="muted">Nobody made work run this week.</p>}
+      />
     </section>
   );
 }
@@ -195,42 +159,25 @@ function JobActivity({ usage: u }: { usage: UsageJson }) {
   return (
     <section aria-labelledby="usage-jobs">
       <h3 id="usage-jobs">Jobs by status and project</h3>
-      {u.job_activity.length === 0 ? (
-        <p className="muted">No project had jobs this week.</p>
-      ) : (
-        <table className="data usage-table">
-          <thead>
-            <tr>
-              <th scope="col">Project</th>
-              <th scope="col" className="num">
-                Jobs
-              </th>
-              {statuses.map((s) => (
-                <th scope="col" className="num" key={s}>
-                  {statusLabel(s)}
-                </th>
-              ))}
-              <th scope="col" className="num">
-                Build minutes
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {u.job_activity.map((r) => (
-              <tr key={r.project}>
-                <th scope="row">{r.project}</th>
-                <td className="num">{r.jobs}</td>
-                {statuses.map((s) => (
-                  <td className="num" key={s}>
-                    {r.by_status[s] ?? 0}
-                  </td>
-                ))}
-                <td className="num">{minutes(r.build_minutes)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <DataTable
+        className="usage-table"
+        items={u.job_activity}
+        rowKey={(r) => r.project}
+        columns={[
+          { header: "Project", rowHeader: true, cell: (r) => r.project },
+          { header: "Jobs", className: "num", cell: (r) => r.jobs },
+          ...statuses.map(
+            (s): Column<UsageJson["job_activity"][number]> => ({
+              key: s,
+              header: statusLabel(s),
+              className: "num",
+              cell: (r) => r.by_status[s] ?? 0,
+            }),
+          ),
+          { header: "Build minutes", className: "num", cell: (r) => minutes(r.build_minutes) },
+        ]}
+        empty={<p className="muted">No project had jobs this week.</p>}
+      />
     </section>
   );
 }

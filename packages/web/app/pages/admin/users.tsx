@@ -10,6 +10,7 @@ import { useId, useState } from "react";
 import { api } from "../../api.ts";
 import { Failure } from "../../layout.tsx";
 import { useUser } from "../../session.tsx";
+import { DataTable } from "../../table.tsx";
 import { ConfirmButton, Outcome, plural, Time, useAction } from "./common.tsx";
 import type { AdminUser, TokenInfo, UserList, UserState } from "./types.ts";
 
@@ -245,49 +246,38 @@ function UserDetails({ user: u }: { user: AdminUser }) {
       <h2 className="sub">Tokens of {u.login}</h2>
       <Outcome error={action.error} done={action.done} />
       {tokens.isError && <Failure error={tokens.error} />}
-      {tokens.data && tokens.data.items.length === 0 && <p className="muted">No tokens.</p>}
-      {tokens.data && tokens.data.items.length > 0 && (
-        <table className="data">
-          <caption className="visually-hidden">Tokens of {u.login}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Label</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last used</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {tokens.data.items.map((t) => (
-              <tr key={t.id}>
-                <td>{t.label}</td>
-                <td>{t.kind}</td>
-                <td>
-                  <Time value={t.created_at} />
-                </td>
-                <td>
-                  <Time value={t.last_used_at} />
-                </td>
-                <td>
-                  <ConfirmButton
-                    label="Revoke"
-                    target={`token ${t.label}`}
-                    question={`Revoke ${u.login}'s token ${t.label}? It stops working at once.`}
-                    confirm={`Revoke ${t.label}`}
-                    disabled={action.busy}
-                    onConfirm={() =>
-                      void action.run(
-                        () => api.delete(`${userPath(u)}/tokens/${encodeURIComponent(t.id)}`),
-                        `Token ${t.label} revoked.`,
-                      )
-                    }
-                  />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+      {tokens.data && (
+        <DataTable
+          label={`Tokens of ${u.login}`}
+          caption
+          items={tokens.data.items}
+          rowKey={(t) => t.id}
+          columns={[
+            { header: "Label", cell: (t) => t.label },
+            { header: "Kind", cell: (t) => t.kind },
+            { header: "Created", cell: (t) => <Time value={t.created_at} /> },
+            { header: "Last used", cell: (t) => <Time value={t.last_used_at} /> },
+            {
+              header: "Actions",
+              cell: (t) => (
+                <ConfirmButton
+                  label="Revoke"
+                  target={`token ${t.label}`}
+                  question={`Revoke ${u.login}'s token ${t.label}? It stops working at once.`}
+                  confirm={`Revoke ${t.label}`}
+                  disabled={action.busy}
+                  onConfirm={() =>
+                    void action.run(
+                      () => api.delete(`${userPath(u)}/tokens/${encodeURIComponent(t.id)}`),
+                      `Token ${t.label} revoked.`,
+                    )
+                  }
+                />
+              ),
+            },
+          ]}
+          empty={<p className="muted">No tokens.</p>}
+        />
       )}
     </div>
   );

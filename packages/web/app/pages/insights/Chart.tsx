@@ -6,6 +6,7 @@
 import { type ReactNode, useEffect, useId, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { DataTable } from "../../table.tsx";
 
 export interface ChartSeries {
   label: string;
@@ -159,33 +160,20 @@ export function ChartFigure(props: {
         <summary>
           {title}: the numbers<span className="visually-hidden"> as a table</span>
         </summary>
-        {rows.length === 0 ? (
-          <p>Nothing ran in this window.</p>
-        ) : (
-          <table className="data">
-            <caption className="visually-hidden">{title}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{hourly ? "Hour" : "Day"}</th>
-                {series.map((s) => (
-                  <th key={s.label} scope="col">
-                    {s.label}
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map(({ t, i }) => (
-                <tr key={t}>
-                  <th scope="row">{intervalLabel(t * 1000)}</th>
-                  {series.map((s) => (
-                    <td key={s.label}>{s.format(s.values[i] ?? null)}</td>
-                  ))}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <DataTable
+          label={title}
+          caption
+          items={rows}
+          rowKey={(r) => r.t}
+          columns={[
+            { header: hourly ? "Hour" : "Day", rowHeader: true, cell: (r) => intervalLabel(r.t * 1000) },
+            ...series.map((s) => ({
+              header: s.label,
+              cell: (r: { i: number }) => s.format(s.values[r.i] ?? null),
+            })),
+          ]}
+          empty={<p>Nothing ran in this window.</p>}
+        />
         {rows.length > 0 && <p className="hint">Intervals not listed had no runs.</p>}
       </details>
       {footer}

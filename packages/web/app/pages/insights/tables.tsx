@@ -11,6 +11,7 @@ import { ago } from "../../format.ts";
 import { Failure } from "../../layout.tsx";
 import { jobHref, workflowHref } from "../../links.ts";
 import { StatusChip } from "../../status.tsx";
+import { type Column, DataTable } from "../../table.tsx";
 import type { Page, Workflow } from "../../types.ts";
 import {
   type FlakyTest,
@@ -45,40 +46,31 @@ export function WorkflowsTable({ scope, choose }: { scope: Scope; choose: (name:
     <Panel id="insights-workflows" title="Workflows">
       {workflows.isError && <Failure error={workflows.error} />}
       {workflows.isPending && <p aria-busy="true">Loading workflows…</p>}
-      {workflows.data && items.length === 0 && <p>No workflow ran in this window.</p>}
-      {items.length > 0 && (
-        <div className="table-scroll">
-          <table className="data" aria-label="Workflow metrics">
-            <thead>
-              <tr>
-                <th scope="col">Workflow</th>
-                <th scope="col">Runs</th>
-                <th scope="col">Success rate</th>
-                <th scope="col">Median duration</th>
-                <th scope="col">95th percentile</th>
-                <th scope="col">Throughput</th>
-                <th scope="col">Mean time to recovery</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((w) => (
-                <tr key={w.name}>
-                  <th scope="row">
-                    <button type="button" className="link" onClick={() => choose(w.name)}>
-                      {w.name}
-                    </button>
-                  </th>
-                  <td>{w.metrics.total_runs}</td>
-                  <td>{percent(w.metrics.success_rate)}</td>
-                  <td>{seconds(w.metrics.duration_metrics.median)}</td>
-                  <td>{seconds(w.metrics.duration_metrics.p95)}</td>
-                  <td>{perDay(w.metrics.throughput)}</td>
-                  <td>{seconds(w.metrics.mttr)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {workflows.data && (
+        <DataTable
+          label="Workflow metrics"
+          scroll
+          items={items}
+          rowKey={(w) => w.name}
+          columns={[
+            {
+              header: "Workflow",
+              rowHeader: true,
+              cell: (w) => (
+                <button type="button" className="link" onClick={() => choose(w.name)}>
+                  {w.name}
+                </button>
+              ),
+            },
+            { header: "Runs", cell: (w) => w.metrics.total_runs },
+            { header: "Success rate", cell: (w) => percent(w.metrics.success_rate) },
+            { header: "Median duration", cell: (w) => seconds(w.metrics.duration_metrics.median) },
+            { header: "95th percentile", cell: (w) => seconds(w.metrics.duration_metrics.p95) },
+            { header: "Throughput", cell: (w) => perDay(w.metrics.throughput) },
+            { header: "Mean time to recovery", cell: (w) => seconds(w.metrics.mttr) },
+          ]}
+          empty={<p>No workflow ran in this window.</p>}
+        />
       )}
     </Panel>
   );
@@ -102,6 +94,18 @@ function RunLink({ run }: { run: WorkflowRun }) {
   );
 }
 
+const RUN_COLUMNS: Column<WorkflowRun>[] = [
+  { header: "Started", cell: (r) => <RunLink run={r} /> },
+  { header: "Status", cell: (r) => <StatusChip status={r.status} small /> },
+  {
+    header: "Branch",
+    cell: (r) =>
+      r.branch ? <span className="branch">{r.branch}</span> : <span className="hint">a tag</span>,
+  },
+  { header: "Duration", cell: (r) => seconds(r.duration) },
+  { header: "Ended", cell: (r) => <time dateTime={r.stopped_at}>{ago(r.stopped_at)}</time> },
+];
+
 export function RunsTable({ scope }: { scope: Scope }) {
   const runs = useInfiniteQuery({
     queryKey: ["insights", "runs", paths.runs(scope)],
@@ -114,44 +118,15 @@ export function RunsTable({ scope }: { scope: Scope }) {
     <Panel id="insights-runs" title={`Runs of ${scope.workflow}`}>
       {runs.isError && <Failure error={runs.error} />}
       {runs.isPending && <p aria-busy="true">Loading runs…</p>}
-      {runs.data && items.length === 0 && <p>No runs in this window.</p>}
-      {items.length > 0 && (
-        <div className="table-scroll">
-          <table className="data" aria-label={`Runs of ${scope.workflow}`}>
-            <thead>
-              <tr>
-                <th scope="col">Started</th>
-                <th scope="col">Status</th>
-                <th scope="col">Branch</th>
-                <th scope="col">Duration</th>
-                <th scope="col">Ended</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((r) => (
-                <tr key={r.id}>
-                  <td>
-                    <RunLink run={r} />
-                  </td>
-                  <td>
-                    <StatusChip status={r.status} small />
-                  </td>
-                  <td>
-                    {r.branch ? (
-                      <span className="branch">{r.branch}</span>
-                    ) : (
-                      <span className="hint">a tag</span>
-                    )}
-                  </td>
-                  <td>{seconds(r.duration)}</td>
-                  <td>
-                    <time dateTime={r.stopped_at}>{ago(r.stopped_at)}</time>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {runs.data && (
+        <DataTable
+          label={`Runs of ${scope.workflow}`}
+          scroll
+          items={items}
+          rowKey={(r) => r.id}
+          columns={RUN_COLUMNS}
+          empty={<p>No runs in this window.</p>}
+        />
       )}
       {runs.hasNextPage && (
         <button type="button" onClick={() => void runs.fetchNextPage()} disabled={runs.isFetchingNextPage}>
@@ -161,6 +136,16 @@ export function RunsTable({ scope }: { scope: Scope }) {
     </Panel>
   );
 }
+
+const JOB_COLUMNS: Column<NamedMetrics>[] = [
+  { header: "Job", rowHeader: true, cell: (j) => j.name },
+  { header: "Runs", cell: (j) => j.metrics.total_runs },
+  { header: "Failed", cell: (j) => j.metrics.failed_runs },
+  { header: "Success rate", cell: (j) => percent(j.metrics.success_rate) },
+  { header: "Median duration", cell: (j) => seconds(j.metrics.duration_metrics.median) },
+  { header: "95th percentile", cell: (j) => seconds(j.metrics.duration_metrics.p95) },
+  { header: "Throughput", cell: (j) => perDay(j.metrics.throughput) },
+];
 
 export function JobsTable({ scope }: { scope: Scope }) {
   const jobs = useInfiniteQuery({
@@ -177,36 +162,15 @@ export function JobsTable({ scope }: { scope: Scope }) {
     <Panel id="insights-jobs" title={`Jobs of ${scope.workflow}`}>
       {jobs.isError && <Failure error={jobs.error} />}
       {jobs.isPending && <p aria-busy="true">Loading jobs…</p>}
-      {jobs.data && items.length === 0 && <p>No job ran in this window.</p>}
-      {items.length > 0 && (
-        <div className="table-scroll">
-          <table className="data" aria-label="Job metrics">
-            <thead>
-              <tr>
-                <th scope="col">Job</th>
-                <th scope="col">Runs</th>
-                <th scope="col">Failed</th>
-                <th scope="col">Success rate</th>
-                <th scope="col">Median duration</th>
-                <th scope="col">95th percentile</th>
-                <th scope="col">Throughput</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((j) => (
-                <tr key={j.name}>
-                  <th scope="row">{j.name}</th>
-                  <td>{j.metrics.total_runs}</td>
-                  <td>{j.metrics.failed_runs}</td>
-                  <td>{percent(j.metrics.success_rate)}</td>
-                  <td>{seconds(j.metrics.duration_metrics.median)}</td>
-                  <td>{seconds(j.metrics.duration_metrics.p95)}</td>
-                  <td>{perDay(j.metrics.throughput)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {jobs.data && (
+        <DataTable
+          label="Job metrics"
+          scroll
+          items={items}
+          rowKey={(j) => j.name}
+          columns={JOB_COLUMNS}
+          empty={<p>No job ran in this window.</p>}
+        />
       )}
       {jobs.hasNextPage && (
         <button type="button" onClick={() => void jobs.fetchNextPage()} disabled={jobs.isFetchingNextPage}>
@@ -217,37 +181,34 @@ export function JobsTable({ scope }: { scope: Scope }) {
   );
 }
 
+/** A test's name and class, heading its row. */
+const testName = (t: { test_name: string; classname: string }) => (
+  <>
+    {t.test_name} <span className="hint">{t.classname}</span>
+  </>
+);
+const testKey = (t: { job_name: string; classname: string; test_name: string }) =>
+  `${t.job_name} ${t.classname} ${t.test_name}`;
+
+const TEST_COLUMNS: Column<TestMetric>[] = [
+  { header: "Test", rowHeader: true, cell: testName },
+  { header: "Job", cell: (t) => t.job_name },
+  { header: "Runs", cell: (t) => t.total_runs },
+  { header: "Failed", cell: (t) => t.failed_runs },
+  { header: "95th percentile", cell: (t) => seconds(t.p95_duration) },
+  { header: "Flaky", cell: (t) => (t.flaky ? "yes" : "no") },
+];
+
 function TestTable({ label, tests }: { label: string; tests: TestMetric[] }) {
-  if (tests.length === 0) return <p>None.</p>;
   return (
-    <div className="table-scroll">
-      <table className="data" aria-label={label}>
-        <thead>
-          <tr>
-            <th scope="col">Test</th>
-            <th scope="col">Job</th>
-            <th scope="col">Runs</th>
-            <th scope="col">Failed</th>
-            <th scope="col">95th percentile</th>
-            <th scope="col">Flaky</th>
-          </tr>
-        </thead>
-        <tbody>
-          {tests.map((t) => (
-            <tr key={`${t.job_name} ${t.classname} ${t.test_name}`}>
-              <th scope="row">
-                {t.test_name} <span className="hint">{t.classname}</span>
-              </th>
-              <td>{t.job_name}</td>
-              <td>{t.total_runs}</td>
-              <td>{t.failed_runs}</td>
-              <td>{seconds(t.p95_duration)}</td>
-              <td>{t.flaky ? "yes" : "no"}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable
+      label={label}
+      scroll
+      items={tests}
+      rowKey={testKey}
+      columns={TEST_COLUMNS}
+      empty={<p>None.</p>}
+    />
   );
 }
 
@@ -290,39 +251,37 @@ export function FlakyTable({ scope }: { scope: Scope }) {
       <p className="hint">Tests that both passed and failed on the same commit.</p>
       {flaky.isError && <Failure error={flaky.error} />}
       {flaky.isPending && <p aria-busy="true">Loading flaky tests…</p>}
-      {flaky.data && items.length === 0 && <p>No flaky tests.</p>}
-      {items.length > 0 && (
-        <div className="table-scroll">
-          <table className="data" aria-label="Flaky tests">
-            <thead>
-              <tr>
-                <th scope="col">Test</th>
-                <th scope="col">Times flaked</th>
-                <th scope="col">Time wasted</th>
-                <th scope="col">Workflow</th>
-                <th scope="col">Latest job</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((t) => (
-                <tr key={`${t.job_name} ${t.classname} ${t.test_name}`}>
-                  <th scope="row">
-                    {t.test_name} <span className="hint">{t.classname}</span>
-                    {t.file && <span className="hint"> · {t.file}</span>}
-                  </th>
-                  <td>{t.times_flaked}</td>
-                  <td>{seconds(t.time_wasted)}</td>
-                  <td>{t.workflow_name}</td>
-                  <td>
-                    <Link href={jobHref(scope.slug, t.pipeline_number, t.workflow_id, t.job_number)}>
-                      {t.job_name} #{t.job_number}
-                    </Link>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {flaky.data && (
+        <DataTable
+          label="Flaky tests"
+          scroll
+          items={items}
+          rowKey={testKey}
+          columns={[
+            {
+              header: "Test",
+              rowHeader: true,
+              cell: (t) => (
+                <>
+                  {testName(t)}
+                  {t.file && <span className="hint"> · {t.file}</span>}
+                </>
+              ),
+            },
+            { header: "Times flaked", cell: (t) => t.times_flaked },
+            { header: "Time wasted", cell: (t) => seconds(t.time_wasted) },
+            { header: "Workflow", cell: (t) => t.workflow_name },
+            {
+              header: "Latest job",
+              cell: (t) => (
+                <Link href={jobHref(scope.slug, t.pipeline_number, t.workflow_id, t.job_number)}>
+                  {t.job_name} #{t.job_number}
+                </Link>
+              ),
+            },
+          ]}
+          empty={<p>No flaky tests.</p>}
+        />
       )}
     </Panel>
   );

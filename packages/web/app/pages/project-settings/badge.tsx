@@ -9,6 +9,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useId, useState } from "react";
 import { api, slugPath } from "../../api.ts";
 import { projectHref } from "../../links.ts";
+import { DataTable } from "../../table.tsx";
 import {
   ConfirmDelete,
   CopyField,
@@ -131,35 +132,24 @@ export function BadgeSection(props: {
         </p>
       )}
       {admin && statusTokens.length > 0 && (
-        <table className="data" aria-label="Status tokens">
-          <thead>
-            <tr>
-              <th scope="col">Label</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last used</th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {statusTokens.map((t) => (
-              <tr key={t.id}>
-                <td>{t.label}</td>
-                <td>{when(t.time)}</td>
-                <td>{when(t.last_used_at) || "never"}</td>
-                <td className="row-actions">
-                  <ConfirmDelete
-                    label="Revoke"
-                    what={`the token ${t.label}`}
-                    onConfirm={() => revoke(t)}
-                    disabled={action.busy}
-                  />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          label="Status tokens"
+          items={statusTokens}
+          rowKey={(t) => t.id}
+          columns={[
+            { header: "Label", cell: (t) => t.label },
+            { header: "Created", cell: (t) => when(t.time) },
+            { header: "Last used", cell: (t) => when(t.last_used_at) || "never" },
+          ]}
+          actions={(t) => (
+            <ConfirmDelete
+              label="Revoke"
+              what={`the token ${t.label}`}
+              onConfirm={() => revoke(t)}
+              disabled={action.busy}
+            />
+          )}
+        />
       )}
       {admin && (
         <form className="inline-form" aria-label="Create a status token" onSubmit={create}>

@@ -217,7 +217,31 @@ export function Section({ id, title, children }: { id: string; title: string; ch
   );
 }
 
-export const ENV_NAME = "[A-Za-z_][A-Za-z0-9_]*";
+const ENV_NAME = "[A-Za-z_][A-Za-z0-9_]*";
+
+/** A variable's Name and Value fields, in a form that stores one (the project's, a context's). */
+export function VariableFields() {
+  return (
+    <>
+      <label>
+        Name
+        <input
+          name="name"
+          required
+          pattern={ENV_NAME}
+          maxLength={256}
+          autoComplete="off"
+          spellCheck={false}
+          title="Letters, digits and underscores, not starting with a digit"
+        />
+      </label>
+      <label>
+        Value
+        <input name="value" type="password" required autoComplete="new-password" />
+      </label>
+    </>
+  );
+}
 
 export const when = (iso: string | null | undefined) =>
   iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "";

@@ -9,8 +9,9 @@ import { type FormEvent, useState } from "react";
 import { api, query } from "../../api.ts";
 import { Failure } from "../../layout.tsx";
 import { useUser } from "../../session.tsx";
+import { DataTable } from "../../table.tsx";
 import type { Page } from "../../types.ts";
-import { ConfirmDelete, ENV_NAME, ErrorText, ReadOnly, Section, useAction, when } from "./common.tsx";
+import { ConfirmDelete, ErrorText, ReadOnly, Section, useAction, VariableFields, when } from "./common.tsx";
 
 interface CiContext {
   id: string;
@@ -156,68 +157,41 @@ function ContextCard(props: { context: CiContext; admin: boolean; onDeleted: () 
         )}
       </header>
       {variables.isError && <Failure error={variables.error} />}
-      {variables.data &&
-        (items.length === 0 ? (
-          <p className="hint">No variables.</p>
-        ) : (
-          <table className="data" aria-label={`Variables of ${context.name}`}>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Value</th>
-                <th scope="col">Added</th>
-                {admin && (
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                )}
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((v) => (
-                <tr key={v.variable}>
-                  <td>
-                    <code>{v.variable}</code>
-                  </td>
-                  <td>
-                    <code className="masked" title="A context's values are never shown">
-                      ••••••••
-                    </code>
-                  </td>
-                  <td>{when(v.created_at)}</td>
-                  {admin && (
-                    <td className="row-actions">
-                      <ConfirmDelete
-                        label="Remove"
-                        what={`${v.variable} from ${context.name}`}
-                        onConfirm={() => removeVariable(v.variable)}
-                        disabled={action.busy}
-                      />
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ))}
+      {variables.data && (
+        <DataTable
+          label={`Variables of ${context.name}`}
+          items={items}
+          rowKey={(v) => v.variable}
+          columns={[
+            { header: "Name", cell: (v) => <code>{v.variable}</code> },
+            {
+              header: "Value",
+              cell: () => (
+                <code className="masked" title="A context's values are never shown">
+                  ••••••••
+                </code>
+              ),
+            },
+            { header: "Added", cell: (v) => when(v.created_at) },
+          ]}
+          actions={
+            admin
+              ? (v) => (
+                  <ConfirmDelete
+                    label="Remove"
+                    what={`${v.variable} from ${context.name}`}
+                    onConfirm={() => removeVariable(v.variable)}
+                    disabled={action.busy}
+                  />
+                )
+              : undefined
+          }
+          empty={<p className="hint">No variables.</p>}
+        />
+      )}
       {admin && (
         <form className="inline-form" aria-label={`Add a variable to ${context.name}`} onSubmit={add}>
-          <label>
-            Name
-            <input
-              name="name"
-              required
-              pattern={ENV_NAME}
-              maxLength={256}
-              autoComplete="off"
-              spellCheck={false}
-              title="Letters, digits and underscores, not starting with a digit"
-            />
-          </label>
-          <label>
-            Value
-            <input name="value" type="password" required autoComplete="new-password" />
-          </label>
+          <VariableFields />
           <button type="submit" disabled={action.busy}>
             Add variable<span className="visually-hidden"> to {context.name}</span>
           </button>

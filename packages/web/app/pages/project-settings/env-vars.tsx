@@ -7,7 +7,8 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { api, slugPath } from "../../api.ts";
 import { Failure } from "../../layout.tsx";
-import { ConfirmDelete, ENV_NAME, ErrorText, ReadOnly, Section, useAction } from "./common.tsx";
+import { DataTable } from "../../table.tsx";
+import { ConfirmDelete, ErrorText, ReadOnly, Section, useAction, VariableFields } from "./common.tsx";
 
 interface EnvVar {
   name: string;
@@ -57,60 +58,27 @@ export function EnvVarsSection({ slug, admin }: { slug: string; admin: boolean |
       </p>
       {vars.isError && <Failure error={vars.error} />}
       {vars.isPending && <p aria-busy="true">Loading variables…</p>}
-      {vars.data &&
-        (items.length === 0 ? (
-          <p>No environment variables.</p>
-        ) : (
-          <table className="data" aria-label="Environment variables">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Value</th>
-                {admin && (
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                )}
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((v) => (
-                <tr key={v.name}>
-                  <td>
-                    <code>{v.name}</code>
-                  </td>
-                  <td>
-                    <code className="masked">{v.value}</code>
-                  </td>
-                  {admin && (
-                    <td className="row-actions">
-                      <ConfirmDelete what={v.name} onConfirm={() => remove(v.name)} disabled={action.busy} />
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ))}
+      {vars.data && (
+        <DataTable
+          label="Environment variables"
+          items={items}
+          rowKey={(v) => v.name}
+          columns={[
+            { header: "Name", cell: (v) => <code>{v.name}</code> },
+            { header: "Value", cell: (v) => <code className="masked">{v.value}</code> },
+          ]}
+          actions={
+            admin
+              ? (v) => <ConfirmDelete what={v.name} onConfirm={() => remove(v.name)} disabled={action.busy} />
+              : undefined
+          }
+          empty={<p>No environment variables.</p>}
+        />
+      )}
       {admin === false && <ReadOnly />}
       {admin && (
         <form className="inline-form" aria-label="Add an environment variable" onSubmit={add}>
-          <label>
-            Name
-            <input
-              name="name"
-              required
-              pattern={ENV_NAME}
-              maxLength={256}
-              autoComplete="off"
-              spellCheck={false}
-              title="Letters, digits and underscores, not starting with a digit"
-            />
-          </label>
-          <label>
-            Value
-            <input name="value" type="password" required autoComplete="new-password" />
-          </label>
+          <VariableFields />
           <button type="submit" className="primary" disabled={action.busy}>
             Add variable
           </button>

@@ -9,6 +9,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { api, query, slugPath } from "../../api.ts";
 import { Failure } from "../../layout.tsx";
+import { DataTable } from "../../table.tsx";
 import { ConfirmDelete, CopyField, ErrorText, ReadOnly, Section, useAction, when } from "./common.tsx";
 
 interface SshKey {
@@ -70,45 +71,30 @@ export function SshKeysSection({ slug, admin }: { slug: string; admin: boolean |
       </p>
       {keys.isError && <Failure error={keys.error} />}
       {keys.isPending && <p aria-busy="true">Loading SSH keys…</p>}
-      {keys.data &&
-        (items.length === 0 ? (
-          <p>No additional SSH keys.</p>
-        ) : (
-          <table className="data" aria-label="Additional SSH keys">
-            <thead>
-              <tr>
-                <th scope="col">Hostname</th>
-                <th scope="col">Fingerprint</th>
-                <th scope="col">Added</th>
-                {admin && (
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                )}
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((k) => (
-                <tr key={`${k.fingerprint} ${k.hostname}`}>
-                  <td>{k.hostname || <span className="hint">every host</span>}</td>
-                  <td>
-                    <code className="fingerprint">{k.fingerprint}</code>
-                  </td>
-                  <td>{when(k.created_at)}</td>
-                  {admin && (
-                    <td className="row-actions">
-                      <ConfirmDelete
-                        what={`the key ${k.fingerprint}${k.hostname ? ` for ${k.hostname}` : ""}`}
-                        onConfirm={() => remove(k)}
-                        disabled={action.busy}
-                      />
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ))}
+      {keys.data && (
+        <DataTable
+          label="Additional SSH keys"
+          items={items}
+          rowKey={(k) => `${k.fingerprint} ${k.hostname}`}
+          columns={[
+            { header: "Hostname", cell: (k) => k.hostname || <span className="hint">every host</span> },
+            { header: "Fingerprint", cell: (k) => <code className="fingerprint">{k.fingerprint}</code> },
+            { header: "Added", cell: (k) => when(k.created_at) },
+          ]}
+          actions={
+            admin
+              ? (k) => (
+                  <ConfirmDelete
+                    what={`the key ${k.fingerprint}${k.hostname ? ` for ${k.hostname}` : ""}`}
+                    onConfirm={() => remove(k)}
+                    disabled={action.busy}
+                  />
+                )
+              : undefined
+          }
+          empty={<p>No additional SSH keys.</p>}
+        />
+      )}
       {admin === false && <ReadOnly />}
       {admin && (
         <form className="stacked-form" aria-label="Add an SSH key" onSubmit={add}>
