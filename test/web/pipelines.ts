@@ -5,11 +5,14 @@
  * `web_url` and `build_url` opening its page, and axe-core on each page.
  */
 import { readFileSync } from "node:fs";
+import { issueToken } from "@gyre/core/auth/tokens";
+import { createUser } from "@gyre/core/auth/users";
+import { readSettings, updateSettings } from "@gyre/core/settings/index";
 import type { Page } from "playwright-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { axeCheck, newPage, screenshot, signIn } from "../support/browser.ts";
 import { outputsByName, runPipeline, trigger, waitFor } from "../support.ts";
-import { addProject, web } from "./context.ts";
+import { addProject, pushed, web } from "./context.ts";
 
 type Item = Record<string, unknown>;
 
@@ -157,9 +160,12 @@ async function expectNoSeriousViolations(page: Page) {
 describe("pipelines, workflows and jobs in the browser", () => {
   let app: Awaited<ReturnType<typeof runPipeline>>;
 
+  const repos: Record<string, Awaited<ReturnType<typeof addProject>>> = {};
   beforeAll(async () => {
     await Promise.all(
-      Object.keys(CONFIG).map((name) => addProject(`gh/web/${name}`, CONFIG[name as keyof typeof CONFIG])),
+      Object.keys(CONFIG).map(async (name) => {
+        repos[name] = await addProject(`gh/web/${name}`, CONFIG[name as keyof typeof CONFIG]);
+      }),
     );
     app = await runPipeline(web().client, "gh/web/app");
   }, 120_000);
@@ -196,6 +202,18 @@ describe("pipelines, workflows and jobs in the browser", () => {
     await page.getByRole("article", { name: "Pipeline 1 of gh/web/slow" }).waitFor();
     await expectNoSeriousViolations(page);
     await screenshot(page, "pipelines");
+    await context.close();
+  });
+
+  it("shows a pipeline a GitHub push made on the pipelines page, going live to success", async () => {
+    const { context, page } = await signedIn("/");
+    const repo = repos.slow!;
+    await pushed("gh/web/slow", repo.webhookSecret, repo.head);
+    const row = page.getByRole("article", { name: "Pipeline 2 of gh/web/slow" });
+    await row.waitFor({ timeout: 30_000 });
+    expect(await row.locator(".when").textContent()).toMatch(/webhook/);
+    const chip = row.getByRole("link", { name: /^build / }).locator(".chip");
+    await expect.poll(() => chip.getAttribute("data-status"), { timeout: 30_000 }).toBe("success");
     await context.close();
   });
 
@@ -454,6 +472,31 @@ describe("pipelines, workflows and jobs in the browser", () => {
     await page.getByLabel("Search output").fill("not bold");
     await expect.poll(() => page.locator(".toolbar .count").textContent()).toBe("1 of 1");
     await context.close();
+  });
+
+  it("offers a user who may only view a project no trigger, approve, cancel or rerun", async () => {
+    const gyre = web().runtime.gyre;
+    const viewer = await createUser(gyre, { login: "web-viewer" });
+    const { token } = await issueToken(gyre, viewer.id, "browser");
+    const before = (await readSettings(gyre)).default_project_permission;
+    await updateSettings(gyre, { default_project_permission: "view" });
+    try {
+      const { context, page } = await newPage(web().browser, web().url);
+      await signIn(page, token, "/pipelines/gh/web/app");
+      await page.getByRole("article", { name: "Pipeline 1 of gh/web/app" }).waitFor();
+      expect(await page.getByText("Trigger pipeline").count()).toBe(0);
+      await page.goto(`/pipelines/gh/web/app/1/workflows/${app.workflow.id}`);
+      await page.locator('[data-job="fails"]').waitFor();
+      expect(await page.getByRole("button", { name: /Rerun/ }).count()).toBe(0);
+      expect(await page.getByRole("checkbox").count()).toBe(0);
+      // The admin is offered them on the same page.
+      const admin = await signedIn(`/pipelines/gh/web/app/1/workflows/${app.workflow.id}`);
+      await admin.page.getByRole("button", { name: "Rerun workflow" }).waitFor();
+      await admin.context.close();
+      await context.close();
+    } finally {
+      await updateSettings(gyre, { default_project_permission: before });
+    }
   });
 
   it("opens the page each web_url and build_url of the API names", async () => {

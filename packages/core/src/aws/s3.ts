@@ -6,7 +6,7 @@
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
-  ListObjectsV2Command,
+  ListObjectsCommand,
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
 import type { Gyre } from "../context.ts";
@@ -61,30 +61,37 @@ export async function putJson(gyre: Gyre, key: string, value: unknown): Promise<
   );
 }
 
-/** Every object under `prefix`, page by page. */
+/**
+ * Every object under `prefix`, page by page, in key order. ListObjects (v1) with `Marker`, which
+ * S3 and s3rver both page by the last key: s3rver's v2 continuation tokens need a cipher Node's
+ * OpenSSL 3 leaves out (DES), so a v2 listing of more than 1000 objects fails there.
+ */
 export async function* listObjects(
   gyre: Gyre,
   prefix: string,
 ): AsyncGenerator<{ key: string; lastModified: string; size: number }> {
-  let token: string | undefined;
-  do {
+  let after: string | undefined;
+  for (;;) {
     const out = await gyre.aws.s3.send(
-      new ListObjectsV2Command({
+      new ListObjectsCommand({
         Bucket: gyre.resources.bucketName,
-        Prefix: prefix,
-        ContinuationToken: token,
+        ...(prefix ? { Prefix: prefix } : {}),
+        ...(after ? { Marker: after } : {}),
       }),
     );
-    for (const object of out.Contents ?? []) {
-      if (object.Key)
-        yield {
-          key: object.Key,
-          lastModified: (object.LastModified ?? new Date(0)).toISOString(),
-          size: object.Size ?? 0,
-        };
+    const contents = out.Contents ?? [];
+    for (const object of contents) {
+      if (!object.Key) continue;
+      yield {
+        key: object.Key,
+        lastModified: (object.LastModified ?? new Date(0)).toISOString(),
+        size: object.Size ?? 0,
+      };
     }
-    token = out.IsTruncated ? out.NextContinuationToken : undefined;
-  } while (token);
+    const last = contents.at(-1)?.Key;
+    if (!out.IsTruncated || !last) return;
+    after = last;
+  }
 }
 
 export async function listKeys(gyre: Gyre, prefix: string): Promise<string[]> {

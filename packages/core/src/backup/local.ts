@@ -46,13 +46,8 @@ import {
   ScanCommand,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
-import {
-  GetObjectCommand,
-  type GetObjectCommandOutput,
-  ListObjectsCommand,
-  PutObjectCommand,
-} from "@aws-sdk/client-s3";
-import { isMissing } from "../aws/s3.ts";
+import { GetObjectCommand, type GetObjectCommandOutput, PutObjectCommand } from "@aws-sdk/client-s3";
+import { isMissing, listObjects } from "../aws/s3.ts";
 import type { Gyre } from "../context.ts";
 import { conflict, GyreError } from "../error.ts";
 import { parseStored } from "../protocol/schema.ts";
@@ -96,37 +91,13 @@ export interface LocalBackupOptions {
   log?: (line: string) => void;
 }
 
-/**
- * Every object under `prefix`, page by page, in key order. ListObjects (v1) with `Marker`, which
- * S3 and s3rver both page by the last key: s3rver's v2 continuation tokens need a cipher Node's
- * OpenSSL 3 leaves out (DES), so a v2 listing of more than 1000 objects fails there.
- */
+/** Every object under `prefix` (aws/s3.ts listObjects), its time in epoch milliseconds. */
 export async function* listBucket(
   gyre: Gyre,
   prefix = "",
 ): AsyncGenerator<{ key: string; size: number; lastModified: number }> {
-  let after: string | undefined;
-  for (;;) {
-    const out = await gyre.aws.s3.send(
-      new ListObjectsCommand({
-        Bucket: gyre.resources.bucketName,
-        ...(prefix ? { Prefix: prefix } : {}),
-        ...(after ? { Marker: after } : {}),
-      }),
-    );
-    const contents = out.Contents ?? [];
-    for (const object of contents) {
-      if (!object.Key) continue;
-      yield {
-        key: object.Key,
-        size: object.Size ?? 0,
-        lastModified: (object.LastModified ?? new Date(0)).getTime(),
-      };
-    }
-    const last = contents.at(-1)?.Key;
-    if (!out.IsTruncated || !last) return;
-    after = last;
-  }
+  for await (const o of listObjects(gyre, prefix))
+    yield { key: o.key, size: o.size, lastModified: Date.parse(o.lastModified) };
 }
 
 /** The archive a metadata object commits (caches/...tar.gz.json, workspaces/.../N.json), if it is one. */

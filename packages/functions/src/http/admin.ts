@@ -35,7 +35,7 @@ import {
 import { CreateProjectBody, NodeDrainBody, ProjectSlug } from "@gyre/core/protocol/api";
 import { Ids, parseInput, z } from "@gyre/core/protocol/schema";
 import { Hono } from "hono";
-import { allow, projectFor, visibleProjects } from "./access.ts";
+import { allow, authorizeProject, projectFor, visibleProjects } from "./access.ts";
 import { aboutProject, auditRequest, type Env, parseBody, slugOf } from "./context.ts";
 
 /** `POST /api/gyre/projects`: CircleCI's project fields, its settings and how it reaches GitHub. */
@@ -119,7 +119,12 @@ export function adminRoutes() {
 
   const PROJECT = "/projects/:vcs/:org/:repo";
 
-  app.get(PROJECT, allow.project("view"), async (c) => c.json(gyreProjectJson(await projectFor(c))));
+  // With the caller's own permission on it (view, write, admin): what a page may offer them.
+  app.get(PROJECT, allow.project("view"), async (c) => {
+    const project = await getProject(c.get("gyre"), slugOf(c));
+    const permission = await authorizeProject(c, project);
+    return c.json({ ...gyreProjectJson(project), permission });
+  });
 
   // Settings and the GitHub connection; a new token or webhook URL (re)installs the hook and key.
   app.patch(PROJECT, allow.project("admin"), async (c) => {

@@ -15,6 +15,7 @@ import { pipelineHref, projectHref, slugOf, workflowHref } from "../links.ts";
 import { useStepOutputs } from "../output/loader.ts";
 import { lineAnchor, type Match, parseAnchor, StepOutput, searchSteps } from "../output/model.ts";
 import { OutputViewer, type StepInfo } from "../output/OutputViewer.tsx";
+import { useMay } from "../permission.ts";
 import { StatusChip } from "../status.tsx";
 import type { Build, JobDetails, Page } from "../types.ts";
 
@@ -87,6 +88,7 @@ function Job({ params }: { params: Params }) {
 
   const d = details.data;
   const nodes = Math.max(1, d?.parallelism ?? 1);
+  const mayCancel = useMay(slug, "write");
   useTitle(d ? `${d.name} #${d.number}` : `job #${number}`, slug);
   // The job's own page is the one its web_url names: a path with another pipeline or workflow
   // in it moves there (keeping the node, the tab and a linked line).
@@ -132,7 +134,7 @@ function Job({ params }: { params: Params }) {
               {m.message}
             </p>
           ))}
-          {!ended && (
+          {!ended && mayCancel && (
             <button
               type="button"
               onClick={() =>

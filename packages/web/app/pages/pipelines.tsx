@@ -17,6 +17,7 @@ import {
   slugOf,
   workflowHref,
 } from "../links.ts";
+import { useMay } from "../permission.ts";
 import { StatusChip } from "../status.tsx";
 import type { Page, Pipeline, Workflow, WorkflowJob } from "../types.ts";
 
@@ -74,6 +75,7 @@ export function PipelinesPage() {
   });
   const ids = { project: useId(), branch: useId() };
   const unknown = Boolean(slug && projects.data && !projects.data.items.some((p) => p.slug === slug));
+  const mayTrigger = useMay(unknown ? undefined : slug, "write");
   useTitle(slug ? `${slug} pipelines` : "All pipelines");
 
   return (
@@ -130,7 +132,7 @@ export function PipelinesPage() {
           Only mine
         </label>
       </form>
-      {slug && !unknown && <TriggerForm slug={slug} />}
+      {slug && !unknown && mayTrigger && <TriggerForm slug={slug} />}
       {pipelines.isError && !unknown && <Failure error={pipelines.error} />}
       {pipelines.isPending && <p aria-busy="true">Loading pipelines…</p>}
       <ol className="pipelines" aria-label="Pipelines">

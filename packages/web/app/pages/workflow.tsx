@@ -10,6 +10,7 @@ import { between, settled } from "../format.ts";
 import { WorkflowGraph } from "../graph/WorkflowGraph.tsx";
 import { Crumbs, Failure, useTitle } from "../layout.tsx";
 import { jobHref, pipelineHref, projectHref, slugOf, workflowHref } from "../links.ts";
+import { useMay } from "../permission.ts";
 import { StatusChip } from "../status.tsx";
 import type { Page, Pipeline, Workflow, WorkflowJob } from "../types.ts";
 import { LIVE_MS } from "./pipelines.tsx";
@@ -74,6 +75,8 @@ export default function WorkflowPage() {
 
   const w = workflow.data;
   const items = jobs.data?.items ?? [];
+  // Approve, cancel and rerun take write permission: a viewer is offered none of them.
+  const may = useMay(slug, "write");
   useTitle(w?.name, `${slug} #${number}`);
   const failed = items.some((j) =>
     ["failed", "infrastructure_fail", "timedout", "canceled"].includes(j.status),
@@ -102,45 +105,53 @@ export default function WorkflowPage() {
               · {settled(w.status) ? "took" : "running for"} {between(w.created_at, w.stopped_at)}
             </span>
           </p>
-          <fieldset className="actions">
-            <legend className="visually-hidden">Workflow actions</legend>
-            {!settled(w.status) && (
-              <button
-                type="button"
-                disabled={busy}
-                onClick={() => act(() => api.post(`/api/v2/workflow/${encodeURIComponent(w.id)}/cancel`))}
-              >
-                Cancel workflow
-              </button>
-            )}
-            {settled(w.status) && (
-              <>
-                <button type="button" disabled={busy} onClick={() => rerun({})}>
-                  Rerun workflow
-                </button>
-                <button type="button" disabled={busy || !failed} onClick={() => rerun({ from_failed: true })}>
-                  Rerun from failed
-                </button>
-                <button
-                  type="button"
-                  disabled={busy || chosen.size === 0}
-                  onClick={() => rerun({ jobs: [...chosen] })}
-                >
-                  Rerun{" "}
-                  {chosen.size > 0 ? `${chosen.size} chosen job${chosen.size > 1 ? "s" : ""}` : "chosen jobs"}
-                </button>
+          {may && (
+            <fieldset className="actions">
+              <legend className="visually-hidden">Workflow actions</legend>
+              {!settled(w.status) && (
                 <button
                   type="button"
                   disabled={busy}
-                  onClick={() =>
-                    rerun({ enable_ssh: true, ...(chosen.size > 0 ? { jobs: [...chosen] } : {}) })
-                  }
+                  onClick={() => act(() => api.post(`/api/v2/workflow/${encodeURIComponent(w.id)}/cancel`))}
                 >
-                  Rerun with SSH
+                  Cancel workflow
                 </button>
-              </>
-            )}
-          </fieldset>
+              )}
+              {settled(w.status) && (
+                <>
+                  <button type="button" disabled={busy} onClick={() => rerun({})}>
+                    Rerun workflow
+                  </button>
+                  <button
+                    type="button"
+                    disabled={busy || !failed}
+                    onClick={() => rerun({ from_failed: true })}
+                  >
+                    Rerun from failed
+                  </button>
+                  <button
+                    type="button"
+                    disabled={busy || chosen.size === 0}
+                    onClick={() => rerun({ jobs: [...chosen] })}
+                  >
+                    Rerun{" "}
+                    {chosen.size > 0
+                      ? `${chosen.size} chosen job${chosen.size > 1 ? "s" : ""}`
+                      : "chosen jobs"}
+                  </button>
+                  <button
+                    type="button"
+                    disabled={busy}
+                    onClick={() =>
+                      rerun({ enable_ssh: true, ...(chosen.size > 0 ? { jobs: [...chosen] } : {}) })
+                    }
+                  >
+                    Rerun with SSH
+                  </button>
+                </>
+              )}
+            </fieldset>
+          )}
           {error && (
             <p role="alert" className="error">
               {error}
@@ -157,12 +168,12 @@ export default function WorkflowPage() {
           }
           controls={(j) => (
             <>
-              {j.type === "approval" && j.status === "on_hold" && (
+              {may && j.type === "approval" && j.status === "on_hold" && (
                 <button type="button" className="primary small" disabled={busy} onClick={() => approve(j)}>
                   Approve<span className="visually-hidden"> {j.name}</span>
                 </button>
               )}
-              {w && settled(w.status) && j.type === "build" && (
+              {may && w && settled(w.status) && j.type === "build" && (
                 <label className="check small">
                   <input
                     type="checkbox"

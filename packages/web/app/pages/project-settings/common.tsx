@@ -5,23 +5,10 @@
  */
 import { useQuery } from "@tanstack/react-query";
 import { type KeyboardEvent, type ReactNode, useEffect, useId, useRef, useState } from "react";
-import { ApiError, api, slugPath } from "../../api.ts";
-import { useUser } from "../../session.tsx";
+import { api, slugPath } from "../../api.ts";
+import { useProject } from "../../permission.ts";
 
-/** `GET /api/gyre/projects/{slug}`: CircleCI's project fields, Gyre's settings, its GitHub connection. */
-export interface GyreProject {
-  slug: string;
-  name: string;
-  organization_slug: string;
-  vcs_info: { vcs_url: string; provider: string; default_branch: string };
-  github?: {
-    api_url: string;
-    has_token: boolean;
-    webhook_url: string | null;
-    hook_id: number | null;
-    deploy_key_id: number | null;
-  };
-}
+export { type GyreProject, projectPath, useProject } from "../../permission.ts";
 
 /** A v1.1 project token (`GET /api/v1.1/project/{slug}/token`), never its value. */
 export interface ProjectToken {
@@ -32,37 +19,22 @@ export interface ProjectToken {
   last_used_at: string | null;
 }
 
-export const projectPath = (slug: string) => `/api/gyre/projects/${slugPath(slug)}`;
 export const tokensPath = (slug: string) => `/api/v1.1/project/${slugPath(slug)}/token`;
 export const tokensKey = (slug: string) => ["project-tokens", slug];
 
-export function useProject(slug: string) {
-  return useQuery({
-    queryKey: ["gyre-project", slug],
-    queryFn: () => api.get<GyreProject>(projectPath(slug)),
-  });
-}
-
 /**
- * Whether the user may change the project's settings (admin permission on it). Listing its
- * tokens takes admin permission, so its answer says it: 200 yes, 403 no. The same list serves
- * the badge section.
+ * Whether the user may change the project's settings (admin permission on it, as the project's
+ * own answer says), and its tokens (the badge section's list, which takes admin to read).
  */
 export function useProjectAdmin(slug: string) {
-  const user = useUser();
+  const project = useProject(slug);
+  const admin = project.data ? project.data.permission === "admin" : undefined;
   const tokens = useQuery({
     queryKey: tokensKey(slug),
-    queryFn: async () => {
-      try {
-        return await api.get<ProjectToken[]>(tokensPath(slug));
-      } catch (error) {
-        if (error instanceof ApiError && error.status === 403) return null;
-        throw error;
-      }
-    },
+    queryFn: () => api.get<ProjectToken[]>(tokensPath(slug)),
+    enabled: admin === true,
     retry: false,
   });
-  const admin = user.role === "admin" || (tokens.isSuccess ? tokens.data !== null : undefined);
   return { admin, tokens };
 }
 
