@@ -38,3 +38,17 @@ export const settled = (status: string) =>
     "created",
     "setup-pending",
   ].includes(status);
+
+/**
+ * How often a workflow's job list is read again: until the workflow and every job in the last
+ * answer have settled (the workflow's own read may settle first, while the list still holds a
+ * job's earlier status).
+ */
+export const jobsRefetch = (
+  workflowStatus: string | undefined,
+  jobs: { status: string }[] | undefined,
+  ms: number,
+) =>
+  workflowStatus !== undefined && settled(workflowStatus) && jobs?.every((j) => settled(j.status))
+    ? false
+    : ms;

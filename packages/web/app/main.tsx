@@ -8,6 +8,7 @@ import { createRoot } from "react-dom/client";
 import { Route, Switch } from "wouter";
 import { Layout, NotFound } from "./layout.tsx";
 import { PipelinePage, PipelinesPage } from "./pages/pipelines.tsx";
+import { buildQuery, jobOfPath, jobQuery } from "./queries.ts";
 import { SessionGate } from "./session.tsx";
 import "./styles.css";
 
@@ -52,6 +53,13 @@ const client = new QueryClient({
     },
   },
 });
+
+// A visit that opens on a job: its reads start now, beside the session check, not after it.
+const openingJob = jobOfPath(window.location.pathname);
+if (openingJob) {
+  void client.prefetchQuery(jobQuery(openingJob.slug, openingJob.number));
+  void client.prefetchQuery(buildQuery(openingJob.slug, openingJob.number));
+}
 
 const P = "/pipelines/:vcs/:org/:repo";
 

@@ -16,6 +16,7 @@ import { useStepOutputs } from "../output/loader.ts";
 import { lineAnchor, type Match, parseAnchor, StepOutput, searchSteps } from "../output/model.ts";
 import { OutputViewer, type StepInfo } from "../output/OutputViewer.tsx";
 import { useMay } from "../permission.ts";
+import { buildQuery, jobQuery } from "../queries.ts";
 import { StatusChip } from "../status.tsx";
 import type { Build, JobDetails, Page } from "../types.ts";
 
@@ -70,14 +71,12 @@ function Job({ params }: { params: Params }) {
   };
 
   const details = useQuery({
-    queryKey: ["job", slug, number],
-    queryFn: () => api.get<JobDetails>(`/api/v2/project/${slugPath(slug)}/job/${number}`),
+    ...jobQuery(slug, number),
     refetchInterval: (q) => (q.state.data && settled(q.state.data.status) ? false : LIVE_MS),
   });
   const ended = details.data ? settled(details.data.status) : false;
   const build = useQuery({
-    queryKey: ["build", slug, number],
-    queryFn: () => api.get<Build>(`/api/v1.1/project/${slugPath(slug)}/${number}`),
+    ...buildQuery(slug, number),
     refetchInterval: ended ? false : LIVE_MS,
   });
   // A job that ended while the steps were last read: read them once more, final.

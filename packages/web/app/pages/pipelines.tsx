@@ -6,7 +6,7 @@ import { useInfiniteQuery, useQuery, useQueryClient } from "@tanstack/react-quer
 import { type FormEvent, useId, useState } from "react";
 import { Link, useLocation, useParams, useSearch } from "wouter";
 import { api, query, slugPath } from "../api.ts";
-import { ago, settled } from "../format.ts";
+import { ago, jobsRefetch, settled } from "../format.ts";
 import { Crumbs, Failure, useTitle } from "../layout.tsx";
 import {
   insightsHref,
@@ -211,7 +211,7 @@ function WorkflowRow({ workflow: w, open }: { workflow: Workflow; open?: boolean
   const jobs = useQuery({
     queryKey: ["jobs", w.id],
     queryFn: () => api.get<Page<WorkflowJob>>(`/api/v2/workflow/${w.id}/job`),
-    refetchInterval: settled(w.status) ? false : LIVE_MS,
+    refetchInterval: (q) => jobsRefetch(w.status, q.state.data?.items, LIVE_MS),
   });
   return (
     <div className="workflow-row">

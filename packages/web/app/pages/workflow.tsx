@@ -6,7 +6,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useLocation, useParams } from "wouter";
 import { api, slugPath } from "../api.ts";
-import { between, settled } from "../format.ts";
+import { between, jobsRefetch, settled } from "../format.ts";
 import { WorkflowGraph } from "../graph/WorkflowGraph.tsx";
 import { Crumbs, Failure, useTitle } from "../layout.tsx";
 import { jobHref, pipelineHref, projectHref, slugOf, workflowHref } from "../links.ts";
@@ -32,11 +32,10 @@ export default function WorkflowPage() {
     queryFn: () => api.get<Workflow>(`/api/v2/workflow/${encodeURIComponent(params.workflow)}`),
     refetchInterval: (q) => (q.state.data && settled(q.state.data.status) ? false : LIVE_MS),
   });
-  const live = !workflow.data || !settled(workflow.data.status);
   const jobs = useQuery({
     queryKey: ["jobs", params.workflow],
     queryFn: () => api.get<Page<WorkflowJob>>(`/api/v2/workflow/${encodeURIComponent(params.workflow)}/job`),
-    refetchInterval: live ? LIVE_MS : false,
+    refetchInterval: (q) => jobsRefetch(workflow.data?.status, q.state.data?.items, LIVE_MS),
   });
   const pipeline = useQuery({
     queryKey: ["pipeline", slug, params.num],
