@@ -80,7 +80,7 @@ function fakeGyre(jobs: Job[], results: Record<string, TestCaseResult[]>) {
         LastEvaluatedKey: start + 2 < ordered.length ? { offset: start + 2 } : undefined,
       };
     }
-    if (name === "ListObjectsV2Command") {
+    if (name === "ListObjectsCommand") {
       const prefix = input.Prefix as string;
       const keys = Object.keys(results).filter((k) => k.startsWith(prefix));
       return { Contents: keys.map((Key) => ({ Key, LastModified: new Date(0) })), IsTruncated: false };
@@ -152,6 +152,6 @@ describe("timingsFor", () => {
     const earlier = Array.from({ length: 40 }, (_, i) => job(60 + i));
     const { gyre, calls } = fakeGyre([current, ...earlier], {});
     await timingsFor(gyre, current);
-    expect(calls.filter((c) => c === "ListObjectsV2Command")).toHaveLength(MAX_CANDIDATES);
+    expect(calls.filter((c) => c === "ListObjectsCommand")).toHaveLength(MAX_CANDIDATES);
   });
 });
