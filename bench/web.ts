@@ -100,6 +100,29 @@ workflows:
   };
 }
 
+/** What the page fetched since its navigation began, in order: where the first line's time went. */
+async function waterfall(page: import("playwright-core").Page) {
+  return page.evaluate(() => {
+    const nav = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming;
+    const shown = [
+      { what: "document", start: 0, end: nav.responseEnd },
+      ...(performance.getEntriesByType("resource") as PerformanceResourceTiming[]).map((e) => ({
+        what: new URL(e.name).pathname.replace(/\/api\/gyre\/projects\/[^/]+\/[^/]+\/[^/]+/, "…"),
+        start: e.startTime,
+        end: e.responseEnd,
+      })),
+      { what: "(the entry script ran)", start: nav.domContentLoadedEventEnd, end: nav.loadEventEnd },
+      {
+        what: "(the first output line in the page)",
+        start: (window as unknown as { firstLineAt: number }).firstLineAt,
+        end: (window as unknown as { firstLineAt: number }).firstLineAt,
+      },
+    ];
+    return shown.map((e) => ({ ...e, start: Math.round(e.start), end: Math.round(e.end) }));
+  });
+}
+const waterfalls: { lines: number; entries: { what: string; start: number; end: number }[] }[] = [];
+
 const runtime = await startLocalRuntime({ dataDir: tempDir("bench-web"), port: 0, agents: 1 });
 const browser = await launchBrowser();
 try {
@@ -166,6 +189,13 @@ try {
       new PerformanceObserver((list) => {
         for (const e of list.getEntries()) w.longest = Math.max(w.longest, e.duration);
       }).observe({ type: "longtask", buffered: true });
+      // When the first output line is in the page (the waterfall's last entry).
+      const seen = new MutationObserver(() => {
+        if (!document.querySelector(".row.line")) return;
+        (window as unknown as { firstLineAt: number }).firstLineAt = performance.now();
+        seen.disconnect();
+      });
+      seen.observe(document, { childList: true, subtree: true });
     });
     const open = async (line: number) => {
       const start = wall();
@@ -174,6 +204,7 @@ try {
       return wall() - start;
     };
     const firstMs = await open(1);
+    waterfalls.push({ lines, entries: await waterfall(page) });
     const endMs = await open(lines);
     // Scrolling through the loaded output: jump to the middle and back to the end.
     const scrollStart = wall();
@@ -199,6 +230,14 @@ try {
       fmt(longest, 0),
       String(rendered),
     ]);
+  }
+  for (const w of waterfalls.slice(0, 1)) {
+    console.log(
+      `Opening the ${w.lines}-line job at its first line: what the page fetched (ms from navigation)`,
+    );
+    for (const e of w.entries)
+      console.log(`  ${String(e.start).padStart(5)} → ${String(e.end).padStart(5)}  ${e.what}`);
+    console.log("");
   }
   // Live: a job printing a line (with the time it printed it) every 500 ms, watched on its page.
   const live = await liveLatency(call);

@@ -85,7 +85,7 @@ describe("a backlog several times the heartbeat period", () => {
     expect(jobs.map((j) => j!.status)).toEqual(Array(8).fill("success"));
     for (const job of jobs) {
       const details = (await client.get(`/api/v2/project/${slug}/job/${job!.job_number}`)).body;
-      expect(details.parallel_runs).toEqual([{ index: 0, status: "success" }]);
+      expect(details.parallel_runs).toMatchObject([{ index: 0, status: "success" }]);
       expect(details.messages).toEqual([]);
       // Only attempt 1 ever ran (a second attempt's output would be stored under 2/).
       expect(await attemptsWithOutput(job!.id as string)).toEqual(["1"]);

@@ -158,11 +158,25 @@ workflows:
     const number = jobs[0]!.job_number as number;
     const details = (await client.get(`/api/v2/project/${slug}/job/${number}`)).body;
     expect(details.parallelism).toBe(3);
-    expect(details.parallel_runs).toEqual([
+    expect(jobs[0]!.parallelism).toBe(3);
+    expect(details.parallel_runs).toMatchObject([
       { index: 0, status: "success" },
       { index: 1, status: "success" },
       { index: 2, status: "success" },
     ]);
+    // Each run names the builder node it ran on (as the Nomad API knows it) and when it ran.
+    const nodes = new Map(
+      ((await client.get("/v1/nodes")).body as unknown as { ID: string; Name: string }[]).map((n) => [
+        n.ID,
+        n.Name,
+      ]),
+    );
+    type Run = { node: { id: string; name: string }; started_at: string; stopped_at: string };
+    for (const run of details.parallel_runs as Run[]) {
+      expect(run.node.name).toBe(nodes.get(run.node.id));
+      expect(Date.parse(run.stopped_at)).toBeGreaterThanOrEqual(Date.parse(run.started_at));
+      expect(Date.parse(run.started_at)).toBeGreaterThanOrEqual(Date.parse(details.started_at as string));
+    }
     for (const index of [0, 1, 2]) {
       const out = await outputsByName(client, slug, number, index);
       expect(out.Builtins).toBe(`true true main ${repo.head} split ${number} ${index}/3 acme/builtins\n`);

@@ -13,6 +13,9 @@ import "./web/pipelines.ts";
 import "./web/project.ts";
 import "./web/admin.ts";
 import "./web/sign-in.ts";
+import "./web/schedules.ts";
+import "./web/projects.ts";
+import "./web/account.ts";
 
 beforeAll(async () => {
   const [runtime, browser] = await Promise.all([

@@ -189,7 +189,7 @@ workflows:
     expect(existsSync(join(shared, `finished-${workflowId}`))).toBe(false);
     const details = (await client.get(`/api/v2/project/${slug}/job/${number}`)).body;
     expect(details.status).toBe("canceled");
-    expect(details.parallel_runs).toEqual([{ index: 0, status: "canceled" }]);
+    expect(details.parallel_runs).toMatchObject([{ index: 0, status: "canceled" }]);
 
     expect(await client.post(`/api/v2/project/${slug}/job/${number}/cancel`)).toEqual({
       status: 409,

@@ -18,11 +18,15 @@ export function Layout({ children }: { children: ReactNode }) {
         </Link>
         <nav aria-label="Main">
           <Link href="/">Pipelines</Link>
+          <Link href="/projects">Projects</Link>
           {user.role === "admin" && <Link href="/admin">Admin</Link>}
         </nav>
         <span className="who">
           <span>
-            Signed in as <strong>{user.login}</strong>
+            Signed in as{" "}
+            <Link href="/settings/user">
+              <strong>{user.login}</strong>
+            </Link>
           </span>
           <button type="button" onClick={() => signOut().catch((e: Error) => setSignOutError(e.message))}>
             Sign out

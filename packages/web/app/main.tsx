@@ -3,28 +3,26 @@
  * data comes through the public API (app/api.ts) with the browser's session.
  */
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { lazy, StrictMode, Suspense } from "react";
+import { StrictMode, Suspense } from "react";
 import { createRoot } from "react-dom/client";
 import { Route, Switch } from "wouter";
 import { Layout, NotFound } from "./layout.tsx";
+import { lazyPage, PageOf } from "./lazy-page.tsx";
 import { PipelinePage, PipelinesPage } from "./pages/pipelines.tsx";
 import { buildQuery, jobOfPath, jobQuery } from "./queries.ts";
-import { SessionGate } from "./session.tsx";
+import { SessionGate, sessionQuery } from "./session.tsx";
 import "./styles.css";
 
-// Pages a first visit does not need load when opened.
+// Pages a first visit does not need load when opened (the one it opens, beside the session read).
 const pages = {
-  workflow: () => import("./pages/workflow.tsx"),
-  job: () => import("./pages/job.tsx"),
-  insights: () => import("./pages/insights.tsx"),
-  settings: () => import("./pages/project-settings.tsx"),
-  admin: () => import("./pages/admin.tsx"),
+  workflow: lazyPage(() => import("./pages/workflow.tsx")),
+  job: lazyPage(() => import("./pages/job.tsx")),
+  insights: lazyPage(() => import("./pages/insights.tsx")),
+  settings: lazyPage(() => import("./pages/project-settings.tsx")),
+  admin: lazyPage(() => import("./pages/admin.tsx")),
+  projects: lazyPage(() => import("./pages/projects.tsx")),
+  account: lazyPage(() => import("./pages/account.tsx")),
 };
-const WorkflowPage = lazy(pages.workflow);
-const JobPage = lazy(pages.job);
-const InsightsPage = lazy(pages.insights);
-const ProjectSettingsPage = lazy(pages.settings);
-const AdminPage = lazy(pages.admin);
 
 // A page's code that a deploy replaced while this tab was open: load the app afresh (once a minute
 // at most, so a missing file cannot loop).
@@ -37,12 +35,16 @@ window.addEventListener("vite:preloadError", (event) => {
 });
 
 // The page this visit opens loads alongside the session read, not after it.
-const opening = window.location.pathname;
-if (/\/jobs\/\d+/.test(opening)) void pages.job();
-else if (/\/workflows\//.test(opening)) void pages.workflow();
-else if (opening.startsWith("/insights/")) void pages.insights();
-else if (opening.startsWith("/settings/")) void pages.settings();
-else if (opening.startsWith("/admin")) void pages.admin();
+const OPENING: [RegExp, { preload: () => Promise<unknown> }][] = [
+  [/\/jobs\/\d+/, pages.job],
+  [/\/workflows\//, pages.workflow],
+  [/^\/insights\//, pages.insights],
+  [/^\/settings\/user/, pages.account],
+  [/^\/settings\//, pages.settings],
+  [/^\/projects/, pages.projects],
+  [/^\/admin/, pages.admin],
+];
+const openingLoaded = OPENING.find(([path]) => path.test(window.location.pathname))?.[1].preload();
 
 const client = new QueryClient({
   defaultOptions: {
@@ -54,6 +56,8 @@ const client = new QueryClient({
   },
 });
 
+// The session is read now, while the opening page's code loads.
+void client.prefetchQuery(sessionQuery);
 // A visit that opens on a job: its reads start now, beside the session check, not after it.
 const openingJob = jobOfPath(window.location.pathname);
 if (openingJob) {
@@ -72,12 +76,30 @@ function App() {
             <Route path="/" component={PipelinesPage} />
             <Route path={P} component={PipelinesPage} />
             <Route path={`${P}/:num`} component={PipelinePage} />
-            <Route path={`${P}/:num/workflows/:workflow`} component={WorkflowPage} />
-            <Route path={`${P}/:num/workflows/:workflow/jobs/:job`} component={JobPage} />
-            <Route path="/insights/:vcs/:org/:repo" component={InsightsPage} />
-            <Route path="/settings/project/:vcs/:org/:repo" component={ProjectSettingsPage} />
-            <Route path="/admin" component={AdminPage} />
-            <Route path="/admin/:section" component={AdminPage} />
+            <Route path={`${P}/:num/workflows/:workflow`}>
+              <PageOf page={pages.workflow} />
+            </Route>
+            <Route path={`${P}/:num/workflows/:workflow/jobs/:job`}>
+              <PageOf page={pages.job} />
+            </Route>
+            <Route path="/insights/:vcs/:org/:repo">
+              <PageOf page={pages.insights} />
+            </Route>
+            <Route path="/settings/project/:vcs/:org/:repo">
+              <PageOf page={pages.settings} />
+            </Route>
+            <Route path="/settings/user">
+              <PageOf page={pages.account} />
+            </Route>
+            <Route path="/projects">
+              <PageOf page={pages.projects} />
+            </Route>
+            <Route path="/admin">
+              <PageOf page={pages.admin} />
+            </Route>
+            <Route path="/admin/:section">
+              <PageOf page={pages.admin} />
+            </Route>
             <Route component={NotFound} />
           </Switch>
         </Suspense>
@@ -86,10 +108,25 @@ function App() {
   );
 }
 
-createRoot(document.getElementById("root")!).render(
-  <StrictMode>
-    <QueryClientProvider client={client}>
-      <App />
-    </QueryClientProvider>
-  </StrictMode>,
-);
+// Drawn once the opening page's code is here (a first draw without it would show a fallback and
+// wait out React's throttle); then the other pages' code loads in the background, so moving to
+// them draws at once too.
+const draw = () => {
+  createRoot(document.getElementById("root")!).render(
+    <StrictMode>
+      <QueryClientProvider client={client}>
+        <App />
+      </QueryClientProvider>
+    </StrictMode>,
+  );
+  // Not before the first page's own reads are done (a moment), then when the browser is idle.
+  const idle = window.requestIdleCallback ?? ((f: () => void) => setTimeout(f, 0));
+  setTimeout(
+    () =>
+      idle(() => {
+        for (const page of Object.values(pages)) page.preload().catch(() => undefined);
+      }),
+    2000,
+  );
+};
+void (openingLoaded ?? Promise.resolve()).catch(() => undefined).finally(draw);

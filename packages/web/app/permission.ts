@@ -6,6 +6,7 @@
  */
 import { useQuery } from "@tanstack/react-query";
 import { api, slugPath } from "./api.ts";
+import type { GithubConnection } from "./types.ts";
 
 export type Permission = "status" | "view" | "write" | "admin";
 
@@ -15,13 +16,7 @@ export interface GyreProject {
   name: string;
   organization_slug: string;
   vcs_info: { vcs_url: string; provider: string; default_branch: string };
-  github?: {
-    api_url: string;
-    has_token: boolean;
-    webhook_url: string | null;
-    hook_id: number | null;
-    deploy_key_id: number | null;
-  };
+  github?: GithubConnection;
   permission: Permission;
 }
 

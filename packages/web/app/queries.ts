@@ -5,13 +5,21 @@
 import { api, slugPath } from "./api.ts";
 import type { Build, JobDetails } from "./types.ts";
 
+/**
+ * Fresh for a second (the job page reads a running job again at that pace): a read main.tsx
+ * started is not sent again when the page mounts a moment later.
+ */
+const FRESH_MS = 1000;
+
 export const jobQuery = (slug: string, number: number) => ({
   queryKey: ["job", slug, number],
+  staleTime: FRESH_MS,
   queryFn: () => api.get<JobDetails>(`/api/v2/project/${slugPath(slug)}/job/${number}`),
 });
 
 export const buildQuery = (slug: string, number: number) => ({
   queryKey: ["build", slug, number],
+  staleTime: FRESH_MS,
   queryFn: () => api.get<Build>(`/api/v1.1/project/${slugPath(slug)}/${number}`),
 });
 

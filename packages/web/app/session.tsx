@@ -18,22 +18,25 @@ export function useUser(): User {
 
 export const SESSION_KEY = ["session"];
 
+/** The session read (main.tsx starts it before the first draw; the gate finds it under way). */
+export const sessionQuery = {
+  queryKey: SESSION_KEY,
+  queryFn: async (): Promise<Session | null> => {
+    try {
+      const s = await api.get<Session>("/api/gyre/auth/session");
+      setCsrfToken(s.csrf_token);
+      return s;
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 401 || error.status === 400)) return null;
+      throw error;
+    }
+  },
+  staleTime: 60_000,
+  retry: 1,
+};
+
 export function SessionGate({ children }: { children: ReactNode }) {
-  const session = useQuery({
-    queryKey: SESSION_KEY,
-    queryFn: async () => {
-      try {
-        const s = await api.get<Session>("/api/gyre/auth/session");
-        setCsrfToken(s.csrf_token);
-        return s;
-      } catch (error) {
-        if (error instanceof ApiError && (error.status === 401 || error.status === 400)) return null;
-        throw error;
-      }
-    },
-    staleTime: 60_000,
-    retry: 1,
-  });
+  const session = useQuery(sessionQuery);
   if (session.isPending)
     return (
       <main className="centered" aria-busy="true">

@@ -44,6 +44,9 @@ export function workflowJobJson(job: Job, idsByName: Map<string, string>) {
     // The API knows `build` and `approval`: a no-op job is a build with nothing to run.
     type: job.type === "approval" ? "approval" : "build",
     stopped_at: job.stoppedAt ?? null,
+    // Gyre's addition (the spec's item has no field for it): how many runs the job has, so a
+    // workflow's graph can show a parallel job as such without reading each job.
+    ...(job.plan ? { parallelism: job.plan.parallelism } : {}),
     ...(job.type === "approval" ? { approval_request_id: job.id } : {}),
     ...(job.approvedBy ? { approved_by: job.approvedBy } : {}),
     ...(job.canceledBy ? { canceled_by: job.canceledBy } : {}),
@@ -57,13 +60,19 @@ export function jobDetailsJson(
   baseUrl: string,
   /** Why a queued job is not running yet (node/index.ts waitingReason), as a warning message. */
   waiting?: string,
+  /** The builder nodes' names by id (a node forgotten since is named by its id only). */
+  nodeNames: ReadonlyMap<string, string | undefined> = new Map(),
 ) {
   return {
     web_url: `${baseUrl}/pipelines/${job.projectSlug}/${job.pipelineNumber}/workflows/${job.workflowId}/jobs/${job.number}`,
     project: { id: project.id, slug: job.projectSlug, name: project.name, external_url: project.repoUrl },
+    // `index` and `status` are the spec's; where and when each run ran are Gyre's additions.
     parallel_runs: Object.entries(job.allocations).map(([index, a]) => ({
       index: Number(index),
       status: a.status,
+      ...(a.nodeId ? { node: { id: a.nodeId, name: nodeNames.get(a.nodeId) ?? null } } : {}),
+      started_at: a.startedAt ?? null,
+      stopped_at: a.stoppedAt ?? null,
     })),
     started_at: job.startedAt ?? null,
     latest_workflow: { id: job.workflowId, name: job.workflowName },

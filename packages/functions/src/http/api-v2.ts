@@ -163,11 +163,13 @@ export function apiV2Routes() {
     const project = await projectFor(c);
     const job = await getJobByNumber(gyre, project.slug, positiveInt(c.req.param("number"), "job-number"));
     // Nothing waits silently: a queued job says why the fleet has not taken it, when it can tell.
-    const waiting =
-      job.status === "queued" && job.plan
-        ? waitingReason(queueClassFor(gyre, job.plan.resourceClass), await listNodes(gyre))
-        : undefined;
-    return c.json(jobDetailsJson(job, project, baseUrl(c.req.url), waiting));
+    // The nodes are read only when the answer names them: a job waiting, or runs on nodes.
+    const ran = Object.values(job.allocations).some((a) => a.nodeId);
+    const waits = job.status === "queued" && job.plan !== undefined;
+    const nodes = ran || waits ? await listNodes(gyre) : [];
+    const waiting = waits ? waitingReason(queueClassFor(gyre, job.plan!.resourceClass), nodes) : undefined;
+    const names = new Map(nodes.map((n) => [n.id, n.name]));
+    return c.json(jobDetailsJson(job, project, baseUrl(c.req.url), waiting, names));
   });
 
   /** The pipeline the path names, if the caller may see its project (404 as for an unknown id otherwise). */

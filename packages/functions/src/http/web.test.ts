@@ -27,6 +27,8 @@ describe("web app routes", () => {
       "/admin/users",
       "/insights/gh/a/b",
       "/settings/project/gh/a/b",
+      "/settings/user",
+      "/projects",
     ]) {
       const res = await app.request(path);
       expect([path, res.status]).toEqual([path, 200]);
@@ -34,8 +36,19 @@ describe("web app routes", () => {
       expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
       expect(res.headers.get("content-security-policy")).toContain("default-src 'self'");
       expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+      expect(res.headers.get("cross-origin-opener-policy")).toBe("same-origin");
+      // Over plain http (the local default) browsers are not told to insist on https.
+      expect(res.headers.get("strict-transport-security")).toBeNull();
     }
     expect(WEB_PAGES).toContain("/pipelines/*");
+  });
+
+  it("tells browsers to keep to https when the page is served over it, directly or behind a proxy", async () => {
+    const { app } = builtApp();
+    const direct = await app.request("https://gyre.example.com/");
+    expect(direct.headers.get("strict-transport-security")).toBe("max-age=31536000");
+    const proxied = await app.request("/", { headers: { "x-forwarded-proto": "https" } });
+    expect(proxied.headers.get("strict-transport-security")).toBe("max-age=31536000");
   });
 
   it("serves built files as immutable with their type, and 404 for anything else", async () => {

@@ -98,11 +98,26 @@ const PAGE_HEADERS = {
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "same-origin",
+  // No window another site opened (or that it opens) keeps a handle on the app's.
+  "cross-origin-opener-policy": "same-origin",
   "cache-control": "no-cache",
 };
 
+/** Served over https (directly, or behind API Gateway or a proxy that says so): browsers keep to it. */
+const HSTS = { "strict-transport-security": "max-age=31536000" };
+const overHttps = (c: Context<Env>) =>
+  new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https";
+
 /** The paths the app routes in the browser (each answers its page). */
-export const WEB_PAGES = ["/", "/signin", "/pipelines/*", "/insights/*", "/settings/*", "/admin/*"];
+export const WEB_PAGES = [
+  "/",
+  "/signin",
+  "/pipelines/*",
+  "/projects",
+  "/insights/*",
+  "/settings/*",
+  "/admin/*",
+];
 
 /** The app's page, answered with `status` (404 for a path nothing else answers: the app says so). */
 export function webPage(assets: WebAssets) {
@@ -114,6 +129,7 @@ export function webPage(assets: WebAssets) {
     }
     return c.body(index.body as Uint8Array<ArrayBuffer>, status, {
       ...PAGE_HEADERS,
+      ...(overHttps(c) ? HSTS : {}),
       "content-type": index.type,
     });
   };

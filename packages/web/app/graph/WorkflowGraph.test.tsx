@@ -20,7 +20,7 @@ const job = (id: string, over: Partial<WorkflowJob> = {}): WorkflowJob => ({
 describe("workflow graph", () => {
   const jobs = [
     job("build"),
-    job("test-a", { dependencies: ["build"], job_number: 2 }),
+    job("test-a", { dependencies: ["build"], job_number: 2, parallelism: 4 }),
     job("test-b", { dependencies: ["build"], job_number: 3, status: "failed" }),
     job("hold", {
       type: "approval",
@@ -59,5 +59,12 @@ describe("workflow graph", () => {
     // The approval has no job page: its name is text, and its card carries the Approve control.
     expect(html).not.toContain(">hold</a>");
     expect(html).toMatch(/data-job="hold"[\s\S]*<button type="button">Approve<\/button>/);
+  });
+
+  it("marks a parallel job with its number of runs, and only that job", () => {
+    expect(html).toMatch(
+      /data-job="test-a"[\s\S]*?<span class="parallelism" title="4 parallel runs">×4<span class="visually-hidden"> parallel runs<\/span><\/span>/,
+    );
+    expect([...html.matchAll(/class="parallelism"/g)].length).toBe(1);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * A workflow's job graph: each job a card (its name linking to the job page, its status, its
- * duration; an approval job on hold with its Approve button), requirements as edges. Cards are
+ * duration, its parallel runs when it has more than one; an approval job on hold with its Approve
+ * button), requirements as edges. Cards are
  * HTML over an SVG of edges, so every action is a real link or button in the tab order.
  */
 import type { ReactNode } from "react";
@@ -51,6 +52,12 @@ export function WorkflowGraph({ jobs, hrefOf, controls, now }: WorkflowGraphProp
             >
               <div className="node-head">
                 {href ? <Link href={href}>{job.name}</Link> : <span>{job.name}</span>}
+                {(job.parallelism ?? 1) > 1 && (
+                  <span className="parallelism" title={`${job.parallelism} parallel runs`}>
+                    ×{job.parallelism}
+                    <span className="visually-hidden"> parallel runs</span>
+                  </span>
+                )}
                 <StatusChip status={job.status} small />
               </div>
               <div className="node-foot">

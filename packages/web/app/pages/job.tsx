@@ -17,8 +17,10 @@ import { lineAnchor, type Match, parseAnchor, StepOutput, searchSteps } from "..
 import { OutputViewer, type StepInfo } from "../output/OutputViewer.tsx";
 import { useMay } from "../permission.ts";
 import { buildQuery, jobQuery } from "../queries.ts";
+import { useUser } from "../session.tsx";
 import { StatusChip } from "../status.tsx";
 import type { Build, JobDetails, Page } from "../types.ts";
+import { ConfirmDelete, ErrorText, useAction } from "./project-settings/common.tsx";
 
 const LIVE_MS = 1000;
 
@@ -79,15 +81,23 @@ function Job({ params }: { params: Params }) {
     ...buildQuery(slug, number),
     refetchInterval: ended ? false : LIVE_MS,
   });
-  // A job that ended while the steps were last read: read them once more, final.
+  // A job that ended while this page watched it: its steps are read once more, final (a job that
+  // had ended when the page opened was read final already).
   const client = useQueryClient();
+  const watchedRunning = useRef(false);
   useEffect(() => {
-    if (ended) void client.invalidateQueries({ queryKey: ["build", slug, number] });
-  }, [ended, client, slug, number]);
+    if (details.data && !ended) watchedRunning.current = true;
+    if (ended && watchedRunning.current) {
+      watchedRunning.current = false;
+      void client.invalidateQueries({ queryKey: ["build", slug, number] });
+    }
+  }, [details.data, ended, client, slug, number]);
 
   const d = details.data;
   const nodes = Math.max(1, d?.parallelism ?? 1);
   const mayCancel = useMay(slug, "write");
+  const user = useUser();
+  const action = useAction();
   useTitle(d ? `${d.name} #${d.number}` : `job #${number}`, slug);
   // The job's own page is the one its web_url names: a path with another pipeline or workflow
   // in it moves there (keeping the node, the tab and a linked line).
@@ -136,15 +146,34 @@ function Job({ params }: { params: Params }) {
           {!ended && mayCancel && (
             <button
               type="button"
+              disabled={action.busy}
               onClick={() =>
-                void api
-                  .post(`/api/v2/project/${slugPath(slug)}/job/${number}/cancel`)
-                  .then(() => client.invalidateQueries({ queryKey: ["job", slug, number] }))
+                void action.run(async () => {
+                  await api.post(`/api/v2/project/${slugPath(slug)}/job/${number}/cancel`);
+                  await client.invalidateQueries({ queryKey: ["job", slug, number] });
+                })
               }
             >
               Cancel job
             </button>
           )}
+          {ended && user.role === "admin" && (
+            <ConfirmDelete
+              label="Delete build"
+              what={`${d.name} #${d.number}, with its output, artifacts and test results`}
+              disabled={action.busy}
+              onConfirm={() =>
+                action.run(async () => {
+                  await api.delete(`/api/gyre/projects/${slugPath(slug)}/jobs/${number}`);
+                  client.removeQueries({ queryKey: ["job", slug, number] });
+                  client.removeQueries({ queryKey: ["build", slug, number] });
+                  await client.invalidateQueries({ queryKey: ["jobs", d.latest_workflow.id] });
+                  navigate(workflowHref(slug, Number(params.num), d.latest_workflow.id));
+                })
+              }
+            />
+          )}
+          <ErrorText error={action.error} />
         </header>
       )}
       {nodes > 1 && (
@@ -453,27 +482,44 @@ function Artifacts({ slug, number }: { slug: string; number: number }) {
 
 function Resources({ details: d }: { details: JobDetails }) {
   return (
-    <dl className="resources">
-      <dt>Executor</dt>
-      <dd>{d.executor.type}</dd>
-      <dt>Resource class</dt>
-      <dd>{d.executor.resource_class || "default"}</dd>
-      <dt>Parallelism</dt>
-      <dd>{d.parallelism}</dd>
-      <dt>Queued</dt>
-      <dd>{d.queued_at ? between(d.queued_at, d.started_at) || "—" : "—"}</dd>
-      <dt>Started</dt>
-      <dd>{d.started_at ? new Date(d.started_at).toLocaleString() : "—"}</dd>
-      <dt>Stopped</dt>
-      <dd>{d.stopped_at ? new Date(d.stopped_at).toLocaleString() : "—"}</dd>
-      <dt>Runs</dt>
-      <dd>
-        {d.parallel_runs.map((r) => (
-          <span key={r.index}>
-            node {r.index}: <StatusChip status={r.status} small />{" "}
-          </span>
-        ))}
-      </dd>
-    </dl>
+    <>
+      <dl className="resources">
+        <dt>Executor</dt>
+        <dd>{d.executor.type}</dd>
+        <dt>Resource class</dt>
+        <dd>{d.executor.resource_class || "default"}</dd>
+        <dt>Parallelism</dt>
+        <dd>{d.parallelism}</dd>
+        <dt>Queued</dt>
+        <dd>{d.queued_at ? between(d.queued_at, d.started_at) || "—" : "—"}</dd>
+        <dt>Started</dt>
+        <dd>{d.started_at ? new Date(d.started_at).toLocaleString() : "—"}</dd>
+        <dt>Stopped</dt>
+        <dd>{d.stopped_at ? new Date(d.stopped_at).toLocaleString() : "—"}</dd>
+      </dl>
+      <table className="runs">
+        <caption>Runs</caption>
+        <thead>
+          <tr>
+            <th scope="col">Run</th>
+            <th scope="col">Status</th>
+            <th scope="col">Builder node</th>
+            <th scope="col">Ran</th>
+          </tr>
+        </thead>
+        <tbody>
+          {d.parallel_runs.map((r) => (
+            <tr key={r.index}>
+              <td>node {r.index}</td>
+              <td>
+                <StatusChip status={r.status} small />
+              </td>
+              <td>{r.node ? (r.node.name ?? r.node.id) : "—"}</td>
+              <td>{r.started_at ? between(r.started_at, r.stopped_at) : "—"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
   );
 }

@@ -15,11 +15,13 @@ import { useProject, useProjectAdmin } from "./project-settings/common.tsx";
 import { ContextsSection } from "./project-settings/contexts.tsx";
 import { EnvVarsSection } from "./project-settings/env-vars.tsx";
 import { CheckoutKeysSection, SshKeysSection } from "./project-settings/keys.tsx";
+import { SchedulesSection } from "./project-settings/schedules.tsx";
 import { WebhookSection } from "./project-settings/webhook.tsx";
 import "./project-settings/settings.css";
 
 const CONTENTS = [
   { id: "environment-variables", label: "Environment variables" },
+  { id: "triggers", label: "Triggers" },
   { id: "contexts", label: "Contexts" },
   { id: "ssh-keys", label: "SSH keys" },
   { id: "checkout-keys", label: "Checkout keys" },
@@ -62,8 +64,9 @@ export default function ProjectSettingsPage() {
           </p>
           {admin === false && (
             <p className="notice" role="note">
-              You may view this project's settings but not change them: that needs admin permission on the
-              repository.
+              {project.data.permission === "write"
+                ? "You may change this project's triggers; its other settings need admin permission on the repository."
+                : "You may view this project's settings but not change them: that needs admin permission on the repository."}
             </p>
           )}
           {tokens.isError && <Failure error={tokens.error} />}
@@ -79,6 +82,7 @@ export default function ProjectSettingsPage() {
             </nav>
             <div className="settings-body">
               <EnvVarsSection slug={slug} admin={admin} />
+              <SchedulesSection slug={slug} admin={admin} />
               <ContextsSection owner={owner} />
               <SshKeysSection slug={slug} admin={admin} />
               <CheckoutKeysSection slug={slug} admin={admin} />

@@ -6,7 +6,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useEffect, useState } from "react";
 import { api, slugPath } from "../../api.ts";
 import { Failure } from "../../layout.tsx";
-import { ErrorText, ReadOnly, Section, useAction } from "./common.tsx";
+import { Outcome, ReadOnly, Section, useEdits } from "./common.tsx";
 
 type Advanced = Record<string, boolean>;
 
@@ -45,8 +45,7 @@ export function AdvancedSection({ slug, admin }: { slug: string; admin: boolean 
   const key = ["advanced-settings", slug];
   const settings = useQuery({ queryKey: key, queryFn: () => api.get<{ advanced: Advanced }>(path) });
   const [draft, setDraft] = useState<Advanced>({});
-  const action = useAction();
-  const [done, setDone] = useState("");
+  const { action, done, setDone, edit } = useEdits();
   const saved = settings.data?.advanced;
   useEffect(() => {
     if (saved) setDraft(saved);
@@ -54,13 +53,13 @@ export function AdvancedSection({ slug, admin }: { slug: string; admin: boolean 
 
   const changed = saved ? Object.fromEntries(Object.entries(draft).filter(([k, v]) => saved[k] !== v)) : {};
   const dirty = Object.keys(changed).length > 0;
+  // Not a `submit`: the checkboxes are the draft's, not the form's to reset.
   const save = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
-    setDone("");
-    await action.run(async () => {
+    await edit(async () => {
       const answer = await api.patch<{ advanced: Advanced }>(path, { advanced: changed });
       client.setQueryData(key, answer);
-      setDone("Saved.");
+      return "Saved.";
     });
   };
 
@@ -116,10 +115,7 @@ export function AdvancedSection({ slug, admin }: { slug: string; admin: boolean 
         </form>
       )}
       {admin === false && <ReadOnly />}
-      <ErrorText error={action.error} />
-      <p role="status" className="hint">
-        {done}
-      </p>
+      <Outcome error={action.error} done={done} />
     </Section>
   );
 }

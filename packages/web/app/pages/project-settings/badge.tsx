@@ -5,7 +5,6 @@
  * makes one here (v1.1 `POST /project/{slug}/token`), shown once and put into the snippet.
  * The preview beside it is read with the user's own session.
  */
-import { useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useId, useState } from "react";
 import { api, slugPath } from "../../api.ts";
 import { projectHref } from "../../links.ts";
@@ -20,7 +19,7 @@ import {
   Section,
   tokensKey,
   tokensPath,
-  useAction,
+  useEdits,
   when,
 } from "./common.tsx";
 
@@ -48,12 +47,12 @@ export function BadgeSection(props: {
 }) {
   const { project, admin, tokens } = props;
   const slug = project.slug;
-  const client = useQueryClient();
   const defaultBranch = project.vcs_info.default_branch;
   const [branch, setBranch] = useState(defaultBranch);
   const [style, setStyle] = useState("svg");
   const [token, setToken] = useState<string>();
-  const action = useAction();
+  // No status line: a new token shows in the snippet.
+  const { action, edit } = useEdits(tokensKey(slug));
   const ids = { branch: useId(), style: useId() };
 
   if (!BADGE_VCS.has(slug.split("/")[0]!))
@@ -73,22 +72,23 @@ export function BadgeSection(props: {
   const preview = `/${slugPath(slug)}.svg${previewQuery ? `?${previewQuery}` : ""}`;
   const statusTokens = (tokens ?? []).filter((t) => t.scope === "status");
 
+  // Not a `submit`: the label typed stays for the next token.
   const create = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const label = String(new FormData(event.currentTarget).get("label") ?? "").trim() || "status badge";
-    await action.run(async () => {
+    await edit(async () => {
       const made = await api.post<ProjectToken & { token: string }>(tokensPath(slug), {
         label,
         scope: "status",
       });
       setToken(made.token);
-      await client.invalidateQueries({ queryKey: tokensKey(slug) });
+      return "";
     });
   };
   const revoke = (t: ProjectToken) =>
-    action.run(async () => {
+    edit(async () => {
       await api.delete(`${tokensPath(slug)}/${encodeURIComponent(t.id)}`);
-      await client.invalidateQueries({ queryKey: tokensKey(slug) });
+      return "";
     });
 
   return (

@@ -1,12 +1,21 @@
 /**
  * What the project settings sections share: the project as Gyre answers it, whether the user
- * may change it (asked of the API, never guessed), a write's busy and error state, a delete that
- * asks first, and a copyable read-only value.
+ * may change it (asked of the API, never guessed), a write's busy and error state, a section's
+ * changes with what they did, a delete that asks first, and a copyable read-only value.
  */
-import { useQuery } from "@tanstack/react-query";
-import { type KeyboardEvent, type ReactNode, useEffect, useId, useRef, useState } from "react";
+import { type QueryKey, useQuery, useQueryClient } from "@tanstack/react-query";
+import {
+  type FormEvent,
+  type KeyboardEvent,
+  type ReactNode,
+  useEffect,
+  useId,
+  useRef,
+  useState,
+} from "react";
 import { api, slugPath } from "../../api.ts";
 import { useProject } from "../../permission.ts";
+import "../../forms.css";
 
 export { type GyreProject, projectPath, useProject } from "../../permission.ts";
 
@@ -58,12 +67,60 @@ export function useAction() {
   return { busy, error, run, setError };
 }
 
+/**
+ * A section's changes: each runs as its `action` (busy while it runs, the API's message when it
+ * failed), says what it did in `done` (the section's status line) and reads `keys` again.
+ * - `edit(what)`: clears `done`, runs `what` as the action; once it succeeded, `done` is the
+ *   message it returned and `keys` are read again (still busy). Whether it succeeded.
+ * - `submit(what)`: a form's onSubmit: `edit` with the form's data; the form is reset only once
+ *   it succeeded, so a refused one stays as it was filled.
+ * - `change(what)`: `edit` without the action, throwing what `what` throws: for a form that runs
+ *   it as its own action (its error shown in it).
+ */
+export function useEdits(...keys: QueryKey[]) {
+  const client = useQueryClient();
+  const action = useAction();
+  const [done, setDone] = useState("");
+  const refresh = () => Promise.all(keys.map((queryKey) => client.invalidateQueries({ queryKey })));
+  const change = async (what: () => Promise<string>) => {
+    setDone("");
+    setDone(await what());
+    await refresh();
+  };
+  const edit = (what: () => Promise<string>) => action.run(() => change(what));
+  const submit =
+    (what: (data: FormData, form: HTMLFormElement) => Promise<string>) =>
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const form = event.currentTarget;
+      const data = new FormData(form);
+      await edit(async () => {
+        const message = await what(data, form);
+        form.reset();
+        return message;
+      });
+    };
+  return { action, done, setDone, refresh, edit, submit, change };
+}
+
 export function ErrorText({ error }: { error?: string }) {
   if (!error) return null;
   return (
     <p role="alert" className="error">
       {error}
     </p>
+  );
+}
+
+/** What a section's last change came to: the API's refusal (an alert), or what it did (a status). */
+export function Outcome({ error, done }: { error?: string; done: string }) {
+  return (
+    <>
+      <ErrorText error={error} />
+      <p role="status" className="hint">
+        {done}
+      </p>
+    </>
   );
 }
 

@@ -4,14 +4,13 @@
  * context's values never come out of the API). Anyone may look; creating and deleting contexts
  * and their variables is for administrators (a context's secrets reach every project of it).
  */
-import { useInfiniteQuery, useQuery, useQueryClient } from "@tanstack/react-query";
-import { type FormEvent, useState } from "react";
+import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { api, query } from "../../api.ts";
 import { Failure } from "../../layout.tsx";
 import { useUser } from "../../session.tsx";
 import { DataTable } from "../../table.tsx";
 import type { Page } from "../../types.ts";
-import { ConfirmDelete, ErrorText, ReadOnly, Section, useAction, VariableFields, when } from "./common.tsx";
+import { ConfirmDelete, Outcome, ReadOnly, Section, useEdits, VariableFields, when } from "./common.tsx";
 
 interface CiContext {
   id: string;
@@ -29,7 +28,6 @@ const contextsKey = (owner: string) => ["contexts", owner];
 
 export function ContextsSection({ owner }: { owner: string }) {
   const admin = useUser().role === "admin";
-  const client = useQueryClient();
   const contexts = useInfiniteQuery({
     queryKey: contextsKey(owner),
     queryFn: ({ pageParam }) =>
@@ -37,25 +35,13 @@ export function ContextsSection({ owner }: { owner: string }) {
     initialPageParam: "",
     getNextPageParam: (last) => last.next_page_token ?? undefined,
   });
-  const action = useAction();
-  const [done, setDone] = useState("");
-  const refresh = () => client.invalidateQueries({ queryKey: contextsKey(owner) });
+  const { action, done, refresh, submit } = useEdits(contextsKey(owner));
 
-  const create = async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = event.currentTarget;
-    const name = String(new FormData(form).get("name") ?? "").trim();
-    setDone("");
-    if (
-      await action.run(() =>
-        api.post("/api/v2/context", { name, owner: { slug: owner, type: "organization" } }),
-      )
-    ) {
-      form.reset();
-      setDone(`Created context ${name}.`);
-      await refresh();
-    }
-  };
+  const create = submit(async (data) => {
+    const name = String(data.get("name") ?? "").trim();
+    await api.post("/api/v2/context", { name, owner: { slug: owner, type: "organization" } });
+    return `Created context ${name}.`;
+  });
 
   const items = contexts.data?.pages.flatMap((p) => p.items) ?? [];
   return (
@@ -95,51 +81,33 @@ export function ContextsSection({ owner }: { owner: string }) {
           </button>
         </form>
       )}
-      <ErrorText error={action.error} />
-      <p role="status" className="hint">
-        {done}
-      </p>
+      <Outcome error={action.error} done={done} />
     </Section>
   );
 }
 
 function ContextCard(props: { context: CiContext; admin: boolean; onDeleted: () => Promise<unknown> }) {
   const { context, admin, onDeleted } = props;
-  const client = useQueryClient();
   const path = `/api/v2/context/${encodeURIComponent(context.id)}/environment-variable`;
   const key = ["context-variables", context.id];
   const variables = useQuery({
     queryKey: key,
     queryFn: () => api.get<Page<ContextVariable>>(path),
   });
-  const action = useAction();
-  const [done, setDone] = useState("");
-  const refresh = () => client.invalidateQueries({ queryKey: key });
+  const { action, done, edit, submit } = useEdits(key);
   const headingId = `context-${context.id}`;
 
-  const add = async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = event.currentTarget;
-    const data = new FormData(form);
+  const add = submit(async (data) => {
     const name = String(data.get("name") ?? "").trim();
-    setDone("");
-    if (
-      await action.run(() =>
-        api.put(`${path}/${encodeURIComponent(name)}`, { value: String(data.get("value")) }),
-      )
-    ) {
-      form.reset();
-      setDone(`Stored ${name} in ${context.name}.`);
-      await refresh();
-    }
-  };
+    await api.put(`${path}/${encodeURIComponent(name)}`, { value: String(data.get("value")) });
+    return `Stored ${name} in ${context.name}.`;
+  });
   const removeVariable = (name: string) =>
-    action.run(async () => {
-      setDone("");
+    edit(async () => {
       await api.delete(`${path}/${encodeURIComponent(name)}`);
-      setDone(`Removed ${name} from ${context.name}.`);
-      await refresh();
+      return `Removed ${name} from ${context.name}.`;
     });
+  // Not an edit: the card goes with its context, and the list it is in is read again.
   const removeContext = () =>
     action.run(async () => {
       await api.delete(`/api/v2/context/${encodeURIComponent(context.id)}`);
@@ -197,10 +165,7 @@ function ContextCard(props: { context: CiContext; admin: boolean; onDeleted: () 
           </button>
         </form>
       )}
-      <ErrorText error={action.error} />
-      <p role="status" className="hint">
-        {done}
-      </p>
+      <Outcome error={action.error} done={done} />
     </article>
   );
 }

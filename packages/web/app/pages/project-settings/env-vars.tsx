@@ -3,12 +3,11 @@
  * them, masked (`xxxx` and the value's last four characters: the real value never comes back),
  * added with the value in a password field, deleted after asking.
  */
-import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { type FormEvent, useState } from "react";
+import { useQuery } from "@tanstack/react-query";
 import { api, slugPath } from "../../api.ts";
 import { Failure } from "../../layout.tsx";
 import { DataTable } from "../../table.tsx";
-import { ConfirmDelete, ErrorText, ReadOnly, Section, useAction, VariableFields } from "./common.tsx";
+import { ConfirmDelete, Outcome, ReadOnly, Section, useEdits, VariableFields } from "./common.tsx";
 
 interface EnvVar {
   name: string;
@@ -16,37 +15,25 @@ interface EnvVar {
 }
 
 export function EnvVarsSection({ slug, admin }: { slug: string; admin: boolean | undefined }) {
-  const client = useQueryClient();
   const path = `/api/v2/project/${slugPath(slug)}/envvar`;
   const key = ["envvars", slug];
   const vars = useQuery({
     queryKey: key,
     queryFn: () => api.get<{ items: EnvVar[] }>(path),
   });
-  const action = useAction();
-  const [done, setDone] = useState("");
-  const refresh = () => client.invalidateQueries({ queryKey: key });
+  const { action, done, edit, submit } = useEdits(key);
 
-  const add = async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = event.currentTarget;
-    const data = new FormData(form);
+  const add = submit(async (data) => {
     const name = String(data.get("name") ?? "").trim();
     const value = String(data.get("value") ?? "");
     const replaced = vars.data?.items.some((v) => v.name === name);
-    setDone("");
-    if (await action.run(() => api.post(path, { name, value }))) {
-      form.reset();
-      setDone(`${replaced ? "Replaced" : "Added"} ${name}.`);
-      await refresh();
-    }
-  };
+    await api.post(path, { name, value });
+    return `${replaced ? "Replaced" : "Added"} ${name}.`;
+  });
   const remove = (name: string) =>
-    action.run(async () => {
-      setDone("");
+    edit(async () => {
       await api.delete(`${path}/${encodeURIComponent(name)}`);
-      setDone(`Deleted ${name}.`);
-      await refresh();
+      return `Deleted ${name}.`;
     });
 
   const items = vars.data?.items ?? [];
@@ -84,10 +71,7 @@ export function EnvVarsSection({ slug, admin }: { slug: string; admin: boolean |
           </button>
         </form>
       )}
-      <ErrorText error={action.error} />
-      <p role="status" className="hint">
-        {done}
-      </p>
+      <Outcome error={action.error} done={done} />
     </Section>
   );
 }

@@ -5,12 +5,11 @@
  * - checkout keys (v2 `/project/{slug}/checkout-key`): key pairs Gyre makes, whose private half
  *   checks the repository out; the public half is shown to add to the repository as a deploy key.
  */
-import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { type FormEvent, useState } from "react";
+import { useQuery } from "@tanstack/react-query";
 import { api, query, slugPath } from "../../api.ts";
 import { Failure } from "../../layout.tsx";
 import { DataTable } from "../../table.tsx";
-import { ConfirmDelete, CopyField, ErrorText, ReadOnly, Section, useAction, when } from "./common.tsx";
+import { ConfirmDelete, CopyField, Outcome, ReadOnly, Section, useEdits, when } from "./common.tsx";
 
 interface SshKey {
   hostname: string;
@@ -28,38 +27,23 @@ interface CheckoutKey {
 }
 
 export function SshKeysSection({ slug, admin }: { slug: string; admin: boolean | undefined }) {
-  const client = useQueryClient();
   const path = `/api/v1.1/project/${slugPath(slug)}/ssh-key`;
   const key = ["ssh-keys", slug];
   const keys = useQuery({ queryKey: key, queryFn: () => api.get<SshKey[]>(path) });
-  const action = useAction();
-  const [done, setDone] = useState("");
-  const refresh = () => client.invalidateQueries({ queryKey: key });
+  const { action, done, edit, submit } = useEdits(key);
 
-  const add = async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = event.currentTarget;
-    const data = new FormData(form);
+  const add = submit(async (data) => {
     const hostname = String(data.get("hostname") ?? "").trim();
-    setDone("");
-    const ok = await action.run(async () => {
-      const made = await api.post<SshKey>(path, {
-        hostname,
-        private_key: String(data.get("private_key") ?? ""),
-      });
-      setDone(`Added the key ${made.fingerprint}${hostname ? ` for ${hostname}` : ""}.`);
+    const made = await api.post<SshKey>(path, {
+      hostname,
+      private_key: String(data.get("private_key") ?? ""),
     });
-    if (ok) {
-      form.reset();
-      await refresh();
-    }
-  };
+    return `Added the key ${made.fingerprint}${hostname ? ` for ${hostname}` : ""}.`;
+  });
   const remove = (k: SshKey) =>
-    action.run(async () => {
-      setDone("");
+    edit(async () => {
       await api.delete(`${path}${query({ fingerprint: k.fingerprint, hostname: k.hostname })}`);
-      setDone(`Deleted the key ${k.fingerprint}.`);
-      await refresh();
+      return `Deleted the key ${k.fingerprint}.`;
     });
 
   const items = keys.data ?? [];
@@ -128,36 +112,26 @@ export function SshKeysSection({ slug, admin }: { slug: string; admin: boolean |
           </button>
         </form>
       )}
-      <ErrorText error={action.error} />
-      <p role="status" className="hint">
-        {done}
-      </p>
+      <Outcome error={action.error} done={done} />
     </Section>
   );
 }
 
 export function CheckoutKeysSection({ slug, admin }: { slug: string; admin: boolean | undefined }) {
-  const client = useQueryClient();
   const path = `/api/v2/project/${slugPath(slug)}/checkout-key`;
   const key = ["checkout-keys", slug];
   const keys = useQuery({ queryKey: key, queryFn: () => api.get<{ items: CheckoutKey[] }>(path) });
-  const action = useAction();
-  const [done, setDone] = useState("");
-  const refresh = () => client.invalidateQueries({ queryKey: key });
+  const { action, done, edit } = useEdits(key);
 
   const create = () =>
-    action.run(async () => {
-      setDone("");
+    edit(async () => {
       const made = await api.post<CheckoutKey>(path, { type: "deploy-key" });
-      setDone(`Made the deploy key ${made.fingerprint}: add its public key to the repository.`);
-      await refresh();
+      return `Made the deploy key ${made.fingerprint}: add its public key to the repository.`;
     });
   const remove = (k: CheckoutKey) =>
-    action.run(async () => {
-      setDone("");
+    edit(async () => {
       await api.delete(`${path}/${encodeURIComponent(k.fingerprint)}`);
-      setDone(`Deleted the checkout key ${k.fingerprint}.`);
-      await refresh();
+      return `Deleted the checkout key ${k.fingerprint}.`;
     });
 
   const items = keys.data?.items ?? [];
@@ -203,10 +177,7 @@ export function CheckoutKeysSection({ slug, admin }: { slug: string; admin: bool
           </button>
         </p>
       )}
-      <ErrorText error={action.error} />
-      <p role="status" className="hint">
-        {done}
-      </p>
+      <Outcome error={action.error} done={done} />
     </Section>
   );
 }

@@ -6,9 +6,8 @@
  * offering it. An administrator of a project with a token may ask for the pushes GitHub's
  * deliveries missed (`POST /api/gyre/projects/{slug}/github/resync`).
  */
-import { useState } from "react";
 import { api } from "../../api.ts";
-import { CopyField, ErrorText, type GyreProject, projectPath, Section, useAction } from "./common.tsx";
+import { CopyField, type GyreProject, Outcome, projectPath, Section, useEdits } from "./common.tsx";
 
 interface Resynced {
   triggered: { branch: string; sha: string; pipeline_id: string }[];
@@ -18,17 +17,13 @@ interface Resynced {
 export function WebhookSection({ project, admin }: { project: GyreProject; admin: boolean | undefined }) {
   const url = `${location.origin}/webhooks/github`;
   const github = project.github;
-  const action = useAction();
-  const [done, setDone] = useState("");
+  const { action, done, edit } = useEdits();
   const resync = () =>
-    action.run(async () => {
-      setDone("");
+    edit(async () => {
       const answer = await api.post<Resynced>(`${projectPath(project.slug)}/github/resync`);
-      setDone(
-        answer.triggered.length === 0
-          ? "Nothing was missed: every branch head has its pipeline."
-          : `Triggered ${answer.triggered.length} pipeline${answer.triggered.length > 1 ? "s" : ""}: ${answer.triggered.map((t) => t.branch).join(", ")}.`,
-      );
+      return answer.triggered.length === 0
+        ? "Nothing was missed: every branch head has its pipeline."
+        : `Triggered ${answer.triggered.length} pipeline${answer.triggered.length > 1 ? "s" : ""}: ${answer.triggered.map((t) => t.branch).join(", ")}.`;
     });
 
   return (
@@ -90,10 +85,7 @@ export function WebhookSection({ project, admin }: { project: GyreProject; admin
           <span className="hint">A pipeline for each branch head the webhook's deliveries missed.</span>
         </p>
       )}
-      <ErrorText error={action.error} />
-      <p role="status" className="hint">
-        {done}
-      </p>
+      <Outcome error={action.error} done={done} />
     </Section>
   );
 }
