@@ -174,6 +174,17 @@ describe("API v1.1", () => {
       status: 404,
       body: { message: "Project gh/acme/nope not found." },
     });
+    // A project token is no one: it may read the project's builds, not follow it.
+    const made = await client.post(`${V1}/token`, { label: "reader", scope: "view-builds" });
+    expect(made.status).toBe(201);
+    const asToken = await fetch(`${runtime.url}${V1}/follow`, {
+      method: "POST",
+      headers: { "circle-token": made.body.token as string },
+    });
+    expect([asToken.status, await asToken.json()]).toEqual([
+      403,
+      { message: "Only a person's token or session may follow a project." },
+    ]);
   });
 
   it("trigger on a branch: refuses what it cannot do with a precise 400 and no pipeline, answers the first build", async () => {

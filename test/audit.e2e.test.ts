@@ -162,6 +162,96 @@ describe("the audit log", () => {
     secrets.push(projectToken.token as string);
     await ok(send("DELETE", `/api/v1.1/project/${slug}/token/${projectToken.id}`));
 
+    // A GitHub project (the stand-in): refused by GitHub once (added and removed again), added
+    // with its hook and key, its connection changed (GitHub refusing once), its removal refused
+    // by GitHub once, then removed.
+    const connectedSlug = "gh/acme/connected";
+    const connectedRepo = gitRepo({ "README.md": "connected\n" });
+    const githubTokens = ["ghp_refused-token-0", "ghp_audited-token-1", "ghp_audited-token-2"];
+    const hookPassword = "hook-password-77";
+    secrets.push(...githubTokens, hookPassword);
+    github.answerNext({
+      status: 401,
+      method: "POST",
+      path: /\/hooks$/,
+      body: { message: "Bad credentials" },
+    });
+    const refusedAdd = await ok(
+      send("POST", "/api/gyre/projects", {
+        repo_url: connectedRepo.path,
+        slug: connectedSlug,
+        github: { token: githubTokens[0], api_url: github.url },
+      }),
+      422,
+    );
+    const connected = await ok(
+      send("POST", "/api/gyre/projects", {
+        repo_url: connectedRepo.path,
+        slug: connectedSlug,
+        settings: { build_fork_prs: true },
+        github: { token: githubTokens[1], api_url: github.url },
+      }),
+      201,
+    );
+    secrets.push(connected.webhook_secret as string);
+    // A new webhook URL GitHub refuses: stored, not installed (422), recorded as failed.
+    github.answerNext({
+      status: 401,
+      method: "POST",
+      path: /\/hooks$/,
+      body: { message: "Bad credentials" },
+    });
+    const refusedHook = await ok(
+      send("PATCH", `/api/gyre/projects/${connectedSlug}`, {
+        github: { webhook_url: "https://refused.example.com/webhooks/github" },
+      }),
+      422,
+    );
+    const reconnected = await ok(
+      send("PATCH", `/api/gyre/projects/${connectedSlug}`, {
+        github: {
+          token: githubTokens[2],
+          webhook_url: `https://ci:${hookPassword}@ci.example.com/webhooks/github`,
+        },
+      }),
+    );
+    github.answerNext({
+      status: 403,
+      method: "DELETE",
+      path: /\/hooks\/\d+$/,
+      body: { message: "Must have admin rights to Repository." },
+    });
+    const refusedRemoval = await ok(send("DELETE", `/api/gyre/projects/${connectedSlug}`), 422);
+    const removedProject = await ok(send("DELETE", `/api/gyre/projects/${connectedSlug}`));
+
+    // A scheduled pipeline made, changed (and a change to nothing, no record), deleted.
+    const timetable = { "per-hour": 1, "hours-of-day": [3], "days-of-month": [29], months: ["FEB"] };
+    const schedule = await ok(
+      send("POST", `/api/v2/project/${slug}/schedule`, {
+        name: "nightly",
+        timetable,
+        "attribution-actor": "current",
+        parameters: { branch: "main", deploy: false },
+      }),
+      201,
+    );
+    await ok(
+      send("PATCH", `/api/v2/schedule/${schedule.id}`, {
+        name: "leap-day",
+        timetable: { "hours-of-day": [4] },
+        "attribution-actor": "system",
+      }),
+    );
+    await ok(send("PATCH", `/api/v2/schedule/${schedule.id}`, { name: "leap-day" }));
+    await ok(send("DELETE", `/api/v2/schedule/${schedule.id}`));
+
+    // An SSH key added and removed (the one the SSH rerun below logs in with stays).
+    const oldKey = await ok(
+      send("POST", "/api/gyre/me/ssh-keys", { public_key: sshPublicKey(), title: "old laptop" }),
+      201,
+    );
+    await ok(send("DELETE", `/api/gyre/me/ssh-keys/${encodeURIComponent(oldKey.fingerprint as string)}`));
+
     // A new user, by signing in with GitHub (the stand-in): user.create and user.logged_in.
     github.addUser({ login: "octocat", id: 583231, name: "The Octocat", orgs: { acme: "active" } });
     github.signInAs("octocat");
@@ -209,7 +299,7 @@ describe("the audit log", () => {
     const build = jobs.find((j) => j.name === "build")!;
     const hold = jobs.find((j) => j.name === "hold")!;
     await ok(send("POST", `/api/v2/workflow/${held.id}/approve/${hold.id}`), 202);
-    await ok(send("POST", "/api/gyre/me/ssh-keys", { public_key: sshPublicKey() }), 201);
+    const rerunKey = await ok(send("POST", "/api/gyre/me/ssh-keys", { public_key: sshPublicKey() }), 201);
     const rerun = await ok(
       send("POST", `/api/v2/workflow/${held.id}/rerun`, { enable_ssh: true, jobs: [build.id] }),
       202,
@@ -346,6 +436,197 @@ describe("the audit log", () => {
         record: { ...shape, action, payload: expect.anything(), ...fields, request },
       });
     expect(Object.keys(one("user.delete").payload)).toEqual(["removed"]);
+
+    // The projects added and removed (through Gyre's API) and the GitHub connection changed:
+    // the token given only by name, the webhook URL without its password, never the secret.
+    const record = (action: string, success: boolean, targetName: string) => {
+      const found = listed.filter(
+        (r) => r.action === action && r.success === success && r.target.name === targetName,
+      );
+      if (found.length !== 1) throw new Error(`${found.length} ${action} records (success: ${success})`);
+      return found[0]!;
+    };
+    const ofConnected = (fields: Partial<AuditRecord>) => ({
+      ...shape,
+      actor: admin,
+      target: { id: connected.id, type: "project", name: "connected" },
+      scope: org,
+      request,
+      ...fields,
+    });
+    const addedFields = {
+      project_slug: connectedSlug,
+      repo_url: connectedRepo.path,
+      default_branch: "main",
+    };
+    const refusedCreate = record("project.create", false, "connected");
+    expect(refusedCreate).toEqual(
+      ofConnected({
+        action: "project.create",
+        target: { id: expect.any(String), type: "project", name: "connected" },
+        success: false,
+        payload: {
+          ...addedFields,
+          github: { given: ["api_url", "token"], api_url: github.url },
+          error: refusedAdd.message,
+        },
+      }),
+    );
+    expect(refusedCreate.target.id).not.toBe(connected.id);
+    const connectedGithub = connected.github as Record<string, unknown>;
+    expect(record("project.create", true, "connected")).toEqual(
+      ofConnected({
+        action: "project.create",
+        payload: {
+          ...addedFields,
+          settings: { build_fork_prs: true },
+          github: {
+            given: ["api_url", "token"],
+            api_url: github.url,
+            webhook_url: `${runtime.url}/webhooks/github`,
+            hook_id: connectedGithub.hook_id,
+            deploy_key_id: connectedGithub.deploy_key_id,
+            deploy_key_fingerprint: connectedGithub.deploy_key_fingerprint,
+          },
+        },
+      }),
+    );
+    const reconnectedGithub = reconnected.github as Record<string, unknown>;
+    expect(record("project.github.update", false, "connected")).toEqual(
+      ofConnected({
+        action: "project.github.update",
+        success: false,
+        payload: {
+          github: { given: ["webhook_url"], webhook_url: "https://refused.example.com/webhooks/github" },
+          error: refusedHook.message,
+        },
+      }),
+    );
+    expect(record("project.github.update", true, "connected")).toEqual(
+      ofConnected({
+        action: "project.github.update",
+        payload: {
+          github: {
+            given: ["token", "webhook_url"],
+            webhook_url: "https://ci.example.com/webhooks/github",
+            hook_id: reconnectedGithub.hook_id,
+            deploy_key_id: reconnectedGithub.deploy_key_id,
+            deploy_key_fingerprint: reconnectedGithub.deploy_key_fingerprint,
+          },
+        },
+      }),
+    );
+    expect(record("project.delete", false, "connected")).toEqual(
+      ofConnected({
+        action: "project.delete",
+        success: false,
+        payload: {
+          project_slug: connectedSlug,
+          keep_github: false,
+          error: (refusedRemoval.message as string).replace(/ Remove them on GitHub, .*$/, ""),
+        },
+      }),
+    );
+    expect(refusedRemoval.message).toMatch(/^GitHub refused to remove the webhook \d+ of acme\/connected: /);
+    expect(record("project.delete", true, "connected")).toEqual(
+      ofConnected({
+        action: "project.delete",
+        payload: {
+          project_slug: connectedSlug,
+          keep_github: false,
+          removed: removedProject.removed,
+          github: removedProject.github,
+        },
+      }),
+    );
+    expect(removedProject.github).toEqual({ hook_removed: true, deploy_key_removed: true });
+    // The project of this file, added before (no trace id then), has its record too.
+    expect(
+      one("project.create", (await client.get(`/api/v2/project/${slug}`)).body.id as string),
+    ).toMatchObject({
+      actor: admin,
+      target: project,
+      scope: org,
+      payload: { project_slug: slug, default_branch: "main" },
+    });
+
+    // The schedule: the schedule as target; what changed, before and after; what was deleted.
+    const nightly = { id: schedule.id as string, type: "schedule" };
+    const scheduled = {
+      description: null,
+      parameters: { branch: "main", deploy: false },
+    };
+    expect(one("schedule.create")).toEqual({
+      ...shape,
+      action: "schedule.create",
+      actor: admin,
+      target: { ...nightly, name: "nightly" },
+      scope: org,
+      payload: {
+        project_slug: slug,
+        name: "nightly",
+        ...scheduled,
+        timetable,
+        attribution_actor: "current",
+        runs_as: me.login,
+      },
+      request,
+    });
+    expect(one("schedule.update")).toEqual({
+      ...shape,
+      action: "schedule.update",
+      actor: admin,
+      target: { ...nightly, name: "leap-day" },
+      scope: org,
+      payload: {
+        project_slug: slug,
+        before: { name: "nightly", timetable, attribution_actor: "current", runs_as: me.login },
+        after: {
+          name: "leap-day",
+          timetable: { ...timetable, "hours-of-day": [4] },
+          attribution_actor: "system",
+          runs_as: "scheduled-pipelines",
+        },
+      },
+      request,
+    });
+    expect(one("schedule.delete")).toEqual({
+      ...shape,
+      action: "schedule.delete",
+      actor: admin,
+      target: { ...nightly, name: "leap-day" },
+      scope: org,
+      payload: {
+        project_slug: slug,
+        name: "leap-day",
+        ...scheduled,
+        timetable: { ...timetable, "hours-of-day": [4] },
+        attribution_actor: "system",
+        runs_as: "scheduled-pipelines",
+      },
+      request,
+    });
+
+    // The SSH keys: the user as target, the key by fingerprint and title, never the key itself.
+    const keyRecords = (action: string) =>
+      listed.filter((r) => r.action === action).sort((a, b) => a.occurred_at.localeCompare(b.occurred_at));
+    const keyRecord = (action: string, key: Record<string, unknown>) => ({
+      ...shape,
+      action,
+      actor: admin,
+      target: admin,
+      scope: null,
+      payload: { fingerprint: key.fingerprint, title: key.title },
+      request,
+    });
+    expect(keyRecords("user.ssh_key.create")).toEqual([
+      keyRecord("user.ssh_key.create", oldKey),
+      keyRecord("user.ssh_key.create", rerunKey),
+    ]);
+    expect(keyRecords("user.ssh_key.delete")).toEqual([keyRecord("user.ssh_key.delete", oldKey)]);
+    expect(oldKey.title).toBe("old laptop");
+    for (const key of [oldKey, rerunKey])
+      expect(JSON.stringify(listed)).not.toContain((key.public_key as string).split(" ")[1]);
     // Two sign-ins: GitHub's, of the new user, and the personal token's, of the administrator.
     const signIns = listed.filter((r) => r.action === "user.logged_in");
     expect(signIns.map((r) => [r.actor.name, r.target.name, r.payload, r.request?.client_trace_id])).toEqual(

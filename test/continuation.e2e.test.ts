@@ -157,12 +157,12 @@ describe("setup: true and POST /api/v2/pipeline/continue", () => {
       const p = (await client.get(`/api/v2/pipeline/${created.body.id}`)).body;
       return p.state === "errored" ? p : undefined;
     });
-    // Every problem at once, located: the undeclared parameter the setup job passed, and the bad job.
+    // Every problem at once: the undeclared parameter the setup job passed (no line of the config
+    // is at fault: it declares no parameters), and the bad job, located.
     expect(pipeline.errors).toEqual([
       {
         type: "config",
-        message:
-          'pipeline parameter "target" was passed but the config does not declare it (line 1, column 1)',
+        message: 'pipeline parameter "target" was passed but the config does not declare it',
       },
       { type: "config", message: 'workflows.w.jobs[0]: unknown job "missing" (line 4, column 12)' },
     ]);

@@ -71,7 +71,12 @@ interface Run {
   createdAt: string;
   stoppedAt: string;
   duration: number;
+  /** Each job as the workflow's job list shows it, with `queued_at` from its details. */
   jobs: Record<string, Item>;
+  /** The jobs it ran itself (a rerun's carried jobs left out). */
+  ran: string[];
+  /** Its queue time (s): how long at least one of the jobs it ran waited for a builder. */
+  queue: number;
 }
 const runs: Record<string, Run> = {};
 /** The commit both pipelines ran (feature is a branch at main's head). */
@@ -80,9 +85,31 @@ const pipelines: string[] = [];
 
 const secs = (from: string, to: string) => Math.round((Date.parse(to) - Date.parse(from)) / 1000);
 
-async function runOf(label: string, workflowId: string, branch: string) {
+/** A job's wait for a builder (s), from the `queued_at` and `started_at` its details show. */
+const jobQueue = (job: Item) => secs(job.queued_at as string, job.started_at as string);
+
+/** The union of the jobs' waits (s), from queued_at to started_at: jobs waiting side by side count once. */
+function unionOfWaits(jobs: Item[]) {
+  // Counted another way than the code under test: each stretch between two consecutive edges
+  // counts when some job waited across it.
+  const waits = jobs.map((j) => [Date.parse(j.queued_at as string), Date.parse(j.started_at as string)]);
+  const edges = [...new Set(waits.flat())].sort((a, b) => a - b);
+  let total = 0;
+  for (let i = 1; i < edges.length; i++) {
+    const mid = (edges[i - 1]! + edges[i]!) / 2;
+    if (waits.some(([from, to]) => from! <= mid && mid <= to!)) total += edges[i]! - edges[i - 1]!;
+  }
+  return Math.round(total / 1000);
+}
+
+async function runOf(label: string, workflowId: string, branch: string, ran: string[]) {
   const w = (await client.get(`/api/v2/workflow/${workflowId}`)).body;
   const jobs = (await client.get(`/api/v2/workflow/${workflowId}/job`)).body.items!;
+  // The list has no queue time: each job's details give its queued_at.
+  for (const job of jobs)
+    if (ran.includes(job.name as string))
+      job.queued_at = (await client.get(`/api/v2/project/${SLUG}/job/${job.job_number}`)).body.queued_at;
+  const byName = Object.fromEntries(jobs.map((j) => [j.name as string, j]));
   runs[label] = {
     id: w.id as string,
     name: w.name as string,
@@ -91,7 +118,9 @@ async function runOf(label: string, workflowId: string, branch: string) {
     createdAt: w.created_at as string,
     stoppedAt: w.stopped_at as string,
     duration: secs(w.created_at as string, w.stopped_at as string),
-    jobs: Object.fromEntries(jobs.map((j) => [j.name as string, j])),
+    jobs: byName,
+    ran,
+    queue: unionOfWaits(ran.map((n) => byName[n]!)),
   };
 }
 
@@ -121,8 +150,8 @@ beforeAll(async () => {
   const main = await runPipeline(client, SLUG, "main");
   pipelines.push(main.pipelineId);
   const first = await settled(main.pipelineId);
-  await runOf("ci-main", first.ci!, "main");
-  await runOf("docs-main", first.docs!, "main");
+  await runOf("ci-main", first.ci!, "main", ["build", "lint"]);
+  await runOf("docs-main", first.docs!, "main", ["lint"]);
   expect(runs["ci-main"]!.status).toBe("failed");
 
   const rerun = await client.post(`/api/v2/workflow/${first.ci}/rerun`, { from_failed: true });
@@ -136,14 +165,15 @@ beforeAll(async () => {
     },
     60_000,
   );
-  await runOf("ci-rerun", rerunId, "main");
+  // From failed: build runs again, lint is carried.
+  await runOf("ci-rerun", rerunId, "main", ["build"]);
   expect(runs["ci-rerun"]!.status).toBe("success");
 
   const feature = await runPipeline(client, SLUG, "feature");
   pipelines.push(feature.pipelineId);
   const second = await settled(feature.pipelineId);
-  await runOf("ci-feature", second.ci!, "feature");
-  await runOf("docs-feature", second.docs!, "feature");
+  await runOf("ci-feature", second.ci!, "feature", ["build", "lint"]);
+  await runOf("docs-feature", second.docs!, "feature", ["lint"]);
 
   // The records are written by Finalize just after the jobs' statuses the API shows.
   await waitFor("every run to be recorded", async () => {
@@ -183,6 +213,12 @@ function stats(values: number[]) {
 const durationMetrics = (values: number[]) => {
   const { total: _, standard_deviation, ...rest } = stats(values);
   return { ...rest, standard_deviation: expect.closeTo(standard_deviation, 9) };
+};
+
+/** Gyre's `queue_metrics`: the median and p95 queue times (s) of runs that all have one. */
+const queueMetrics = (values: number[]) => {
+  const { median, p95 } = stats(values);
+  return { median, p95 };
 };
 
 /** The trend of a metric whose previous window had nothing: infinite (-1), or none (1) if it is 0 too. */
@@ -260,6 +296,7 @@ describe("metrics", () => {
       total_recoveries: 1,
       total_credits_used: 0,
       duration_metrics: durationMetrics([main!.duration, rerun!.duration]),
+      queue_metrics: queueMetrics([main!.queue, rerun!.queue]),
     });
     expect(items[1]!.metrics).toMatchObject({
       total_runs: 1,
@@ -269,7 +306,13 @@ describe("metrics", () => {
       mttr: null,
       total_recoveries: 0,
       duration_metrics: durationMetrics([docs!.duration]),
+      queue_metrics: { median: docs!.queue, p95: docs!.queue },
     });
+    // The first run's build and lint were queued together: their waits count once, and the
+    // run waited no longer than it lasted.
+    const [build, lint] = [main!.jobs.build!, main!.jobs.lint!];
+    expect(main!.queue).toBeGreaterThanOrEqual(Math.max(jobQueue(build), jobQueue(lint)) - 1);
+    expect(main!.queue).toBeLessThanOrEqual(Math.min(jobQueue(build) + jobQueue(lint), main!.duration) + 1);
     isoNear(items[0]!.window_end, Date.now());
     expect(Date.parse(items[0]!.window_end as string) - Date.parse(items[0]!.window_start as string)).toBe(
       90 * DAY,
@@ -303,6 +346,7 @@ describe("metrics", () => {
             throughput: 2 / 90,
             total_credits_used: 0,
             duration_metrics: durationMetrics(builds.map(jobDuration)),
+            queue_metrics: queueMetrics(builds.map(jobQueue)),
           },
         },
         {
@@ -317,6 +361,7 @@ describe("metrics", () => {
             throughput: 1 / 90,
             total_credits_used: 0,
             duration_metrics: durationMetrics([jobDuration(lint)]),
+            queue_metrics: queueMetrics([jobQueue(lint)]),
           },
         },
       ],
@@ -339,6 +384,7 @@ describe("metrics", () => {
         window_start: expect.any(String),
         window_end: expect.any(String),
         duration_metrics: durationMetrics([main!.duration, rerun!.duration]),
+        queue_metrics: queueMetrics([main!.queue, rerun!.queue]),
       },
       trends: {
         total_runs: -1,
@@ -526,6 +572,7 @@ describe("time series", () => {
             median_credits_used: 0,
             total_credits_used: 0,
             duration_metrics: durations,
+            queue_metrics: queueMetrics(dayRuns.map((r) => r.queue)),
           },
         };
       });
@@ -552,6 +599,16 @@ describe("time series", () => {
       ]),
     );
     expect(totals).toEqual({ build: 2, lint: 1 });
+    // Each job's queue times per UTC day of its start.
+    const jobs = ofRuns("ci-main", "ci-rerun").flatMap((r) => r.ran.map((name) => r.jobs[name]!));
+    const expected = new Map<string, number[]>();
+    for (const j of jobs) {
+      const key = `${j.name} ${day(j.started_at as string)}`;
+      expected.set(key, [...(expected.get(key) ?? []), jobQueue(j)]);
+    }
+    expect(
+      Object.fromEntries(items.map((i) => [`${i.name} ${i.timestamp}`, (i.metrics as Item).queue_metrics])),
+    ).toEqual(Object.fromEntries([...expected].map(([key, values]) => [key, queueMetrics(values)])));
   });
 });
 

@@ -8,6 +8,8 @@ import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
+import { createToken, createUser } from "../packages/core/src/auth/index.ts";
+import { readSettings, updateSettings } from "../packages/core/src/settings/index.ts";
 import { api, gitRepo, outputsByName, runPipeline, tempDir } from "./support.ts";
 
 let runtime: LocalRuntime;
@@ -176,6 +178,19 @@ workflows:
       expect(run.node.name).toBe(nodes.get(run.node.id));
       expect(Date.parse(run.stopped_at)).toBeGreaterThanOrEqual(Date.parse(run.started_at));
       expect(Date.parse(run.started_at)).toBeGreaterThanOrEqual(Date.parse(details.started_at as string));
+    }
+    // Someone who may only view the project sees which node by its id, not its host name.
+    const viewer = await createUser(runtime.gyre, { login: "env-viewer" });
+    const viewerToken = await createToken(runtime.gyre, viewer.id, "view");
+    const before = (await readSettings(runtime.gyre)).default_project_permission;
+    await updateSettings(runtime.gyre, { default_project_permission: "view" });
+    try {
+      const seen = (await api(runtime.url, viewerToken).get(`/api/v2/project/${slug}/job/${number}`)).body;
+      expect((seen.parallel_runs as Run[]).map((r) => r.node)).toEqual(
+        (details.parallel_runs as Run[]).map((r) => ({ id: r.node.id, name: null })),
+      );
+    } finally {
+      await updateSettings(runtime.gyre, { default_project_permission: before });
     }
     for (const index of [0, 1, 2]) {
       const out = await outputsByName(client, slug, number, index);

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
+import { createToken, createUser } from "../packages/core/src/auth/index.ts";
 import { fireDueSchedules } from "../packages/core/src/schedule/index.ts";
 import { api, gitRepo, outputsByName, tempDir, waitFor } from "./support.ts";
 
@@ -122,9 +123,32 @@ workflows:
       name: "twice an hour",
     });
     expect((await call("GET", `/api/v2/schedule/${id}`)).body).toEqual(patched.body);
+    // Another user who saves it answers for it: its pipelines never run in the first one's name.
+    const other = await createUser(runtime.gyre, { login: "schedule-editor", name: "Ed Itor", admin: true });
+    const editorToken = await createToken(runtime.gyre, other.id, "schedules");
+    const edited = await fetch(`${runtime.url}/api/v2/schedule/${id}`, {
+      method: "PATCH",
+      headers: { "circle-token": editorToken, "content-type": "application/json" },
+      body: JSON.stringify({ parameters: { branch: "other" } }),
+    });
+    expect(edited.status).toBe(200);
+    expect(((await edited.json()) as Item).actor).toEqual({
+      id: other.id,
+      login: "schedule-editor",
+      name: "Ed Itor",
+    });
+    expect((await call("GET", `/api/v2/schedule/${id}`)).body).toMatchObject({
+      "attribution-actor": "current",
+      actor: { id: other.id, login: "schedule-editor", name: "Ed Itor" },
+      parameters: { branch: "other" },
+    });
+    // And back: the admin's save makes the pipelines theirs again (the next test fires them).
+    const back = await call("PATCH", `/api/v2/schedule/${id}`, { parameters: body.parameters });
+    expect(back.body).toMatchObject({ actor: { id: me.id, login: me.login }, parameters: body.parameters });
     // Days of the month in place of days of the week, in some months only (CircleCI's newer fields).
-    const other = (await call("POST", `/api/v2/project/${slug}/schedule`, { ...body, name: "monthly" })).body;
-    const monthly = await call("PATCH", `/api/v2/schedule/${other.id}`, {
+    const second = (await call("POST", `/api/v2/project/${slug}/schedule`, { ...body, name: "monthly" }))
+      .body;
+    const monthly = await call("PATCH", `/api/v2/schedule/${second.id}`, {
       timetable: { "days-of-month": [1, 15], months: ["JAN", "JUL"] },
     });
     expect(monthly.body.timetable).toEqual({
@@ -133,7 +157,7 @@ workflows:
       "days-of-month": [1, 15],
       months: ["JAN", "JUL"],
     });
-    expect((await call("DELETE", `/api/v2/schedule/${other.id}`)).status).toBe(200);
+    expect((await call("DELETE", `/api/v2/schedule/${second.id}`)).status).toBe(200);
 
     const spare = (await call("POST", `/api/v2/project/${slug}/schedule`, { ...body, name: "spare" })).body;
     expect(await call("DELETE", `/api/v2/schedule/${spare.id}`)).toEqual({

@@ -134,6 +134,17 @@ describe.skipIf(!usable)("SSH reruns", () => {
       const res = await client.post("/api/gyre/me/ssh-keys", { public_key: bad });
       expect({ bad, status: res.status }).toEqual({ bad, status: 400 });
     }
+    // A private key pasted by mistake is named as one, and nothing of it comes back.
+    const secret = readFileSync(stranger, "utf8");
+    const pasted = await client.post("/api/gyre/me/ssh-keys", { public_key: secret });
+    expect(pasted).toEqual({
+      status: 400,
+      body: {
+        message:
+          "Invalid public_key: this is a private key, and Gyre kept nothing of it. Paste the public one: the .pub file beside it, or what `ssh-keygen -y -f <key file>` prints.",
+      },
+    });
+    expect((await client.get("/api/gyre/me/ssh-keys")).body.items).toEqual([added.body]);
     const removed = await fetch(`${runtime.url}/api/gyre/me/ssh-keys/${encodeURIComponent(fingerprint!)}`, {
       method: "DELETE",
       headers: { "circle-token": runtime.adminToken },

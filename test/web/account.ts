@@ -181,6 +181,22 @@ describe("the account page", () => {
     // What was typed stays, to be corrected; nothing was added.
     expect(await form.getByLabel("Public key").inputValue()).toBe(bad);
     expect((await call("/api/gyre/me/ssh-keys", signInToken)).body.items).toEqual([]);
+
+    // A private key pasted by mistake is never sent: the page says so, no request leaves it.
+    const file = join(tempDir("account-private"), "id_ed25519");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", file]);
+    const sent: string[] = [];
+    page.on("request", (r) => {
+      if (r.url().includes("/api/gyre/me/ssh-keys") && r.method() === "POST") sent.push(r.url());
+    });
+    await form.getByLabel("Public key").fill(readFileSync(file, "utf8"));
+    await form.getByRole("button", { name: "Add SSH key" }).click();
+    await expect
+      .poll(() => keys.getByRole("alert").textContent())
+      .toBe(
+        "This is a private key: it was not sent. Paste the public one: the .pub file beside it, or what `ssh-keygen -y -f <key file>` prints.",
+      );
+    expect(sent).toEqual([]);
   });
 
   it("has no serious accessibility violations, with a token and a key listed", async () => {

@@ -217,6 +217,20 @@ describe("pipelines, workflows and jobs in the browser", () => {
     await context.close();
   });
 
+  it("filters a project's pipelines by branch, and drops the branch for only mine (which lists by who triggered)", async () => {
+    const { context, page } = await signedIn("/pipelines/gh/web/slow?branch=nope");
+    await page.getByText("No pipelines on nope yet.").waitFor();
+    expect(await page.getByRole("textbox", { name: "Branch" }).inputValue()).toBe("nope");
+    await page.getByRole("checkbox", { name: "Only mine" }).check();
+    await page.waitForURL(`${web().url}/pipelines/gh/web/slow?mine=true`);
+    expect(await page.getByRole("textbox", { name: "Branch" }).count()).toBe(0);
+    await page.getByRole("article", { name: "Pipeline 1 of gh/web/slow" }).waitFor();
+    await page.getByRole("checkbox", { name: "Only mine" }).uncheck();
+    await page.waitForURL(`${web().url}/pipelines/gh/web/slow`);
+    await page.getByRole("article", { name: "Pipeline 1 of gh/web/slow" }).waitFor();
+    await context.close();
+  });
+
   it("opens a failed job on its failed step, the others folded; a line's link opens the page at that line", async () => {
     const fails = app.byName.fails!;
     const details = await jobDetails("gh/web/app", fails.job_number as number);
@@ -228,6 +242,10 @@ describe("pipelines, workflows and jobs in the browser", () => {
     expect(await page.getByRole("button", { name: "Prepare" }).getAttribute("aria-expanded")).toBe("false");
     await expect.poll(() => stepHeader(page, "Break").textContent()).toContain("exit 3");
     await page.getByText("needle here").waitFor();
+    // A job that had ended when the page opened is read from its start, not followed to its end.
+    expect(await page.getByRole("button", { name: "Follow", exact: true }).getAttribute("aria-pressed")).toBe(
+      "false",
+    );
 
     const link = page.getByRole("link", { name: "Line 3 of Break" });
     await link.click();
@@ -393,6 +411,10 @@ describe("pipelines, workflows and jobs in the browser", () => {
         .filter({ hasText: /Live|Reconnecting/ })
         .textContent(),
     ).toBe("Live");
+    // A running job is followed to its end.
+    expect(await page.getByRole("button", { name: "Follow", exact: true }).getAttribute("aria-pressed")).toBe(
+      "true",
+    );
     // The network drops for the output reads: the page says so, then picks up where it was.
     await page.route("**/output/**", (route) => route.abort("internetdisconnected"));
     await page.getByText("Reconnecting…").waitFor();
@@ -512,13 +534,18 @@ describe("pipelines, workflows and jobs in the browser", () => {
     await page.getByRole("button", { name: /^Delete build/ }).click();
     // Asked first, naming the build: nothing is gone yet.
     await page
-      .getByText(`Delete build noisy #${noisy.job_number}, with its output, artifacts and test results?`)
+      .getByText(
+        `Delete build noisy #${noisy.job_number}, with its output, artifacts and test results (its workflow keeps its status, and can no longer be rerun)?`,
+      )
       .waitFor();
     expect((await jobDetails("gh/web/hostile", noisy.job_number as number)).status).toBe("failed");
     await page.getByRole("button", { name: /^Yes, delete build/ }).click();
     await page.waitForURL(`${web().url}${workflowPath}`);
     const gone = await web().client.get(`/api/v2/project/gh/web/hostile/job/${noisy.job_number}`);
     expect(gone.status).toBe(404);
+    // The workflow keeps its failure: deleting the failed build does not make it pass.
+    await page.getByRole("heading", { level: 1 }).getByText("failed").waitFor();
+    expect((await web().client.get(`/api/v2/workflow/${run.workflow.id}`)).body.status).toBe("failed");
     await context.close();
   });
 

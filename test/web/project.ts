@@ -65,6 +65,19 @@ async function expectNoSeriousViolations(page: Page) {
 
 const section = (page: Page, name: string) => page.getByRole("region", { name, exact: true });
 
+/** Seconds as the insights page shows them ("7s", "1m 05s"). */
+const shown = (v: number | null) =>
+  v === null ? "–" : v < 60 ? `${v}s` : `${Math.floor(v / 60)}m ${String(v % 60).padStart(2, "0")}s`;
+
+/** The median queue time (`queue_metrics`, Gyre's addition) of the insights API's item `name`. */
+async function medianQueue(path: string, name: string): Promise<number | null> {
+  const items = (await web().client.get(`/api/v2/insights/${path}`)).body.items as {
+    name: string;
+    metrics: { queue_metrics: { median: number | null } };
+  }[];
+  return items.find((i) => i.name === name)!.metrics.queue_metrics.median;
+}
+
 describe("project settings and insights", () => {
   /** The insights project's three pipelines (two pass on main, one fails on broken), started at once. */
   let insightsRuns: Promise<unknown>;
@@ -352,7 +365,38 @@ describe("project settings and insights", () => {
     expect(days.reduce((n, [runs]) => n + Number(runs), 0)).toBe(3);
     if (days.length === 1) expect(days[0]).toEqual(["3", "67%"]);
     await page.getByRole("figure", { name: "Median duration per day" }).locator("canvas").first().waitFor();
-    await page.getByRole("table", { name: "Workflow metrics" }).getByRole("row", { name: /main/ }).waitFor();
+
+    // Queue times beside build times: a chart of each workflow's median, with its table, and a
+    // column of the workflows' table; the numbers the API gives.
+    const queue = await medianQueue(
+      `${INSIGHTS_SLUG}/workflows?reporting-window=last-30-days&all-branches=true`,
+      "main",
+    );
+    expect(queue).not.toBeNull();
+    const queueFigure = page.getByRole("figure", { name: "Median queue time per day" });
+    await queueFigure.locator("canvas").first().waitFor();
+    expect(await queueFigure.getByRole("img").getAttribute("aria-label")).toMatch(
+      /^Median queue time per day: main: from (\d+m )?\d+s to (\d+m )?\d+s \(median per day\)\.$/,
+    );
+    await queueFigure.getByText("the numbers").click();
+    const queueTable = queueFigure.getByRole("table", { name: "Median queue time per day" });
+    await queueTable.getByRole("columnheader", { name: "main median queue" }).waitFor();
+    const queueDays = await Promise.all(
+      (await queueTable.getByRole("row").all())
+        .slice(1)
+        .map((row) => row.getByRole("cell").allTextContents()),
+    );
+    expect(queueDays.length).toBe(days.length);
+    for (const [cell] of queueDays) expect(cell).toMatch(/^(\d+m )?\d+s$/);
+    if (queueDays.length === 1) expect(queueDays[0]).toEqual([shown(queue)]);
+    const workflowTable = page.getByRole("table", { name: "Workflow metrics" });
+    const workflowRow = workflowTable.getByRole("row", { name: /main/ });
+    await workflowRow.waitFor();
+    const headers = await workflowTable.getByRole("columnheader").allTextContents();
+    expect(headers).toContain("Median queue time");
+    expect(
+      (await workflowRow.getByRole("cell").allTextContents())[headers.indexOf("Median queue time") - 1],
+    ).toBe(shown(queue));
     await section(page, "Flaky tests").getByText("No flaky tests.").waitFor();
     await expectNoSeriousViolations(page);
     await screenshot(page, "insights");
@@ -378,6 +422,32 @@ describe("project settings and insights", () => {
     expect(await check.getByRole("cell").allTextContents()).toEqual(
       expect.arrayContaining(["3", "1", "67%"]),
     );
+    // Its jobs' queue times: a column of the jobs' table, a chart over time with its table.
+    const jobQueue = await medianQueue(
+      `${INSIGHTS_SLUG}/workflows/main/jobs?reporting-window=last-30-days&all-branches=true`,
+      "check",
+    );
+    expect(jobQueue).not.toBeNull();
+    const jobHeaders = await jobs.getByRole("columnheader").allTextContents();
+    expect(
+      (await check.getByRole("cell").allTextContents())[jobHeaders.indexOf("Median queue time") - 1],
+    ).toBe(shown(jobQueue));
+    expect(await own.textContent()).toContain(`Median queue time${shown(queue)}`);
+    const jobQueueFigure = page.getByRole("figure", { name: "Median job queue time per day" });
+    await jobQueueFigure.locator("canvas").first().waitFor();
+    expect(await jobQueueFigure.getByRole("img").getAttribute("aria-label")).toMatch(
+      /^Median job queue time per day: check: from (\d+m )?\d+s to (\d+m )?\d+s \(median per day\)\.$/,
+    );
+    await jobQueueFigure.getByText("the numbers").click();
+    await jobQueueFigure
+      .getByRole("table", { name: "Median job queue time per day" })
+      .getByRole("columnheader", { name: "check median queue" })
+      .waitFor();
+    await page
+      .getByRole("figure", { name: "Median job duration per day" })
+      .locator("canvas")
+      .first()
+      .waitFor();
     // A run links to its workflow's page.
     await runs
       .getByRole("row", { name: /broken/ })

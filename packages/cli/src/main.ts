@@ -246,6 +246,11 @@ async function start(args: string[]): Promise<void> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // `gyre <command> --help` asks how, as `gyre --help` does: the usage, not an option error.
+  if (rest.includes("--help") || rest.includes("-h")) {
+    print(USAGE);
+    return 0;
+  }
   const client = () => Client.fromEnv();
   switch (command) {
     case "start":

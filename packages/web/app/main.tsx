@@ -7,7 +7,7 @@ import { StrictMode, Suspense } from "react";
 import { createRoot } from "react-dom/client";
 import { Route, Switch } from "wouter";
 import { Layout, NotFound } from "./layout.tsx";
-import { lazyPage, PageOf } from "./lazy-page.tsx";
+import { type LazyPage, lazyPage, PageOf } from "./lazy-page.tsx";
 import { PipelinePage, PipelinesPage } from "./pages/pipelines.tsx";
 import { buildQuery, jobOfPath, jobQuery } from "./queries.ts";
 import { SessionGate, sessionQuery } from "./session.tsx";
@@ -25,8 +25,10 @@ const pages = {
 };
 
 // A page's code that a deploy replaced while this tab was open: load the app afresh (once a minute
-// at most, so a missing file cannot loop).
+// at most, so a missing file cannot loop) — but only when the page on screen is the one waiting
+// for it. A background load that failed (a page not open) is tried again when that page opens.
 window.addEventListener("vite:preloadError", (event) => {
+  if (pageOf(window.location.pathname)?.loaded || !pageOf(window.location.pathname)) return;
   const last = Number(sessionStorage.getItem("gyre-reloaded") ?? "0");
   if (Date.now() - last < 60_000) return;
   event.preventDefault();
@@ -35,7 +37,7 @@ window.addEventListener("vite:preloadError", (event) => {
 });
 
 // The page this visit opens loads alongside the session read, not after it.
-const OPENING: [RegExp, { preload: () => Promise<unknown> }][] = [
+const PAGE_PATHS: [RegExp, LazyPage][] = [
   [/\/jobs\/\d+/, pages.job],
   [/\/workflows\//, pages.workflow],
   [/^\/insights\//, pages.insights],
@@ -44,7 +46,10 @@ const OPENING: [RegExp, { preload: () => Promise<unknown> }][] = [
   [/^\/projects/, pages.projects],
   [/^\/admin/, pages.admin],
 ];
-const openingLoaded = OPENING.find(([path]) => path.test(window.location.pathname))?.[1].preload();
+function pageOf(path: string): LazyPage | undefined {
+  return PAGE_PATHS.find(([pattern]) => pattern.test(path))?.[1];
+}
+const openingLoaded = pageOf(window.location.pathname)?.preload();
 
 const client = new QueryClient({
   defaultOptions: {
@@ -129,4 +134,8 @@ const draw = () => {
     2000,
   );
 };
-void (openingLoaded ?? Promise.resolve()).catch(() => undefined).finally(draw);
+// A load that stalls does not keep the page blank: after 3 s it draws anyway (its fallback shows).
+const stalled = new Promise((resolve) => setTimeout(resolve, 3000));
+void Promise.race([openingLoaded ?? Promise.resolve(), stalled])
+  .catch(() => undefined)
+  .finally(draw);

@@ -12,6 +12,13 @@ describe("the job a path names", () => {
     expect(jobOfPath("/pipelines/gh/acme/api/3/workflows/5f0c/jobs/abc")).toBeUndefined();
     expect(jobOfPath("/pipelines/gh/acme/api/3/workflows/5f0c/jobs/0")).toBeUndefined();
   });
+
+  it("names no job for a path a project cannot have: a malformed escape, an escaped slash, a dot part", () => {
+    expect(jobOfPath("/pipelines/gh/ac%E0me/api/3/workflows/5f0c/jobs/12")).toBeUndefined();
+    expect(jobOfPath("/pipelines/gh/acme%2F..%2F..%2Fgyre/api/3/workflows/5f0c/jobs/12")).toBeUndefined();
+    expect(jobOfPath("/pipelines/gh/../api/3/workflows/5f0c/jobs/12")).toBeUndefined();
+    expect(jobOfPath("/pipelines/xx/acme/api/3/workflows/5f0c/jobs/12")).toBeUndefined();
+  });
 });
 
 describe("reading a workflow's jobs again", () => {

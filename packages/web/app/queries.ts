@@ -23,11 +23,16 @@ export const buildQuery = (slug: string, number: number) => ({
   queryFn: () => api.get<Build>(`/api/v1.1/project/${slugPath(slug)}/${number}`),
 });
 
-/** The job a path names (`/pipelines/{vcs}/{org}/{repo}/{n}/workflows/{id}/jobs/{job}`), if any. */
+/**
+ * The job a path names (`/pipelines/{vcs}/{org}/{repo}/{n}/workflows/{id}/jobs/{job}`), if any:
+ * only slug parts a project can have (letters, digits, `_ . -`; never `.` or `..`), so a crafted
+ * path cannot make the reads started for it ask for anything but a job.
+ */
 export function jobOfPath(path: string): { slug: string; number: number } | undefined {
   const m =
-    /^\/pipelines\/([^/]+\/[^/]+\/[^/]+)\/[1-9][0-9]*\/workflows\/[^/]+\/jobs\/([1-9][0-9]{0,11})$/.exec(
+    /^\/pipelines\/((?:gh|github|bb|bitbucket|local)\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+)\/[1-9][0-9]*\/workflows\/[^/]+\/jobs\/([1-9][0-9]{0,11})$/.exec(
       path,
     );
-  return m ? { slug: decodeURIComponent(m[1]!), number: Number(m[2]) } : undefined;
+  if (!m || m[1]!.split("/").some((part) => part === "." || part === "..")) return undefined;
+  return { slug: m[1]!, number: Number(m[2]) };
 }

@@ -12,9 +12,17 @@ export const AUDIT_ACTIONS = [
   "project.env_var.create",
   "project.env_var.delete",
   "project.settings.update",
+  /** Gyre's own: a project added, removed, or its GitHub connection changed (no token or webhook secret). */
+  "project.create",
+  "project.delete",
+  "project.github.update",
   /** Gyre's own: a project API token made or deleted (its label and scope, never the token). */
   "project.token.create",
   "project.token.delete",
+  /** A scheduled pipeline made, changed or deleted (API v2's `/schedule`). */
+  "schedule.create",
+  "schedule.update",
+  "schedule.delete",
   /** Gyre's own: the installation's settings changed (before and after, secrets never shown). */
   "settings.update",
   "user.create",
@@ -30,6 +38,9 @@ export const AUDIT_ACTIONS = [
   /** Gyre's own: a personal or operator token made or revoked (its label, never the token). */
   "user.token.create",
   "user.token.revoke",
+  /** Gyre's own: a user's SSH public key for SSH reruns added or removed (its fingerprint and title). */
+  "user.ssh_key.create",
+  "user.ssh_key.delete",
   "workflow.job.approve",
   /** Gyre's own: an administrator deleted a build (its records and output: job/delete.ts). */
   "workflow.job.delete",

@@ -151,6 +151,9 @@ export async function expandConfig(
   return { diags, config: { version, setup, workflows: specs, root: ns } };
 }
 
+/** How an error about a trigger's parameters begins (doctor tells them from a broken config). */
+export const PIPELINE_PARAMETER = "pipeline parameter";
+
 function pipelineParameters(
   root: Mapping,
   pipeline: PipelineValues,
@@ -162,16 +165,15 @@ function pipelineParameters(
   for (const [k, v] of Object.entries(given)) {
     const decl = decls.get(k);
     if (!decl) {
-      diags.error(
-        root,
-        root.parameters === undefined ? undefined : "parameters",
-        `pipeline parameter "${k}" was passed but the config does not declare it`,
-      );
+      const message = `${PIPELINE_PARAMETER} "${k}" was passed but the config does not declare it`;
+      // With no parameters at all, no line of the config is at fault: the trigger is.
+      if (root.parameters === undefined) diags.add({ path: "", message });
+      else diags.error(root, "parameters", message);
       continue;
     }
     const c = coerce(decl, v);
     if (c.ok) values[k] = c.value;
-    else diags.error(root, "parameters", `pipeline parameter "${k}": ${c.message}`);
+    else diags.error(root, "parameters", `${PIPELINE_PARAMETER} "${k}": ${c.message}`);
   }
   const rest = bindArguments(decls, undefined, new Set(), "the pipeline", diags, {
     container: root,

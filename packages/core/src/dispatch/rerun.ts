@@ -84,6 +84,11 @@ export async function rerunWorkflow(
       `Workflow ${workflow.name} is still ${workflow.status}: cancel it, or let it end, before rerunning it.`,
     );
   }
+  const deleted = workflow.deletedJobs ?? [];
+  if (deleted.length > 0)
+    throw conflict(
+      `Workflow ${workflow.name} cannot be rerun: its job${deleted.length > 1 ? "s" : ""} ${deleted.map((d) => d.name).join(", ")} ${deleted.length > 1 ? "were" : "was"} deleted, and with ${deleted.length > 1 ? "them their definitions" : "it its definition"}. Trigger a new pipeline instead.`,
+    );
   if (jobs.some((j) => j.setup)) {
     throw badRequest(
       `Workflow ${workflow.name} is a setup workflow: its pipeline was continued already; rerun the workflows the continuation created instead.`,

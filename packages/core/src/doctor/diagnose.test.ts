@@ -290,6 +290,36 @@ describe("the whole installation", () => {
     ]);
   });
 
+  it("only warns for a newest pipeline that errored on its trigger's parameters alone: the config is not broken", () => {
+    const errored = pipeline({
+      state: "errored",
+      errors: [
+        {
+          type: "config",
+          message: 'pipeline parameter "deploy" was passed but the config does not declare it',
+        },
+      ],
+    });
+    expect(notOk(diagnoseInstallation(installation({ latestPipelines: [errored] })))).toEqual([
+      {
+        hop: "intake",
+        status: "WARN",
+        message: `The newest pipeline of gh/acme/api on branch main, #3 (${PIPELINE}), errored: config: pipeline parameter "deploy" was passed but the config does not declare it`,
+        remedy:
+          "Trigger again with only the parameters the config declares (its top-level `parameters:`), or declare the ones passed.",
+      },
+    ]);
+    // Beside a real config error it is a failure as before.
+    const both = pipeline({
+      state: "errored",
+      errors: [
+        ...errored.errors,
+        { type: "config", message: "jobs.build: steps is required (line 3, column 5)" },
+      ],
+    });
+    expect(notOk(diagnoseInstallation(installation({ latestPipelines: [both] })))[0]?.status).toBe("FAIL");
+  });
+
   it("fails intake for a pipeline pending past the grace period, saying whether its message waits or was lost", () => {
     const pending = pipeline({ state: "pending", createdAt: ago(45), updatedAt: ago(45) });
     const [lost] = notOk(diagnoseInstallation(installation({ pendingPipelines: [pending] })));

@@ -9,6 +9,7 @@
  * a story the rest of Gyre does not.
  */
 
+import { PIPELINE_PARAMETER } from "../config/compile.ts";
 import { executionName, refsOf } from "../dispatch/execution.ts";
 import { type Fleet, lostAllocation } from "../dispatch/reconcile.ts";
 import { type Job, type JobStatus, TERMINAL_ALLOCATION, TERMINAL_JOB } from "../job/index.ts";
@@ -350,16 +351,23 @@ function intake(s: InstallationSnapshot): Finding[] {
       }),
     );
   out.push(...capped(pending, "pending pipeline"));
+  // A trigger that passed parameters the config does not take is that trigger's mistake, not a
+  // broken config or intake: a warning.
+  const triggerOnly = (p: Pipeline) =>
+    p.errors.length > 0 &&
+    p.errors.every((e) => e.type === "config" && e.message.startsWith(`${PIPELINE_PARAMETER} "`));
   const errored = s.latestPipelines
     .filter((p) => p.state === "errored")
     .map(
       (p): Finding => ({
         hop: "intake",
-        status: "FAIL",
+        status: triggerOnly(p) ? "WARN" : "FAIL",
         message: `The newest pipeline of ${p.projectSlug} on ${refName(p)}, #${p.number} (${p.id}), errored: ${p.errors.map((e) => `${e.type}: ${e.message}`).join("; ")}`,
         remedy: p.errors.some((e) => e.type === "config-fetch")
           ? "Check the project's repository URL, that the branch or tag exists and that .circleci/config.yml is there at that commit; the server must be able to read the repository."
-          : "Fix .circleci/config.yml (`gyre config validate` shows the same errors), then push or `gyre trigger` again.",
+          : triggerOnly(p)
+            ? "Trigger again with only the parameters the config declares (its top-level `parameters:`), or declare the ones passed."
+            : "Fix .circleci/config.yml (`gyre config validate` shows the same errors), then push or `gyre trigger` again.",
       }),
     );
   out.push(...capped(errored, "errored pipeline"));

@@ -5,7 +5,8 @@
  *   workflow ends (the hook in dispatch/advance.ts), with its tests' outcomes per commit
  *   (tests.ts, which finds flaky tests as they happen).
  * - read.ts: windows and pages of those records, one query each (keys in table.ts).
- * - metrics.ts: the glossary's metrics (success rate, throughput, MTTR, durations, trends).
+ * - metrics.ts: the glossary's metrics (success rate, throughput, MTTR, durations, trends),
+ *   and Gyre's queue times.
  * - report.ts: each operation's answer; presentation/v2.ts gives it CircleCI's shape.
  * - query.ts: the operations' query parameters and the windows they name.
  *

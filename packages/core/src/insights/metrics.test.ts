@@ -4,6 +4,7 @@ import {
   DAY_MS,
   durationStats,
   HOUR_MS,
+  queueStats,
   type RunFacts,
   ratio,
   recoveries,
@@ -52,6 +53,31 @@ describe("durations", () => {
       p95: null,
       standardDeviation: null,
     });
+  });
+});
+
+describe("queue times", () => {
+  const queued = (...secs: (number | null | undefined)[]) =>
+    secs.map((queueSecs, i) => ({ ...run(i, "success"), ...(queueSecs !== undefined ? { queueSecs } : {}) }));
+
+  it("are the median and nearest-rank p95 of the runs that have one", () => {
+    expect(queueStats(queued(30, 10, 20))).toEqual({ median: 20, p95: 30 });
+    // An even count: the mean of the two middle ones, rounded (7 and 12: 9.5 → 10).
+    expect(queueStats(queued(12, 3, 7, 40))).toEqual({ median: 10, p95: 40 });
+    const twenty = queued(...Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(queueStats(twenty)).toEqual({ median: 11, p95: 19 });
+  });
+
+  it("leave out the runs without one (null or absent): no sample, not 0", () => {
+    expect(queueStats(queued(null, 8, undefined, 2, null, 5))).toEqual({ median: 5, p95: 8 });
+    expect(queueStats(queued(0, null))).toEqual({ median: 0, p95: 0 });
+    expect(queueStats(queued(null, undefined))).toEqual({ median: null, p95: null });
+    expect(summarize(queued(null, 6, 4), week)).toMatchObject({
+      totalRuns: 3,
+      duration: { median: 60 },
+      queue: { median: 5, p95: 6 },
+    });
+    expect(summarize([], week).queue).toEqual({ median: null, p95: null });
   });
 });
 

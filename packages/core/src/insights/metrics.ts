@@ -12,6 +12,11 @@
  *   (the middle one, or the mean of the two middle ones, rounded), p95 (nearest rank: the
  *   smallest duration at least 95% of runs do not exceed), standard deviation (population, not
  *   rounded). All null when no run has a duration.
+ * - Queue times (Gyre's addition, `queue_metrics`): how long runs waited for a builder, in whole
+ *   seconds, median and p95 as for durations. A job run's is from being queued to starting (its
+ *   last attempt's); a workflow run's is the time during the run that at least one of its jobs
+ *   was waiting (model.ts). A run without one (it never started, or was recorded before Gyre
+ *   recorded queue times) is no sample, not 0; both are null when no run has one.
  * - Time to recovery: from the end of the first failed run of a streak to the end of the next
  *   successful run on the same branch (canceled runs neither start nor end a streak). MTTR is
  *   their mean in whole seconds, null without a recovery; `total_recoveries` counts them.
@@ -37,6 +42,8 @@ export interface RunFacts {
   stoppedAt: number;
   /** Whole seconds, or null when it never started. */
   durationSecs: number | null;
+  /** Whole seconds it waited for a builder; null or absent when not known (no sample). */
+  queueSecs?: number | null;
   outcome: Outcome;
   branch?: string;
 }
@@ -58,6 +65,12 @@ export interface DurationStats {
   standardDeviation: number | null;
 }
 
+/** Queue times: median and p95 as for durations, null when no run has one. */
+export interface QueueStats {
+  median: number | null;
+  p95: number | null;
+}
+
 export interface RunMetrics {
   totalRuns: number;
   successfulRuns: number;
@@ -71,6 +84,8 @@ export interface RunMetrics {
   /** The sum of the runs' durations (0 when none has one). */
   totalDurationSecs: number;
   duration: DurationStats;
+  /** Gyre's addition: how long the runs waited for a builder. */
+  queue: QueueStats;
 }
 
 export interface Trends {
@@ -156,6 +171,14 @@ export function recoveries(runs: readonly RunFacts[]): number[] {
   return times;
 }
 
+/** The queue times of the runs that have one (a run without one is no sample). */
+export function queueStats(runs: readonly Pick<RunFacts, "queueSecs">[]): QueueStats {
+  const { median, p95 } = durationStats(
+    runs.map((r) => r.queueSecs).filter((q): q is number => q !== null && q !== undefined),
+  );
+  return { median, p95 };
+}
+
 export function summarize(runs: readonly RunFacts[], window: Window): RunMetrics {
   const successfulRuns = runs.filter((r) => r.outcome === "success").length;
   const canceledRuns = runs.filter((r) => r.outcome === "canceled").length;
@@ -179,6 +202,7 @@ export function summarize(runs: readonly RunFacts[], window: Window): RunMetrics
     totalCreditsUsed: 0,
     totalDurationSecs: duration.total ?? 0,
     duration,
+    queue: queueStats(runs),
   };
 }
 

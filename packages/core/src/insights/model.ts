@@ -80,6 +80,12 @@ export const WorkflowRunSchema = z.object({
   stoppedAt: iso,
   /** `stoppedAt - createdAt`. */
   durationMs: z.number().int(),
+  /**
+   * How long, during the run, at least one of its jobs waited for a builder: the union of its
+   * job runs' waits (`workflowQueueMs`). Null when none of them waited and started; absent in
+   * records written before Gyre recorded it. Either way no queue-time sample.
+   */
+  queuedMs: z.number().int().nullable().optional(),
   creditsUsed: z.literal(0),
   rerunOf: z.string().optional(),
   /** The jobs this run ran (not those a rerun carried over), approvals left out. */
@@ -103,6 +109,12 @@ export const JobRunSchema = z.object({
   stoppedAt: iso,
   /** Null when it never started. */
   durationMs: z.number().int().nullable(),
+  /**
+   * How long it waited for a builder: `startedAt - queuedAt` of its last attempt (a retry queues
+   * it again). Null when it never started, or was never queued (a no-op job); absent in records
+   * written before Gyre recorded it. Either way no queue-time sample.
+   */
+  queuedMs: z.number().int().nullable().optional(),
   creditsUsed: z.literal(0),
 });
 export type JobRun = z.infer<typeof JobRunSchema>;
@@ -152,11 +164,40 @@ const secs = (ms: number | null) => (ms === null ? null : Math.max(0, Math.round
 /** A workflow run's duration in whole seconds (what the runs list and the metrics show). */
 export const workflowDurationSecs = (run: Pick<WorkflowRun, "durationMs">) => secs(run.durationMs)!;
 export const jobDurationSecs = (run: Pick<JobRun, "durationMs">) => secs(run.durationMs);
+/** A run's queue time in whole seconds; null when it has none (no sample). */
+export const queueSecs = (run: { queuedMs?: number | null }) => secs(run.queuedMs ?? null);
+
+/**
+ * A workflow run's queue time: how long at least one of its jobs was waiting for a builder, the
+ * union of their waits. Jobs waiting side by side count once, so it never exceeds the run's
+ * duration; for jobs that run one after another it is the sum of their waits. Null when none of
+ * its job runs has a queue time.
+ */
+export function workflowQueueMs(jobs: readonly Pick<JobRun, "startedAt" | "queuedMs">[]): number | null {
+  const waits = jobs
+    .filter((j) => j.queuedMs !== null && j.queuedMs !== undefined)
+    .map((j) => {
+      const end = Date.parse(j.startedAt);
+      return [end - j.queuedMs!, end] as const;
+    })
+    .sort((a, b) => a[0] - b[0]);
+  if (waits.length === 0) return null;
+  let total = 0;
+  let [start, end] = waits[0]!;
+  for (const [from, to] of waits.slice(1)) {
+    if (from > end) {
+      total += end - start;
+      [start, end] = [from, to];
+    } else end = Math.max(end, to);
+  }
+  return total + (end - start);
+}
 
 export const workflowFacts = (run: WorkflowRun): RunFacts => ({
   at: Date.parse(run.createdAt),
   stoppedAt: Date.parse(run.stoppedAt),
   durationSecs: workflowDurationSecs(run),
+  queueSecs: queueSecs(run),
   outcome: outcomeOf(run.status),
   ...(run.branch !== undefined ? { branch: run.branch } : {}),
 });
@@ -165,6 +206,7 @@ export const jobFacts = (run: JobRun): RunFacts => ({
   at: Date.parse(run.startedAt),
   stoppedAt: Date.parse(run.stoppedAt),
   durationSecs: jobDurationSecs(run),
+  queueSecs: queueSecs(run),
   outcome: outcomeOf(run.status),
   ...(run.branch !== undefined ? { branch: run.branch } : {}),
 });

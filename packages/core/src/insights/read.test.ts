@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { putItems } from "../store/index.ts";
 import { memoryTable, type TestTable } from "../store/test-table.ts";
 import { DAY_MS } from "./metrics.ts";
-import type { WorkflowRun } from "./model.ts";
+import type { JobRun, WorkflowRun } from "./model.ts";
 import { workflowRunPage, workflowRunsIn } from "./read.ts";
-import { workflowRunItem } from "./record.ts";
-import { projectWorkflowMetrics } from "./report.ts";
+import { jobRunItem, workflowRunItem } from "./record.ts";
+import { jobTimeseries, projectWorkflowMetrics, workflowJobMetrics } from "./report.ts";
 
 const SLUG = "gh/acme/api";
 const NOW = Date.parse("2026-01-01T00:00:00.000Z");
@@ -32,6 +32,28 @@ const run = (i: number, name: string, branch: string, minutesAgo: number): Workf
   };
 };
 
+/** A job run of `build`, `minutesAgo`; `queuedMs` left out as records written before it was. */
+const jobRun = (i: number, minutesAgo: number, queuedMs?: number | null): JobRun => {
+  const started = NOW - minutesAgo * 60_000;
+  return {
+    id: `00000000-0000-4000-9000-${String(i).padStart(12, "0")}`,
+    name: "test",
+    number: 1000 + i,
+    projectSlug: SLUG,
+    workflowId: "w",
+    workflowName: "build",
+    pipelineNumber: i,
+    branch: "main",
+    revision: "abc",
+    status: "success",
+    startedAt: new Date(started).toISOString(),
+    stoppedAt: new Date(started + 20_000).toISOString(),
+    durationMs: 20_000,
+    ...(queuedMs !== undefined ? { queuedMs } : {}),
+    creditsUsed: 0,
+  };
+};
+
 beforeAll(async () => {
   table = await memoryTable();
   table.setNow(NOW);
@@ -42,6 +64,16 @@ beforeAll(async () => {
     ...Array.from({ length: 25 }, (_, i) => run(100 + i, `w${String(i).padStart(2, "0")}`, "main", 5)),
     run(200, "build", "main", 100 * 24 * 60),
   ];
+  // Jobs of `build` on one day: two recorded before queue times were, one that never started.
+  const jobs = [jobRun(1, 30, 2000), jobRun(2, 31), jobRun(3, 32, 7600), jobRun(4, 33, null), jobRun(5, 34)];
+  expect(
+    (
+      await putItems(
+        table.gyre,
+        jobs.map((j) => jobRunItem(j, 0)),
+      )
+    ).filter(Boolean),
+  ).toEqual([]);
   const failed = (
     await putItems(
       table.gyre,
@@ -108,5 +140,21 @@ describe("run records", () => {
     await expect(
       projectWorkflowMetrics(table.gyre, project, { window: window(), pageToken: first.nextPageToken! }),
     ).rejects.toMatchObject({ code: "bad_request" });
+  });
+
+  it("read job runs recorded with and without queue times: those without are no sample", async () => {
+    const jobs = await workflowJobMetrics(table.gyre, project, "build", { window: window(), branch: "main" });
+    expect(jobs.items.map((i) => [i.name, i.metrics.totalRuns, i.metrics.queue])).toEqual([
+      ["test", 5, { median: 5, p95: 8 }],
+    ]);
+    const series = await jobTimeseries(table.gyre, project, "build", {
+      window: window(),
+      branch: "main",
+      granularity: "daily",
+    });
+    expect(series.map((i) => i.metrics.queue)).toEqual([{ median: 5, p95: 8 }]);
+    // The workflow runs above were all recorded without one.
+    const workflows = await projectWorkflowMetrics(table.gyre, project, { window: window(), branch: "main" });
+    expect(workflows.items[0]!.metrics.queue).toEqual({ median: null, p95: null });
   });
 });

@@ -28,6 +28,7 @@ import {
   RUN_RETENTION_DAYS,
   type RunJob,
   type WorkflowRun,
+  workflowQueueMs,
   workflowRunStatus,
 } from "./model.ts";
 import { recordTests } from "./tests.ts";
@@ -36,7 +37,10 @@ const defaultLog = (line: string) => console.warn(line);
 
 const expiresAt = (gyre: Gyre, days: number) => Math.floor(gyre.now() / 1000) + days * 86_400;
 
-/** The job runs of an ended workflow: the jobs it ran itself, approvals and jobs never run left out. */
+/**
+ * The job runs of an ended workflow: the jobs it ran itself, approvals and jobs never run left
+ * out; each with its queue time, from its (last) queueing to its start.
+ */
 export function jobRunsOf(jobs: readonly Job[]): JobRun[] {
   const runs: JobRun[] = [];
   for (const job of jobs) {
@@ -58,6 +62,10 @@ export function jobRunsOf(jobs: readonly Job[]): JobRun[] {
       startedAt,
       stoppedAt,
       durationMs: job.startedAt ? Math.max(0, Date.parse(stoppedAt) - Date.parse(job.startedAt)) : null,
+      queuedMs:
+        job.startedAt && job.queuedAt
+          ? Math.max(0, Date.parse(job.startedAt) - Date.parse(job.queuedAt))
+          : null,
       creditsUsed: 0,
     });
   }
@@ -164,6 +172,7 @@ export async function recordRuns(
       createdAt: ended.createdAt,
       stoppedAt,
       durationMs: Math.max(0, Date.parse(stoppedAt) - Date.parse(ended.createdAt)),
+      queuedMs: workflowQueueMs(runs),
       creditsUsed: 0,
       ...(ended.rerunOf ? { rerunOf: ended.rerunOf } : {}),
       jobs: runJobs,

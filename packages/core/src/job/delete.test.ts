@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Gyre } from "../context.ts";
 import { cancelJob, cancelWorkflow } from "../dispatch/actions.ts";
+import { claimAllocation, finishAllocation } from "../dispatch/allocation.ts";
+import { rerunWorkflow } from "../dispatch/rerun.ts";
 import { type DispatchWorld, dispatchWorld } from "../dispatch/test-world.ts";
 import { getWorkflow, readWorkflow } from "../workflow/index.ts";
 import { deleteJob, parseBuildRef } from "./delete.ts";
@@ -95,6 +97,38 @@ workflows:
     expect(before).toMatchObject({ status: "canceled", stoppedAt: "2026-01-01T00:07:00.000Z" });
     expect((await world.job(id, "deploy")).status).toBe("not_run");
     await deleteJob(gyre, SLUG, 1);
-    expect(await getWorkflow(gyre, id)).toMatchObject({ status: "not_run", stoppedAt: before.stoppedAt });
+    // The deleted job still counts: the workflow stays as it ended (canceled), not `not_run`.
+    expect(await getWorkflow(gyre, id)).toMatchObject({ status: "canceled", stoppedAt: before.stoppedAt });
+  });
+
+  it("keeps a failed workflow failed when its failed job is deleted, and refuses to rerun it", async () => {
+    const { workflowIds } = await world.pipeline(config("[build, deploy]"));
+    const id = workflowIds[0]!;
+    for (let i = 0; i < 2; i++) {
+      const message = (await world.take())!;
+      await claimAllocation(gyre, {
+        allocation: message.allocation,
+        node_id: "n-1",
+        task_token: message.taskToken,
+      });
+      const status = message.allocation.jobName === "build" ? "failed" : "success";
+      await finishAllocation(gyre, {
+        allocation: message.allocation,
+        node_id: "n-1",
+        status,
+        chunks: [],
+        steps: [],
+        parallelism: 1,
+      });
+      await world.finalized(message.allocation);
+    }
+    expect((await getWorkflow(gyre, id)).status).toBe("failed");
+    const build = await world.job(id, "build");
+    await deleteJob(gyre, SLUG, build.number);
+    expect((await readWorkflow(gyre, id)).jobs.map((j) => j.name)).toEqual(["deploy"]);
+    expect((await getWorkflow(gyre, id)).status).toBe("failed");
+    await expect(rerunWorkflow(gyre, id, {}, { id: "u-1", login: "ada", admin: true })).rejects.toThrow(
+      "Workflow main cannot be rerun: its job build was deleted, and with it its definition. Trigger a new pipeline instead.",
+    );
   });
 });

@@ -13,9 +13,11 @@
  * as is one a job of its workflow still waits for. Objects go before the items, so a deletion
  * that fails half-way is finished by running it again (the job's item is its handle).
  *
- * A workflow that has ended keeps when it stopped: before any item goes, its `stoppedAt` (and
- * that of each rerun workflow a copy is deleted from) is written onto its item, since the jobs
- * left may not show it any more (workflow/index.ts `present`).
+ * The workflow keeps what the job was: before any item goes, the job's name and status are
+ * written onto the workflow's item (and that of each rerun workflow a copy is deleted from), so
+ * the workflow's status still counts it (deleting a failed build does not make its workflow
+ * pass) and a rerun of it is refused (the job's definition is gone); an ended workflow keeps
+ * when it stopped too, since the jobs left may not show it any more (workflow/index.ts `present`).
  */
 import { deleteKeys } from "../aws/s3.ts";
 import { listBucket } from "../backup/local.ts";
@@ -82,8 +84,8 @@ export async function deleteJob(gyre: Gyre, slug: string, number: number): Promi
     Keys.jobRun(job.projectSlug, job.workflowName, job.startedAt ?? job.createdAt, job.id),
     Keys.testRun(job.projectSlug, job.checkout.revision, job.name, job.id),
   ];
-  await keepStoppedAt(gyre, workflow);
-  for (const id of copiedInto) await keepStoppedAt(gyre, (await readWorkflow(gyre, id)).workflow);
+  await keepEnd(gyre, workflow, job);
+  for (const id of copiedInto) await keepEnd(gyre, (await readWorkflow(gyre, id)).workflow, job);
   await deleteItems(gyre, [...copies, ...runs]);
   // Last, and only as read: a job moved meanwhile (a rerun made it anew?) is not deleted blind.
   const deleted = await deleteItem(gyre, Keys.job(job.workflowId, job.name), [
@@ -94,16 +96,29 @@ export async function deleteJob(gyre: Gyre, slug: string, number: number): Promi
   return { job, objects, items: 1 + copies.length };
 }
 
-/** Writes an ended workflow's stop onto its item, once (the first deletion's is kept). */
-async function keepStoppedAt(gyre: Gyre, workflow: Workflow): Promise<void> {
-  if (!TERMINAL_WORKFLOW.has(workflow.status) || !workflow.stoppedAt) return;
-  await tryUpdate(gyre, Keys.workflow(workflow.id), {
-    set: { stoppedAt: workflow.stoppedAt },
+/**
+ * Writes the job's end onto its workflow's item before the job goes (`deletedJobs`: the
+ * workflow's status goes on counting it), and an ended workflow's stop, once (the first
+ * deletion's is kept). Refused if another deletion changed the list meanwhile; a deletion run
+ * again (one that failed half-way) finds its job listed and goes on.
+ */
+async function keepEnd(gyre: Gyre, workflow: Workflow, job: Pick<Job, "name" | "status">): Promise<void> {
+  const before = workflow.deletedJobs ?? [];
+  if (before.some((d) => d.name === job.name)) return;
+  const kept = await tryUpdate(gyre, Keys.workflow(workflow.id), {
+    set: { deletedJobs: [...before, { name: job.name, status: job.status }] },
+    ...(TERMINAL_WORKFLOW.has(workflow.status) && workflow.stoppedAt
+      ? { setIfMissing: { stoppedAt: workflow.stoppedAt } }
+      : {}),
     when: [
       { path: "pk", exists: true },
-      { path: "stoppedAt", exists: false },
+      before.length === 0
+        ? { path: "deletedJobs", exists: false }
+        : { path: "deletedJobs", size: before.length },
     ],
   });
+  if (!kept)
+    throw conflict(`Workflow ${workflow.id} changed while job ${job.name} was being deleted: try again.`);
 }
 
 /**

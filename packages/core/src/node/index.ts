@@ -390,6 +390,13 @@ export async function revokeNode(gyre: Gyre, id: string): Promise<Node> {
   return node;
 }
 
+/** The names of the nodes `ids` names, read one by one (a job ran on a few); a node forgotten since is left out. */
+export async function nodeNames(gyre: Gyre, ids: Iterable<string>): Promise<Map<string, string | undefined>> {
+  const unique = [...new Set(ids)];
+  const found = await Promise.all(unique.map((id) => getItem(gyre, Keys.node(id), NodeSchema, "node")));
+  return new Map(found.flatMap((node) => (node ? [[node.id, node.name] as const] : [])));
+}
+
 export async function listNodes(gyre: Gyre): Promise<Node[]> {
   const nodes: Node[] = [];
   for await (const node of queryAll(gyre, { index: "gsi1", partition: Index.nodes() }, NodeSchema, "node"))

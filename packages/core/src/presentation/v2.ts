@@ -60,7 +60,7 @@ export function jobDetailsJson(
   baseUrl: string,
   /** Why a queued job is not running yet (node/index.ts waitingReason), as a warning message. */
   waiting?: string,
-  /** The builder nodes' names by id (a node forgotten since is named by its id only). */
+  /** The builder nodes' names by id, for a caller who may see them (absent: named by id only). */
   nodeNames: ReadonlyMap<string, string | undefined> = new Map(),
 ) {
   return {
@@ -179,6 +179,7 @@ import {
   type NamedMetrics,
   type OrgSummary,
   type ProjectSummary,
+  type QueueStats,
   type TestMetric,
   type TestMetrics,
   type WorkflowRun,
@@ -197,6 +198,13 @@ const insightsDurationJson = (d: DurationStats) => ({
   standard_deviation: d.standardDeviation,
 });
 
+/**
+ * `queue_metrics`, Gyre's addition beside `duration_metrics` (the document has no queue time):
+ * the median and p95 of how long the runs waited for a builder, in seconds; null when no run
+ * has a queue time (insights/metrics.ts).
+ */
+const insightsQueueJson = (q: QueueStats) => ({ median: q.median, p95: q.p95 });
+
 /** An item of `GET /insights/{project-slug}/workflows` (getProjectWorkflowMetrics). */
 export const insightsWorkflowMetricsJson = (m: NamedMetrics) => ({
   name: m.name,
@@ -210,6 +218,7 @@ export const insightsWorkflowMetricsJson = (m: NamedMetrics) => ({
     failed_runs: m.metrics.failedRuns,
     success_rate: m.metrics.successRate,
     duration_metrics: insightsDurationJson(m.metrics.duration),
+    queue_metrics: insightsQueueJson(m.metrics.queue),
     total_recoveries: m.metrics.totalRecoveries,
     throughput: m.metrics.throughput,
   },
@@ -228,6 +237,7 @@ export const insightsJobMetricsJson = (m: NamedMetrics) => ({
     throughput: m.metrics.throughput,
     total_credits_used: m.metrics.totalCreditsUsed,
     duration_metrics: insightsDurationJson(m.metrics.duration),
+    queue_metrics: insightsQueueJson(m.metrics.queue),
   },
 });
 
@@ -272,6 +282,7 @@ export const insightsIntervalJson = (i: IntervalMetrics) => ({
       p95: i.metrics.duration.p95,
       total: i.metrics.duration.total,
     },
+    queue_metrics: insightsQueueJson(i.metrics.queue),
   },
 });
 
@@ -288,6 +299,7 @@ export const insightsWorkflowSummaryJson = (
     success_rate: s.metrics.successRate,
     window_start: isoOf(s.window.start),
     duration_metrics: insightsDurationJson(s.metrics.duration),
+    queue_metrics: insightsQueueJson(s.metrics.queue),
     window_end: isoOf(s.window.end),
     throughput: s.metrics.throughput,
   },

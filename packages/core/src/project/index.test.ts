@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GyreError } from "../error.ts";
+import { CreateProjectBody } from "../protocol/api.ts";
 import { z } from "../protocol/schema.ts";
 import { getItem } from "../store/index.ts";
 import { memoryTable, type TestTable } from "../store/test-table.ts";
@@ -24,13 +25,19 @@ describe("project slugs", () => {
     expect(parseSlug(slug)).toEqual(expected);
   });
 
-  it.each(["acme/api", "gh/acme", "gl/acme/api", "gh/acme/api/extra", "gh/ac me/api", ""])(
-    "refuses %j with bad_request",
-    (slug) => {
-      expect(() => parseSlug(slug)).toThrow(GyreError);
-      expect(() => parseSlug(slug)).toThrow(`Invalid project slug "${slug}"`);
-    },
-  );
+  it.each([
+    "acme/api",
+    "gh/acme",
+    "gl/acme/api",
+    "gh/acme/api/extra",
+    "gh/ac me/api",
+    "",
+    "gh/acme/..",
+    "gh/./api",
+  ])("refuses %j with bad_request", (slug) => {
+    expect(() => parseSlug(slug)).toThrow(GyreError);
+    expect(() => parseSlug(slug)).toThrow(`Invalid project slug "${slug}"`);
+  });
 
   it.each([
     ["https://github.com/acme/api.git", "gh/acme/api"],
@@ -38,8 +45,49 @@ describe("project slugs", () => {
     ["git@github.com:acme/api.git", "gh/acme/api"],
     ["/home/me/src/demo", "local/src/demo"],
     ["/tmp/my repo/", "local/tmp/my-repo"],
+    // Never a `.` or `..` part, which every URL naming the project would resolve away.
+    ["/srv/git/../api", "local/git/api"],
+    ["./demo", "local/local/demo"],
   ])("derives the slug of %s", (url, slug) => {
     expect(slugForRepo(url)).toBe(slug);
+  });
+});
+
+describe("adding a project's body", () => {
+  it.each([
+    ["https://x-access-token:ghp_SECRET@github.com/acme/api.git"],
+    ["https://ghp_SECRET@github.com/acme/api.git"],
+    ["ssh://git:hunter2@git.example.com/acme/api.git"],
+  ])("refuses a repository URL carrying a credential, %s, saying where a credential goes", (url) => {
+    const parsed = CreateProjectBody.safeParse({ repo_url: url });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.message).toMatch(/^must not carry a credential \(user:password@\)/);
+  });
+
+  it.each([
+    ["https://github.com/acme/api.git"],
+    ["ssh://git@github.com/acme/api.git"],
+    ["git@github.com:acme/api.git"],
+    ["/srv/git/api"],
+  ])("takes %s", (url) => {
+    expect(CreateProjectBody.safeParse({ repo_url: url }).success).toBe(true);
+  });
+
+  it.each([
+    [
+      "not a url at all",
+      "expected a git URL (https://…, ssh://…, git@host:org/repo.git) or an absolute path",
+    ],
+    ["relative/path", "expected a git URL"],
+    ["https://github.com/", "names no repository"],
+    ["ftp://example.com/acme/api.git", "uses ftp:, which git does not clone from"],
+  ])("refuses the repository URL %j: %s", (url, message) => {
+    const parsed = CreateProjectBody.safeParse({ repo_url: url });
+    expect(parsed.error?.issues[0]?.message).toContain(message);
+  });
+
+  it.each(["gh/acme/..", "gh/./api"])("refuses the slug %s", (slug) => {
+    expect(CreateProjectBody.safeParse({ repo_url: "/srv/git/api", slug }).success).toBe(false);
   });
 });
 

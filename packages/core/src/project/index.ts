@@ -93,7 +93,9 @@ const SHORT: Record<string, string> = { github: "gh", bitbucket: "bb", local: "l
 /** Parses and normalises a slug (`github/o/r` → `gh/o/r`); throws bad_request when malformed. */
 export function parseSlug(slug: string): { slug: string; vcsType: string; org: string; name: string } {
   const m = SLUG.exec(slug);
-  if (!m) throw badRequest(`Invalid project slug "${slug}": expected <vcs>/<org>/<repo>, e.g. gh/acme/api.`);
+  // A part `.` or `..` would be resolved away by every URL that names the project.
+  if (!m || [m[2], m[3]].some((part) => part === "." || part === ".."))
+    throw badRequest(`Invalid project slug "${slug}": expected <vcs>/<org>/<repo>, e.g. gh/acme/api.`);
   const vcsType = VCS[m[1]!]!;
   return { slug: `${SHORT[vcsType]}/${m[2]}/${m[3]}`, vcsType, org: m[2]!, name: m[3]! };
 }
@@ -114,7 +116,7 @@ export function slugForRepo(repoUrl: string): string {
     .replace(/\/+$/, "")
     .replace(/\.git$/, "")
     .split(/[\\/]/)
-    .filter(Boolean);
+    .filter((part) => part !== "" && part !== "." && part !== "..");
   const name = parts.at(-1) ?? "repo";
   const org = parts.at(-2) ?? "local";
   return `local/${org.replace(/[^A-Za-z0-9_.-]/g, "-")}/${name.replace(/[^A-Za-z0-9_.-]/g, "-")}`;

@@ -63,7 +63,8 @@ const slugPart = z
   .string()
   .min(1, "must not be empty")
   .max(Limits.slugPart, `at most ${Limits.slugPart} characters`)
-  .regex(SLUG_PART, "letters, digits, _ . and - only");
+  .regex(SLUG_PART, "letters, digits, _ . and - only")
+  .refine((part) => part !== "." && part !== "..", "not . or .. (a URL path would resolve it away)");
 
 export const Vcs = z.enum(["gh", "github", "bb", "bitbucket", "local"], {
   error: "expected gh, github, bb, bitbucket or local",
@@ -296,12 +297,55 @@ export const ArtifactPath = z.object({
 // ---------------------------------------------------------------------------------------------
 // Gyre's admin API
 
+/**
+ * Whether a repository URL carries a credential: a user or password in an http(s) URL, or a
+ * password in any other (`ssh://git@host/...` names a login, which is fine). Every viewer of the
+ * project sees its URL.
+ */
+function carriesCredential(url: string): boolean {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return false;
+  try {
+    const parsed = new URL(url);
+    return parsed.password !== "" || (/^https?:$/.test(parsed.protocol) && parsed.username !== "");
+  } catch {
+    return false;
+  }
+}
+
+/** What is wrong with the shape of a repository URL, if anything (git clones what it takes). */
+function repoUrlProblem(url: string): string | undefined {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return "is not a URL git can clone";
+    }
+    if (!["http:", "https:", "ssh:", "git:", "file:"].includes(parsed.protocol))
+      return `uses ${parsed.protocol.slice(0, 20)}, which git does not clone from: give https://, ssh://, git:// or file://`;
+    if (parsed.pathname.replace(/\/+/g, "") === "")
+      return "names no repository: add its path (https://github.com/acme/api.git)";
+    return undefined;
+  }
+  // scp-like (`git@github.com:acme/api.git`) or an absolute path on the server's machine.
+  if (/^[^/\s@]+@[^:/\s]+:\S+$/.test(url) || url.startsWith("/")) return undefined;
+  return "expected a git URL (https://…, ssh://…, git@host:org/repo.git) or an absolute path to a repository on the server";
+}
+
 export const CreateProjectBody = z.object({
   repo_url: z
     .string({ error: "expected a string: a git URL or a local path" })
     .trim()
     .min(1, "must not be empty")
-    .max(Limits.repoUrl, `at most ${Limits.repoUrl} characters`),
+    .max(Limits.repoUrl, `at most ${Limits.repoUrl} characters`)
+    .superRefine((url, ctx) => {
+      const problem = repoUrlProblem(url);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
+    .refine(
+      (url) => !carriesCredential(url),
+      "must not carry a credential (user:password@): everyone who may see the project sees its URL. Give a GitHub token (github.token) or add a checkout key instead",
+    ),
   slug: ProjectSlug.optional(),
   default_branch: RefName.optional(),
 });

@@ -49,15 +49,19 @@ const TimetableFields = z
     "per-hour": z.number().int().min(1, "between 1 and 60").max(60, "between 1 and 60"),
     "hours-of-day": z
       .array(z.number().int().min(0, "hours 0 to 23 (UTC)").max(23, "hours 0 to 23 (UTC)"))
-      .min(1)
+      .min(1, "choose at least one hour of the day (UTC)")
       .max(24),
-    "days-of-week": z.array(z.enum(DAYS)).min(1).max(7).optional(),
+    "days-of-week": z.array(z.enum(DAYS)).min(1, "choose at least one day of the week").max(7).optional(),
     "days-of-month": z
       .array(z.number().int().min(1, "days 1 to 31").max(31, "days 1 to 31"))
-      .min(1)
+      .min(1, "choose at least one day of the month")
       .max(31)
       .optional(),
-    months: z.array(z.enum(MONTHS)).min(1).max(12).optional(),
+    months: z
+      .array(z.enum(MONTHS))
+      .min(1, "choose at least one month, or leave months out for every month")
+      .max(12)
+      .optional(),
   })
   .strict();
 
@@ -67,7 +71,9 @@ export const TimetableSchema = TimetableFields.superRefine((t, ctx) => {
   if (week === month)
     ctx.addIssue({
       code: "custom",
-      message: week ? "give days-of-week or days-of-month, not both" : "give days-of-week or days-of-month",
+      message: week
+        ? "give days-of-week or days-of-month, not both"
+        : "choose the days it runs: give days-of-week or days-of-month",
     });
 });
 export type Timetable = z.infer<typeof TimetableSchema>;
@@ -210,7 +216,10 @@ export async function getSchedule(gyre: Gyre, id: string): Promise<Schedule> {
   return found;
 }
 
-/** Changes what the body names; the ticks already fired stay fired. */
+/**
+ * Changes what the body names; the ticks already fired stay fired. A schedule attributed to the
+ * `current` user is attributed to the caller afterwards (the one who saved it answers for it).
+ */
 export async function updateSchedule(
   gyre: Gyre,
   id: string,
@@ -232,12 +241,9 @@ export async function updateSchedule(
     timetable,
     cron: timetableCron(timetable),
     attributionActor: attribution,
-    actor:
-      attribution === "system"
-        ? SYSTEM_ACTOR
-        : body["attribution-actor"] === "current" || current.attributionActor === "system"
-          ? caller
-          : current.actor,
+    // A schedule attributed to a person runs as whoever saved it last: one user's change never
+    // makes pipelines run in another's name.
+    actor: attribution === "system" ? SYSTEM_ACTOR : caller,
     updatedAt: new Date(gyre.now()).toISOString(),
   };
   // Everything but `lastTick`, which only the scheduler moves.

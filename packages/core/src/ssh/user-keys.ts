@@ -44,6 +44,11 @@ export const AddUserKeyBody = z
 
 /** `type base64 [comment]` checked and normalised to `type base64`, with its fingerprint. */
 export function parsePublicKey(line: string): { publicKey: string; fingerprint: string; comment: string } {
+  // A private key pasted by mistake: said so, and nothing of it kept or echoed.
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(line))
+    throw badRequest(
+      "Invalid public_key: this is a private key, and Gyre kept nothing of it. Paste the public one: the .pub file beside it, or what `ssh-keygen -y -f <key file>` prints.",
+    );
   const [type = "", data = "", ...comment] = line.trim().split(/\s+/);
   if (!TYPES.has(type))
     throw badRequest(

@@ -100,6 +100,7 @@ describe("ISO weeks", () => {
     const now = at("2026-01-14T09:30:00Z"); // Wednesday of 2026-W03
     expect(requestedWeek(undefined, now).id).toBe("2026-W02");
     expect(requestedWeek("this", now).id).toBe("2026-W03");
+    expect(requestedWeek("last", now).id).toBe("2026-W02");
     expect(requestedWeek("2026-W03", now).id).toBe("2026-W03");
     expect(requestedWeek("2025-W10", now).id).toBe("2025-W10");
     const refused = () => requestedWeek("2026-W04", now);

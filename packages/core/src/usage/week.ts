@@ -72,6 +72,8 @@ export function parseWeek(text: string): Week {
 
 /** What `week=` takes besides an ISO week: the week under way, so far. */
 export const THIS_WEEK = "this";
+/** The last full week, named (what no week gives too). */
+export const LAST_WEEK = "last";
 
 /**
  * The week a query asks for (`GET /api/gyre/usage?week=`, `gyre usage --week`): the last full
@@ -79,7 +81,7 @@ export const THIS_WEEK = "this";
  * begun by `now`: a later one is a 400 saying which week is under way.
  */
 export function requestedWeek(text: string | undefined, now: number): Week {
-  if (text === undefined) return lastFullWeek(now);
+  if (text === undefined || text === LAST_WEEK) return lastFullWeek(now);
   if (text === THIS_WEEK) return weekOf(now);
   const week = parseWeek(text);
   if (week.from > now)

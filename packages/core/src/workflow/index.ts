@@ -5,7 +5,7 @@
  */
 import type { Gyre } from "../context.ts";
 import { notFound } from "../error.ts";
-import { type Job, JobSchema, type JobStatus, TERMINAL_JOB } from "../job/index.ts";
+import { type Job, JobSchema, type JobStatus, JobStatusSchema, TERMINAL_JOB } from "../job/index.ts";
 import { parseStored, z } from "../protocol/schema.ts";
 import { queryAll, queryRaw } from "../store/index.ts";
 import { Index, Partitions } from "../table.ts";
@@ -49,6 +49,12 @@ export const WorkflowItemSchema = z.object({
    * left may no longer show it (none left, or only jobs that never ran).
    */
   stoppedAt: z.string().optional(),
+  /**
+   * Jobs of it that were deleted (job/delete.ts), with how they ended: the workflow's status
+   * still counts them (deleting a failed build does not make its workflow pass), and a rerun,
+   * which would need their definitions, is refused.
+   */
+  deletedJobs: z.array(z.object({ name: z.string(), status: JobStatusSchema })).optional(),
 });
 export type WorkflowItem = z.infer<typeof WorkflowItemSchema>;
 
@@ -114,13 +120,14 @@ export function workflowStatus(jobs: JobView[], canceled = false): WorkflowStatu
 }
 
 /**
- * The workflow as the API shows it, from its item and its jobs. An ended workflow stopped when
- * its last job did, or at what its item kept (a job deleted), or, with no job to say, when it
- * was canceled.
+ * The workflow as the API shows it, from its item and its jobs (and the ends of its deleted
+ * jobs). An ended workflow stopped when its last job did, or at what its item kept (a job
+ * deleted), or, with no job to say, when it was canceled.
  */
 export function present(item: WorkflowItem, jobs: Job[]): Workflow {
   const { stoppedAt: kept, ...rest } = item;
-  const status = workflowStatus(jobs, item.canceledAt !== undefined);
+  const deleted: JobView[] = (item.deletedJobs ?? []).map((d) => ({ ...d, requires: [] }));
+  const status = workflowStatus([...jobs, ...deleted], item.canceledAt !== undefined);
   const stops = jobs.map((j) => j.stoppedAt).filter((s): s is string => Boolean(s));
   const stoppedAt = kept ?? stops.sort().at(-1) ?? item.canceledAt;
   return { ...rest, status, ...(TERMINAL_WORKFLOW.has(status) && stoppedAt ? { stoppedAt } : {}) };

@@ -2,6 +2,12 @@
  * Gyre's own endpoints (no CircleCI equivalent): projects (add, list, read, change, remove; a
  * GitHub project's webhook and deploy key installed and removed with it, its missed pushes
  * resynced); builder nodes (list and drain: operators; revoke a node's credential: admins).
+ *
+ * Adding and removing a project, and changing its settings or GitHub connection, are audit
+ * records (`project.create`, `project.delete`, `project.settings.update`,
+ * `project.github.update`): never its token or webhook secret. An attempt GitHub refused after
+ * something was written (a project added then removed again, a connection stored but not
+ * installed, a removal half done) is recorded too, with `success: false` and the error.
  */
 import { reconcile } from "@gyre/core/dispatch/index";
 import { badRequest, GyreError } from "@gyre/core/error";
@@ -57,6 +63,39 @@ const DeleteProjectBody = z.object({ keep_github: z.boolean().optional() }).stri
 /** `POST .../github/resync` takes nothing (an empty object or no body). */
 const ResyncBody = z.object({}).strict();
 
+/** A URL as a record shows it: without a `user:password@`. */
+const withoutCredentials = (url: string) => {
+  if (!URL.canParse(url)) return url;
+  const parsed = new URL(url);
+  if (!parsed.username && !parsed.password) return url;
+  parsed.username = "";
+  parsed.password = "";
+  return parsed.href;
+};
+
+/**
+ * What a record says of a GitHub connection given: the fields given by name (a token or CA
+ * certificates only so), the API and webhook URLs, and what was installed on GitHub.
+ */
+const githubAudit = (body: GithubBody, installed?: Installed) => {
+  const webhookUrl = installed?.webhookUrl ?? body.webhook_url;
+  return {
+    given: Object.keys(body).sort(),
+    ...(body.api_url !== undefined ? { api_url: body.api_url } : {}),
+    ...(webhookUrl !== undefined ? { webhook_url: withoutCredentials(webhookUrl) } : {}),
+    ...(installed
+      ? {
+          hook_id: installed.hookId,
+          deploy_key_id: installed.deployKeyId,
+          deploy_key_fingerprint: installed.fingerprint,
+        }
+      : {}),
+  };
+};
+
+/** An error as a record's payload names it (as workflow.job.delete does). */
+const errorOf = (error: unknown) => (error as Error).message.slice(0, 300);
+
 const githubInput = (body: GithubBody | undefined) =>
   body && {
     token: body.token,
@@ -103,6 +142,13 @@ export function adminRoutes() {
       settings: body.settings && settingsFromBody(body.settings),
       github: githubInput(body.github),
     });
+    const added = (installed?: Installed) => ({
+      project_slug: project.slug,
+      repo_url: project.repoUrl,
+      default_branch: project.defaultBranch,
+      ...(body.settings ? { settings: body.settings } : {}),
+      ...(body.github ? { github: githubAudit(body.github, installed) } : {}),
+    });
     // A GitHub project with a token gets its webhook and deploy key now; if GitHub refuses,
     // the project is removed again (422 with GitHub's answer): nothing is left half-added.
     let installed: Installed | undefined;
@@ -111,9 +157,16 @@ export function adminRoutes() {
         installed = await installOnGithub(gyre, project.slug);
       } catch (error) {
         await deleteProject(gyre, project.slug).catch(() => undefined);
+        await auditRequest(c, {
+          action: "project.create",
+          ...aboutProject(project),
+          success: false,
+          payload: { ...added(), error: errorOf(error) },
+        });
         throw error;
       }
     }
+    await auditRequest(c, { action: "project.create", ...aboutProject(project), payload: added(installed) });
     return c.json({ ...gyreProjectJson(project, installed), webhook_secret: webhookSecret }, 201);
   });
 
@@ -154,7 +207,24 @@ export function adminRoutes() {
         project.slug,
         await sealGithub(gyre, project.slug, githubInput(body.github)!),
       );
-      if (body.github.token || body.github.webhook_url) installed = await installOnGithub(gyre, project.slug);
+      // Stored now: a hook and key GitHub then refuses leave the change made, recorded as failed.
+      try {
+        if (body.github.token || body.github.webhook_url)
+          installed = await installOnGithub(gyre, project.slug);
+      } catch (error) {
+        await auditRequest(c, {
+          action: "project.github.update",
+          ...aboutProject(project),
+          success: false,
+          payload: { github: githubAudit(body.github), error: errorOf(error) },
+        });
+        throw error;
+      }
+      await auditRequest(c, {
+        action: "project.github.update",
+        ...aboutProject(project),
+        payload: { github: githubAudit(body.github, installed) },
+      });
     }
     return c.json(gyreProjectJson(await getProject(gyre, project.slug), installed));
   });
@@ -166,34 +236,49 @@ export function adminRoutes() {
     const project = await getProject(gyre, slugOf(c));
     const body = await parseBody(c, DeleteProjectBody);
     const keep = body.keep_github === true || c.req.query("keep_github") === "true";
+    const about = { action: "project.delete", ...aboutProject(project) } as const;
+    const asked = { project_slug: project.slug, keep_github: keep };
+    // A removal that fails (GitHub's hook may be gone already, or some records) is recorded too.
+    const failed = (error: unknown) =>
+      auditRequest(c, { ...about, success: false, payload: { ...asked, error: errorOf(error) } });
     let github = { hook: false, deployKey: false };
     if (!keep) {
       try {
         github = await uninstallFromGithub(gyre, project.slug);
       } catch (error) {
+        await failed(error);
         throw new GyreError(
           "unprocessable",
           `${(error as Error).message} Remove them on GitHub, or delete with ?keep_github=true to leave GitHub as it is.`,
         );
       }
     }
-    const removed = await deleteProject(gyre, project.slug);
+    let records: Awaited<ReturnType<typeof deleteProject>>;
+    try {
+      records = await deleteProject(gyre, project.slug);
+    } catch (error) {
+      if (!(error instanceof GyreError) || error.code !== "not_found") await failed(error);
+      throw error;
+    }
+    const removed = {
+      project: records.PROJECT ?? 0,
+      env_vars: records.ENVVAR ?? 0,
+      checkout_keys: records.CHECKOUTKEY ?? 0,
+      ssh_keys: records.SSHKEY ?? 0,
+      trigger_records: records.TRIGGER ?? 0,
+      open_pull_requests: records.PULL ?? 0,
+      ...Object.fromEntries(
+        Object.entries(records)
+          .filter(([k]) => !["PROJECT", "ENVVAR", "CHECKOUTKEY", "SSHKEY", "TRIGGER", "PULL"].includes(k))
+          .map(([k, n]) => [k.toLowerCase(), n]),
+      ),
+    };
+    const githubRemoved = { hook_removed: github.hook, deploy_key_removed: github.deployKey };
+    await auditRequest(c, { ...about, payload: { ...asked, removed, github: githubRemoved } });
     return c.json({
       message: `Project ${project.slug} removed; its pipelines, workflows, jobs and their output are kept.`,
-      removed: {
-        project: removed.PROJECT ?? 0,
-        env_vars: removed.ENVVAR ?? 0,
-        checkout_keys: removed.CHECKOUTKEY ?? 0,
-        ssh_keys: removed.SSHKEY ?? 0,
-        trigger_records: removed.TRIGGER ?? 0,
-        open_pull_requests: removed.PULL ?? 0,
-        ...Object.fromEntries(
-          Object.entries(removed)
-            .filter(([k]) => !["PROJECT", "ENVVAR", "CHECKOUTKEY", "SSHKEY", "TRIGGER", "PULL"].includes(k))
-            .map(([k, n]) => [k.toLowerCase(), n]),
-        ),
-      },
-      github: { hook_removed: github.hook, deploy_key_removed: github.deployKey },
+      removed,
+      github: githubRemoved,
     });
   });
 

@@ -31,7 +31,7 @@ import {
 import type { Gyre } from "@gyre/core/context";
 import { cancelJob } from "@gyre/core/dispatch/actions";
 import { deleteEnvVar, getEnvVar, listEnvVars, setEnvVar } from "@gyre/core/envvar/index";
-import { badRequest, notFound } from "@gyre/core/error";
+import { badRequest, forbidden, notFound } from "@gyre/core/error";
 import { findJob, getJob, getJobByNumber, type Job } from "@gyre/core/job/index";
 import { readStepOutput, readSteps } from "@gyre/core/output/index";
 import {
@@ -553,8 +553,13 @@ export function apiV1Routes() {
     return c.json({ message: "ok" });
   });
 
+  // A person follows (their token or session), as unfollow wants: a project token is no one.
   app.post(`${PROJECT}/follow`, allow.project("view"), async (c) => {
-    await followProject(c.get("gyre"), c.get("user").id, (await projectOf(c)).slug);
+    const project = await projectOf(c);
+    const principal = await principalOf(c);
+    if (principal.token && principal.token.kind !== "personal")
+      throw forbidden("Only a person's token or session may follow a project.");
+    await followProject(c.get("gyre"), c.get("user").id, project.slug);
     return c.json(followJson(true));
   });
 

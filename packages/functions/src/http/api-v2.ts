@@ -4,7 +4,7 @@ import { queueClassFor } from "@gyre/core/dispatch/execution";
 import { deleteEnvVar, getEnvVar, listEnvVars, setEnvVar } from "@gyre/core/envvar/index";
 import { notFound } from "@gyre/core/error";
 import { getJobByNumber } from "@gyre/core/job/index";
-import { listNodes, waitingReason } from "@gyre/core/node/index";
+import { listNodes, nodeNames, waitingReason } from "@gyre/core/node/index";
 import {
   getPipeline,
   getPipelineByNumber,
@@ -31,7 +31,7 @@ import { EnvVarBody, EnvVarName, PipelineListQuery } from "@gyre/core/protocol/a
 import { parseInput } from "@gyre/core/protocol/schema";
 import { listWorkflows, readWorkflow } from "@gyre/core/workflow/index";
 import { type Context, Hono } from "hono";
-import { allow, authorizeSlug, projectFor, visibleProjects } from "./access.ts";
+import { allow, authorizeSlug, principalOf, projectFor, visibleProjects } from "./access.ts";
 import { auditEnvVar, type Env, jsonBody, parseBody, parseQuery, pathId, positiveInt } from "./context.ts";
 
 const PROJECT = "/project/:vcs/:org/:repo";
@@ -163,12 +163,18 @@ export function apiV2Routes() {
     const project = await projectFor(c);
     const job = await getJobByNumber(gyre, project.slug, positiveInt(c.req.param("number"), "job-number"));
     // Nothing waits silently: a queued job says why the fleet has not taken it, when it can tell.
-    // The nodes are read only when the answer names them: a job waiting, or runs on nodes.
-    const ran = Object.values(job.allocations).some((a) => a.nodeId);
-    const waits = job.status === "queued" && job.plan !== undefined;
-    const nodes = ran || waits ? await listNodes(gyre) : [];
-    const waiting = waits ? waitingReason(queueClassFor(gyre, job.plan!.resourceClass), nodes) : undefined;
-    const names = new Map(nodes.map((n) => [n.id, n.name]));
+    const waiting =
+      job.status === "queued" && job.plan
+        ? waitingReason(queueClassFor(gyre, job.plan.resourceClass), await listNodes(gyre))
+        : undefined;
+    // The builder nodes' names (host names: on AWS they tell internal addresses) go to
+    // administrators only; everyone else sees which node by its id.
+    const principal = await principalOf(c);
+    const ranOn = Object.values(job.allocations).flatMap((a) => (a.nodeId ? [a.nodeId] : []));
+    const names =
+      principal.user.admin && principal.token?.kind !== "project" && ranOn.length > 0
+        ? await nodeNames(gyre, ranOn)
+        : new Map<string, string | undefined>();
     return c.json(jobDetailsJson(job, project, baseUrl(c.req.url), waiting, names));
   });
 

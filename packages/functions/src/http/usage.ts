@@ -1,7 +1,7 @@
 /**
  * `GET /api/gyre/usage[?week=2026-W48][&format=json|csv][&report=account_usage|job_activity|active_users]`:
  * a week's usage statistics (core/src/usage), for administrators. Without `week`, the last
- * full week; `week=this`, the week under way so far. JSON by default: `{week, from, to,
+ * full week (`week=last` names it); `week=this`, the week under way so far. JSON by default: `{week, from, to,
  * complete, generated_at, installed_at, note, totals, account_usage, active_users: {count,
  * users}, job_activity, projects}` (`note` says when the week ended before the installation
  * began: its figures are empty); `format=csv` answers one table as a CSV download, `report`

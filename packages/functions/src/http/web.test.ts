@@ -37,6 +37,7 @@ describe("web app routes", () => {
       expect(res.headers.get("content-security-policy")).toContain("default-src 'self'");
       expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
       expect(res.headers.get("cross-origin-opener-policy")).toBe("same-origin");
+      expect(res.headers.get("cache-control")).toBe("no-store");
       // Over plain http (the local default) browsers are not told to insist on https.
       expect(res.headers.get("strict-transport-security")).toBeNull();
     }

@@ -100,7 +100,9 @@ const PAGE_HEADERS = {
   "referrer-policy": "same-origin",
   // No window another site opened (or that it opens) keeps a handle on the app's.
   "cross-origin-opener-policy": "same-origin",
-  "cache-control": "no-cache",
+  // Never kept: not by a cache, nor by the back-forward cache, which would bring back a page still
+  // showing a secret shown once (a new token, a webhook secret). The page is a few hundred bytes.
+  "cache-control": "no-store",
 };
 
 /** Served over https (directly, or behind API Gateway or a proxy that says so): browsers keep to it. */

@@ -1,10 +1,11 @@
 /**
  * A project's insights (CircleCI API v2 Insights): for the project or one workflow, on one
  * branch or all, in a reporting window: the summary metrics (runs, success rate, throughput,
- * durations, with their trend against the window before), runs and durations over time as
- * charts (each with its numbers in words and as a table), then the workflows' metrics, or the
- * chosen workflow's runs, jobs and tests; and the project's flaky tests. The choices live in
- * the URL (`?workflow=&branch=&window=`), so a view can be linked.
+ * durations, with their trend against the window before, and the median queue time), runs,
+ * durations and queue times over time as charts (each with its numbers in words and as a
+ * table), then the workflows' metrics, or the chosen workflow's runs, jobs and tests; and the
+ * project's flaky tests. The choices live in the URL (`?workflow=&branch=&window=`), so a view
+ * can be linked.
  */
 import { useQuery } from "@tanstack/react-query";
 import { type ReactNode, useId, useMemo } from "react";
@@ -223,7 +224,8 @@ function ProjectSummaryPanel({ scope }: { scope: Scope }) {
             />
           </dl>
           <p className="hint">
-            Each workflow's median and 95th percentile durations are in the table of workflows below.
+            Each workflow's median and 95th percentile durations and median queue time are in the table of
+            workflows below.
           </p>
         </>
       )}
@@ -258,6 +260,15 @@ function WorkflowSummaryPanel({ scope }: { scope: Scope }) {
               change={trend(t.median_duration_secs)}
             />
             <Metric label="95th percentile duration" value={seconds(m.duration_metrics.p95)} />
+            <Metric
+              label="Median queue time"
+              value={seconds(m.queue_metrics?.median)}
+              help={
+                (m.queue_metrics?.median ?? null) === null
+                  ? "no run has a queue time"
+                  : "while at least one of its jobs waited for a builder"
+              }
+            />
             <Metric label="Throughput" value={perDay(m.throughput)} change={trend(t.throughput)} />
             <Metric
               label="Mean time to recovery"

@@ -160,7 +160,7 @@ function Job({ params }: { params: Params }) {
           {ended && user.role === "admin" && (
             <ConfirmDelete
               label="Delete build"
-              what={`${d.name} #${d.number}, with its output, artifacts and test results`}
+              what={`${d.name} #${d.number}, with its output, artifacts and test results (its workflow keeps its status, and can no longer be rerun)`}
               disabled={action.busy}
               onConfirm={() =>
                 action.run(async () => {
@@ -229,7 +229,15 @@ function Job({ params }: { params: Params }) {
           (details.isError ? null : build.isError ? (
             <Failure error={build.error} />
           ) : (
-            <Steps key={node} slug={slug} number={number} node={node} build={build.data} ended={ended} />
+            <Steps
+              key={node}
+              slug={slug}
+              number={number}
+              node={node}
+              build={build.data}
+              ended={ended}
+              running={d !== undefined && !ended}
+            />
           ))}
         {tab === "tests" && <Tests slug={slug} number={number} />}
         {tab === "artifacts" && <Artifacts slug={slug} number={number} />}
@@ -239,8 +247,16 @@ function Job({ params }: { params: Params }) {
   );
 }
 
-function Steps(props: { slug: string; number: number; node: number; build?: Build; ended: boolean }) {
-  const { slug, number, node, build, ended } = props;
+function Steps(props: {
+  slug: string;
+  number: number;
+  node: number;
+  build?: Build;
+  ended: boolean;
+  /** The job is read and has not ended. */
+  running: boolean;
+}) {
+  const { slug, number, node, build, ended, running } = props;
   const base = `/api/gyre/projects/${slugPath(slug)}/jobs/${number}/output/${node}`;
   const steps: StepInfo[] = useMemo(
     () =>
@@ -266,7 +282,14 @@ function Steps(props: { slug: string; number: number; node: number; build?: Buil
   const [linked, setLinked] = useState<Match | undefined>(() => parseAnchor(window.location.hash));
   const [scrollKey, setScrollKey] = useState(0);
   const [showTimes, setShowTimes] = useState(false);
-  const [follow, setFollow] = useState(!ended && !parseAnchor(window.location.hash));
+  // Following the end is the default for a job this page has seen running (not for one that had
+  // ended when it opened, nor while the job is not read yet); a linked line or the user's choice wins.
+  const [chosen, setFollow] = useState<boolean | undefined>(
+    parseAnchor(window.location.hash) ? false : undefined,
+  );
+  const sawRunning = useRef(false);
+  if (running) sawRunning.current = true;
+  const follow = chosen ?? sawRunning.current;
   const [needle, setNeedle] = useState("");
   const [typed, setTyped] = useState("");
   const [current, setCurrent] = useState(0);

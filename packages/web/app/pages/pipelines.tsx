@@ -42,15 +42,18 @@ export function PipelinesPage() {
   const slug = slugOf(params);
   const search = new URLSearchParams(useSearch());
   const [, navigate] = useLocation();
-  const branch = search.get("branch") ?? "";
   const mine = search.get("mine") === "true";
+  const branch = mine ? "" : (search.get("branch") ?? "");
   const projects = useProjects();
 
   const setFilter = (next: { slug?: string; branch?: string; mine?: boolean }) => {
     const s = next.slug === undefined ? slug : next.slug;
+    const onlyMine = next.mine ?? mine;
+    // "Only mine" lists by who triggered, not by branch (CircleCI's `pipeline/mine` takes none):
+    // a branch is dropped from the URL with it, not kept there unseen.
     const q = query({
-      branch: s ? (next.branch ?? branch) : undefined,
-      mine: (next.mine ?? mine) ? "true" : undefined,
+      branch: s && !onlyMine ? (next.branch ?? branch) : undefined,
+      mine: onlyMine ? "true" : undefined,
     });
     // A new project or "only mine" is a new page (Back returns); a branch typed is the same one.
     navigate(`${s ? projectHref(s) : "/"}${q}`, {

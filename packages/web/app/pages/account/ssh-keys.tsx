@@ -20,8 +20,14 @@ export function SshKeysSection() {
 
   const add = submit(async (data) => {
     const title = String(data.get("title") ?? "").trim();
+    const publicKey = String(data.get("public_key") ?? "");
+    // A private key pasted by mistake never leaves the page.
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(publicKey))
+      throw new Error(
+        "This is a private key: it was not sent. Paste the public one: the .pub file beside it, or what `ssh-keygen -y -f <key file>` prints.",
+      );
     const added = await api.post<UserSshKey>(PATH, {
-      public_key: String(data.get("public_key") ?? ""),
+      public_key: publicKey,
       ...(title ? { title } : {}),
     });
     return `Added the key ${added.fingerprint}.`;

@@ -10,7 +10,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { api } from "../../api.ts";
 import { Failure } from "../../layout.tsx";
-import { useUser } from "../../session.tsx";
+import { SESSION_KEY, useUser } from "../../session.tsx";
 import { DataTable } from "../../table.tsx";
 import type { ApiToken, NewApiToken } from "../../types.ts";
 import { ConfirmDelete, CopyField, Outcome, Section, useEdits, when } from "../project-settings/common.tsx";
@@ -23,7 +23,9 @@ const KINDS: Record<string, string> = { personal: "Personal", operator: "Operato
 export function TokensSection() {
   const admin = useUser().role === "admin";
   const tokens = useQuery({ queryKey: KEY, queryFn: () => api.get<{ items: ApiToken[] }>(PATH) });
-  const { action, done, edit, submit } = useEdits(KEY);
+  // The session is read again after a change: revoking the token it was made from ends it, and
+  // the page then asks to sign in again instead of failing with 401s.
+  const { action, done, edit, submit } = useEdits(KEY, SESSION_KEY);
   const [made, setMade] = useState<NewApiToken>();
   const shown = useRef<HTMLElement>(null);
   const labelField = useRef<HTMLInputElement>(null);

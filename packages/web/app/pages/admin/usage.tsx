@@ -1,8 +1,9 @@
 /**
  * Usage statistics (`/admin/usage?week=2026-W48`): one ISO week's build minutes by
  * organization, platform, executor and resource class, its active users, and its jobs by
- * project and status, as tables, with each table's CSV download. Without a week: the last full
- * week; `week=this`: the week under way, so far.
+ * project and status, as tables, with each table's CSV download. Without a week (or `week=this`):
+ * the week under way, so far (a new installation's first week is not empty); `week=last`: the
+ * last full week.
  */
 import { useQuery } from "@tanstack/react-query";
 import { useId } from "react";
@@ -24,7 +25,7 @@ const WEEK = /^\d{4}-W\d{2}$/;
 const minutes = (m: number) => m.toLocaleString("en-US", { maximumFractionDigits: 2 });
 
 export function UsageSection() {
-  const week = new URLSearchParams(useSearch()).get("week") ?? "";
+  const week = new URLSearchParams(useSearch()).get("week") || "this";
   const [location, navigate] = useLocation();
   const usage = useQuery({
     queryKey: ["admin", "usage", week],
@@ -49,11 +50,11 @@ export function UsageSection() {
             if (WEEK.test(e.target.value)) choose(e.target.value);
           }}
         />
-        <button type="button" aria-pressed={week === ""} onClick={() => choose("")}>
-          Last full week
-        </button>
         <button type="button" aria-pressed={week === "this"} onClick={() => choose("this")}>
           This week so far
+        </button>
+        <button type="button" aria-pressed={week === "last"} onClick={() => choose("last")}>
+          Last full week
         </button>
       </form>
       {usage.isError && <Failure error={usage.error} />}

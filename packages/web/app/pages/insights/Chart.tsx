@@ -132,7 +132,7 @@ function Plot(props: {
 
 /**
  * A labelled figure: caption, chart, summary in words, and a table of the intervals that have
- * data (the others had none).
+ * data (the others had none): a bar of 0 is no data, a line's 0 (a 0 s queue time) is.
  */
 export function ChartFigure(props: {
   title: string;
@@ -148,7 +148,7 @@ export function ChartFigure(props: {
   const id = useId();
   const rows = x
     .map((t, i) => ({ t, i }))
-    .filter(({ i }) => series.some((s) => s.values[i] !== null && s.values[i] !== 0));
+    .filter(({ i }) => series.some((s) => s.values[i] !== null && (!s.bars || s.values[i] !== 0)));
   return (
     <figure className="chart-figure" aria-labelledby={`${id}-caption`} aria-describedby={`${id}-summary`}>
       <figcaption id={`${id}-caption`}>{title}</figcaption>

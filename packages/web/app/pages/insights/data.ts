@@ -30,6 +30,15 @@ export interface DurationMetrics {
   total?: number | null;
 }
 
+/**
+ * Gyre's addition beside `duration_metrics`: how long the runs waited for a builder, in
+ * seconds (a workflow run: while at least one of its jobs waited); null when no run has one.
+ */
+export interface QueueMetrics {
+  median: number | null;
+  p95: number | null;
+}
+
 export interface ProjectSummary {
   project_data: {
     metrics: {
@@ -57,6 +66,7 @@ export interface WorkflowSummary {
     throughput: number;
     mttr: number | null;
     duration_metrics: DurationMetrics;
+    queue_metrics?: QueueMetrics;
   };
   trends: {
     total_runs: number;
@@ -78,6 +88,7 @@ export interface NamedMetrics {
     throughput: number;
     mttr?: number | null;
     duration_metrics: DurationMetrics;
+    queue_metrics?: QueueMetrics;
   };
 }
 
@@ -99,6 +110,7 @@ export interface Interval {
     successful_runs: number;
     throughput: number;
     duration_metrics: DurationMetrics;
+    queue_metrics?: QueueMetrics;
   };
 }
 
@@ -166,6 +178,14 @@ export const paths = {
       "workflow-name": s.workflow,
       ...branchScope(s),
     })}`,
+  jobTimeseries: (s: Scope) =>
+    `/api/v2/insights/time-series/${slugPath(s.slug)}/workflows/${encodeURIComponent(s.workflow!)}/jobs${query(
+      {
+        "timeseries-granularity": granularityOf(s),
+        "start-date": startDate(s),
+        ...branchScope(s),
+      },
+    )}`,
   runs: (s: Scope, pageToken?: string) =>
     `${wf(s)}${query({ "start-date": startDate(s), "page-token": pageToken, ...branchScope(s) })}`,
   jobs: (s: Scope) => `${wf(s)}/jobs${query({ "reporting-window": s.window, ...branchScope(s) })}`,
@@ -189,8 +209,10 @@ export interface Columns {
   failed: number[];
   /** Success rate in percent; null where nothing ran (a gap). */
   rate: (number | null)[];
-  /** Median duration in seconds per workflow name; null where it did not run. */
+  /** Median duration in seconds per name (workflow or job); null where it did not run. */
   medians: Map<string, (number | null)[]>;
+  /** Median queue time in seconds per name; null where it did not run or no run has one. */
+  queues: Map<string, (number | null)[]>;
 }
 
 /** The time series as columns, one row per interval of the window. */
@@ -201,21 +223,26 @@ export function columnsOf(items: Interval[], intervals: number[]): Columns {
   const successful = new Array<number>(n).fill(0);
   const failed = new Array<number>(n).fill(0);
   const medians = new Map<string, (number | null)[]>();
+  const queues = new Map<string, (number | null)[]>();
+  const column = (map: Map<string, (number | null)[]>, name: string) => {
+    if (!map.has(name)) map.set(name, new Array<number | null>(n).fill(null));
+    return map.get(name)!;
+  };
   for (const item of items) {
     const i = index.get(Date.parse(item.timestamp));
     if (i === undefined) continue;
     runs[i]! += item.metrics.total_runs;
     successful[i]! += item.metrics.successful_runs;
     failed[i]! += item.metrics.failed_runs;
-    if (!medians.has(item.name)) medians.set(item.name, new Array<number | null>(n).fill(null));
-    medians.get(item.name)![i] = item.metrics.duration_metrics.median;
+    column(medians, item.name)[i] = item.metrics.duration_metrics.median;
+    column(queues, item.name)[i] = item.metrics.queue_metrics?.median ?? null;
   }
   // As the API counts it: canceled runs are neither successes nor failures.
   const rate = runs.map((_, i) => {
     const counted = successful[i]! + failed[i]!;
     return counted === 0 ? null : Math.round((successful[i]! / counted) * 1000) / 10;
   });
-  return { x: intervals.map((t) => t / 1000), runs, successful, failed, rate, medians };
+  return { x: intervals.map((t) => t / 1000), runs, successful, failed, rate, medians, queues };
 }
 
 export const percent = (rate: number | null | undefined) =>

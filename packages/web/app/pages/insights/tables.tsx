@@ -1,6 +1,6 @@
 /**
- * The insights page's tables: the workflows' metrics, one workflow's runs (each linked to its
- * workflow page), its jobs' metrics, its slowest and most failed tests, and the project's flaky
+ * The insights page's tables: the workflows' metrics (median queue time beside the durations),
+ * one workflow's runs (each linked to its workflow page), its jobs' metrics, its slowest and most failed tests, and the project's flaky
  * tests. Each reads its own operation of the insights API.
  */
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
@@ -66,6 +66,7 @@ export function WorkflowsTable({ scope, choose }: { scope: Scope; choose: (name:
             { header: "Success rate", cell: (w) => percent(w.metrics.success_rate) },
             { header: "Median duration", cell: (w) => seconds(w.metrics.duration_metrics.median) },
             { header: "95th percentile", cell: (w) => seconds(w.metrics.duration_metrics.p95) },
+            { header: "Median queue time", cell: (w) => seconds(w.metrics.queue_metrics?.median) },
             { header: "Throughput", cell: (w) => perDay(w.metrics.throughput) },
             { header: "Mean time to recovery", cell: (w) => seconds(w.metrics.mttr) },
           ]}
@@ -144,6 +145,7 @@ const JOB_COLUMNS: Column<NamedMetrics>[] = [
   { header: "Success rate", cell: (j) => percent(j.metrics.success_rate) },
   { header: "Median duration", cell: (j) => seconds(j.metrics.duration_metrics.median) },
   { header: "95th percentile", cell: (j) => seconds(j.metrics.duration_metrics.p95) },
+  { header: "Median queue time", cell: (j) => seconds(j.metrics.queue_metrics?.median) },
   { header: "Throughput", cell: (j) => perDay(j.metrics.throughput) },
 ];
 

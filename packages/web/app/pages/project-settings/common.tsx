@@ -103,10 +103,15 @@ export function useEdits(...keys: QueryKey[]) {
   return { action, done, setDone, refresh, edit, submit, change };
 }
 
+/** A refusal (the API's message), brought into view when it appears: it may be below the fold. */
 export function ErrorText({ error }: { error?: string }) {
+  const shown = useRef<HTMLParagraphElement>(null);
+  useEffect(() => {
+    if (error) shown.current?.scrollIntoView({ block: "nearest" });
+  }, [error]);
   if (!error) return null;
   return (
-    <p role="alert" className="error">
+    <p role="alert" className="error" ref={shown}>
       {error}
     </p>
   );

@@ -23,10 +23,16 @@ const SHORT: Record<string, string> = { github: "gh", bitbucket: "bb" };
 export const followedSlug = (p: FollowedProject) =>
   `${SHORT[p.vcs_type] ?? p.vcs_type}/${p.username}/${p.reponame}`;
 
-/** The slugs of the projects the user follows. */
+/**
+ * The slugs of the projects the user follows. The answer is costly (the server reads each
+ * followed project's recent builds with it): read when the page opens and after a change, not on
+ * every return to the tab.
+ */
 export function useFollowed() {
   return useQuery({
     queryKey: FOLLOWED_KEY,
+    staleTime: 60_000,
+    refetchOnWindowFocus: false,
     queryFn: async () =>
       new Set(
         (await api.get<FollowedProject[]>("/api/v1.1/projects")).map(followedSlug),
