@@ -69,8 +69,10 @@ export async function putJson(gyre: Gyre, key: string, value: unknown): Promise<
 export async function* listObjects(
   gyre: Gyre,
   prefix: string,
+  /** Only the keys after this one (the listing's `Marker`): a long prefix read from a point on. */
+  startAfter?: string,
 ): AsyncGenerator<{ key: string; lastModified: string; size: number }> {
-  let after: string | undefined;
+  let after: string | undefined = startAfter;
   for (;;) {
     const out = await gyre.aws.s3.send(
       new ListObjectsCommand({

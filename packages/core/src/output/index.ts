@@ -100,23 +100,30 @@ export async function readStepChunks(
   { maxChunks = Number.POSITIVE_INFINITY, maxBytes = Number.POSITIVE_INFINITY } = {},
 ): Promise<{ chunks: StoredChunk[]; next: number; more: boolean }> {
   const stepPrefix = `${prefix(alloc)}${pad(step, 4)}/`;
-  const stored = new Map<number, { at: string; size: number }>();
-  for await (const object of listObjects(gyre, stepPrefix))
-    stored.set(Number(object.key.slice(stepPrefix.length)), { at: object.lastModified, size: object.size });
+  // Listed from chunk `fromSeq` on (keys sort by their padded number), and only as far as this
+  // read goes: a read near the end of a long step does not list the whole step again.
   const wanted: { seq: number; at: string }[] = [];
   let next = fromSeq;
   let bytes = 0;
-  while (stored.has(next) && wanted.length < maxChunks) {
-    const { at, size } = stored.get(next)!;
-    if (wanted.length > 0 && bytes + size > maxBytes) break;
-    wanted.push({ seq: next, at });
-    bytes += size;
+  let more = false;
+  const start = fromSeq > 0 ? `${stepPrefix}${pad(fromSeq - 1, 8)}` : undefined;
+  for await (const object of listObjects(gyre, stepPrefix, start)) {
+    const seq = Number(object.key.slice(stepPrefix.length));
+    if (!Number.isInteger(seq) || seq < next) continue;
+    // A gap: the chunks after it are not the next ones (the one missing is still on its way).
+    if (seq !== next) break;
+    if (wanted.length >= maxChunks || (wanted.length > 0 && bytes + object.size > maxBytes)) {
+      more = true;
+      break;
+    }
+    wanted.push({ seq, at: object.lastModified });
+    bytes += object.size;
     next++;
   }
   const chunks = await Promise.all(
     wanted.map(async (c) => ({ ...c, data: (await readText(gyre, `${stepPrefix}${pad(c.seq, 8)}`)) ?? "" })),
   );
-  return { chunks, next, more: stored.has(next) };
+  return { chunks, next, more };
 }
 
 /** A step's output from chunk `fromSeq` on, as one text (readStepChunks). */

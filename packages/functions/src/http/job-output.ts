@@ -36,11 +36,27 @@ import { type Env, parseQuery } from "./context.ts";
 
 /** Chunks in one JSON answer at most. */
 export const CHUNKS_PER_READ = 64;
+/** Output bytes read for one answer at most (always at least one chunk). */
+export const BYTES_PER_READ = 4 * 1024 * 1024;
 /**
- * Output bytes in one JSON answer at most (always at least one chunk): Lambda refuses answers
- * over 6 MB, and JSON can make a byte of output six.
+ * The answer's chunk data once JSON-encoded, at most (always at least one chunk, and a chunk is
+ * at most 256 KB, which JSON makes 1.5 MB at worst): Lambda refuses answers over 6 MB, and JSON
+ * can make a byte of output six (a control character as `\u001b`). Few reads for a long step.
  */
-export const BYTES_PER_READ = 512 * 1024;
+export const ENCODED_PER_READ = 5 * 1024 * 1024;
+
+/** The chunks that fit in ENCODED_PER_READ once encoded (at least the first). */
+export function withinAnswer<C extends { data: string }>(chunks: C[]): C[] {
+  let encoded = 0;
+  let keep = 0;
+  for (const chunk of chunks) {
+    const size = Buffer.byteLength(JSON.stringify(chunk.data));
+    if (keep > 0 && encoded + size > ENCODED_PER_READ) break;
+    encoded += size;
+    keep++;
+  }
+  return keep === chunks.length ? chunks : chunks.slice(0, keep);
+}
 
 const JOB = "/projects/:vcs/:org/:repo/jobs/:number";
 
@@ -85,10 +101,14 @@ export function jobOutputRoutes() {
     const step = record!;
     if (query.format === "raw")
       return rawAnswer(c, `${file}-step${step.index}.txt`, await readStepOutput(gyre, alloc, step.index));
-    const { chunks, next, more } = await readStepChunks(gyre, alloc, step.index, query.from, {
+    const read = await readStepChunks(gyre, alloc, step.index, query.from, {
       maxChunks: query.limit ?? CHUNKS_PER_READ,
       maxBytes: BYTES_PER_READ,
     });
+    const chunks = withinAnswer(read.chunks);
+    const cut = chunks.length < read.chunks.length;
+    const next = cut ? chunks.at(-1)!.seq + 1 : read.next;
+    const more = cut || read.more;
     // All of an ended step's chunks are stored once its allocation has finished, or once a later
     // step runs (a report that is not the last stores its chunks before the steps document).
     const settled = finished || steps.some((s) => s.index > step.index && s.status === "running");
