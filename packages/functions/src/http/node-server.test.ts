@@ -121,3 +121,27 @@ describe("over HTTPS (gyre start --tls-cert)", () => {
     }
   });
 });
+
+describe("kept-alive connections", () => {
+  it("stay open well past Node's 5 s default, so a busy client reusing one is not reset", async () => {
+    const socket = connect(port, "127.0.0.1");
+    let answer = "";
+    socket.on("data", (d) => {
+      answer += d.toString("latin1");
+    });
+    const closed = new Promise<void>((ok) => socket.on("close", () => ok()));
+    const ask = async () => {
+      answer = "";
+      socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+      while (!answer.includes("\r\n\r\n")) await new Promise((r) => setTimeout(r, 20));
+      return answer.split("\r\n")[0];
+    };
+    expect(await ask()).toBe("HTTP/1.1 200 OK");
+    expect(answer.toLowerCase()).toContain("keep-alive: timeout=65");
+    await new Promise((r) => setTimeout(r, 5_500));
+    expect(socket.destroyed).toBe(false);
+    expect(await ask()).toBe("HTTP/1.1 200 OK");
+    socket.end();
+    await closed;
+  });
+});

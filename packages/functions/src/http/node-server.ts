@@ -32,8 +32,18 @@ const REFUSALS: Record<string, [number, string, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, "Request Timeout", "The request took too long to arrive."],
 };
 
+/**
+ * How long an idle kept-alive connection stays open: longer than clients keep one for reuse (a
+ * client reusing a connection the server is closing at that moment gets ECONNRESET; with Node's
+ * 5 s a busy client loses that race), as load balancers do with their 60 s.
+ */
+export const KEEP_ALIVE_MS = 65_000;
+
 /** Answers a request Node could not parse (or that took too long) and closes the connection cleanly. */
 export function handleClientErrors(server: Server): Server {
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  // Node's rule: the headers of the next request on a kept-alive connection may take this long.
+  server.headersTimeout = KEEP_ALIVE_MS + 1000;
   const answered = new WeakSet<Socket>();
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
     if (answered.has(socket)) return;
