@@ -4,7 +4,7 @@
  * the fields the `nomad` CLI dereferences carry Gyre's real figures. On the local stack with a
  * real agent; nothing is mocked.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "../packages/cli/src/client.ts";
@@ -180,7 +180,8 @@ workflows:
     });
     expect(alloc.ID).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect(typeof alloc.Job.SubmitTime).toBe("number");
-    readFileSync(marker); // the step really runs
+    // The step really runs (the heartbeat names the allocation from its claim, before the step starts).
+    await waitFor("the step to start", async () => (existsSync(marker) ? true : undefined));
     await import("node:fs/promises").then((fs) => fs.writeFile(release, ""));
     await waitFor("the node to report nothing running", async () => {
       const { body } = await nomad(`/v1/node/${ID}/allocations`);

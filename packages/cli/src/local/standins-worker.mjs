@@ -32,6 +32,8 @@ async function start() {
     queueUrls[queue.name] = fauxqs.createQueue(queue.name, { attributes: queue.attributes }).queueUrl;
   }
 
+  // Whole objects only, as S3 answers them (see s3rver-atomic.cjs).
+  require("../../../core/src/aws/s3rver-atomic.cjs").atomicS3rverPuts(require);
   const S3rver = require("s3rver");
   const s3 = new S3rver({
     port: 0,

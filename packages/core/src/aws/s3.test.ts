@@ -1,9 +1,9 @@
-/** Listing the bucket past one page, on s3rver (whose v2 continuation tokens fail on Node's OpenSSL 3). */
+/** The bucket on s3rver: listings past one page (its v2 continuation tokens fail on Node's OpenSSL 3), and whole objects only. */
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { readStepChunks } from "../output/index.ts";
 import { memoryTable, type TestTable, testBucket } from "../store/test-table.ts";
-import { listKeys, listObjects } from "./s3.ts";
+import { listKeys, listObjects, readText } from "./s3.ts";
 
 let bucket: Awaited<ReturnType<typeof testBucket>>;
 let t: TestTable;
@@ -35,4 +35,24 @@ it("lists more than a page of objects, in key order, each once with its size; a 
   expect(read.chunks).toHaveLength(1005);
   expect(read.chunks.at(-1)).toMatchObject({ seq: 1004, data: "line 1004\n" });
   expect(read).toMatchObject({ next: 1005, more: false });
+});
+
+it("never answers part of an object: a read while it is rewritten gets the old one or the new one, whole", async () => {
+  const Key = "output/job/1/0/steps.json";
+  const old = "a".repeat(1024 * 1024);
+  const next = "b".repeat(8 * 1024 * 1024);
+  await t.gyre.aws.s3.send(new PutObjectCommand({ Bucket: "gyre", Key, Body: old }));
+  let written = false;
+  const put = t.gyre.aws.s3.send(new PutObjectCommand({ Bucket: "gyre", Key, Body: next })).then(() => {
+    written = true;
+  });
+  const seen = new Set<string>();
+  while (!written) {
+    const text = await readText(t.gyre, Key);
+    seen.add(text === old ? "old" : text === next ? "new" : `part of ${text?.length} characters`);
+  }
+  await put;
+  // Once the write is answered, the new object whole.
+  expect(await readText(t.gyre, Key)).toBe(next);
+  expect([...seen].filter((s) => s.startsWith("part"))).toEqual([]);
 });

@@ -68,7 +68,12 @@ export async function memoryTable(resources: Partial<Resources> = {}): Promise<T
 export async function testBucket(
   bucket = "gyre",
 ): Promise<{ endpoint: string; dir: string; close(): Promise<void> }> {
-  const S3rver = createRequire(import.meta.url)("s3rver") as new (
+  const require = createRequire(import.meta.url);
+  // Whole objects only, as S3 answers them (see aws/s3rver-atomic.cjs).
+  (require("../aws/s3rver-atomic.cjs") as { atomicS3rverPuts(r: NodeJS.Require): void }).atomicS3rverPuts(
+    require,
+  );
+  const S3rver = require("s3rver") as new (
     o: object,
   ) => { run(): Promise<AddressInfo>; close(): Promise<void> };
   const dir = mkdtempSync(join(tmpdir(), "gyre-test-s3-"));
