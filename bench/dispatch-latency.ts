@@ -96,8 +96,15 @@ const probe: Middleware = (next, ctx) => async (args) => {
     const units = consumed?.CapacityUnits ?? 1;
     if (WRITES.has(operation)) wru += units;
     else rru += units;
-    const item = str((input.Item as Record<string, Attr> | undefined)?.sk) ?? sk;
-    const kind = item ? item.replace(/#.*/, "#…") : `${String(input.IndexName ?? "table")} query`;
+    const written = input.Item as Record<string, Attr> | undefined;
+    const item = str(written?.sk) ?? sk;
+    // Audit records are keyed by the time they occurred: one line for all of them.
+    const partition = str(written?.pk) ?? pk;
+    const kind = partition.startsWith("AUDIT#")
+      ? "AUDIT#… (audit records)"
+      : item
+        ? item.replace(/#.*/, "#…")
+        : `${String(input.IndexName ?? "table")} query`;
     bump(byItem, `${operation} ${kind}`);
     bump(unitsByItem, `${operation} ${kind}`, units);
   }
@@ -388,8 +395,16 @@ function report(samples: Sample[], baseline: number[]) {
       .reduce((a, [, v]) => a + v, 0);
   const dynamoWrites = per(count("DynamoDB", WRITES));
   const dynamoReads = per(count("DynamoDB", READS));
+  const auditWrites = per(byItem.get("PutItem AUDIT#… (audit records)") ?? 0);
+  const heartbeatWrites = per(byItem.get("UpdateItem NODE") ?? 0);
+  const coreWrites = dynamoWrites - auditWrites - heartbeatWrites;
+  line(`  DynamoDB writes per job: ${fmt(dynamoWrites, 2)}; reads: ${fmt(dynamoReads, 2)}`);
   line(
-    `  DynamoDB writes per job: ${fmt(dynamoWrites, 2)} (goal ≤ 8: ${dynamoWrites <= 8 ? "met" : "NOT met"}); reads: ${fmt(dynamoReads, 2)}`,
+    `    the job's own (pipeline, workflow, job, project): ${fmt(coreWrites, 2)} (goal ≤ 7, the figure before the redesign: ${coreWrites <= 7 + 1e-9 ? "met" : "NOT met"})`,
+  );
+  line(`    the node's heartbeats (one per 10 s, fleet cost, not per job): ${fmt(heartbeatWrites, 2)}`);
+  line(
+    `    audit records: ${fmt(auditWrites, 2)} (workflow.job.scheduled, .start and .finish, the events CircleCI Server's audit log records for a job)`,
   );
   line("  DynamoDB by operation and item (requests / capacity units per job):");
   for (const [k, v] of [...byItem].sort(([a], [b]) => a.localeCompare(b)))

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../packages/cli/src/local/runtime.ts";
+import { queueKey } from "../packages/core/src/resources.ts";
 import { api, gitRepo, runPipeline, tempDir, trigger, waitFor } from "./support.ts";
 
 let runtime: LocalRuntime;
@@ -136,7 +137,14 @@ describe("a node's capacity", () => {
     expect(run.jobs.map((j) => j.status)).toEqual(["success", "success"]);
   });
 
-  it("keeps a large job queued while no node fits it, and runs it once one that does joins", async () => {
+  it("keeps a large job queued while no node fits it, and runs it once one that does joins; a node polling the large queue as its small one is refused it", async () => {
+    // A misconfigured node: its GYRE_QUEUES names the large queue as its small one. The server
+    // refuses it the large job (403: not a class it offers), so it never runs it.
+    const largeQueue = runtime.gyre.resources.jobQueueUrls[queueKey("large")]!;
+    runtime.agents.start("misdirected", { ...SMALL_NODE, GYRE_QUEUES: `small=${largeQueue}` });
+    await waitFor("the misdirected node to be ready", async () =>
+      (await nodes()).find((n) => (n.name as string).startsWith("misdirected") && n.status === "ready"),
+    );
     await addProject(
       "gh/acme/capacity-large",
       parallelJobs(1, "large", () => "nproc; echo ran large"),
@@ -165,6 +173,9 @@ describe("a node's capacity", () => {
     const ran = (await client.get(`/api/v2/project/gh/acme/capacity-large/job/${job!.job_number}`)).body;
     expect(ran.messages).toEqual([]);
     const large = (await nodes()).find((n) => (n.name as string).startsWith("large-node"));
+    expect(ran.parallel_runs).toEqual([
+      expect.objectContaining({ status: "success", node: { id: large!.id, name: large!.name } }),
+    ]);
     expect(large).toMatchObject({
       status: "ready",
       classes: expect.objectContaining({ large: { cpus: 4, memory_mb: 8192 } }),

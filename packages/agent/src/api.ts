@@ -1,7 +1,8 @@
 /**
  * The agent's calls to Gyre's API. Every endpoint is idempotent, so a request that gets no
  * answer in time, a network error and a 5xx answer are retried, with jittered exponential
- * backoff; a 409 means the allocation is no longer ours, and any other 4xx fails at once.
+ * backoff; a 409 means the allocation is no longer ours, a 423 that the node drains, a 403 that it may
+ * not do this, a 401 that its credential is refused, and any other 4xx fails at once.
  * No request waits for ever: a stalled connection must not freeze heartbeats or the finish.
  * Requests go through the environment's proxy and trust its private CAs (GYRE_CA_BUNDLE: a
  * server with its own certificate), as every outbound call does (core network/).
@@ -17,6 +18,14 @@ export class AllocationLost extends Error {
 /** 423: an operator drains this node; it takes no new allocation until the drain ends. */
 export class NodeDraining extends Error {
   override readonly name = "NodeDraining";
+}
+
+/**
+ * 403: the server will not let this node do this (a claim of a job whose resource class the node
+ * does not offer: the queue it polls carries jobs it must not run). The job stays for another node.
+ */
+export class NodeForbidden extends Error {
+  override readonly name = "NodeForbidden";
 }
 
 /** 401: the credential is unknown or was revoked; no retry helps. */
@@ -123,6 +132,7 @@ export class GyreApi {
       const message = serverMessage(await response.text().catch(() => ""));
       if (response.status === 409) throw new AbortError(new AllocationLost(message));
       if (response.status === 423) throw new AbortError(new NodeDraining(message));
+      if (response.status === 403) throw new AbortError(new NodeForbidden(`POST ${path}: 403 ${message}`));
       if (response.status === 401)
         throw new AbortError(new CredentialRefused(`POST ${path}: 401 ${message}`));
       const error = new Error(`POST ${path}: ${response.status} ${message}`);

@@ -39,7 +39,7 @@ import {
   RegisterAnswerSchema,
   StopsAnswerSchema,
 } from "@gyre/core/protocol/agent";
-import { AllocationLost, CredentialRefused, GyreApi, NodeDraining } from "./api.ts";
+import { AllocationLost, CredentialRefused, GyreApi, NodeDraining, NodeForbidden } from "./api.ts";
 import { capacityFromEnv, Ledger, type NodeCapacity, type Size } from "./capacity.ts";
 import { type HealthCheck, healthCheckFromEnv, reportHealth } from "./health.ts";
 import { type IamSigning, signRegistration } from "./iam.ts";
@@ -182,6 +182,8 @@ export class Agent {
   private nodeId = "";
   /** Why the server stopped accepting this node, if it did. */
   private refused?: string;
+  /** Queues whose jobs the server refused this node (their class is not one it offers): not polled any more. */
+  private readonly refusedQueues = new Set<string>();
   private readonly healthCheck: HealthCheck = healthCheckFromEnv();
   private readonly sqs: SQSClient;
   private readonly stopping = new AbortController();
@@ -403,6 +405,12 @@ export class Agent {
     const size = this.capacity.offered[resourceClass]!;
     const queueUrl = this.config.queues[resourceClass]!;
     while (!quit.aborted) {
+      // Refused this queue's jobs: the node stays (heartbeating, listed, its running work goes
+      // on) but polls it no more, until it is stopped and its GYRE_QUEUES corrected.
+      if (this.refusedQueues.has(queueUrl)) {
+        await sleep(60_000, quit);
+        continue;
+      }
       if (!(await this.healthy())) {
         await sleep(HEALTH_RECHECK_MS, quit);
         continue;
@@ -517,7 +525,15 @@ export class Agent {
       }
       // Lost the claim (someone else has it, or the attempt moved on): the message is spent.
       else if (error instanceof AllocationLost) await remove();
-      else if (!this.refusedBy(error)) {
+      // Not this node's to run (its class is one the node does not offer): back for a node that
+      // offers it, and this queue is not polled again (GYRE_QUEUES names the wrong queue).
+      else if (error instanceof NodeForbidden) {
+        await this.release(queueUrl, message);
+        if (!this.refusedQueues.has(queueUrl)) {
+          this.refusedQueues.add(queueUrl);
+          console.error(`agent ${this.config.nodeName}: ${error.message}; no longer polling ${queueUrl}`);
+        }
+      } else if (!this.refusedBy(error)) {
         // No answer we can act on (the server is down, say): back on the queue for any node.
         this.pollFailures++;
         console.error(`agent ${this.config.nodeName}: claim failed: ${(error as Error).message}`);

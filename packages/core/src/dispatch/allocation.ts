@@ -7,7 +7,7 @@
 
 import { auditJob } from "../audit/index.ts";
 import type { Gyre } from "../context.ts";
-import { conflict } from "../error.ts";
+import { conflict, forbidden } from "../error.ts";
 import {
   type AllocationStatus,
   findJob,
@@ -28,7 +28,9 @@ import type { Condition } from "../store/index.ts";
 import { tryUpdate, updateItem } from "../store/index.ts";
 import { Keys } from "../table.ts";
 import {
+  claimableBy,
   failExecution,
+  mayClaim,
   NODE_LOST,
   refsOf,
   releaseExecution,
@@ -60,9 +62,15 @@ export function holds(job: Job | undefined, ref: AllocationRef, nodeId: string):
 /**
  * A builder takes an allocation: one conditional write moves the allocation to `running` on
  * this node (storing the execution's task token) and the job to `running`. Exactly one claim
- * wins; a retried claim from the same node gets the job again.
+ * wins; a retried claim from the same node gets the job again. A node that declared its classes
+ * (`offered`) claims only a job it may run (mayClaim): another is refused with 403 and stays
+ * queued for a node that offers its class.
  */
-export async function claimAllocation(gyre: Gyre, request: ClaimRequest): Promise<Job> {
+export async function claimAllocation(
+  gyre: Gyre,
+  request: ClaimRequest,
+  offered?: readonly string[],
+): Promise<Job> {
   const { allocation: ref, node_id: nodeId, task_token: taskToken } = request;
   const now = gyre.now();
   const fence = { id: ref.jobId, attempt: ref.attempt };
@@ -70,6 +78,7 @@ export async function claimAllocation(gyre: Gyre, request: ClaimRequest): Promis
   const spec = combine(
     allocationMove(fence, ref.index, "claim", "running", { nodeId, startedAt, taskToken }, now, [
       { path: "id", eq: ref.jobId },
+      ...(offered ? [claimableBy(gyre, offered)] : []),
     ]),
     jobMove(fence, "start", "running", {}, now),
     { setIfMissing: { startedAt } },
@@ -85,7 +94,17 @@ export async function claimAllocation(gyre: Gyre, request: ClaimRequest): Promis
     return job;
   }
   const current = await findJob(gyre, ref.workflowId, ref.jobName);
+  // Still waiting at this attempt: the class condition refused it (nothing else can, then).
+  const waiting =
+    current?.id === ref.jobId &&
+    current.attempt === ref.attempt &&
+    current.allocations[String(ref.index)]?.status === "queued";
+  const resourceClass = current?.plan?.resourceClass;
   if (holds(current, ref, nodeId)) return current;
+  if (offered && waiting && resourceClass && !mayClaim(gyre, offered, resourceClass))
+    throw forbidden(
+      `Node ${nodeId} offers resource class ${offered.join(", ")}, not ${resourceClass}: this job waits for a node that does. The queue this node polls carries jobs it must not run.`,
+    );
   throw conflict("This allocation was already claimed, or belongs to an earlier attempt.");
 }
 

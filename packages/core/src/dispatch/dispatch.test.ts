@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { drainNode, heartbeatNode, registerNode, revokeNode } from "../node/index.ts";
-import type { AllocationRef } from "../protocol/agent.ts";
+import type { AllocationRef, QueueMessage } from "../protocol/agent.ts";
 import { claimAllocation, finishAllocation, loseAllocation } from "./allocation.ts";
 import { finalizeAllocation } from "./finalize.ts";
 import { reconcile } from "./reconcile.ts";
@@ -70,6 +70,14 @@ async function claimNext(node: string) {
   return { ref: message.allocation, token: message.taskToken, job };
 }
 
+/** Claims `message`'s allocation as `node`, a node that declared the classes `offered`. */
+const claimOffering = (message: QueueMessage, node: string, offered: readonly string[]) =>
+  claimAllocation(
+    world.gyre,
+    { allocation: message.allocation, node_id: node, task_token: message.taskToken },
+    offered,
+  );
+
 const finish = (ref: AllocationRef, node: string, status: "success" | "failed", parallelism = 1) =>
   finishAllocation(world.gyre, {
     allocation: ref,
@@ -129,6 +137,46 @@ describe("dispatch", () => {
     await finish(deploy.ref, "node-a", "success");
     expect(await world.finalized(deploy.ref)).toEqual({ workflowStatus: "success" });
     expect(await world.take(500)).toBeUndefined();
+  });
+
+  it("lets a node claim only a job of a class it offers, or of a class no queue carries when it offers the fallback; a refused claim leaves the job queued", async () => {
+    // This world has one queue, medium's: a large job waits on it, the fallback's.
+    const { workflowIds } = await world.pipeline(
+      ONE.replace(
+        "docker: [{ image: cimg/base:stable }]",
+        "docker: [{ image: cimg/base:stable }]\n    resource_class: large",
+      ),
+    );
+    const wf = workflowIds[0]!;
+    const message = (await world.take())!;
+    const claim = (node: string, offered: readonly string[]) => claimOffering(message, node, offered);
+    await expect(claim("node-small", ["small"])).rejects.toMatchObject({
+      code: "forbidden",
+      message:
+        "Node node-small offers resource class small, not large: this job waits for a node that does. The queue this node polls carries jobs it must not run.",
+    });
+    expect((await world.job(wf, "build")).allocations["0"]).toMatchObject({ status: "queued" });
+    expect((await world.job(wf, "build")).status).toBe("queued");
+    // Offering the fallback class, medium, takes it (large has no queue of its own here).
+    await expect(claim("node-medium", ["small", "medium"])).resolves.toMatchObject({ status: "running" });
+    expect((await world.job(wf, "build")).allocations["0"]).toMatchObject({
+      status: "running",
+      nodeId: "node-medium",
+    });
+  });
+
+  it("refuses a medium job to a node that offers only large, and gives it to one that offers medium", async () => {
+    const { workflowIds } = await world.pipeline(ONE);
+    const message = (await world.take())!;
+    const claim = (node: string, offered: readonly string[]) => claimOffering(message, node, offered);
+    await expect(claim("node-large", ["large"])).rejects.toMatchObject({ code: "forbidden" });
+    await expect(claim("node-large", ["large", "xlarge"])).rejects.toMatchObject({ code: "forbidden" });
+    await expect(claim("node-medium", ["medium"])).resolves.toMatchObject({ status: "running" });
+    // Once claimed, another node's claim is the usual conflict, whatever it offers.
+    await expect(claim("node-large", ["large"])).rejects.toMatchObject({ code: "conflict" });
+    expect((await world.job(workflowIds[0]!, "build")).allocations["0"]).toMatchObject({
+      nodeId: "node-medium",
+    });
   });
 
   it("runs the job that requires a failure when its requirement fails, and not the one that requires success", async () => {

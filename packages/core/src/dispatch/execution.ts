@@ -21,7 +21,8 @@ import type { Job } from "../job/index.ts";
 import { eventsOf } from "../metrics/events.ts";
 import { type AllocationRef, AllocationRefSchema } from "../protocol/agent.ts";
 import { z } from "../protocol/schema.ts";
-import { queueKey } from "../resources.ts";
+import { DEFAULT_RESOURCE_CLASSES, queueKey } from "../resources.ts";
+import type { Condition } from "../store/index.ts";
 
 export type { AllocationRef } from "../protocol/agent.ts";
 
@@ -56,6 +57,28 @@ export function queueClassFor(gyre: Gyre, resourceClass: string): string {
   return Object.hasOwn(gyre.resources.jobQueueUrls, queueKey(resourceClass))
     ? resourceClass
     : FALLBACK_RESOURCE_CLASS;
+}
+
+/** The class names known to have a queue of their own (every other class waits on the fallback's). */
+function queuedClasses(gyre: Gyre, offered: readonly string[]): string[] {
+  return [...new Set([...DEFAULT_RESOURCE_CLASSES, ...offered])].filter((c) => queueClassFor(gyre, c) === c);
+}
+
+/**
+ * Whether a node that offers `offered` may claim a job of `resourceClass`: one of a class it
+ * offers, or, when it offers the fallback class, one of a class no queue of its own carries (it
+ * waits on the fallback's queue). Classes are matched by name. claimableBy is the same rule as a
+ * condition on the job item.
+ */
+export function mayClaim(gyre: Gyre, offered: readonly string[], resourceClass: string): boolean {
+  if (offered.includes(resourceClass)) return true;
+  return offered.includes(FALLBACK_RESOURCE_CLASS) && !queuedClasses(gyre, offered).includes(resourceClass);
+}
+
+export function claimableBy(gyre: Gyre, offered: readonly string[]): Condition {
+  const path = ["plan", "resourceClass"];
+  if (!offered.includes(FALLBACK_RESOURCE_CLASS)) return { path, in: offered };
+  return { or: [{ path, in: offered }, { not: { path, in: queuedClasses(gyre, offered) } }] };
 }
 
 export function queueUrlFor(gyre: Gyre, resourceClass: string): string {

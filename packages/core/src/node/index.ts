@@ -342,6 +342,8 @@ export interface AuthenticatedNode {
   draining: boolean;
   /** False when an operator marked it ineligible (it takes no new allocation, see setNodeEligibility). */
   eligible: boolean;
+  /** The resource classes it declared at registration (absent for an agent that declared none). */
+  classes?: readonly string[];
 }
 
 /**
@@ -365,7 +367,12 @@ export async function authenticateNode(
     throw unauthorized("Invalid node credential.");
   if (node.revokedAt !== undefined) throw unauthorized(`The credential of node ${id} was revoked.`);
   if (authCache.size >= 10_000) authCache.clear();
-  const authenticated = { id, draining: isDraining(node), eligible: node.ineligibleAt === undefined };
+  const authenticated = {
+    id,
+    draining: isDraining(node),
+    eligible: node.ineligibleAt === undefined,
+    ...(node.classes ? { classes: Object.keys(node.classes) } : {}),
+  };
   authCache.set(cacheKey, { node: authenticated, expires: gyre.now() + NODE_AUTH_CACHE_MS });
   return authenticated;
 }

@@ -115,6 +115,7 @@ export const allow = {
       c.set("nodeId", node.id);
       c.set("nodeDraining", node.draining);
       c.set("nodeEligible", node.eligible);
+      c.set("nodeClasses", node.classes);
       await next();
     }),
 

@@ -101,7 +101,8 @@ export function agentRoutes() {
       if (!holds(await findJob(gyre, ref.workflowId, ref.jobName), ref, request.node_id))
         throw new GyreError("locked", `Node ${request.node_id} ${why}: it takes no new allocation.`);
     }
-    const job = await claimAllocation(gyre, request);
+    // A node claims only jobs of the classes it declared (403 otherwise: the job stays queued).
+    const job = await claimAllocation(gyre, request, c.get("nodeClasses"));
     const ref = request.allocation;
     // Only a builder that has just won this job's claim gets the variables (project, contexts) in clear.
     const found = await jobEnvironment(gyre, job);

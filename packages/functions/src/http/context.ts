@@ -27,6 +27,8 @@ export type Env = {
     nodeDraining: boolean;
     /** False when an operator marked the node ineligible for new allocations. */
     nodeEligible: boolean;
+    /** The resource classes the node declared (undefined: it declared none, and takes any). */
+    nodeClasses: readonly string[] | undefined;
     /** The request as audit records name it (app.ts, once per request). */
     auditRequest: AuditRequest;
   };
